@@ -1,0 +1,105 @@
+package veil
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+)
+
+// Audit actions, as DESIGN.md lists them.
+const (
+	ActionReceived       = "received"
+	ActionRejected       = "rejected"
+	ActionFiltered       = "filtered"
+	ActionDelivered      = "delivered"
+	ActionRetry          = "retry"
+	ActionDead           = "dead"
+	ActionBlockedLeak    = "blocked_leak"
+	ActionReplayed       = "replayed"
+	ActionLookup         = "lookup"
+	ActionLookupDenied   = "lookup_denied"
+	ActionErased         = "erased"
+	ActionPurged         = "purged"
+	ActionPolicyLoaded   = "policy_loaded"
+	ActionPolicyRejected = "policy_rejected"
+	ActionSchemaDrift    = "schema_drift"
+)
+
+// AuditEntry is one row of the hash-chained audit log. Its JSON form, keys in
+// this order, is the export's JSONL line. No field ever holds a payload value:
+// Subject is a keyed hash, FieldsKept and FieldsDropped hold paths.
+type AuditEntry struct {
+	Seq           int64     `json:"seq"`
+	Time          time.Time `json:"time"`
+	Action        string    `json:"action"`
+	Actor         string    `json:"actor"`
+	Source        string    `json:"source"`
+	EventType     string    `json:"event_type"`
+	EventID       string    `json:"event_id"`
+	Destination   string    `json:"destination"`
+	Subject       string    `json:"subject"`
+	Outcome       string    `json:"outcome"`
+	HTTPStatus    int       `json:"http_status"`
+	Attempt       int       `json:"attempt"`
+	FieldsKept    []string  `json:"fields_kept"`
+	FieldsDropped []string  `json:"fields_dropped"`
+	Detail        string    `json:"detail"`
+	PrevHash      string    `json:"prev_hash"`
+	Hash          string    `json:"hash"`
+}
+
+// AuditColumns are the export columns in order (CSV header, JSONL keys).
+var AuditColumns = []string{"seq", "time", "action", "actor", "source", "event_type", "event_id",
+	"destination", "subject", "outcome", "http_status", "attempt", "fields_kept", "fields_dropped",
+	"detail", "prev_hash", "hash"}
+
+// canonicalAuditRow is the hashed part of an entry: every column but the
+// hashes, with the time at a fixed precision so a round trip through SQLite
+// or an export reproduces the same bytes.
+type canonicalAuditRow struct {
+	Seq           int64    `json:"seq"`
+	Time          string   `json:"time"`
+	Action        string   `json:"action"`
+	Actor         string   `json:"actor"`
+	Source        string   `json:"source"`
+	EventType     string   `json:"event_type"`
+	EventID       string   `json:"event_id"`
+	Destination   string   `json:"destination"`
+	Subject       string   `json:"subject"`
+	Outcome       string   `json:"outcome"`
+	HTTPStatus    int      `json:"http_status"`
+	Attempt       int      `json:"attempt"`
+	FieldsKept    []string `json:"fields_kept"`
+	FieldsDropped []string `json:"fields_dropped"`
+	Detail        string   `json:"detail"`
+}
+
+// AuditTimeFormat is the stored and exported form of AuditEntry.Time.
+const AuditTimeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// ComputeHash returns hex(SHA-256(prevHash || canonical JSON of e)), the
+// value e.Hash must hold when e follows a row whose hash is prevHash.
+func (e *AuditEntry) ComputeHash(prevHash string) string {
+	row := canonicalAuditRow{
+		Seq: e.Seq, Time: e.Time.UTC().Format(AuditTimeFormat), Action: e.Action, Actor: e.Actor,
+		Source: e.Source, EventType: e.EventType, EventID: e.EventID, Destination: e.Destination,
+		Subject: e.Subject, Outcome: e.Outcome, HTTPStatus: e.HTTPStatus, Attempt: e.Attempt,
+		FieldsKept: nonNil(e.FieldsKept), FieldsDropped: nonNil(e.FieldsDropped), Detail: e.Detail,
+	}
+	b, err := json.Marshal(row)
+	if err != nil {
+		panic(err) // a struct of strings and ints always marshals
+	}
+	h := sha256.New()
+	h.Write([]byte(prevHash))
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

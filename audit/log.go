@@ -1,0 +1,106 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/veilhq/veil"
+)
+
+// Append adds entries to the audit log and returns once they are committed.
+// Seq, PrevHash and Hash are assigned here; a zero Time means now.
+func (s *Store) Append(ctx context.Context, entries ...*veil.AuditEntry) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		for _, e := range entries {
+			if err := s.appendTx(tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Record queues entries for the audit log without waiting for the commit;
+// a failure is logged. For rows on paths that answer before a commit (a
+// rejected request), where waiting would only slow the answer down.
+func (s *Store) Record(entries ...*veil.AuditEntry) {
+	o := &op{fn: func(tx *sql.Tx) error {
+		for _, e := range entries {
+			if err := s.appendTx(tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}}
+	if err := s.enqueue(context.Background(), o); err != nil {
+		s.Logger.Warn("audit row not recorded", "action", entries[0].Action, "err", err)
+	}
+}
+
+// appendTx extends the chain by e inside tx. Writer goroutine only.
+func (s *Store) appendTx(tx *sql.Tx, e *veil.AuditEntry) error {
+	if e.Time.IsZero() {
+		e.Time = s.Now()
+	}
+	e.Time = e.Time.UTC().Truncate(time.Microsecond)
+	e.Seq = s.chain.seq + 1
+	e.PrevHash = s.chain.hash
+	e.Hash = e.ComputeHash(e.PrevHash)
+	kept, _ := json.Marshal(nonNil(e.FieldsKept))
+	dropped, _ := json.Marshal(nonNil(e.FieldsDropped))
+	if _, err := tx.Exec(`INSERT INTO audit (seq, time, action, actor, source, event_type, event_id, destination,
+		subject, outcome, http_status, attempt, fields_kept, fields_dropped, detail, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.Seq, e.Time.Format(veil.AuditTimeFormat), e.Action, e.Actor, e.Source, e.EventType, e.EventID,
+		e.Destination, e.Subject, e.Outcome, e.HTTPStatus, e.Attempt, string(kept), string(dropped),
+		e.Detail, e.PrevHash, e.Hash); err != nil {
+		return fmt.Errorf("append audit row: %w", err)
+	}
+	s.chain = chainState{seq: e.Seq, hash: e.Hash}
+	return nil
+}
+
+// AuditEntries calls fn for each audit row in seq order, streaming.
+func (s *Store) AuditEntries(ctx context.Context, fn func(*veil.AuditEntry) error) error {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, time, action, actor, source, event_type, event_id, destination,
+		subject, outcome, http_status, attempt, fields_kept, fields_dropped, detail, prev_hash, hash
+		FROM audit ORDER BY seq`)
+	if err != nil {
+		return fmt.Errorf("read audit: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			e             veil.AuditEntry
+			t             string
+			kept, dropped string
+		)
+		if err := rows.Scan(&e.Seq, &t, &e.Action, &e.Actor, &e.Source, &e.EventType, &e.EventID, &e.Destination,
+			&e.Subject, &e.Outcome, &e.HTTPStatus, &e.Attempt, &kept, &dropped, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
+			return fmt.Errorf("read audit row: %w", err)
+		}
+		if e.Time, err = time.Parse(veil.AuditTimeFormat, t); err != nil {
+			return fmt.Errorf("audit row %d: bad time: %w", e.Seq, err)
+		}
+		if err := json.Unmarshal([]byte(kept), &e.FieldsKept); err != nil {
+			return fmt.Errorf("audit row %d: fields_kept: %w", e.Seq, err)
+		}
+		if err := json.Unmarshal([]byte(dropped), &e.FieldsDropped); err != nil {
+			return fmt.Errorf("audit row %d: fields_dropped: %w", e.Seq, err)
+		}
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,40 @@
+CREATE TABLE IF NOT EXISTS events (
+	id          TEXT PRIMARY KEY,
+	source      TEXT NOT NULL,
+	vendor      TEXT NOT NULL,
+	event_type  TEXT NOT NULL,
+	subject     TEXT NOT NULL,           -- keyed hash of the subject reference
+	dedup       TEXT NOT NULL UNIQUE,    -- SHA-256 of source and the vendor's idempotency key
+	received_at INTEGER NOT NULL,        -- unix nanoseconds
+	digest      TEXT NOT NULL,           -- SHA-256 of the raw body
+	payload     BLOB                     -- nonce || AES-256-GCM ciphertext; NULL once purged
+);
+CREATE INDEX IF NOT EXISTS events_subject ON events(subject);
+CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
+
+CREATE TABLE IF NOT EXISTS data_keys (
+	subject    TEXT PRIMARY KEY,         -- keyed hash of the subject reference
+	wrapped    BLOB NOT NULL,            -- nonce || data key sealed by the vault key
+	created_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS audit (
+	seq            INTEGER PRIMARY KEY,
+	time           TEXT NOT NULL,
+	action         TEXT NOT NULL,
+	actor          TEXT NOT NULL,
+	source         TEXT NOT NULL,
+	event_type     TEXT NOT NULL,
+	event_id       TEXT NOT NULL,
+	destination    TEXT NOT NULL,
+	subject        TEXT NOT NULL,
+	outcome        TEXT NOT NULL,
+	http_status    INTEGER NOT NULL,
+	attempt        INTEGER NOT NULL,
+	fields_kept    TEXT NOT NULL,        -- JSON array of paths
+	fields_dropped TEXT NOT NULL,        -- JSON array of paths
+	detail         TEXT NOT NULL,
+	prev_hash      TEXT NOT NULL,
+	hash           TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit(time);

@@ -1,0 +1,306 @@
+// Package audit is Veil's SQLite store: the vault of encrypted events, the
+// delivery queue and the hash-chained audit log. One writer goroutine owns
+// every write and commits them in batches (group commit), so a burst of
+// webhooks costs one fsync per batch, not one per request, and the audit
+// chain is extended in a single, total order.
+package audit
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"database/sql"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	_ "modernc.org/sqlite"
+
+	"github.com/veilhq/veil"
+)
+
+//go:embed schema.sql
+var schema string
+
+// ErrClosed is returned for work handed to a store that is closing or closed.
+var ErrClosed = veil.Errorf(veil.EUNAVAILABLE, "The store is unavailable; retry later.")
+
+var (
+	commitBatchSize = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name: "veil_store_commit_batch_size", Help: "Writes committed together in one transaction.",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+	})
+	commitSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name: "veil_store_commit_seconds", Help: "Time to run and commit one batch of writes.",
+		Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14),
+	})
+	commitErrors = promauto.NewCounter(prometheus.CounterOpts{
+		Name: "veil_store_commit_errors_total", Help: "Batches whose commit failed.",
+	})
+)
+
+// Store is the SQLite store. Create it with NewStore, then Open it.
+type Store struct {
+	// Path is the database file; its folder is created if missing.
+	Path string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives operational messages, never a payload value; nil discards.
+	Logger *slog.Logger
+	// MaxBatch bounds the writes committed in one transaction; 0 means 256.
+	MaxBatch int
+
+	vaultKey   []byte // wraps per-subject data keys
+	subjectKey []byte // keyed hash of subject references
+
+	wdb *sql.DB // the writer's single connection
+	rdb *sql.DB // readers
+	ops chan *op
+
+	mu     sync.RWMutex // guards closed against sends on ops
+	closed bool
+	done   chan struct{}
+
+	// writer-goroutine state
+	chain    chainState
+	dataKeys map[string][]byte // subject hash -> data key, cache of the writer
+	newKeys  []string          // data keys created in the uncommitted batch
+}
+
+// chainState is the tail of the audit hash chain.
+type chainState struct {
+	seq  int64
+	hash string
+}
+
+// op is one unit of work for the writer: fn runs inside the batch's
+// transaction under its own savepoint; done (if not nil) receives the result
+// after the commit.
+type op struct {
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// NewStore returns a store for the database at path. vaultKey (32 bytes)
+// wraps the data keys; pseudonymKey (32 bytes) derives the key of subject hashes.
+func NewStore(path string, vaultKey, pseudonymKey []byte) *Store {
+	mac := hmac.New(sha256.New, pseudonymKey)
+	mac.Write([]byte("veil subject hash v1"))
+	return &Store{Path: path, vaultKey: vaultKey, subjectKey: mac.Sum(nil), MaxBatch: 256}
+}
+
+// Open creates or migrates the database and starts the writer.
+func (s *Store) Open() error {
+	if len(s.vaultKey) != 32 {
+		return fmt.Errorf("open store: vault key must be 32 bytes")
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.MaxBatch <= 0 {
+		s.MaxBatch = 256
+	}
+	if err := os.MkdirAll(filepath.Dir(s.Path), 0o700); err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	dsn := "file:" + s.Path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
+		"&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	var err error
+	if s.wdb, err = sql.Open("sqlite", dsn); err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	s.wdb.SetMaxOpenConns(1)
+	if _, err := s.wdb.Exec(schema); err != nil {
+		s.wdb.Close()
+		return fmt.Errorf("migrate store: %w", err)
+	}
+	// The database and its WAL hold only ciphertext and hashes, but keep
+	// them private to the process owner anyway.
+	for _, p := range []string{s.Path, s.Path + "-wal", s.Path + "-shm"} {
+		_ = os.Chmod(p, 0o600)
+	}
+	if s.rdb, err = sql.Open("sqlite", dsn); err != nil {
+		s.wdb.Close()
+		return fmt.Errorf("open store: %w", err)
+	}
+	s.rdb.SetMaxOpenConns(4)
+	if err := s.wdb.QueryRow(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&s.chain.seq, &s.chain.hash); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		s.wdb.Close()
+		s.rdb.Close()
+		return fmt.Errorf("read audit chain tail: %w", err)
+	}
+	s.dataKeys = make(map[string][]byte)
+	s.ops = make(chan *op, 4*s.MaxBatch)
+	s.done = make(chan struct{})
+	go s.writer()
+	return nil
+}
+
+// Close lets queued writes commit, stops the writer and closes the database.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed || s.ops == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.ops)
+	s.mu.Unlock()
+	<-s.done
+	return errors.Join(s.rdb.Close(), s.wdb.Close())
+}
+
+// Ping reports whether the database answers, for readiness checks.
+func (s *Store) Ping(ctx context.Context) error {
+	s.mu.RLock()
+	closed := s.closed
+	s.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	return s.rdb.PingContext(ctx)
+}
+
+// write hands fn to the writer and waits until its batch commits.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	o := &op{fn: fn, done: make(chan error, 1)}
+	if err := s.enqueue(ctx, o); err != nil {
+		return err
+	}
+	// Once queued, the write will be committed or fail; wait for the answer
+	// even if ctx ends so the caller never reports a committed write as lost.
+	return <-o.done
+}
+
+func (s *Store) enqueue(ctx context.Context, o *op) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed || s.ops == nil {
+		return ErrClosed
+	}
+	select {
+	case s.ops <- o:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]*op, 0, s.MaxBatch)
+	for o := range s.ops {
+		batch = append(batch[:0], o)
+	fill:
+		for len(batch) < s.MaxBatch {
+			select {
+			case o, ok := <-s.ops:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, o)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit runs a batch in one transaction. Each op has its own savepoint so
+// one failing op does not undo the others; a failed commit fails them all.
+func (s *Store) commit(batch []*op) {
+	start := time.Now()
+	errs := make([]error, len(batch))
+	before := s.chain
+	fail := func(err error) {
+		commitErrors.Inc()
+		s.Logger.Error("commit batch", "err", err, "writes", len(batch))
+		s.chain = before
+		s.forgetNewKeys(0)
+		for _, o := range batch {
+			if o.done != nil {
+				o.done <- veil.Errorf(veil.EUNAVAILABLE, "The store could not commit; retry later.")
+			}
+		}
+	}
+	tx, err := s.wdb.Begin()
+	if err != nil {
+		fail(fmt.Errorf("begin: %w", err))
+		return
+	}
+	for i, o := range batch {
+		if len(batch) == 1 {
+			errs[i] = o.fn(tx)
+			continue
+		}
+		chain, keys := s.chain, len(s.newKeys)
+		if _, err := tx.Exec(`SAVEPOINT op`); err != nil {
+			errs[i] = err
+			continue
+		}
+		if errs[i] = o.fn(tx); errs[i] != nil {
+			s.chain = chain
+			s.forgetNewKeys(keys)
+			if _, err := tx.Exec(`ROLLBACK TO op`); err != nil {
+				tx.Rollback()
+				fail(fmt.Errorf("rollback to savepoint: %w", err))
+				return
+			}
+		}
+		if _, err := tx.Exec(`RELEASE op`); err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if len(batch) == 1 && errs[0] != nil {
+		tx.Rollback()
+		s.chain = before
+		s.forgetNewKeys(0)
+	} else if err := tx.Commit(); err != nil {
+		fail(fmt.Errorf("commit: %w", err))
+		return
+	}
+	s.newKeys = s.newKeys[:0]
+	commitBatchSize.Observe(float64(len(batch)))
+	commitSeconds.Observe(time.Since(start).Seconds())
+	for i, o := range batch {
+		if o.done != nil {
+			o.done <- errs[i]
+		} else if errs[i] != nil {
+			s.Logger.Error("background write", "err", errs[i])
+		}
+	}
+}
+
+// forgetNewKeys drops from the cache the data keys created since mark, whose
+// inserts were rolled back.
+func (s *Store) forgetNewKeys(mark int) {
+	for _, k := range s.newKeys[mark:] {
+		delete(s.dataKeys, k)
+	}
+	s.newKeys = s.newKeys[:mark]
+}
+
+// SubjectHash returns the keyed hash that stands for a subject reference
+// (greenhouse:candidate:123) in every table and export.
+func (s *Store) SubjectHash(ref string) string {
+	if ref == "" {
+		return ""
+	}
+	mac := hmac.New(sha256.New, s.subjectKey)
+	mac.Write([]byte(ref))
+	return "sub_" + hex.EncodeToString(mac.Sum(nil)[:16])
+}

@@ -1,0 +1,193 @@
+package audit
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/veilhq/veil"
+)
+
+// ErrGone is returned for an event whose payload was purged by retention or
+// whose subject was erased.
+var ErrGone = veil.Errorf(veil.EGONE, "The event's payload is no longer held (purged by retention or erased).")
+
+// ErrNotFound is returned for an unknown event.
+var ErrNotFound = veil.Errorf(veil.ENOTFOUND, "No such event.")
+
+// IngestEvent commits e and its received audit row in one transaction and
+// returns the event's id. An event whose (source, dedup key) was seen before
+// is not stored again: the first event's id comes back with duplicate true.
+// The payload is sealed with the subject's data key (created on first use);
+// the subject and dedup key are stored only as hashes.
+func (s *Store) IngestEvent(ctx context.Context, e *veil.Event) (id string, duplicate bool, err error) {
+	if e.ID == "" {
+		e.ID = veil.NewID("evt_")
+	}
+	if e.Subject == "" {
+		// No candidate reference in the payload: the event is its own subject.
+		e.Subject = e.Source + ":event:" + e.ID
+	}
+	dedup := dedupHash(e.Source, e.DedupKey)
+	subject := s.SubjectHash(e.Subject)
+	sum := sha256.Sum256(e.Payload)
+	digest := hex.EncodeToString(sum[:])
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		id, duplicate = e.ID, false
+		var first string
+		switch err := tx.QueryRow(`SELECT id FROM events WHERE dedup = ?`, dedup).Scan(&first); {
+		case err == nil:
+			id, duplicate = first, true
+			return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionReceived, Actor: e.Source, Source: e.Source,
+				EventType: e.EventType, EventID: first, Subject: subject, Outcome: "duplicate"})
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("dedup lookup: %w", err)
+		}
+		key, err := s.dataKey(tx, subject)
+		if err != nil {
+			return err
+		}
+		sealed, err := seal(key, e.Payload, []byte(e.ID))
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, received_at, digest, payload)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType, subject, dedup,
+			e.ReceivedAt.UnixNano(), digest, sealed); err != nil {
+			return fmt.Errorf("insert event: %w", err)
+		}
+		return s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionReceived, Actor: e.Source,
+			Source: e.Source, EventType: e.EventType, EventID: e.ID, Subject: subject, Outcome: "accepted"})
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("commit event: %w", err)
+	}
+	return id, duplicate, nil
+}
+
+// Event returns the stored event id with its decrypted payload. The Subject
+// field holds the subject's keyed hash, not the reference. It returns
+// ErrNotFound for an unknown id and ErrGone once the payload was purged or
+// the subject erased.
+func (s *Store) Event(ctx context.Context, id string) (*veil.Event, error) {
+	var (
+		e       = veil.Event{ID: id}
+		nanos   int64
+		sealed  []byte
+		wrapped []byte
+	)
+	err := s.rdb.QueryRowContext(ctx, `SELECT e.source, e.vendor, e.event_type, e.subject, e.received_at, e.payload, k.wrapped
+		FROM events e LEFT JOIN data_keys k ON k.subject = e.subject WHERE e.id = ?`, id).
+		Scan(&e.Source, &e.Vendor, &e.EventType, &e.Subject, &nanos, &sealed, &wrapped)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	} else if err != nil {
+		return nil, fmt.Errorf("read event: %w", err)
+	}
+	e.ReceivedAt = time.Unix(0, nanos).UTC()
+	if sealed == nil || wrapped == nil {
+		return &e, ErrGone
+	}
+	key, err := open(s.vaultKey, wrapped, []byte(e.Subject))
+	if err != nil {
+		return nil, fmt.Errorf("unwrap data key: %w", err)
+	}
+	if e.Payload, err = open(key, sealed, []byte(id)); err != nil {
+		return nil, fmt.Errorf("decrypt event: %w", err)
+	}
+	return &e, nil
+}
+
+// dataKey returns the subject's data key, creating and storing a wrapped one
+// on first use. Writer goroutine only.
+func (s *Store) dataKey(tx *sql.Tx, subject string) ([]byte, error) {
+	if k, ok := s.dataKeys[subject]; ok {
+		return k, nil
+	}
+	var wrapped []byte
+	err := tx.QueryRow(`SELECT wrapped FROM data_keys WHERE subject = ?`, subject).Scan(&wrapped)
+	switch {
+	case err == nil:
+		k, err := open(s.vaultKey, wrapped, []byte(subject))
+		if err != nil {
+			return nil, fmt.Errorf("unwrap data key: %w", err)
+		}
+		s.cacheKey(subject, k)
+		return k, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("read data key: %w", err)
+	}
+	k := make([]byte, 32)
+	rand.Read(k)
+	if wrapped, err = seal(s.vaultKey, k, []byte(subject)); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(`INSERT INTO data_keys (subject, wrapped, created_at) VALUES (?, ?, ?)`,
+		subject, wrapped, s.Now().UnixNano()); err != nil {
+		return nil, fmt.Errorf("insert data key: %w", err)
+	}
+	s.cacheKey(subject, k)
+	s.newKeys = append(s.newKeys, subject)
+	return k, nil
+}
+
+// cacheKey keeps a bounded cache; an arbitrary half is dropped when full.
+func (s *Store) cacheKey(subject string, k []byte) {
+	if len(s.dataKeys) >= 100_000 {
+		n := 0
+		for sub := range s.dataKeys {
+			if n++; n > 50_000 {
+				break
+			}
+			delete(s.dataKeys, sub)
+		}
+	}
+	s.dataKeys[subject] = k
+}
+
+func dedupHash(source, key string) string {
+	h := sha256.New()
+	h.Write([]byte(source))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// seal encrypts plaintext with AES-256-GCM under key, binding aad; the
+// result is nonce || ciphertext.
+func seal(key, plaintext, aad []byte) ([]byte, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	out := make([]byte, gcm.NonceSize(), gcm.NonceSize()+len(plaintext)+gcm.Overhead())
+	rand.Read(out)
+	return gcm.Seal(out, out, plaintext, aad), nil
+}
+
+// open reverses seal.
+func open(key, sealed, aad []byte) ([]byte, error) {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < gcm.NonceSize() {
+		return nil, errors.New("sealed value too short")
+	}
+	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], aad)
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/proxy"
+)
+
+// demoValues are the defaults of the shipped veil.yaml: fine for a first
+// run on a laptop, an open door anywhere else.
+var demoValues = map[string]bool{
+	"demo-admin-token": true,
+	"zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=":       true,
+	"q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY=":       true,
+	"gh-fixture-secret-Qm7v2Lx9":                         true,
+	"lever-fixture-sigtoken-8d2e6a51":                    true,
+	"ashby-fixture-secret-4f1c9e7a2b":                    true,
+	"whsec_qi30n6UNTGAkAqwOsrRJil8R+0kDgCYHta7MhRRlqlw=": true,
+	"demo-smartrecruiters-secret":                        true,
+	"demo-workable-secret":                               true,
+}
+
+// demoSecretsInUse names the config keys that still hold a demo value.
+func demoSecretsInUse(cfg *veil.Config) []string {
+	var keys []string
+	check := func(path, v string) {
+		if demoValues[v] {
+			keys = append(keys, path)
+		}
+	}
+	check("admin_token", cfg.AdminToken)
+	check("keys.vault", cfg.Keys.Vault)
+	check("keys.pseudonym", cfg.Keys.Pseudonym)
+	for i, s := range cfg.Sources {
+		check(fmt.Sprintf("sources[%d].secret", i), s.Secret)
+	}
+	for i, d := range cfg.Destinations {
+		check(fmt.Sprintf("destinations[%d].signing_secret", i), d.SigningSecret)
+	}
+	return keys
+}
+
+// openStore opens the SQLite store of cfg.
+func openStore(cfg *veil.Config, log *slog.Logger) (*audit.Store, error) {
+	vault, _ := veil.DecodeKey(cfg.Keys.Vault) // validated with the config
+	pseudonym, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
+	st := audit.NewStore(filepath.Join(cfg.DataDir, "veil.db"), vault, pseudonym)
+	st.Logger = log.With("component", "store")
+	if err := st.Open(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := newFlagSet("serve", stderr)
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	cfg, err := veil.LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	if demo := demoSecretsInUse(cfg); len(demo) > 0 {
+		log.Warn("DEMO SECRETS IN USE: this instance accepts events signed with published test secrets "+
+			"and encrypts with a published key. Set the environment variables of veil.yaml before real use.",
+			"keys", demo)
+	}
+	for _, s := range cfg.Sources {
+		if s.Vendor == veil.VendorLever {
+			log.Warn("Lever signs only token and triggeredAt, not data: a captured request could be replayed "+
+				"with other data inside the timestamp tolerance. Prefer upstream lookup mode for Lever sources.",
+				"source", s.Name)
+		}
+	}
+	st, err := openStore(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	srv := proxy.NewServer(cfg, st)
+	srv.Logger = log.With("component", "http")
+	if err := srv.Open(); err != nil {
+		return err
+	}
+	log.Info("listening", "addr", srv.URL(), "sources", len(cfg.Sources), "data_dir", cfg.DataDir)
+
+	<-ctx.Done()
+	log.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Close(shutdownCtx); err != nil {
+		log.Error("shutdown", "err", err)
+	}
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,68 @@
+package veil
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes returned in the JSON error body {"error": code, "message": …}.
+const (
+	ECONFLICT       = "conflict"
+	EINTERNAL       = "internal"
+	EINVALID        = "invalid"
+	ENOTFOUND       = "not_found"
+	EUNAUTHORIZED   = "unauthorized"
+	EFORBIDDEN      = "forbidden"
+	EGONE           = "gone"
+	ETOOLARGE       = "payload_too_large"
+	EMALFORMED      = "malformed_json"
+	EUNAVAILABLE    = "store_unavailable"
+	EUNKNOWNSOURCE  = "unknown_source"
+	EBADSIGNATURE   = "invalid_signature"
+	ENOSIGNATURE    = "missing_signature"
+	ESTALE          = "stale_timestamp"
+	ERATELIMITED    = "rate_limited"
+	EUPSTREAM       = "upstream_error"
+	EUPSTREAMTIMOUT = "upstream_timeout"
+)
+
+// Error is an error a client may see: a code from the list above and a safe
+// human sentence. Messages never carry a payload value.
+type Error struct {
+	Code    string
+	Message string
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	return fmt.Sprintf("veil error: code=%s message=%s", e.Code, e.Message)
+}
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
+// for any other non-nil error and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the message of the first *Error in err's chain, or a
+// generic sentence for any other error so internals never reach a client.
+func ErrorMessage(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return e.Message
+	}
+	return "Internal error."
+}

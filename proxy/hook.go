@@ -1,0 +1,123 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/gorilla/mux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/tidwall/gjson"
+
+	"github.com/veilhq/veil"
+)
+
+var (
+	eventsReceived = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "veil_events_received_total", Help: "Webhooks accepted, by source and outcome (accepted, duplicate).",
+	}, []string{"source", "outcome"})
+	eventsRejected = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "veil_events_rejected_total", Help: "Webhooks rejected, by source and reason (the error code).",
+	}, []string{"source", "reason"})
+)
+
+// hookResponse is the body of a 200 from POST /hooks/{source}.
+type hookResponse struct {
+	EventID   string `json:"event_id"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+// handleHook receives one webhook: verify, commit, then answer 200. Nothing
+// is answered 200 before the commit that holds it.
+func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["source"]
+	sch, ok := s.schemes[name]
+	if !ok {
+		// The path is the sender's text: it goes into neither label nor log.
+		s.reject(w, r, "", veil.Errorf(veil.EUNKNOWNSOURCE, "No source is configured under this name."))
+		return
+	}
+	src := s.sources[name]
+	if src.Vendor == veil.VendorSmartRecruiters && r.Header.Get("X-Hook-Secret") != "" {
+		// Subscription activation: echo the secret with a 200.
+		w.Header().Set("X-Hook-Secret", r.Header.Get("X-Hook-Secret"))
+		writeJSON(w, http.StatusOK, map[string]bool{"handshake": true})
+		return
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.reject(w, r, name, err)
+		return
+	}
+	now := s.Now()
+	if err := sch.Verify(r.Header, body, now); err != nil {
+		s.reject(w, r, name, err)
+		return
+	}
+	if !isJSONObject(body) {
+		s.reject(w, r, name, errMalformed)
+		return
+	}
+	in := sch.Describe(r.Header, body)
+	e := &veil.Event{Source: name, Vendor: src.Vendor, EventType: in.eventType, Subject: in.subject,
+		DedupKey: in.dedupKey, ReceivedAt: now, Payload: body}
+	id, dup, err := s.store.IngestEvent(r.Context(), e)
+	if err != nil {
+		if veil.ErrorCode(err) != veil.EUNAVAILABLE {
+			err = errors.Join(veil.Errorf(veil.EUNAVAILABLE, "The event could not be stored; retry later."), err)
+		}
+		eventsRejected.WithLabelValues(name, veil.EUNAVAILABLE).Inc()
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	outcome := "accepted"
+	if dup {
+		outcome = "duplicate"
+	}
+	eventsReceived.WithLabelValues(name, outcome).Inc()
+	writeJSON(w, http.StatusOK, hookResponse{EventID: id, Duplicate: dup})
+}
+
+// readBody reads at most the configured limit; a larger body is ETOOLARGE.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := s.cfg.MaxBodyBytes
+	tooLarge := veil.Errorf(veil.ETOOLARGE, "The body is larger than the limit of %d bytes.", limit)
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
+	var maxErr *http.MaxBytesError
+	switch {
+	case errors.As(err, &maxErr):
+		return nil, tooLarge
+	case err != nil && !errors.Is(err, io.EOF):
+		return nil, veil.Errorf(veil.EINVALID, "The body could not be read.")
+	}
+	return buf.Bytes(), nil
+}
+
+// reject answers err and records a rejected audit row with its code.
+func (s *Server) reject(w http.ResponseWriter, r *http.Request, source string, err error) {
+	code := veil.ErrorCode(err)
+	label := source
+	if label == "" {
+		label = "unknown"
+	}
+	eventsRejected.WithLabelValues(label, code).Inc()
+	s.Logger.Info("webhook rejected", "source", label, "reason", code, "remote", r.RemoteAddr)
+	s.store.Record(&veil.AuditEntry{Action: veil.ActionRejected, Actor: label, Source: source,
+		Outcome: "rejected", HTTPStatus: ErrorStatus(code), Detail: code})
+	writeError(w, r, s.Logger, err)
+}
+
+// isJSONObject reports whether body is one valid JSON object: the shape of
+// every vendor's webhook.
+func isJSONObject(body []byte) bool {
+	return gjson.ValidBytes(body) && gjson.ParseBytes(body).IsObject()
+}
