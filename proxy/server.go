@@ -100,7 +100,7 @@ func (s *Server) init() error {
 		}
 		s.schemes[src.Name], s.sources[src.Name] = sch, src
 	}
-	r := mux.NewRouter()
+	r := mux.NewRouter().SkipClean(true) // answer odd paths with a JSON 404, not a redirect
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))
 	})
