@@ -1,0 +1,74 @@
+package veil_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veilhq/veil"
+)
+
+const baseConfig = `
+admin_token: "${ADMIN:-fallback-token}"
+keys:
+  vault: "${VAULT}"
+  pseudonym: "q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY="
+sources:
+  - {name: greenhouse, vendor: greenhouse, secret: "${GH_SECRET}"}
+`
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseConfig_Expansion(t *testing.T) {
+	cfg, err := veil.ParseConfig([]byte(baseConfig), env(map[string]string{
+		"VAULT": "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", "GH_SECRET": "s: {not yaml}",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AdminToken != "fallback-token" {
+		t.Errorf("admin_token: got %q, want the default", cfg.AdminToken)
+	}
+	if got := cfg.Sources[0].Secret; got != "s: {not yaml}" {
+		t.Errorf("secret: got %q, want the variable's text verbatim", got)
+	}
+	if cfg.MaxBodyBytes != veil.DefaultMaxBodyBytes || time.Duration(cfg.Sources[0].Tolerance) != 5*time.Minute {
+		t.Errorf("defaults: got max_body_bytes %d tolerance %v", cfg.MaxBodyBytes, cfg.Sources[0].Tolerance)
+	}
+}
+
+func TestParseConfig_Errors(t *testing.T) {
+	okEnv := map[string]string{"VAULT": "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", "GH_SECRET": "x"}
+	for _, c := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"missing variable", baseConfig, map[string]string{"GH_SECRET": "x"}, "VAULT is not set"},
+		{"unknown key", baseConfig + "colour: blue\n", okEnv, "field colour not found"},
+		{"unknown nested key", strings.Replace(baseConfig, "vendor: greenhouse", "vendor: greenhouse, secrt: y", 1), okEnv, "field secrt not found"},
+		{"bad vendor", strings.Replace(baseConfig, "vendor: greenhouse", "vendor: taleo", 1), okEnv, "sources[0].vendor"},
+		{"empty secret", baseConfig, map[string]string{"VAULT": okEnv["VAULT"], "GH_SECRET": ""}, "GH_SECRET is not set"},
+		{"short key", baseConfig, map[string]string{"VAULT": "c2hvcnQ=", "GH_SECRET": "x"}, "keys.vault"},
+		{"bad duration", baseConfig + "retention: {payload: soon}\n", okEnv, `bad duration "soon"`},
+		{"hmac without header", baseConfig + "  - {name: w, vendor: hmac, secret: s}\n", okEnv, "sources[1].hmac.header"},
+		{"destination unknown source", baseConfig + "destinations:\n  - {name: d, url: 'https://x.example', sources: [nope], policy: p}\n", okEnv, "destinations[0].sources[0]"},
+		{"destination bad backoff", baseConfig + "destinations:\n  - {name: d, url: 'https://x.example', sources: [greenhouse], policy: p, retry: {backoff: [5s, -1s]}}\n", okEnv, "destinations[0].retry.backoff[1]"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := veil.ParseConfig([]byte(c.yaml), env(c.env))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestExampleConfig keeps the shipped veil.yaml valid with no environment.
+func TestExampleConfig(t *testing.T) {
+	if _, err := veil.LoadConfig("veil.yaml"); err != nil {
+		t.Fatal(err)
+	}
+}
