@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -13,7 +12,7 @@ import (
 // Append adds entries to the audit log and returns once they are committed.
 // Seq, PrevHash and Hash are assigned here; a zero Time means now.
 func (s *Store) Append(ctx context.Context, entries ...*veil.AuditEntry) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	return s.write(ctx, func(tx *wtx) error {
 		for _, e := range entries {
 			if err := s.appendTx(tx, e); err != nil {
 				return err
@@ -27,7 +26,7 @@ func (s *Store) Append(ctx context.Context, entries ...*veil.AuditEntry) error {
 // a failure is logged. For rows on paths that answer before a commit (a
 // rejected request), where waiting would only slow the answer down.
 func (s *Store) Record(entries ...*veil.AuditEntry) {
-	o := &op{fn: func(tx *sql.Tx) error {
+	o := &op{fn: func(tx *wtx) error {
 		for _, e := range entries {
 			if err := s.appendTx(tx, e); err != nil {
 				return err
@@ -41,7 +40,7 @@ func (s *Store) Record(entries ...*veil.AuditEntry) {
 }
 
 // appendTx extends the chain by e inside tx. Writer goroutine only.
-func (s *Store) appendTx(tx *sql.Tx, e *veil.AuditEntry) error {
+func (s *Store) appendTx(tx *wtx, e *veil.AuditEntry) error {
 	if e.Time.IsZero() {
 		e.Time = s.Now()
 	}
@@ -51,7 +50,7 @@ func (s *Store) appendTx(tx *sql.Tx, e *veil.AuditEntry) error {
 	e.Hash = e.ComputeHash(e.PrevHash)
 	kept, _ := json.Marshal(nonNil(e.FieldsKept))
 	dropped, _ := json.Marshal(nonNil(e.FieldsDropped))
-	if _, err := tx.Exec(`INSERT INTO audit (seq, time, action, actor, source, event_type, event_id, destination,
+	if _, err := tx.exec(`INSERT INTO audit (seq, time, action, actor, source, event_type, event_id, destination,
 		subject, outcome, http_status, attempt, fields_kept, fields_dropped, detail, prev_hash, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, e.Time.Format(veil.AuditTimeFormat), e.Action, e.Actor, e.Source, e.EventType, e.EventID,

@@ -1,15 +1,16 @@
+-- Indexes are few on purpose: each random-keyed index costs a page write
+-- per insert. Erasure finds a subject's rows by scanning; it is rare.
 CREATE TABLE IF NOT EXISTS events (
 	id          TEXT PRIMARY KEY,
 	source      TEXT NOT NULL,
 	vendor      TEXT NOT NULL,
 	event_type  TEXT NOT NULL,
 	subject     TEXT NOT NULL,           -- keyed hash of the subject reference
-	dedup       TEXT NOT NULL UNIQUE,    -- SHA-256 of source and the vendor's idempotency key
+	dedup       BLOB NOT NULL UNIQUE,    -- first 16 bytes of SHA-256(source, the vendor's idempotency key)
 	received_at INTEGER NOT NULL,        -- unix nanoseconds
 	digest      TEXT NOT NULL,           -- SHA-256 of the raw body
 	payload     BLOB                     -- nonce || AES-256-GCM ciphertext; NULL once purged
 );
-CREATE INDEX IF NOT EXISTS events_subject ON events(subject);
 CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
 
 CREATE TABLE IF NOT EXISTS data_keys (

@@ -39,10 +39,10 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event) (id string, dupl
 	subject := s.SubjectHash(e.Subject)
 	sum := sha256.Sum256(e.Payload)
 	digest := hex.EncodeToString(sum[:])
-	err = s.write(ctx, func(tx *sql.Tx) error {
+	err = s.write(ctx, func(tx *wtx) error {
 		id, duplicate = e.ID, false
 		var first string
-		switch err := tx.QueryRow(`SELECT id FROM events WHERE dedup = ?`, dedup).Scan(&first); {
+		switch err := tx.queryRow(`SELECT id FROM events WHERE dedup = ?`, dedup).Scan(&first); {
 		case err == nil:
 			id, duplicate = first, true
 			return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionReceived, Actor: e.Source, Source: e.Source,
@@ -58,7 +58,7 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event) (id string, dupl
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, received_at, digest, payload)
+		if _, err := tx.exec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, received_at, digest, payload)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType, subject, dedup,
 			e.ReceivedAt.UnixNano(), digest, sealed); err != nil {
 			return fmt.Errorf("insert event: %w", err)
@@ -107,12 +107,12 @@ func (s *Store) Event(ctx context.Context, id string) (*veil.Event, error) {
 
 // dataKey returns the subject's data key, creating and storing a wrapped one
 // on first use. Writer goroutine only.
-func (s *Store) dataKey(tx *sql.Tx, subject string) ([]byte, error) {
+func (s *Store) dataKey(tx *wtx, subject string) ([]byte, error) {
 	if k, ok := s.dataKeys[subject]; ok {
 		return k, nil
 	}
 	var wrapped []byte
-	err := tx.QueryRow(`SELECT wrapped FROM data_keys WHERE subject = ?`, subject).Scan(&wrapped)
+	err := tx.queryRow(`SELECT wrapped FROM data_keys WHERE subject = ?`, subject).Scan(&wrapped)
 	switch {
 	case err == nil:
 		k, err := open(s.vaultKey, wrapped, []byte(subject))
@@ -129,7 +129,7 @@ func (s *Store) dataKey(tx *sql.Tx, subject string) ([]byte, error) {
 	if wrapped, err = seal(s.vaultKey, k, []byte(subject)); err != nil {
 		return nil, err
 	}
-	if _, err := tx.Exec(`INSERT INTO data_keys (subject, wrapped, created_at) VALUES (?, ?, ?)`,
+	if _, err := tx.exec(`INSERT INTO data_keys (subject, wrapped, created_at) VALUES (?, ?, ?)`,
 		subject, wrapped, s.Now().UnixNano()); err != nil {
 		return nil, fmt.Errorf("insert data key: %w", err)
 	}
@@ -152,12 +152,14 @@ func (s *Store) cacheKey(subject string, k []byte) {
 	s.dataKeys[subject] = k
 }
 
-func dedupHash(source, key string) string {
+// dedupHash is the stored form of a dedup key: 128 bits are plenty to tell
+// events apart, and a short key keeps the index small.
+func dedupHash(source, key string) []byte {
 	h := sha256.New()
 	h.Write([]byte(source))
 	h.Write([]byte{0})
 	h.Write([]byte(key))
-	return hex.EncodeToString(h.Sum(nil))
+	return h.Sum(nil)[:16]
 }
 
 // seal encrypts plaintext with AES-256-GCM under key, binding aad; the

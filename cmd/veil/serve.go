@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/pprof"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -45,6 +48,15 @@ func demoSecretsInUse(cfg *veil.Config) []string {
 		check(fmt.Sprintf("destinations[%d].signing_secret", i), d.SigningSecret)
 	}
 	return keys
+}
+
+// pprofMux serves net/http/pprof's handlers.
+func pprofMux() *http.ServeMux {
+	m := http.NewServeMux()
+	m.HandleFunc("/debug/pprof/", pprof.Index)
+	m.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	m.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return m
 }
 
 // openStore opens the SQLite store of cfg.
@@ -91,6 +103,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv.Logger = log.With("component", "http")
 	if err := srv.Open(); err != nil {
 		return err
+	}
+	if addr := os.Getenv("VEIL_PPROF_ADDR"); addr != "" {
+		// Profiling on request only, on an address the operator chose.
+		go func() { log.Warn("pprof", "err", http.ListenAndServe(addr, pprofMux())) }()
 	}
 	log.Info("listening", "addr", srv.URL(), "sources", len(cfg.Sources), "data_dir", cfg.DataDir)
 

@@ -1,0 +1,288 @@
+// Command veil-load fires signed ~5 KB Greenhouse webhooks at a running Veil
+// over loopback and reports throughput and time-to-answer percentiles. In
+// the same run it fires the same load at a bare net/http handler (read the
+// body, answer 200) in its own process, and prints Veil's share of that
+// baseline, so the figure says how much Veil costs, not how fast the machine is.
+//
+// By default it starts both servers itself: `veil serve` from -veil-bin on a
+// temporary data dir, and the baseline as a child process of its own binary.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const secret = "gh-fixture-secret-Qm7v2Lx9"
+
+func main() {
+	var (
+		serveBaseline = flag.Bool("serve-baseline", false, "internal: run the bare baseline handler and print its address")
+		url           = flag.String("url", "", "Veil base URL to load (default: start -veil-bin on a temp dir)")
+		veilBin       = flag.String("veil-bin", "", "veil binary to start (default: veil beside this binary, then ./bin/veil)")
+		concurrency   = flag.Int("concurrency", 32, "requests in flight")
+		duration      = flag.Duration("duration", 10*time.Second, "how long each phase runs")
+		rate          = flag.Int("rate", 0, "fixed arrival rate in requests/s (0 = as fast as answers come)")
+		baseline      = flag.Bool("baseline", true, "also load a bare net/http handler in its own process")
+		sample        = flag.String("sample", "testdata/samples/greenhouse/new_candidate_application.json", "Greenhouse body to send (ids are varied per request)")
+	)
+	flag.Parse()
+	if *serveBaseline {
+		runBaseline()
+		return
+	}
+	body, err := os.ReadFile(*sample)
+	if err != nil {
+		fatal(err)
+	}
+	ctx := context.Background()
+
+	target := *url
+	if target == "" {
+		stop, u, err := startVeil(*veilBin)
+		if err != nil {
+			fatal(err)
+		}
+		defer stop()
+		target = u
+	}
+	fmt.Printf("load: %d B body, concurrency %d, duration %s, rate %s\n", len(body), *concurrency, *duration, rateName(*rate))
+	veil := run(ctx, target+"/hooks/greenhouse", body, *concurrency, *duration, *rate)
+	veil.print("veil (durable)")
+	if !*baseline {
+		return
+	}
+	stop, u, err := startChild(exec.Command(mustExecutable(), "-serve-baseline"))
+	if err != nil {
+		fatal(err)
+	}
+	defer stop()
+	base := run(ctx, u+"/hooks/greenhouse", body, *concurrency, *duration, *rate)
+	base.print("bare net/http")
+	fmt.Printf("ratio: veil/bare = %.1f%% of throughput\n", 100*veil.rps/base.rps)
+}
+
+func rateName(r int) string {
+	if r == 0 {
+		return "max"
+	}
+	return fmt.Sprintf("%d/s", r)
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "veil-load:", err)
+	os.Exit(1)
+}
+
+func mustExecutable() string {
+	p, err := os.Executable()
+	if err != nil {
+		fatal(err)
+	}
+	return p
+}
+
+// runBaseline serves the bare handler on loopback and prints its address.
+func runBaseline() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fatal(err)
+	}
+	fmt.Printf("{\"msg\":\"listening\",\"addr\":\"http://%s\"}\n", ln.Addr())
+	http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"event_id":"evt_baseline","duplicate":false}` + "\n"))
+	}))
+}
+
+// startVeil runs `veil serve` on a temp data dir with the fixture secret.
+func startVeil(bin string) (stop func(), url string, err error) {
+	if bin == "" {
+		bin = filepath.Join(filepath.Dir(mustExecutable()), "veil")
+		if _, err := os.Stat(bin); err != nil {
+			bin = "bin/veil"
+		}
+	}
+	dir, err := os.MkdirTemp("", "veil-load")
+	if err != nil {
+		return nil, "", err
+	}
+	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
+data_dir: %q
+admin_token: load-admin-token
+keys: {vault: "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", pseudonym: "q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY="}
+policies: %q
+sources:
+  - {name: greenhouse, vendor: greenhouse, secret: %s}
+`, filepath.Join(dir, "data"), filepath.Join(dir, "policies"), secret)
+	if err := os.WriteFile(filepath.Join(dir, "veil.yaml"), []byte(cfg), 0o600); err != nil {
+		return nil, "", err
+	}
+	stopChild, url, err := startChild(exec.Command(bin, "serve", "--config", filepath.Join(dir, "veil.yaml")))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", err
+	}
+	return func() { stopChild(); os.RemoveAll(dir) }, url, nil
+}
+
+// startChild starts cmd and waits for its JSON "listening" line (on stdout
+// or stderr) to learn the address.
+func startChild(cmd *exec.Cmd) (stop func(), url string, err error) {
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				found <- line.Addr
+			}
+		}
+	}()
+	stop = func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+		}
+		pw.Close()
+	}
+	select {
+	case url = <-found:
+		return stop, url, nil
+	case <-time.After(30 * time.Second):
+		stop()
+		return nil, "", errors.New("server did not print its listening address in 30 s")
+	}
+}
+
+// result is one phase's outcome.
+type result struct {
+	ok, failed int64
+	elapsed    time.Duration
+	rps        float64
+	latencies  []time.Duration
+}
+
+func (r *result) print(name string) {
+	slices.Sort(r.latencies)
+	pct := func(p float64) time.Duration {
+		if len(r.latencies) == 0 {
+			return 0
+		}
+		return r.latencies[int(p*float64(len(r.latencies)-1))]
+	}
+	fmt.Printf("%-15s %8.0f req/s  ok %d  failed %d  p50 %6.2f ms  p99 %6.2f ms  max %6.2f ms\n",
+		name, r.rps, r.ok, r.failed, ms(pct(0.50)), ms(pct(0.99)), ms(pct(1)))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// run loads url for d. With rate 0, each of the workers sends as soon as it
+// has its answer (closed loop); otherwise requests are scheduled at the rate
+// and latency counts from the scheduled time, so a stall is not hidden.
+func run(ctx context.Context, url string, body []byte, workers int, d time.Duration, rate int) *result {
+	tr := &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers, DisableCompression: true}
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	defer tr.CloseIdleConnections()
+	var (
+		seq      atomic.Int64
+		ok, fail atomic.Int64
+		mu       sync.Mutex
+		all      []time.Duration
+		wg       sync.WaitGroup
+	)
+	deadline := time.Now().Add(d)
+	var ticks chan time.Time
+	if rate > 0 {
+		ticks = make(chan time.Time, workers*4)
+		go func() {
+			defer close(ticks)
+			interval := time.Second / time.Duration(rate)
+			for t := time.Now(); t.Before(deadline); t = t.Add(interval) {
+				time.Sleep(time.Until(t))
+				ticks <- t
+			}
+		}()
+	}
+	start := time.Now()
+	runID := time.Now().UnixNano()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			for {
+				var t0 time.Time
+				if ticks != nil {
+					var more bool
+					if t0, more = <-ticks; !more {
+						break
+					}
+				} else if t0 = time.Now(); t0.After(deadline) {
+					break
+				}
+				n := seq.Add(1)
+				b := bytes.Replace(body, []byte(`"id": 61559902`), []byte(fmt.Sprintf(`"id": %d`, 80000000+n)), 1)
+				if send(ctx, client, url, b, fmt.Sprintf("load-%d-%d", runID, n)) {
+					ok.Add(1)
+					lat = append(lat, time.Since(t0))
+				} else {
+					fail.Add(1)
+				}
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	return &result{ok: ok.Load(), failed: fail.Load(), elapsed: elapsed, rps: float64(ok.Load()) / elapsed.Seconds(), latencies: all}
+}
+
+func send(ctx context.Context, client *http.Client, url string, body []byte, eventID string) bool {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Greenhouse-Event-ID", eventID)
+	req.Header.Set("Signature", "sha256 "+hex.EncodeToString(m.Sum(nil)))
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
