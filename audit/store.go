@@ -75,9 +75,9 @@ type Store struct {
 	stopCheckpoint, checkpointDone chan struct{}
 
 	// writer-goroutine state
-	chain    chainState
-	dataKeys map[string][]byte // subject hash -> data key, cache of the writer
-	newKeys  []string          // data keys created in the uncommitted batch
+	chain      chainState
+	dataKeys   map[string][]byte // subject hash -> data key, cache of the writer
+	newKeys    []string          // data keys created in the uncommitted batch
 	stmts      map[string]*sql.Stmt
 	unprepared []string
 }
