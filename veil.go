@@ -54,3 +54,16 @@ func NewID(prefix string) string {
 }
 
 var idEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
+
+// Decision is what a destination's policy says about one event.
+type Decision struct {
+	Allow        bool     // deliver at all
+	Keep         []string // paths copied to the outbound payload
+	Pseudonymize []string // paths replaced by a keyed pseudonym
+	Body         []byte   // JSON object replacing the projection, or nil
+	// LeakExempt lists paths (patterns, # for arrays) whose dropped values
+	// the leak guard does not look for: an explicit, reviewable statement
+	// that a value may coincide with a kept one (a candidate's current title
+	// inside the job's name). An extension of DESIGN.md's four rules.
+	LeakExempt []string
+}

@@ -1,0 +1,350 @@
+// Package policy loads, tests, compiles, hot-reloads and evaluates the Rego
+// policies that decide what each destination may see. A set is compiled
+// once; each package gets one prepared query that reads its allow, keep,
+// pseudonymize and body rules by name, so test_ rules never run on traffic.
+package policy
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage"
+	"github.com/open-policy-agent/opa/v1/tester"
+
+	"github.com/veilhq/veil"
+)
+
+// LookupPackage is the package of the gated-lookup policy.
+const LookupPackage = "veil.lookup"
+
+// Set is one compiled, tested policy set. It is immutable: a reload builds
+// a new Set and swaps it in.
+type Set struct {
+	Digest   string    // SHA-256 over the .rego files' names and contents
+	Files    int       // number of .rego files
+	LoadedAt time.Time // when it was loaded
+
+	compiler     *ast.Compiler
+	store        storage.Store
+	queries      map[string]*rego.PreparedEvalQuery // by package path, e.g. veil.destinations.slack_hiring
+	readsPayload bool                               // some rule reads input.payload
+}
+
+// TestFailure is returned by Load when the set compiles but a test fails.
+type TestFailure struct {
+	Failed []string // package.rule of each failed or erroring test
+	Total  int
+}
+
+func (e *TestFailure) Error() string {
+	return fmt.Sprintf("%d of %d policy tests failed: %s", len(e.Failed), e.Total, strings.Join(e.Failed, ", "))
+}
+
+// Load reads every .rego file under dir (Rego v1), compiles the set, runs
+// its _test.rego tests and prepares one query per package. A set that does
+// not compile or whose tests fail is an error (*TestFailure for the latter).
+func Load(ctx context.Context, dir string) (*Set, error) {
+	digest, files, err := digestDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	if files == 0 {
+		return nil, fmt.Errorf("load policies: no .rego files in %s", dir)
+	}
+	modules, store, err := tester.Load([]string{dir}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("load policies: %w", err)
+	}
+	if err := runTests(ctx, modules, store); err != nil {
+		return nil, err
+	}
+	compiler := ast.NewCompiler()
+	if compiler.Compile(modules); compiler.Failed() {
+		return nil, fmt.Errorf("compile policies: %w", compiler.Errors)
+	}
+	s := &Set{Digest: digest, Files: files, LoadedAt: time.Now(), compiler: compiler, store: store,
+		queries: map[string]*rego.PreparedEvalQuery{}}
+	for _, m := range modules {
+		s.readsPayload = s.readsPayload || readsPayload(m)
+		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+		if _, ok := s.queries[pkg]; ok {
+			continue
+		}
+		q, err := prepare(ctx, compiler, store, m.Package.Path.String())
+		if err != nil {
+			return nil, fmt.Errorf("prepare %s: %w", pkg, err)
+		}
+		s.queries[pkg] = q
+	}
+	return s, nil
+}
+
+// prepare builds the query that reads the four rules by name. Each rule is
+// wrapped in an array comprehension, so an undefined rule is an empty array
+// instead of making the whole query undefined.
+func prepare(ctx context.Context, c *ast.Compiler, store storage.Store, pkgRef string) (*rego.PreparedEvalQuery, error) {
+	var q strings.Builder
+	for _, r := range []string{"allow", "keep", "pseudonymize", "body", "leak_exempt"} {
+		fmt.Fprintf(&q, "%s := [x | x := %s.%s]\n", r, pkgRef, r)
+	}
+	pq, err := rego.New(rego.Query(q.String()), rego.Compiler(c), rego.Store(store)).PrepareForEval(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pq, nil
+}
+
+// readsPayload reports whether a non-test rule of m may read input.payload:
+// a ref to input itself, to input.payload, or to input[<var>].
+func readsPayload(m *ast.Module) bool {
+	found := false
+	check := func(ref ast.Ref) bool {
+		if found || !ref.HasPrefix(ast.InputRootRef) {
+			return found
+		}
+		if len(ref) == 1 {
+			found = true
+		} else if s, ok := ref[1].Value.(ast.String); !ok || s == "payload" {
+			found = true
+		}
+		return found
+	}
+	for _, imp := range m.Imports {
+		if ref, ok := imp.Path.Value.(ast.Ref); ok {
+			check(ref)
+		}
+	}
+	for _, r := range m.Rules {
+		if strings.HasPrefix(r.Head.Name.String(), tester.TestPrefix) {
+			continue
+		}
+		ast.WalkRefs(r, check)
+	}
+	return found
+}
+
+// runTests runs the set's test_ rules; any failure or error rejects it.
+func runTests(ctx context.Context, modules map[string]*ast.Module, store storage.Store) error {
+	ch, err := tester.NewRunner().SetStore(store).Run(ctx, modules)
+	if err != nil {
+		return fmt.Errorf("compile policies: %w", err)
+	}
+	tf := &TestFailure{}
+	for r := range ch {
+		tf.Total++
+		if r.Fail || r.Error != nil {
+			tf.Failed = append(tf.Failed, r.Package+"."+r.Name)
+		}
+	}
+	if len(tf.Failed) > 0 {
+		slices.Sort(tf.Failed)
+		return tf
+	}
+	return nil
+}
+
+// RunTests runs the tests under dir and writes OPA's report to w. It
+// reports whether every test passed.
+func RunTests(ctx context.Context, dir string, w io.Writer, verbose bool) (bool, error) {
+	modules, store, err := tester.Load([]string{dir}, nil)
+	if err != nil {
+		return false, err
+	}
+	ch, err := tester.NewRunner().SetStore(store).Run(ctx, modules)
+	if err != nil {
+		return false, err
+	}
+	passed := true
+	results := make(chan *tester.Result)
+	go func() {
+		defer close(results)
+		for r := range ch {
+			passed = passed && !r.Fail && r.Error == nil
+			results <- r
+		}
+	}()
+	if err := (tester.PrettyReporter{Output: w, Verbose: verbose, FailureLine: true}).Report(results); err != nil {
+		return false, err
+	}
+	return passed, nil
+}
+
+// digestDir hashes the names (relative to dir) and contents of every .rego file.
+func digestDir(dir string) (string, int, error) {
+	h := sha256.New()
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".rego") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), len(b))
+		h.Write(b)
+		n++
+		return nil
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("read policies: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// Has reports whether the set defines package pkg.
+func (s *Set) Has(pkg string) bool { _, ok := s.queries[pkg]; return ok }
+
+// ReadsPayload reports whether any policy reads input.payload; when none
+// does, Input skips converting the payload.
+func (s *Set) ReadsPayload() bool { return s.readsPayload }
+
+// Input is one event converted for OPA once and shared by every
+// destination's decision.
+type Input struct {
+	meta    [][2]*ast.Term // source, vendor, event_type, received_at
+	payload *ast.Term
+}
+
+// NewInput converts an event for evaluation. The payload is converted only
+// when some policy of s reads it.
+func (s *Set) NewInput(e *veil.Event) (*Input, error) {
+	in := &Input{meta: [][2]*ast.Term{
+		ast.Item(ast.StringTerm("source"), ast.StringTerm(e.Source)),
+		ast.Item(ast.StringTerm("vendor"), ast.StringTerm(e.Vendor)),
+		ast.Item(ast.StringTerm("event_type"), ast.StringTerm(e.EventType)),
+		ast.Item(ast.StringTerm("received_at"), ast.StringTerm(e.ReceivedAt.UTC().Format(time.RFC3339Nano))),
+	}}
+	if s.readsPayload {
+		v, err := ast.ValueFromReader(bytes.NewReader(e.Payload))
+		if err != nil {
+			return nil, fmt.Errorf("convert payload: %w", err)
+		}
+		in.payload = ast.NewTerm(v)
+	}
+	return in, nil
+}
+
+// ErrNoPackage is returned by Decide for a package the set does not define.
+var ErrNoPackage = errors.New("no such policy package")
+
+// Decide evaluates package pkg for one destination and returns its decision.
+// Undefined rules take their defaults: allow false, keep and pseudonymize
+// empty, body none.
+func (s *Set) Decide(ctx context.Context, pkg string, in *Input, destination string, p veil.Processor) (*veil.Decision, error) {
+	items := append(slices.Clone(in.meta),
+		ast.Item(ast.StringTerm("destination"), ast.StringTerm(destination)),
+		ast.Item(ast.StringTerm("processor"), ast.NewTerm(ast.NewObject(
+			ast.Item(ast.StringTerm("name"), ast.StringTerm(p.Name)),
+			ast.Item(ast.StringTerm("dpa"), ast.StringTerm(p.DPA)),
+			ast.Item(ast.StringTerm("purpose"), ast.StringTerm(p.Purpose)),
+			ast.Item(ast.StringTerm("legal_basis"), ast.StringTerm(p.LegalBasis)),
+		))))
+	if in.payload != nil {
+		items = append(items, ast.Item(ast.StringTerm("payload"), in.payload))
+	}
+	return s.eval(ctx, pkg, ast.NewObject(items...))
+}
+
+// DecideLookup evaluates the lookup policy for a consumer and purpose.
+func (s *Set) DecideLookup(ctx context.Context, consumer, purpose string, e *veil.Event) (*veil.Decision, error) {
+	v, err := ast.ValueFromReader(bytes.NewReader(e.Payload))
+	if err != nil {
+		return nil, fmt.Errorf("convert payload: %w", err)
+	}
+	return s.eval(ctx, LookupPackage, ast.NewObject(
+		ast.Item(ast.StringTerm("consumer"), ast.StringTerm(consumer)),
+		ast.Item(ast.StringTerm("purpose"), ast.StringTerm(purpose)),
+		ast.Item(ast.StringTerm("event"), ast.NewTerm(ast.NewObject(
+			ast.Item(ast.StringTerm("id"), ast.StringTerm(e.ID)),
+			ast.Item(ast.StringTerm("source"), ast.StringTerm(e.Source)),
+			ast.Item(ast.StringTerm("event_type"), ast.StringTerm(e.EventType)),
+			ast.Item(ast.StringTerm("received_at"), ast.StringTerm(e.ReceivedAt.UTC().Format(time.RFC3339Nano))),
+		))),
+		ast.Item(ast.StringTerm("payload"), ast.NewTerm(v)),
+	))
+}
+
+func (s *Set) eval(ctx context.Context, pkg string, input ast.Value) (*veil.Decision, error) {
+	q, ok := s.queries[pkg]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoPackage, pkg)
+	}
+	rs, err := q.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		return nil, fmt.Errorf("evaluate %s: %w", pkg, err)
+	}
+	if len(rs) != 1 {
+		return nil, fmt.Errorf("evaluate %s: %d results, want 1", pkg, len(rs))
+	}
+	b := rs[0].Bindings
+	d := &veil.Decision{}
+	if v := one(b["allow"]); v != nil {
+		allow, ok := v.(bool)
+		if !ok {
+			return nil, fmt.Errorf("%s.allow is %T, want boolean", pkg, v)
+		}
+		d.Allow = allow
+	}
+	if d.Keep, err = paths(pkg, "keep", one(b["keep"])); err != nil {
+		return nil, err
+	}
+	if d.Pseudonymize, err = paths(pkg, "pseudonymize", one(b["pseudonymize"])); err != nil {
+		return nil, err
+	}
+	if d.LeakExempt, err = paths(pkg, "leak_exempt", one(b["leak_exempt"])); err != nil {
+		return nil, err
+	}
+	if v := one(b["body"]); v != nil {
+		if _, ok := v.(map[string]any); !ok {
+			return nil, fmt.Errorf("%s.body is %T, want object", pkg, v)
+		}
+		if d.Body, err = json.Marshal(v); err != nil {
+			return nil, fmt.Errorf("%s.body: %w", pkg, err)
+		}
+	}
+	return d, nil
+}
+
+// one returns the single element of a comprehension result, or nil.
+func one(v any) any {
+	if a, ok := v.([]any); ok && len(a) == 1 {
+		return a[0]
+	}
+	return nil
+}
+
+func paths(pkg, rule string, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	a, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%s.%s is %T, want a set of paths", pkg, rule, v)
+	}
+	out := make([]string, 0, len(a))
+	for _, x := range a {
+		s, ok := x.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s.%s holds %T, want strings", pkg, rule, x)
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out, nil
+}
