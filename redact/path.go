@@ -26,8 +26,8 @@ type segment struct {
 var ErrPath = errors.New("malformed path")
 
 // parsePath splits a path into segments: keys joined by '.', '#' for every
-// array element, '*' for every object key, and '\.', '\#', '\*', '\\'
-// escaping those characters inside a key. An empty path, an empty segment
+// array element, '*' for every object key, "" for the empty key, and a '\'
+// escaping the next character ('\.', '\#', '\*', '\\', '\"'). An empty path, an empty segment
 // or a dangling '\' is malformed.
 func parsePath(p string) ([]segment, error) {
 	if p == "" {
@@ -47,6 +47,8 @@ func parsePath(p string) ([]segment, error) {
 			segs = append(segs, segment{kind: segElems})
 		case s == "*" && !escaped:
 			segs = append(segs, segment{kind: segAllKeys})
+		case s == `""` && !escaped:
+			segs = append(segs, segment{kind: segKey}) // the empty key
 		default:
 			segs = append(segs, segment{kind: segKey, key: s})
 		}
@@ -77,13 +79,17 @@ func parsePath(p string) ([]segment, error) {
 	return segs, nil
 }
 
-// escapeKey writes key as one path segment.
+// escapeKey writes key as one path segment; the empty key is "".
 func escapeKey(b *strings.Builder, key string) {
-	if key == "#" || key == "*" {
+	switch key {
+	case "":
+		b.WriteString(`""`)
+		return
+	case "#", "*":
 		b.WriteByte('\\')
 	}
 	for i := 0; i < len(key); i++ {
-		if c := key[i]; c == '.' || c == '\\' {
+		if c := key[i]; c == '.' || c == '\\' || c == '"' {
 			b.WriteByte('\\')
 		}
 		b.WriteByte(key[i])

@@ -33,6 +33,7 @@ type leaf struct {
 	path    string // concrete: a.list.0.name
 	pattern string // with # for indices: a.list.#.name
 	str     string // the unescaped value of a string leaf
+	raw     string // the leaf's JSON
 	isStr   bool
 }
 
@@ -69,7 +70,7 @@ func (d *Doc) walk(r gjson.Result, path, pattern string) {
 			return
 		}
 	}
-	d.leaves = append(d.leaves, leaf{path: path, pattern: pattern, str: r.Str, isStr: r.Type == gjson.String})
+	d.leaves = append(d.leaves, leaf{path: path, pattern: pattern, str: r.Str, raw: r.Raw, isStr: r.Type == gjson.String})
 }
 
 // join appends one segment to a path, escaping a key.
@@ -239,10 +240,12 @@ func (p *projector) emit(buf []byte, r gjson.Result, ns []*node, path, pattern s
 		var seg, pseg string
 		if isArr {
 			i++
-			seg, pseg = strconv.Itoa(i), "#"
+			seg = strconv.Itoa(i)
+			pseg = seg // an explicit index stays in the reported pattern
 			for _, n := range ns {
 				if n.elems != nil {
 					child = append(child, n.elems)
+					pseg = "#"
 				}
 				if c := n.keys[seg]; c != nil {
 					child = append(child, c)
@@ -259,6 +262,22 @@ func (p *projector) emit(buf []byte, r gjson.Result, ns []*node, path, pattern s
 				}
 			}
 		}
+		if isArr {
+			// Every position is kept so indices stay the vendor's: an
+			// element with nothing kept becomes null.
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			var ok bool
+			if len(child) > 0 {
+				buf, ok = p.emit(buf, v, append([]*node(nil), child...), join(path, seg, false), join(pattern, pseg, false))
+			}
+			if !ok {
+				buf = append(buf, "null"...)
+			}
+			wrote = wrote || ok
+			return true
+		}
 		if len(child) == 0 {
 			return true
 		}
@@ -266,12 +285,10 @@ func (p *projector) emit(buf []byte, r gjson.Result, ns []*node, path, pattern s
 		if wrote {
 			buf = append(buf, ',')
 		}
-		if !isArr {
-			buf = append(buf, k.Raw...)
-			buf = append(buf, ':')
-		}
+		buf = append(buf, k.Raw...)
+		buf = append(buf, ':')
 		var ok bool
-		buf, ok = p.emit(buf, v, append([]*node(nil), child...), join(path, seg, !isArr), join(pattern, pseg, !isArr))
+		buf, ok = p.emit(buf, v, append([]*node(nil), child...), join(path, seg, true), join(pattern, pseg, true))
 		if ok {
 			wrote = true
 		} else {

@@ -1,0 +1,5 @@
+package veil.destinations.golden
+
+allow := true
+
+keep := {"ids.application", "ids.candidate", "ids.score", "ids.ratio", "ids.neg"}

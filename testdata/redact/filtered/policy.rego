@@ -1,0 +1,5 @@
+package veil.destinations.golden
+
+allow if input.event_type == "hire_candidate"
+
+keep := {"payload.id"}
