@@ -67,3 +67,28 @@ type Decision struct {
 	// inside the job's name). An extension of DESIGN.md's four rules.
 	LeakExempt []string
 }
+
+// Delivery statuses.
+const (
+	DeliveryPending   = "pending"   // allowed, waiting to be sent
+	DeliveryFiltered  = "filtered"  // the policy does not allow this event here
+	DeliveryBlocked   = "blocked"   // the leak guard stopped it
+	DeliveryDelivered = "delivered" // a 2xx came back
+	DeliveryDead      = "dead"      // given up; in the dead-letter inbox
+)
+
+// Delivery is one (event, destination) pair: the policy's decision and the
+// outbound body, and later the attempts to send it.
+type Delivery struct {
+	ID            string // dlv_…, also the webhook-id header, stable across retries
+	EventID       string
+	Destination   string
+	Status        string
+	Body          []byte   // outbound JSON; sealed at rest with the subject's data key
+	FieldsKept    []string // path patterns
+	FieldsDropped []string
+	Pseudonymized []string
+	Detail        string // the leaked path, or why it failed; never a value
+	Attempts      int
+	CreatedAt     time.Time
+}

@@ -39,3 +39,31 @@ CREATE TABLE IF NOT EXISTS audit (
 	hash           TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_time ON audit(time);
+
+CREATE TABLE IF NOT EXISTS deliveries (
+	id              TEXT PRIMARY KEY,    -- dlv_…, the webhook-id
+	event_id        TEXT NOT NULL,
+	destination     TEXT NOT NULL,
+	subject         TEXT NOT NULL,       -- keyed hash, for erasure
+	status          TEXT NOT NULL,       -- pending, filtered, blocked, delivered, dead
+	body            BLOB,                -- nonce || sealed outbound body (subject's data key)
+	fields_kept     TEXT NOT NULL,
+	fields_dropped  TEXT NOT NULL,
+	pseudonymized   TEXT NOT NULL,
+	detail          TEXT NOT NULL,
+	attempts        INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at INTEGER NOT NULL DEFAULT 0,
+	created_at      INTEGER NOT NULL,
+	updated_at      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries(event_id);
+
+-- Paths seen per (source, event type), for schema drift. Paths only.
+CREATE TABLE IF NOT EXISTS schema_paths (
+	source     TEXT NOT NULL,
+	event_type TEXT NOT NULL,
+	path       TEXT NOT NULL,
+	first_seen INTEGER NOT NULL,
+	PRIMARY KEY (source, event_type, path)
+) WITHOUT ROWID;

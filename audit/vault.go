@@ -27,7 +27,12 @@ var ErrNotFound = veil.Errorf(veil.ENOTFOUND, "No such event.")
 // is not stored again: the first event's id comes back with duplicate true.
 // The payload is sealed with the subject's data key (created on first use);
 // the subject and dedup key are stored only as hashes.
-func (s *Store) IngestEvent(ctx context.Context, e *veil.Event) (id string, duplicate bool, err error) {
+//
+// In the same transaction, for a new event only, it stores each delivery
+// (its outbound body sealed like the payload) with a filtered or
+// blocked_leak audit row where that is its status, and records the drift
+// paths (new to this source and event type) with a schema_drift row each.
+func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*veil.Delivery, drift []string) (id string, duplicate bool, err error) {
 	if e.ID == "" {
 		e.ID = veil.NewID("evt_")
 	}
@@ -63,8 +68,26 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event) (id string, dupl
 			e.ReceivedAt.UnixNano(), digest, sealed); err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
-		return s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionReceived, Actor: e.Source,
-			Source: e.Source, EventType: e.EventType, EventID: e.ID, Subject: subject, Outcome: "accepted"})
+		if err := s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionReceived, Actor: e.Source,
+			Source: e.Source, EventType: e.EventType, EventID: e.ID, Subject: subject, Outcome: "accepted"}); err != nil {
+			return err
+		}
+		for _, d := range deliveries {
+			if err := s.insertDelivery(tx, e, subject, key, d); err != nil {
+				return err
+			}
+		}
+		for _, p := range drift {
+			if _, err := tx.exec(`INSERT OR IGNORE INTO schema_paths (source, event_type, path, first_seen) VALUES (?, ?, ?, ?)`,
+				e.Source, e.EventType, p, e.ReceivedAt.UnixNano()); err != nil {
+				return fmt.Errorf("record schema path: %w", err)
+			}
+			if err := s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionSchemaDrift, Actor: "veil",
+				Source: e.Source, EventType: e.EventType, EventID: e.ID, Outcome: "new_path", Detail: p}); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return "", false, fmt.Errorf("commit event: %w", err)

@@ -32,6 +32,9 @@ type Engine struct {
 	Reporter Reporter
 	// Debounce is how long file changes settle before a reload; 0 means 200ms.
 	Debounce time.Duration
+	// Check, when set, must accept a set before it serves (e.g. every
+	// package the config names exists); a refused set is rejected.
+	Check func(*Set) error
 
 	set    atomic.Pointer[Set]
 	mu     sync.Mutex // serialises reloads
@@ -67,6 +70,9 @@ func (e *Engine) Reload(ctx context.Context) error {
 		return nil // nothing changed (an editor's touch, a second event)
 	}
 	s, err := Load(ctx, e.Dir)
+	if err == nil && e.Check != nil {
+		err = e.Check(s)
+	}
 	if err != nil {
 		e.Logger.Error("policy set rejected; the running set stays", "digest", digest, "err", err)
 		if e.Reporter != nil {

@@ -9,9 +9,9 @@ import (
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	"github.com/tidwall/gjson"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/redact"
 )
 
 var (
@@ -56,14 +56,19 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, name, err)
 		return
 	}
-	if !isJSONObject(body) {
+	doc, err := redact.Parse(body)
+	if err != nil {
 		s.reject(w, r, name, errMalformed)
 		return
 	}
 	in := sch.Describe(r.Header, body)
-	e := &veil.Event{Source: name, Vendor: src.Vendor, EventType: in.eventType, Subject: in.subject,
-		DedupKey: in.dedupKey, ReceivedAt: now, Payload: body}
-	id, dup, err := s.store.IngestEvent(r.Context(), e)
+	e := &veil.Event{ID: veil.NewID("evt_"), Source: name, Vendor: src.Vendor, EventType: in.eventType,
+		Subject: in.subject, DedupKey: in.dedupKey, ReceivedAt: now, Payload: body}
+	// Decide before the commit, so the event and what each destination may
+	// see are stored together: a crash leaves neither half.
+	deliveries := s.fanOut(r.Context(), e, doc)
+	fresh := s.drift.observe(name, e.EventType, doc.Paths())
+	id, dup, err := s.store.IngestEvent(r.Context(), e, deliveries, fresh)
 	if err != nil {
 		if veil.ErrorCode(err) != veil.EUNAVAILABLE {
 			err = errors.Join(veil.Errorf(veil.EUNAVAILABLE, "The event could not be stored; retry later."), err)
@@ -114,10 +119,4 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, source string, e
 	s.store.Record(&veil.AuditEntry{Action: veil.ActionRejected, Actor: label, Source: source,
 		Outcome: "rejected", HTTPStatus: ErrorStatus(code), Detail: code})
 	writeError(w, r, s.Logger, err)
-}
-
-// isJSONObject reports whether body is one valid JSON object: the shape of
-// every vendor's webhook.
-func isJSONObject(body []byte) bool {
-	return gjson.ValidBytes(body) && gjson.ParseBytes(body).IsObject()
 }

@@ -20,9 +20,11 @@ import (
 
 // EventStore commits verified events; audit.Store implements it.
 type EventStore interface {
-	// IngestEvent commits e durably and returns its id, or the first
-	// event's id and true for a duplicate.
-	IngestEvent(ctx context.Context, e *veil.Event) (id string, duplicate bool, err error)
+	// IngestEvent commits e durably with its deliveries and drift paths
+	// and returns its id, or the first event's id and true for a duplicate.
+	IngestEvent(ctx context.Context, e *veil.Event, deliveries []*veil.Delivery, drift []string) (id string, duplicate bool, err error)
+	// SchemaPaths returns the paths seen so far per source NUL event type.
+	SchemaPaths(ctx context.Context) (map[string]map[string]bool, error)
 	// Record queues audit rows without waiting for their commit.
 	Record(entries ...*veil.AuditEntry)
 	// Ping reports whether the store answers.
@@ -39,11 +41,18 @@ type Server struct {
 	Now func() time.Time
 	// Ready, when set, is asked by /readyz besides the store (policies loaded…).
 	Ready func() error
+	// Policies gives the running policy set; nil means no destination gets
+	// anything (events are still stored).
+	Policies PolicySet
+	// Targets are the destinations with their pseudonym keys (NewTargets).
+	Targets []Target
 
 	cfg     *veil.Config
 	store   EventStore
 	schemes map[string]scheme
 	sources map[string]*veil.Source
+	targets map[string][]Target // by source
+	drift   drift
 	router  *mux.Router
 	ln      net.Listener
 	srv     *http.Server
@@ -100,6 +109,17 @@ func (s *Server) init() error {
 		}
 		s.schemes[src.Name], s.sources[src.Name] = sch, src
 	}
+	s.targets = map[string][]Target{}
+	for _, t := range s.Targets {
+		for _, src := range t.Sources {
+			s.targets[src] = append(s.targets[src], t)
+		}
+	}
+	seen, err := s.store.SchemaPaths(context.Background())
+	if err != nil {
+		return err
+	}
+	s.drift.seen = seen
 	r := mux.NewRouter().SkipClean(true) // answer odd paths with a JSON 404, not a redirect
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))

@@ -153,7 +153,7 @@ sources:
 // refuseStore counts what reaches it; the fuzzer never signs correctly.
 type refuseStore struct{ ingested int }
 
-func (s *refuseStore) IngestEvent(context.Context, *veil.Event) (string, bool, error) {
+func (s *refuseStore) IngestEvent(context.Context, *veil.Event, []*veil.Delivery, []string) (string, bool, error) {
 	s.ingested++
 	return "evt_x", false, nil
 }
@@ -175,4 +175,8 @@ func sampleFiles(tb testing.TB, source string) [][]byte {
 		out = append(out, b)
 	}
 	return out
+}
+
+func (s *refuseStore) SchemaPaths(context.Context) (map[string]map[string]bool, error) {
+	return nil, nil
 }

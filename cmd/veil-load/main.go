@@ -122,6 +122,10 @@ func startVeil(bin string) (stop func(), url string, err error) {
 			bin = "bin/veil"
 		}
 	}
+	policies, err := filepath.Abs("policies")
+	if err != nil {
+		return nil, "", err
+	}
 	dir, err := os.MkdirTemp("", "veil-load")
 	if err != nil {
 		return nil, "", err
@@ -133,7 +137,16 @@ keys: {vault: "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", pseudonym: "q1Vo1A
 policies: %q
 sources:
   - {name: greenhouse, vendor: greenhouse, secret: %s}
-`, filepath.Join(dir, "data"), filepath.Join(dir, "policies"), secret)
+destinations:
+  - {name: slack-hiring, url: "http://127.0.0.1:9/slack", sources: [greenhouse], policy: veil.destinations.slack_hiring, allow_private_network: true}
+  - {name: bi-warehouse, url: "http://127.0.0.1:9/bi", sources: [greenhouse], policy: veil.destinations.bi_events, allow_private_network: true}
+  - name: hris-onboarding
+    url: "http://127.0.0.1:9/hris"
+    sources: [greenhouse]
+    policy: veil.destinations.hris_onboarding
+    allow_private_network: true
+    processor: {name: HRIS, dpa: DPA-1, purpose: onboarding, legal_basis: contract}
+`, filepath.Join(dir, "data"), policies, secret)
 	if err := os.WriteFile(filepath.Join(dir, "veil.yaml"), []byte(cfg), 0o600); err != nil {
 		return nil, "", err
 	}

@@ -30,8 +30,8 @@ func plantCanaries(t *testing.T) []byte {
 	t.Helper()
 	b := mustRead(t, "../../testdata/samples/greenhouse/hire_candidate.json")
 	repl := []struct{ old, new string }{
-		{`"first_name": "`, `"first_name": "Zephyrine", "x_first": "`},
-		{`"last_name": "`, `"last_name": "Quillfeather-Okonkwo", "x_last": "`},
+		{`"first_name": "Mateus"`, `"first_name": "Zephyrine"`},
+		{`"last_name": "Albuquerque Ferreira"`, `"last_name": "Quillfeather-Okonkwo"`},
 		{`"email_addresses": [`, `"email_addresses": [{"value": "zephyrine.q@canary-fixture.test", "type": "personal"},`},
 		{`"phone_numbers": [`, `"phone_numbers": [{"value": "+44 7700 900777", "type": "mobile"},`},
 		{`"addresses": [`, `"addresses": [{"value": "17 Lanternmaker Row", "type": "home"},`},
@@ -127,6 +127,22 @@ func TestCanary_NoPayloadValueAtRestOrInLogs(t *testing.T) {
 		if !bytes.Contains(e.Payload, []byte(c)) {
 			t.Errorf("decrypted payload lacks canary %q: the test would not see a leak", c)
 		}
+	}
+	// The HRIS destination (the one with a DPA) was given the name: that
+	// outbound copy is stored too, and was searched above in its sealed form.
+	ds, err := st.EventDeliveries(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses := map[string]string{}
+	for _, d := range ds {
+		statuses[d.Destination] = d.Status
+		if d.Destination == "hris-onboarding" && !bytes.Contains(d.Body, []byte("Zephyrine")) {
+			t.Errorf("hris-onboarding body lacks the planted first name: %s", d.Body)
+		}
+	}
+	if statuses["hris-onboarding"] != veil.DeliveryPending || statuses["slack-hiring"] != veil.DeliveryPending {
+		t.Errorf("delivery statuses: got %v, want hris-onboarding and slack-hiring pending", statuses)
 	}
 }
 

@@ -51,6 +51,15 @@ keys:
 policies: %q
 sources:
   - {name: greenhouse, vendor: greenhouse, secret: gh-fixture-secret-Qm7v2Lx9}
+destinations:
+  - {name: slack-hiring, url: "http://127.0.0.1:9/slack", sources: [greenhouse], policy: veil.destinations.slack_hiring, allow_private_network: true}
+  - {name: bi-warehouse, url: "http://127.0.0.1:9/bi", sources: [greenhouse], policy: veil.destinations.bi_events, allow_private_network: true}
+  - name: hris-onboarding
+    url: "http://127.0.0.1:9/hris"
+    sources: [greenhouse]
+    policy: veil.destinations.hris_onboarding
+    allow_private_network: true
+    processor: {name: HRIS, dpa: DPA-1, purpose: onboarding, legal_basis: contract}
 `
 
 // veilProc is a running `veil serve`.
@@ -87,7 +96,25 @@ func writeConfig(t *testing.T, dir, extra string) string {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	copyPolicies(t, filepath.Join(dir, "policies"))
 	return path
+}
+
+// copyPolicies copies the shipped policies into dst.
+func copyPolicies(t *testing.T, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("../../policies/*.rego")
+	if len(files) == 0 {
+		t.Fatal("no shipped policies found")
+	}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(f)), mustRead(t, f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // startVeil runs `veil serve --config path` and waits for its listening line.

@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/policy"
 	"github.com/veilhq/veil/proxy"
 )
 
@@ -59,6 +62,39 @@ func pprofMux() *http.ServeMux {
 	return m
 }
 
+// openPolicies loads the policy folder; a set must define every package the
+// config's destinations name, at start and on every reload.
+func openPolicies(ctx context.Context, cfg *veil.Config, log *slog.Logger, st *audit.Store) (*policy.Engine, error) {
+	engine := policy.NewEngine(cfg.Policies)
+	engine.Logger = log.With("component", "policy")
+	engine.Reporter = auditReporter{st}
+	engine.Check = func(s *policy.Set) error {
+		for i, d := range cfg.Destinations {
+			if !s.Has(d.Policy) {
+				return fmt.Errorf("destinations[%d].policy: package %s is not defined in %s", i, d.Policy, cfg.Policies)
+			}
+		}
+		return nil
+	}
+	if err := engine.Open(ctx); err != nil {
+		return nil, err
+	}
+	return engine, nil
+}
+
+// auditReporter writes policy loads and rejections to the audit log.
+type auditReporter struct{ st *audit.Store }
+
+func (r auditReporter) PolicyLoaded(digest string, files int) {
+	r.st.Record(&veil.AuditEntry{Action: veil.ActionPolicyLoaded, Actor: "veil", Outcome: "loaded",
+		Detail: fmt.Sprintf("digest=%s files=%d", digest, files)})
+}
+
+func (r auditReporter) PolicyRejected(digest string, reason string) {
+	r.st.Record(&veil.AuditEntry{Action: veil.ActionPolicyRejected, Actor: "veil", Outcome: "rejected",
+		Detail: fmt.Sprintf("digest=%s: %s", digest, reason)})
+}
+
 // openStore opens the SQLite store of cfg.
 func openStore(cfg *veil.Config, log *slog.Logger) (*audit.Store, error) {
 	vault, _ := veil.DecodeKey(cfg.Keys.Vault) // validated with the config
@@ -99,8 +135,29 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer st.Close()
 
+	engine, err := openPolicies(ctx, cfg, log, st)
+	if err != nil {
+		return err
+	}
+	if err := engine.Start(ctx); err != nil {
+		return err
+	}
+	defer engine.Stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			_ = engine.Reload(ctx) // reported and logged inside
+		}
+	}()
+
+	pseudonym, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
 	srv := proxy.NewServer(cfg, st)
 	srv.Logger = log.With("component", "http")
+	srv.Policies = engine
+	srv.Targets = proxy.NewTargets(cfg, pseudonym)
+	srv.Ready = engine.Ready
 	if err := srv.Open(); err != nil {
 		return err
 	}
