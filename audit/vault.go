@@ -216,3 +216,34 @@ func open(key, sealed, aad []byte) ([]byte, error) {
 	}
 	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], aad)
 }
+
+// Events calls fn with every event whose payload is still held, oldest
+// first, decrypted. Purged and erased events are skipped.
+func (s *Store) Events(ctx context.Context, fn func(*veil.Event) error) error {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id FROM events WHERE payload IS NOT NULL ORDER BY received_at`)
+	if err != nil {
+		return fmt.Errorf("list events: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	for _, id := range ids {
+		e, err := s.Event(ctx, id)
+		if errors.Is(err, ErrGone) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

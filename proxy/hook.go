@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,4 +120,25 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, source string, e
 	s.store.Record(&veil.AuditEntry{Action: veil.ActionRejected, Actor: label, Source: source,
 		Outcome: "rejected", HTTPStatus: ErrorStatus(code), Detail: code})
 	writeError(w, r, s.Logger, err)
+}
+
+// NewEvent builds the event Veil would commit for body arriving at src
+// (event type, dedup key and subject as the vendor's scheme reads them)
+// and parses it for the redactor, without verifying a signature: for
+// previews and policy diffs of sample files.
+func NewEvent(src *veil.Source, h http.Header, body []byte, now time.Time) (*veil.Event, *redact.Doc, error) {
+	sch, err := newScheme(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	doc, err := redact.Parse(body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if h == nil {
+		h = http.Header{}
+	}
+	in := sch.Describe(h, body)
+	return &veil.Event{ID: veil.NewID("evt_"), Source: src.Name, Vendor: src.Vendor, EventType: in.eventType,
+		Subject: in.subject, DedupKey: in.dedupKey, ReceivedAt: now, Payload: body}, doc, nil
 }

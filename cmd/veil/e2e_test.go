@@ -51,12 +51,15 @@ keys:
 policies: %q
 sources:
   - {name: greenhouse, vendor: greenhouse, secret: gh-fixture-secret-Qm7v2Lx9}
+  - {name: lever, vendor: lever, secret: lever-fixture-sigtoken-8d2e6a51}
+  - {name: ashby, vendor: ashby, secret: ashby-fixture-secret-4f1c9e7a2b}
+  - {name: standard, vendor: standard, secret: "whsec_qi30n6UNTGAkAqwOsrRJil8R+0kDgCYHta7MhRRlqlw="}
 destinations:
-  - {name: slack-hiring, url: "http://127.0.0.1:9/slack", sources: [greenhouse], policy: veil.destinations.slack_hiring, allow_private_network: true}
-  - {name: bi-warehouse, url: "http://127.0.0.1:9/bi", sources: [greenhouse], policy: veil.destinations.bi_events, allow_private_network: true}
+  - {name: slack-hiring, url: "http://127.0.0.1:9/slack", sources: [greenhouse, lever, ashby, standard], policy: veil.destinations.slack_hiring, allow_private_network: true}
+  - {name: bi-warehouse, url: "http://127.0.0.1:9/bi", sources: [greenhouse, lever, ashby, standard], policy: veil.destinations.bi_events, allow_private_network: true}
   - name: hris-onboarding
     url: "http://127.0.0.1:9/hris"
-    sources: [greenhouse]
+    sources: [greenhouse, lever, ashby, standard]
     policy: veil.destinations.hris_onboarding
     allow_private_network: true
     processor: {name: HRIS, dpa: DPA-1, purpose: onboarding, legal_basis: contract}

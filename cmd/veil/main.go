@@ -24,6 +24,11 @@ Usage: veil <command> [--config veil.yaml] [flags]
 Commands:
   serve                     run the gateway
   send --source NAME FILE   sign FILE as that source's vendor would and POST it to Veil
+  policy test [DIR]         run the Rego tests (OPA's tester); exit 1 on failure
+  policy preview --destination NAME [--source NAME] [--policies DIR] FILE
+                            what that destination would receive, with kept/dropped/pseudonymised paths
+  policy diff --policies NEW_DIR [--samples DIR]
+                            per destination, the fields that would newly leave or stop leaving
 `
 
 func main() {
@@ -45,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServe(ctx, args[1:], stdout, stderr)
 	case "send":
 		err = runSend(ctx, args[1:], stdout, stderr)
+	case "policy":
+		err = runPolicy(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
