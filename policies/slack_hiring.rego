@@ -1,5 +1,8 @@
 # Slack: tell the hiring channel that an application moved stage or was
 # hired. Job title, stage and record IDs only; never a name or contact.
+#
+# The message is a template: Veil fills each {{path}} from the payload, so
+# this policy never reads input.payload and Veil skips converting it.
 package veil.destinations.slack_hiring
 
 import data.veil.lib
@@ -38,32 +41,22 @@ leak_exempt contains p if {
 	some p in {"payload.application.candidate.title", "payload.application.candidate.employments.#.title"}
 }
 
-msg := {"app": a.id, "cand": a.candidate.id, "stage": object.get(a, ["current_stage", "name"], ""), "job": object.get(a, ["jobs", 0, "name"], "")} if {
-	input.vendor == "greenhouse"
-	a := input.payload.payload.application
+subject := {
+	"greenhouse": "Application {{payload.application.id}} (candidate {{payload.application.candidate.id}}) for {{payload.application.jobs.0.name}}",
+	"ashby": "Application {{data.application.id}} (candidate {{data.application.candidate.id}}) for {{data.application.job.title}}",
+	"lever": "Application {{data.opportunityId}} (candidate {{data.candidateId}})",
+	"standard": "Application {{data.application_id}} (candidate {{data.candidate.id}}) for {{data.job.title}}",
 }
 
-msg := {"app": a.id, "cand": a.candidate.id, "stage": object.get(a, ["currentInterviewStage", "title"], ""), "job": object.get(a, ["job", "title"], "")} if {
-	input.vendor == "ashby"
-	a := input.payload.data.application
+new_stage := {
+	"greenhouse": "{{payload.application.current_stage.name}}",
+	"ashby": "{{data.application.currentInterviewStage.title}}",
+	"lever": "{{data.toStageId}}",
+	"standard": "{{data.stage.name}}",
 }
 
-msg := {"app": d.opportunityId, "cand": d.candidateId, "stage": object.get(d, "toStageId", ""), "job": ""} if {
-	input.vendor == "lever"
-	d := input.payload.data
-}
+text := sprintf("%s was hired.", [subject[input.vendor]]) if lib.is_hire
 
-msg := {"app": d.application_id, "cand": d.candidate.id, "stage": object.get(d, ["stage", "name"], ""), "job": object.get(d, ["job", "title"], "")} if {
-	input.vendor == "standard"
-	d := input.payload.data
-}
+else := sprintf("%s moved to stage %s.", [subject[input.vendor], new_stage[input.vendor]])
 
-job_part := sprintf(" for %s", [msg.job]) if msg.job != ""
-
-else := ""
-
-stage_part := "was hired" if lib.is_hire
-
-else := sprintf("moved to stage %s", [msg.stage])
-
-body := {"text": sprintf("Application %v (candidate %v)%s %s.", [msg.app, msg.cand, job_part, stage_part])} if allow
+body := {"text": text} if allow

@@ -5,7 +5,6 @@
 package policy
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,6 +23,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/tester"
+	"github.com/tidwall/gjson"
 
 	"github.com/veilhq/veil"
 )
@@ -231,13 +231,54 @@ func (s *Set) NewInput(e *veil.Event) (*Input, error) {
 		ast.Item(ast.StringTerm("received_at"), ast.StringTerm(e.ReceivedAt.UTC().Format(time.RFC3339Nano))),
 	}}
 	if s.readsPayload {
-		v, err := ast.ValueFromReader(bytes.NewReader(e.Payload))
+		v, err := valueOf(e.Payload)
 		if err != nil {
-			return nil, fmt.Errorf("convert payload: %w", err)
+			return nil, err
 		}
 		in.payload = ast.NewTerm(v)
 	}
 	return in, nil
+}
+
+// valueOf converts a JSON document straight into an OPA value with gjson.
+// ast.ValueFromReader decodes into Go maps first and then converts them; at
+// ~120 µs for a 6 KB payload that was the largest single cost of a decision.
+// Numbers keep their JSON text (ast.Number), as OPA's own decoder does.
+func valueOf(payload []byte) (ast.Value, error) {
+	if !gjson.ValidBytes(payload) {
+		return nil, errors.New("convert payload: not valid JSON")
+	}
+	return gjsonValue(gjson.ParseBytes(payload)), nil
+}
+
+func gjsonValue(r gjson.Result) ast.Value {
+	switch {
+	case r.IsObject():
+		obj := ast.NewObject()
+		r.ForEach(func(k, v gjson.Result) bool {
+			obj.Insert(ast.StringTerm(k.Str), ast.NewTerm(gjsonValue(v)))
+			return true
+		})
+		return obj
+	case r.IsArray():
+		var terms []*ast.Term
+		r.ForEach(func(_, v gjson.Result) bool {
+			terms = append(terms, ast.NewTerm(gjsonValue(v)))
+			return true
+		})
+		return ast.NewArray(terms...)
+	}
+	switch r.Type {
+	case gjson.String:
+		return ast.String(r.Str)
+	case gjson.Number:
+		return ast.Number(r.Raw)
+	case gjson.True:
+		return ast.Boolean(true)
+	case gjson.False:
+		return ast.Boolean(false)
+	}
+	return ast.NullValue
 }
 
 // ErrNoPackage is returned by Decide for a package the set does not define.
@@ -263,9 +304,9 @@ func (s *Set) Decide(ctx context.Context, pkg string, in *Input, destination str
 
 // DecideLookup evaluates the lookup policy for a consumer and purpose.
 func (s *Set) DecideLookup(ctx context.Context, consumer, purpose string, e *veil.Event) (*veil.Decision, error) {
-	v, err := ast.ValueFromReader(bytes.NewReader(e.Payload))
+	v, err := valueOf(e.Payload)
 	if err != nil {
-		return nil, fmt.Errorf("convert payload: %w", err)
+		return nil, err
 	}
 	return s.eval(ctx, LookupPackage, ast.NewObject(
 		ast.Item(ast.StringTerm("consumer"), ast.StringTerm(consumer)),

@@ -3,6 +3,8 @@ package policy_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,4 +26,33 @@ func TestShippedPolicies(t *testing.T) {
 		t.Fatalf("no OPA summary in the report:\n%s", out.String())
 	}
 	t.Logf("\n%s", out.String())
+}
+
+// TestReadsPayload: the shipped policies format messages with templates, so
+// none reads input.payload and Veil skips converting it; a policy that does
+// read it is recognised.
+func TestReadsPayload(t *testing.T) {
+	set, err := policy.Load(context.Background(), "../policies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.ReadsPayload() {
+		t.Errorf("shipped policies: ReadsPayload true, want false")
+	}
+	for _, src := range []string{
+		"package p\n\nallow if input.payload.action == \"x\"\n",
+		"package p\n\nallow if input[\"payload\"]\n",
+		"package p\n\nallow if count(input) > 0\n",
+		"package p\n\nimport input.payload as pl\n\nallow if pl.x\n",
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "p.rego"), []byte(src), 0o644)
+		set, err := policy.Load(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !set.ReadsPayload() {
+			t.Errorf("%q: ReadsPayload false, want true", src)
+		}
+	}
 }

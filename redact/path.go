@@ -79,6 +79,16 @@ func parsePath(p string) ([]segment, error) {
 	return segs, nil
 }
 
+// appendKey appends key as one path segment, escaped.
+func appendKey(path []byte, key string) []byte {
+	if key != "" && key != "#" && key != "*" && !strings.ContainsAny(key, `.\"`) {
+		return append(path, key...) // the common case needs no escaping
+	}
+	var b strings.Builder
+	escapeKey(&b, key)
+	return append(path, b.String()...)
+}
+
 // escapeKey writes key as one path segment; the empty key is "".
 func escapeKey(b *strings.Builder, key string) {
 	switch key {

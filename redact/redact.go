@@ -8,8 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -22,19 +25,21 @@ import (
 var ErrNotObject = errors.New("payload is not a JSON object")
 
 // Doc is a parsed payload: its bytes and every leaf (scalar, or empty
-// object or array) in document order. Parse it once per event and apply
-// it once per destination.
+// object or array) in document order, with what the leak guard needs
+// computed once. Parse it once per event and apply it per destination.
 type Doc struct {
-	raw    []byte
-	leaves []leaf
+	raw      string
+	leaves   []leaf // in document (and so offset) order
+	patterns []string
 }
 
 type leaf struct {
-	path    string // concrete: a.list.0.name
-	pattern string // with # for indices: a.list.#.name
-	str     string // the unescaped value of a string leaf
-	raw     string // the leaf's JSON
-	isStr   bool
+	off, end int    // the value's bytes in raw
+	pat      int    // index into Doc.patterns: the path with # for indices
+	str      string // the unescaped value of a string leaf
+	lower    string // str lower-cased when it is long enough to look for, else ""
+	digits   string // str's digits when it looks like a phone number, else ""
+	isStr    bool
 }
 
 // Parse checks that payload is one JSON object and indexes its leaves.
@@ -42,66 +47,30 @@ func Parse(payload []byte) (*Doc, error) {
 	if !gjson.ValidBytes(payload) {
 		return nil, ErrNotObject
 	}
-	root := gjson.ParseBytes(payload)
-	if !root.IsObject() {
+	d := &Doc{raw: string(payload)}
+	sc := scanner{d: d, s: d.raw, ids: map[string]int{}}
+	sc.ws()
+	if sc.i >= len(sc.s) || sc.s[sc.i] != '{' {
 		return nil, ErrNotObject
 	}
-	d := &Doc{raw: payload}
-	d.walk(root, "", "")
+	sc.value()
 	return d, nil
 }
 
-func (d *Doc) walk(r gjson.Result, path, pattern string) {
-	if r.IsObject() || r.IsArray() {
-		empty := true
-		i := 0
-		r.ForEach(func(k, v gjson.Result) bool {
-			empty = false
-			if r.IsArray() {
-				idx := strconv.Itoa(i)
-				i++
-				d.walk(v, join(path, idx, false), join(pattern, "#", false))
-			} else {
-				d.walk(v, join(path, k.Str, true), join(pattern, k.Str, true))
-			}
-			return true
-		})
-		if !empty || path == "" {
-			return
-		}
+// appendSeg appends one path segment, escaping a key.
+func appendSeg(path []byte, seg string, isKey bool) []byte {
+	if len(path) > 0 {
+		path = append(path, '.')
 	}
-	d.leaves = append(d.leaves, leaf{path: path, pattern: pattern, str: r.Str, raw: r.Raw, isStr: r.Type == gjson.String})
-}
-
-// join appends one segment to a path, escaping a key.
-func join(path, seg string, isKey bool) string {
-	var b strings.Builder
-	b.Grow(len(path) + len(seg) + 2)
-	if path != "" {
-		b.WriteString(path)
-		b.WriteByte('.')
+	if !isKey {
+		return append(path, seg...)
 	}
-	if isKey {
-		escapeKey(&b, seg)
-	} else {
-		b.WriteString(seg)
-	}
-	return b.String()
+	return appendKey(path, seg)
 }
 
 // Paths returns the distinct leaf patterns of the payload, in document
 // order: what schema drift compares.
-func (d *Doc) Paths() []string {
-	seen := make(map[string]bool, len(d.leaves))
-	var out []string
-	for _, l := range d.leaves {
-		if !seen[l.pattern] {
-			seen[l.pattern] = true
-			out = append(out, l.pattern)
-		}
-	}
-	return out
-}
+func (d *Doc) Paths() []string { return d.patterns }
 
 // Result is what one destination would receive.
 type Result struct {
@@ -120,7 +89,147 @@ type Result struct {
 // gives one. Then it runs the leak guard. key is the destination's
 // pseudonym key (DestinationKey). A malformed path is an error.
 func (d *Doc) Apply(dec *veil.Decision, key []byte) (*Result, error) {
-	root := &node{}
+	root, err := trieFor(dec)
+	if err != nil {
+		return nil, err
+	}
+	pr := projector{doc: d, key: key, kept: make([]bool, len(d.leaves)), exempt: dec.LeakExempt}
+	buf := make([]byte, 0, 512)
+	buf, ok := pr.emit(buf, gjson.Parse(d.raw), []*node{root}, nil)
+	if !ok {
+		buf = append(buf[:0], "{}"...)
+	}
+	res := &Result{Body: buf, Kept: dedup(pr.keptPats), Pseudonymized: dedup(pr.pseudoPats)}
+	if dec.Body != nil {
+		res.Body = d.fill(dec.Body)
+	}
+	seen := make([]bool, len(d.patterns))
+	for i, l := range d.leaves {
+		if !pr.kept[i] && !seen[l.pat] {
+			seen[l.pat] = true
+			res.Dropped = append(res.Dropped, d.patterns[l.pat])
+		}
+	}
+	if res.Dropped == nil {
+		res.Dropped = []string{}
+	}
+	if i := d.leak(res.Body, &pr); i >= 0 {
+		res.LeakPath = d.pathOf(d.leaves[i].off)
+	}
+	return res, nil
+}
+
+// placeholder is {{path}} inside a string of a policy's body.
+var placeholder = regexp.MustCompile(`\{\{([^{}"]+)\}\}`)
+
+// fill replaces each {{path}} in the body's strings with the payload's
+// value there (a string's text, any other value's JSON; "" when absent), so
+// a policy can format a message without reading input.payload, which spares
+// converting the payload for OPA. The leak guard still checks the result.
+func (d *Doc) fill(body []byte) []byte {
+	if !bytes.Contains(body, []byte("{{")) {
+		return body
+	}
+	return placeholder.ReplaceAllFunc(body, func(m []byte) []byte {
+		var path string
+		// The match sits inside a JSON string: unescape it, escape the value.
+		if err := json.Unmarshal(append(append([]byte{'"'}, m[2:len(m)-2]...), '"'), &path); err != nil {
+			return nil
+		}
+		v, ok := d.lookup(path)
+		if !ok {
+			return nil
+		}
+		q, _ := json.Marshal(v)
+		return q[1 : len(q)-1]
+	})
+}
+
+// lookup returns the text of the value at a concrete path (no wildcards).
+func (d *Doc) lookup(path string) (string, bool) {
+	segs, err := parsePath(path)
+	if err != nil {
+		return "", false
+	}
+	r := gjson.Parse(d.raw)
+	for _, s := range segs {
+		if s.kind != segKey {
+			return "", false
+		}
+		var next gjson.Result
+		found, i := false, 0
+		isArr := r.IsArray()
+		r.ForEach(func(k, v gjson.Result) bool {
+			if (isArr && strconv.Itoa(i) == s.key) || (!isArr && k.Str == s.key) {
+				next, found = v, true
+				return false
+			}
+			i++
+			return true
+		})
+		if !found {
+			return "", false
+		}
+		r = next
+	}
+	return valueText(r), true
+}
+
+// pathOf returns the concrete path (with indices) of the leaf at offset off.
+func (d *Doc) pathOf(off int) string {
+	var path []byte
+	r := gjson.Parse(d.raw)
+	for r.IsObject() || r.IsArray() {
+		var next gjson.Result
+		found, isArr, i := false, r.IsArray(), 0
+		r.ForEach(func(k, v gjson.Result) bool {
+			if off < v.Index || off >= v.Index+len(v.Raw) {
+				i++
+				return true
+			}
+			if isArr {
+				path = appendSeg(path, strconv.Itoa(i), false)
+			} else {
+				path = appendSeg(path, k.Str, true)
+			}
+			next, found = v, true
+			return false
+		})
+		if !found {
+			break
+		}
+		r = next
+	}
+	return string(path)
+}
+
+// tries caches the parsed path trie of each distinct (keep, pseudonymize)
+// pair: policies mostly return the same sets, and parsing them was a
+// quarter of Apply's time. Tries are never modified once built.
+var tries struct {
+	sync.Mutex
+	m map[string]*node
+}
+
+func trieFor(dec *veil.Decision) (*node, error) {
+	var k strings.Builder
+	for _, p := range dec.Keep {
+		k.WriteString(p)
+		k.WriteByte(0)
+	}
+	k.WriteByte(1)
+	for _, p := range dec.Pseudonymize {
+		k.WriteString(p)
+		k.WriteByte(0)
+	}
+	key := k.String()
+	tries.Lock()
+	root, ok := tries.m[key]
+	tries.Unlock()
+	if ok {
+		return root, nil
+	}
+	root = &node{}
 	for _, p := range dec.Keep {
 		if err := root.insert(p, false); err != nil {
 			return nil, fmt.Errorf("keep %q: %w", p, err)
@@ -131,25 +240,13 @@ func (d *Doc) Apply(dec *veil.Decision, key []byte) (*Result, error) {
 			return nil, fmt.Errorf("pseudonymize %q: %w", p, err)
 		}
 	}
-	pr := projector{key: key, keptLeaves: map[string]bool{}, keptValues: map[string]bool{}, exempt: dec.LeakExempt}
-	buf := make([]byte, 0, 256)
-	buf, ok := pr.emit(buf, gjson.ParseBytes(d.raw), []*node{root}, "", "")
-	if !ok {
-		buf = append(buf[:0], "{}"...)
+	tries.Lock()
+	if tries.m == nil || len(tries.m) >= 1024 {
+		tries.m = map[string]*node{} // policies that build paths per event: start over
 	}
-	res := &Result{Body: buf, Kept: dedup(pr.kept), Pseudonymized: dedup(pr.pseudo)}
-	if dec.Body != nil {
-		res.Body = dec.Body
-	}
-	var dropped []string
-	for _, l := range d.leaves {
-		if !pr.keptLeaves[l.path] {
-			dropped = append(dropped, l.pattern)
-		}
-	}
-	res.Dropped = dedup(dropped)
-	res.LeakPath = d.leak(res.Body, &pr)
-	return res, nil
+	tries.m[key] = root
+	tries.Unlock()
+	return root, nil
 }
 
 // node is a trie of parsed paths.
@@ -198,28 +295,29 @@ func (n *node) insert(path string, pseudo bool) error {
 }
 
 type projector struct {
+	doc        *Doc
 	key        []byte
-	kept       []string        // patterns of kept subtrees
-	pseudo     []string        // patterns of pseudonymised values
-	keptLeaves map[string]bool // concrete paths of leaves copied as they were
-	keptValues map[string]bool // their string values: the policy allowed these
-	exempt     []string        // leak_exempt patterns
+	kept       []bool          // per leaf: copied as it was
+	keptPats   []string        // patterns of kept subtrees
+	pseudoPats []string        // patterns of pseudonymised values
+	keptValues map[string]bool // string values copied: the policy allowed these
+	exempt     []string        // leak_exempt paths
 }
 
 // emit appends the projection of r under the trie nodes ns to buf and
-// reports whether it wrote anything.
-func (p *projector) emit(buf []byte, r gjson.Result, ns []*node, path, pattern string) ([]byte, bool) {
+// reports whether it wrote anything. pat is r's path pattern.
+func (p *projector) emit(buf []byte, r gjson.Result, ns []*node, pat []byte) ([]byte, bool) {
 	keep := false
 	for _, n := range ns {
 		if n.pseudo {
-			p.pseudo = append(p.pseudo, pattern)
+			p.pseudoPats = append(p.pseudoPats, string(pat))
 			return strconv.AppendQuote(buf, Pseudonym(p.key, valueText(r))), true
 		}
 		keep = keep || n.keep
 	}
 	if keep {
-		p.kept = append(p.kept, pattern)
-		p.markKept(r, path)
+		p.keptPats = append(p.keptPats, string(pat))
+		p.markKept(r)
 		return appendCompact(buf, r.Raw), true
 	}
 	isArr := r.IsArray()
@@ -237,32 +335,20 @@ func (p *projector) emit(buf []byte, r gjson.Result, ns []*node, path, pattern s
 	var child []*node
 	r.ForEach(func(k, v gjson.Result) bool {
 		child = child[:0]
-		var seg, pseg string
+		mark := len(pat)
 		if isArr {
 			i++
-			seg = strconv.Itoa(i)
-			pseg = seg // an explicit index stays in the reported pattern
+			seg := strconv.Itoa(i)
+			explicit := true // an explicit index stays in the reported pattern
 			for _, n := range ns {
 				if n.elems != nil {
 					child = append(child, n.elems)
-					pseg = "#"
+					explicit = false
 				}
 				if c := n.keys[seg]; c != nil {
 					child = append(child, c)
 				}
 			}
-		} else {
-			seg, pseg = k.Str, k.Str
-			for _, n := range ns {
-				if n.allKeys != nil {
-					child = append(child, n.allKeys)
-				}
-				if c := n.keys[seg]; c != nil {
-					child = append(child, c)
-				}
-			}
-		}
-		if isArr {
 			// Every position is kept so indices stay the vendor's: an
 			// element with nothing kept becomes null.
 			if i > 0 {
@@ -270,7 +356,13 @@ func (p *projector) emit(buf []byte, r gjson.Result, ns []*node, path, pattern s
 			}
 			var ok bool
 			if len(child) > 0 {
-				buf, ok = p.emit(buf, v, append([]*node(nil), child...), join(path, seg, false), join(pattern, pseg, false))
+				if explicit {
+					pat = appendSeg(pat, seg, false)
+				} else {
+					pat = appendSeg(pat, "#", false)
+				}
+				buf, ok = p.emit(buf, v, slices.Clone(child), pat)
+				pat = pat[:mark]
 			}
 			if !ok {
 				buf = append(buf, "null"...)
@@ -278,21 +370,30 @@ func (p *projector) emit(buf []byte, r gjson.Result, ns []*node, path, pattern s
 			wrote = wrote || ok
 			return true
 		}
+		for _, n := range ns {
+			if n.allKeys != nil {
+				child = append(child, n.allKeys)
+			}
+			if c := n.keys[k.Str]; c != nil {
+				child = append(child, c)
+			}
+		}
 		if len(child) == 0 {
 			return true
 		}
-		mark := len(buf)
+		bmark := len(buf)
 		if wrote {
 			buf = append(buf, ',')
 		}
 		buf = append(buf, k.Raw...)
 		buf = append(buf, ':')
 		var ok bool
-		buf, ok = p.emit(buf, v, append([]*node(nil), child...), join(path, seg, true), join(pattern, pseg, true))
+		buf, ok = p.emit(buf, v, slices.Clone(child), appendSeg(pat, k.Str, true))
+		pat = pat[:mark]
 		if ok {
 			wrote = true
 		} else {
-			buf = buf[:mark]
+			buf = buf[:bmark]
 		}
 		return true
 	})
@@ -318,27 +419,18 @@ func appendCompact(buf []byte, raw string) []byte {
 	return append(buf, b.Bytes()...)
 }
 
-// markKept records every leaf under r as copied.
-func (p *projector) markKept(r gjson.Result, path string) {
-	if r.IsObject() || r.IsArray() {
-		isArr, i, n := r.IsArray(), 0, 0
-		r.ForEach(func(k, v gjson.Result) bool {
-			n++
-			if isArr {
-				p.markKept(v, join(path, strconv.Itoa(i), false))
-				i++
-			} else {
-				p.markKept(v, join(path, k.Str, true))
+// markKept records every leaf inside r's bytes as copied.
+func (p *projector) markKept(r gjson.Result) {
+	ls := p.doc.leaves
+	i, _ := slices.BinarySearchFunc(ls, r.Index, func(l leaf, off int) int { return l.off - off })
+	for ; i < len(ls) && ls[i].off < r.Index+len(r.Raw); i++ {
+		p.kept[i] = true
+		if ls[i].isStr {
+			if p.keptValues == nil {
+				p.keptValues = map[string]bool{}
 			}
-			return true
-		})
-		if n > 0 {
-			return
+			p.keptValues[ls[i].str] = true
 		}
-	}
-	p.keptLeaves[path] = true
-	if r.Type == gjson.String {
-		p.keptValues[r.Str] = true
 	}
 }
 
@@ -384,10 +476,11 @@ func dedup(in []string) []string {
 // ones ("NY", "yes") would match by chance.
 const minLeak = 4
 
-// leak returns the path of the first dropped string value that appears in
-// body, compared case-insensitively, emails lower-cased and phone numbers
-// as their digits. A value the policy kept at some other path is allowed.
-func (d *Doc) leak(body []byte, p *projector) string {
+// leak returns the index of the first dropped string leaf whose value
+// appears in body, or -1. Comparison is case-insensitive at word
+// boundaries, phone numbers as their digits. A value the policy kept at some
+// other path is allowed, and so are leak_exempt paths.
+func (d *Doc) leak(body []byte, p *projector) int {
 	var hay, digits strings.Builder
 	collectStrings(gjson.ParseBytes(body), func(s string) {
 		hay.WriteString(strings.ToLower(s))
@@ -400,18 +493,15 @@ func (d *Doc) leak(body []byte, p *projector) string {
 		digits.WriteByte(0)
 	})
 	h, dg := hay.String(), digits.String()
-	for _, l := range d.leaves {
-		if !l.isStr || p.keptLeaves[l.path] || p.keptValues[l.str] || utf8.RuneCountInString(l.str) < minLeak || exempt(l.pattern, p.exempt) {
+	for i, l := range d.leaves {
+		if l.lower == "" || p.kept[i] || p.keptValues[l.str] || exempt(d.patterns[l.pat], p.exempt) {
 			continue
 		}
-		if containsWord(h, strings.ToLower(l.str)) {
-			return l.path
-		}
-		if pd := phoneDigits(l.str); pd != "" && strings.Contains(dg, pd) {
-			return l.path
+		if containsWord(h, l.lower) || (l.digits != "" && strings.Contains(dg, l.digits)) {
+			return i
 		}
 	}
-	return ""
+	return -1
 }
 
 // containsWord reports whether needle occurs in hay at word boundaries: not

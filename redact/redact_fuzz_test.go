@@ -71,12 +71,12 @@ func FuzzProject(f *testing.F) {
 		if err != nil {
 			t.Fatalf("output is not an object: %s", res.Body)
 		}
-		in := map[string][]leaf{} // a path holds several leaves where keys repeat
-		for _, l := range doc.leaves {
+		in := map[string][]tleaf{} // a path holds several leaves where keys repeat
+		for _, l := range doc.testLeaves() {
 			in[l.path] = append(in[l.path], l)
 		}
-		outLeaves := map[string]leaf{}
-		for _, l := range out.leaves {
+		outLeaves := map[string]tleaf{}
+		for _, l := range out.testLeaves() {
 			outLeaves[l.path] = l
 			if l.isStr && strings.HasPrefix(l.str, "ps_") || l.raw == "null" {
 				continue // a pseudonym, or the null holding a dropped element's place
@@ -89,7 +89,7 @@ func FuzzProject(f *testing.F) {
 				t.Fatalf("output leaf %q is not the input's leaf at that path", l.path)
 			}
 		}
-		for _, l := range doc.leaves {
+		for _, l := range doc.testLeaves() {
 			o, ok := outLeaves[l.path]
 			if !ok || o.raw == "null" || containsPrefixOf(res.Kept, l) {
 				continue
@@ -104,7 +104,7 @@ func FuzzProject(f *testing.F) {
 
 // containsPrefixOf reports whether a kept pattern covers leaf l: the
 // pattern's segments are a prefix of the leaf's path, # matching any index.
-func containsPrefixOf(kept []string, l leaf) bool {
+func containsPrefixOf(kept []string, l tleaf) bool {
 	leafSegs, err := parsePath(l.path)
 	if err != nil {
 		return false
@@ -136,6 +136,20 @@ func isIndex(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// tleaf is a leaf with its concrete path and JSON, for the checks here.
+type tleaf struct {
+	path, pattern, str, raw string
+	isStr                   bool
+}
+
+func (d *Doc) testLeaves() []tleaf {
+	out := make([]tleaf, len(d.leaves))
+	for i, l := range d.leaves {
+		out[i] = tleaf{path: d.pathOf(l.off), pattern: d.patterns[l.pat], str: l.str, raw: d.raw[l.off:l.end], isStr: l.isStr}
+	}
+	return out
 }
 
 func compactJSON(s string) string {
