@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -42,6 +43,12 @@ type Set struct {
 	store        storage.Store
 	queries      map[string]*rego.PreparedEvalQuery // by package path, e.g. veil.destinations.slack_hiring
 	readsPayload bool                               // some rule reads input.payload
+	readsTime    bool                               // some rule reads input.received_at
+
+	// Decisions depend only on the input, and without the payload or the
+	// time the input is a handful of names: decisions are cached by them.
+	cacheMu sync.Mutex
+	cache   map[string]*veil.Decision
 }
 
 // TestFailure is returned by Load when the set compiles but a test fails.
@@ -79,7 +86,8 @@ func Load(ctx context.Context, dir string) (*Set, error) {
 	s := &Set{Digest: digest, Files: files, LoadedAt: time.Now(), compiler: compiler, store: store,
 		queries: map[string]*rego.PreparedEvalQuery{}}
 	for _, m := range modules {
-		s.readsPayload = s.readsPayload || readsPayload(m)
+		s.readsPayload = s.readsPayload || readsInput(m, "payload")
+		s.readsTime = s.readsTime || readsInput(m, "received_at")
 		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
 		if _, ok := s.queries[pkg]; ok {
 			continue
@@ -108,9 +116,9 @@ func prepare(ctx context.Context, c *ast.Compiler, store storage.Store, pkgRef s
 	return &pq, nil
 }
 
-// readsPayload reports whether a non-test rule of m may read input.payload:
-// a ref to input itself, to input.payload, or to input[<var>].
-func readsPayload(m *ast.Module) bool {
+// readsInput reports whether a non-test rule of m may read input.<key>: a
+// ref to input itself, to input.<key>, or to input[<var>].
+func readsInput(m *ast.Module, key string) bool {
 	found := false
 	check := func(ref ast.Ref) bool {
 		if found || !ref.HasPrefix(ast.InputRootRef) {
@@ -118,7 +126,7 @@ func readsPayload(m *ast.Module) bool {
 		}
 		if len(ref) == 1 {
 			found = true
-		} else if s, ok := ref[1].Value.(ast.String); !ok || s == "payload" {
+		} else if s, ok := ref[1].Value.(ast.String); !ok || string(s) == key {
 			found = true
 		}
 		return found
@@ -217,8 +225,9 @@ func (s *Set) ReadsPayload() bool { return s.readsPayload }
 // Input is one event converted for OPA once and shared by every
 // destination's decision.
 type Input struct {
-	meta    [][2]*ast.Term // source, vendor, event_type, received_at
-	payload *ast.Term
+	meta     [][2]*ast.Term // source, vendor, event_type, received_at
+	payload  *ast.Term
+	cacheKey string // "" when decisions on this input cannot be cached
 }
 
 // NewInput converts an event for evaluation. The payload is converted only
@@ -236,6 +245,8 @@ func (s *Set) NewInput(e *veil.Event) (*Input, error) {
 			return nil, err
 		}
 		in.payload = ast.NewTerm(v)
+	} else if !s.readsTime {
+		in.cacheKey = e.Source + "\x00" + e.Vendor + "\x00" + e.EventType
 	}
 	return in, nil
 }
@@ -288,6 +299,29 @@ var ErrNoPackage = errors.New("no such policy package")
 // Undefined rules take their defaults: allow false, keep and pseudonymize
 // empty, body none.
 func (s *Set) Decide(ctx context.Context, pkg string, in *Input, destination string, p veil.Processor) (*veil.Decision, error) {
+	var key string
+	if in.cacheKey != "" {
+		key = strings.Join([]string{in.cacheKey, pkg, destination, p.Name, p.DPA, p.Purpose, p.LegalBasis}, "\x00")
+		s.cacheMu.Lock()
+		d, ok := s.cache[key]
+		s.cacheMu.Unlock()
+		if ok {
+			return d, nil // shared: callers never modify a decision
+		}
+	}
+	d, err := s.decide(ctx, pkg, in, destination, p)
+	if err == nil && key != "" {
+		s.cacheMu.Lock()
+		if s.cache == nil || len(s.cache) >= 10_000 {
+			s.cache = map[string]*veil.Decision{} // event types are few; a flood of new ones starts over
+		}
+		s.cache[key] = d
+		s.cacheMu.Unlock()
+	}
+	return d, err
+}
+
+func (s *Set) decide(ctx context.Context, pkg string, in *Input, destination string, p veil.Processor) (*veil.Decision, error) {
 	items := append(slices.Clone(in.meta),
 		ast.Item(ast.StringTerm("destination"), ast.StringTerm(destination)),
 		ast.Item(ast.StringTerm("processor"), ast.NewTerm(ast.NewObject(

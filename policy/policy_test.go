@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/veilhq/veil"
 
 	"github.com/veilhq/veil/policy"
 )
@@ -53,6 +56,33 @@ func TestReadsPayload(t *testing.T) {
 		}
 		if !set.ReadsPayload() {
 			t.Errorf("%q: ReadsPayload false, want true", src)
+		}
+	}
+}
+
+// TestDecisionCache: decisions that depend only on names are cached, but
+// not when a policy reads the time (or the payload).
+func TestDecisionCache(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "p.rego"), []byte("package p\n\nallow if input.received_at < \"2026-06-01\"\n"), 0o644)
+	set, err := policy.Load(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at   time.Time
+		want bool
+	}{{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), true}, {time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), false}} {
+		in, err := set.NewInput(&veil.Event{Source: "s", Vendor: "greenhouse", EventType: "x", ReceivedAt: c.at, Payload: []byte(`{}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := set.Decide(context.Background(), "p", in, "d", veil.Processor{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Allow != c.want {
+			t.Errorf("received %s: allow %v, want %v", c.at, d.Allow, c.want)
 		}
 	}
 }

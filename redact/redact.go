@@ -29,7 +29,8 @@ var ErrNotObject = errors.New("payload is not a JSON object")
 // computed once. Parse it once per event and apply it per destination.
 type Doc struct {
 	raw      string
-	leaves   []leaf // in document (and so offset) order
+	nodes    []jnode // every value; nodes[0] is the root object
+	leaves   []leaf  // in document (and so offset) order
 	patterns []string
 }
 
@@ -37,9 +38,12 @@ type leaf struct {
 	off, end int    // the value's bytes in raw
 	pat      int    // index into Doc.patterns: the path with # for indices
 	str      string // the unescaped value of a string leaf
-	lower    string // str lower-cased when it is long enough to look for, else ""
-	digits   string // str's digits when it looks like a phone number, else ""
 	isStr    bool
+	// Filled on first use by the leak guard (an event's leaves are shared
+	// by its destinations, which are decided one after the other).
+	norm   bool
+	lower  string // str lower-cased when it is long enough to look for, else ""
+	digits string // str's digits when it looks like a phone number, else ""
 }
 
 // Parse checks that payload is one JSON object and indexes its leaves.
@@ -47,13 +51,14 @@ func Parse(payload []byte) (*Doc, error) {
 	if !gjson.ValidBytes(payload) {
 		return nil, ErrNotObject
 	}
-	d := &Doc{raw: string(payload)}
+	// Sized from what the samples hold: about one value per 25 bytes.
+	d := &Doc{raw: string(payload), nodes: make([]jnode, 0, len(payload)/25+8), leaves: make([]leaf, 0, len(payload)/30+8)}
 	sc := scanner{d: d, s: d.raw, ids: map[string]int{}}
 	sc.ws()
 	if sc.i >= len(sc.s) || sc.s[sc.i] != '{' {
 		return nil, ErrNotObject
 	}
-	sc.value()
+	sc.value("", "")
 	return d, nil
 }
 
@@ -95,7 +100,7 @@ func (d *Doc) Apply(dec *veil.Decision, key []byte) (*Result, error) {
 	}
 	pr := projector{doc: d, key: key, kept: make([]bool, len(d.leaves)), exempt: dec.LeakExempt}
 	buf := make([]byte, 0, 512)
-	buf, ok := pr.emit(buf, gjson.Parse(d.raw), []*node{root}, nil)
+	buf, ok := pr.emit(buf, 0, []*node{root}, nil)
 	if !ok {
 		buf = append(buf[:0], "{}"...)
 	}
@@ -151,56 +156,59 @@ func (d *Doc) lookup(path string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	r := gjson.Parse(d.raw)
+	n := int32(0)
 	for _, s := range segs {
 		if s.kind != segKey {
 			return "", false
 		}
-		var next gjson.Result
-		found, i := false, 0
-		isArr := r.IsArray()
-		r.ForEach(func(k, v gjson.Result) bool {
-			if (isArr && strconv.Itoa(i) == s.key) || (!isArr && k.Str == s.key) {
-				next, found = v, true
-				return false
+		found, i := int32(-1), 0
+		for c := d.nodes[n].first; c >= 0; c = d.nodes[c].next {
+			if (d.nodes[n].kind == '[' && strconv.Itoa(i) == s.key) || (d.nodes[n].kind == '{' && d.nodes[c].key == s.key) {
+				found = c
+				break
 			}
 			i++
-			return true
-		})
-		if !found {
+		}
+		if found < 0 {
 			return "", false
 		}
-		r = next
+		n = found
 	}
-	return valueText(r), true
+	return d.text(n), true
+}
+
+// text is what a pseudonym or a template uses of a value: a string's
+// text, any other value's JSON.
+func (d *Doc) text(n int32) string {
+	if d.nodes[n].kind == '"' {
+		return d.leaves[d.nodes[n].leaf].str
+	}
+	return d.raw[d.nodes[n].off:d.nodes[n].end]
 }
 
 // pathOf returns the concrete path (with indices) of the leaf at offset off.
 func (d *Doc) pathOf(off int) string {
 	var path []byte
-	r := gjson.Parse(d.raw)
-	for r.IsObject() || r.IsArray() {
-		var next gjson.Result
-		found, isArr, i := false, r.IsArray(), 0
-		r.ForEach(func(k, v gjson.Result) bool {
-			if off < v.Index || off >= v.Index+len(v.Raw) {
-				i++
-				return true
+	n := int32(0)
+	for {
+		next, i := int32(-1), 0
+		for c := d.nodes[n].first; c >= 0; c = d.nodes[c].next {
+			if off >= d.nodes[c].off && off < d.nodes[c].end {
+				next = c
+				break
 			}
-			if isArr {
-				path = appendSeg(path, strconv.Itoa(i), false)
-			} else {
-				path = appendSeg(path, k.Str, true)
-			}
-			next, found = v, true
-			return false
-		})
-		if !found {
-			break
+			i++
 		}
-		r = next
+		if next < 0 {
+			return string(path)
+		}
+		if d.nodes[n].kind == '[' {
+			path = appendSeg(path, strconv.Itoa(i), false)
+		} else {
+			path = appendSeg(path, d.nodes[next].key, true)
+		}
+		n = next
 	}
-	return string(path)
 }
 
 // tries caches the parsed path trie of each distinct (keep, pseudonymize)
@@ -304,49 +312,47 @@ type projector struct {
 	exempt     []string        // leak_exempt paths
 }
 
-// emit appends the projection of r under the trie nodes ns to buf and
-// reports whether it wrote anything. pat is r's path pattern.
-func (p *projector) emit(buf []byte, r gjson.Result, ns []*node, pat []byte) ([]byte, bool) {
+// emit appends the projection of node n under the trie nodes ns to buf
+// and reports whether it wrote anything. pat is n's path pattern.
+func (p *projector) emit(buf []byte, n int32, ns []*node, pat []byte) ([]byte, bool) {
+	d := p.doc
+	jn := &d.nodes[n]
 	keep := false
-	for _, n := range ns {
-		if n.pseudo {
+	for _, t := range ns {
+		if t.pseudo {
 			p.pseudoPats = append(p.pseudoPats, string(pat))
-			return strconv.AppendQuote(buf, Pseudonym(p.key, valueText(r))), true
+			return strconv.AppendQuote(buf, Pseudonym(p.key, d.text(n))), true
 		}
-		keep = keep || n.keep
+		keep = keep || t.keep
 	}
 	if keep {
 		p.keptPats = append(p.keptPats, string(pat))
-		p.markKept(r)
-		return appendCompact(buf, r.Raw), true
+		p.markKept(jn.off, jn.end)
+		return appendCompact(buf, d.raw[jn.off:jn.end]), true
 	}
-	isArr := r.IsArray()
-	if !isArr && !r.IsObject() {
+	isArr := jn.kind == '['
+	if !isArr && jn.kind != '{' {
 		return buf, false // the path goes deeper than this scalar
 	}
 	start := len(buf)
-	if isArr {
-		buf = append(buf, '[')
-	} else {
-		buf = append(buf, '{')
-	}
+	buf = append(buf, jn.kind)
 	wrote := false
-	i := -1
 	var child []*node
-	r.ForEach(func(k, v gjson.Result) bool {
+	i := -1
+	for c := jn.first; c >= 0; c = d.nodes[c].next {
 		child = child[:0]
 		mark := len(pat)
 		if isArr {
 			i++
 			seg := strconv.Itoa(i)
 			explicit := true // an explicit index stays in the reported pattern
-			for _, n := range ns {
-				if n.elems != nil {
-					child = append(child, n.elems)
+			for _, t := range ns {
+				if t.elems != nil {
+					child = append(child, t.elems)
 					explicit = false
 				}
-				if c := n.keys[seg]; c != nil {
-					child = append(child, c)
+				if x := t.keys[seg]; x != nil {
+					child = append(child, x)
 				}
 			}
 			// Every position is kept so indices stay the vendor's: an
@@ -361,42 +367,42 @@ func (p *projector) emit(buf []byte, r gjson.Result, ns []*node, pat []byte) ([]
 				} else {
 					pat = appendSeg(pat, "#", false)
 				}
-				buf, ok = p.emit(buf, v, slices.Clone(child), pat)
+				buf, ok = p.emit(buf, c, slices.Clone(child), pat)
 				pat = pat[:mark]
 			}
 			if !ok {
 				buf = append(buf, "null"...)
 			}
 			wrote = wrote || ok
-			return true
+			continue
 		}
-		for _, n := range ns {
-			if n.allKeys != nil {
-				child = append(child, n.allKeys)
+		key := d.nodes[c].key
+		for _, t := range ns {
+			if t.allKeys != nil {
+				child = append(child, t.allKeys)
 			}
-			if c := n.keys[k.Str]; c != nil {
-				child = append(child, c)
+			if x := t.keys[key]; x != nil {
+				child = append(child, x)
 			}
 		}
 		if len(child) == 0 {
-			return true
+			continue
 		}
 		bmark := len(buf)
 		if wrote {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, k.Raw...)
+		buf = append(buf, d.nodes[c].keyRaw...)
 		buf = append(buf, ':')
 		var ok bool
-		buf, ok = p.emit(buf, v, slices.Clone(child), appendSeg(pat, k.Str, true))
+		buf, ok = p.emit(buf, c, slices.Clone(child), appendSeg(pat, key, true))
 		pat = pat[:mark]
 		if ok {
 			wrote = true
 		} else {
 			buf = buf[:bmark]
 		}
-		return true
-	})
+	}
 	if !wrote {
 		return buf[:start], false
 	}
@@ -419,11 +425,11 @@ func appendCompact(buf []byte, raw string) []byte {
 	return append(buf, b.Bytes()...)
 }
 
-// markKept records every leaf inside r's bytes as copied.
-func (p *projector) markKept(r gjson.Result) {
+// markKept records every leaf inside [off, end) as copied.
+func (p *projector) markKept(off, end int) {
 	ls := p.doc.leaves
-	i, _ := slices.BinarySearchFunc(ls, r.Index, func(l leaf, off int) int { return l.off - off })
-	for ; i < len(ls) && ls[i].off < r.Index+len(r.Raw); i++ {
+	i, _ := slices.BinarySearchFunc(ls, off, func(l leaf, off int) int { return l.off - off })
+	for ; i < len(ls) && ls[i].off < end; i++ {
 		p.kept[i] = true
 		if ls[i].isStr {
 			if p.keptValues == nil {
@@ -432,15 +438,6 @@ func (p *projector) markKept(r gjson.Result) {
 			p.keptValues[ls[i].str] = true
 		}
 	}
-}
-
-// valueText is what a pseudonym is computed over: a string's text, any
-// other value's JSON.
-func valueText(r gjson.Result) string {
-	if r.Type == gjson.String {
-		return r.Str
-	}
-	return r.Raw
 }
 
 // DestinationKey derives a destination's pseudonym key from the master
@@ -493,8 +490,18 @@ func (d *Doc) leak(body []byte, p *projector) int {
 		digits.WriteByte(0)
 	})
 	h, dg := hay.String(), digits.String()
-	for i, l := range d.leaves {
-		if l.lower == "" || p.kept[i] || p.keptValues[l.str] || exempt(d.patterns[l.pat], p.exempt) {
+	for i := range d.leaves {
+		l := &d.leaves[i]
+		if !l.isStr || p.kept[i] {
+			continue
+		}
+		if !l.norm {
+			l.norm = true
+			if utf8.RuneCountInString(l.str) >= minLeak {
+				l.lower, l.digits = strings.ToLower(l.str), phoneDigits(l.str)
+			}
+		}
+		if l.lower == "" || p.keptValues[l.str] || exempt(d.patterns[l.pat], p.exempt) {
 			continue
 		}
 		if containsWord(h, l.lower) || (l.digits != "" && strings.Contains(dg, l.digits)) {
@@ -534,7 +541,7 @@ func lastRune(s string) rune { r, _ := utf8.DecodeLastRuneInString(s); return r 
 // exempt reports whether pattern is one of paths or lies under one.
 func exempt(pattern string, paths []string) bool {
 	for _, p := range paths {
-		if pattern == p || strings.HasPrefix(pattern, p+".") {
+		if strings.HasPrefix(pattern, p) && (len(pattern) == len(p) || pattern[len(p)] == '.') {
 			return true
 		}
 	}

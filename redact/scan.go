@@ -3,7 +3,6 @@ package redact
 import (
 	"encoding/json"
 	"strings"
-	"unicode/utf8"
 )
 
 // scanner indexes the leaves of a document gjson has already validated, in
@@ -50,28 +49,51 @@ func (sc *scanner) str() string {
 	return out
 }
 
-// value scans one value and records the leaves in it.
-func (sc *scanner) value() {
+// jnode is one value of the document: the structure projection walks, so
+// that nothing is scanned twice.
+type jnode struct {
+	off, end    int    // the value's bytes
+	key         string // its key in the parent object, unescaped
+	keyRaw      string // the key's bytes, quoted as the vendor wrote them
+	kind        byte   // '{', '[', '"' (string) or 0 (number, boolean, null)
+	first, next int32  // first child, next sibling; -1 for none
+	leaf        int32  // index into Doc.leaves, or -1
+}
+
+// value scans one value, records it and the leaves in it, and returns its
+// node index.
+func (sc *scanner) value(key, keyRaw string) int32 {
 	sc.ws()
 	start := sc.i
+	id := int32(len(sc.d.nodes))
+	sc.d.nodes = append(sc.d.nodes, jnode{off: start, key: key, keyRaw: keyRaw, first: -1, next: -1, leaf: -1})
 	switch c := sc.s[sc.i]; c {
 	case '{', '[':
+		sc.d.nodes[id].kind = c
 		sc.i++
 		sc.ws()
-		n := 0
+		last := int32(-1)
 		for sc.s[sc.i] != '}' && sc.s[sc.i] != ']' {
 			mark := len(sc.pat)
+			var k, kraw string
 			if c == '{' {
-				key := sc.str()
+				kstart := sc.i
+				k = sc.str()
+				kraw = sc.s[kstart:sc.i]
 				sc.ws()
 				sc.i++ // ':'
-				sc.pat = appendSeg(sc.pat, key, true)
+				sc.pat = appendSeg(sc.pat, k, true)
 			} else {
 				sc.pat = appendSeg(sc.pat, "#", false)
 			}
-			sc.value()
+			child := sc.value(k, kraw)
+			if last < 0 {
+				sc.d.nodes[id].first = child
+			} else {
+				sc.d.nodes[last].next = child
+			}
+			last = child
 			sc.pat = sc.pat[:mark]
-			n++
 			sc.ws()
 			if sc.s[sc.i] == ',' {
 				sc.i++
@@ -79,20 +101,24 @@ func (sc *scanner) value() {
 			}
 		}
 		sc.i++
-		if n == 0 && len(sc.pat) > 0 {
-			sc.leaf(start, "", false) // an empty object or array is a leaf
+		if last < 0 && len(sc.pat) > 0 {
+			sc.d.nodes[id].leaf = sc.leaf(start, "", false) // an empty object or array is a leaf
 		}
 	case '"':
-		sc.leaf(start, sc.str(), true)
+		sc.d.nodes[id].kind = '"'
+		str := sc.str()
+		sc.d.nodes[id].leaf = sc.leaf(start, str, true)
 	default:
 		for sc.i < len(sc.s) && !strings.ContainsRune(",}] \t\r\n", rune(sc.s[sc.i])) {
 			sc.i++
 		}
-		sc.leaf(start, "", false)
+		sc.d.nodes[id].leaf = sc.leaf(start, "", false)
 	}
+	sc.d.nodes[id].end = sc.i
+	return id
 }
 
-func (sc *scanner) leaf(start int, str string, isStr bool) {
+func (sc *scanner) leaf(start int, str string, isStr bool) int32 {
 	id, ok := sc.ids[string(sc.pat)]
 	if !ok {
 		id = len(sc.d.patterns)
@@ -100,9 +126,6 @@ func (sc *scanner) leaf(start int, str string, isStr bool) {
 		sc.d.patterns = append(sc.d.patterns, string(sc.pat))
 	}
 	l := leaf{off: start, end: sc.i, pat: id, isStr: isStr, str: str}
-	if isStr && utf8.RuneCountInString(str) >= minLeak {
-		l.lower = strings.ToLower(str)
-		l.digits = phoneDigits(str)
-	}
 	sc.d.leaves = append(sc.d.leaves, l)
+	return int32(len(sc.d.leaves) - 1)
 }
