@@ -164,7 +164,7 @@ func (s *Store) Open() error {
 }
 
 // walLimit is the WAL size past which the checkpointer truncates it.
-const walLimit = 64 << 20
+const walLimit = 16 << 20
 
 // checkpointer copies the WAL into the database every CheckpointInterval,
 // off the writer's path. PASSIVE never blocks the writer.

@@ -42,6 +42,7 @@ func main() {
 		duration      = flag.Duration("duration", 10*time.Second, "how long each phase runs")
 		rate          = flag.Int("rate", 0, "fixed arrival rate in requests/s (0 = as fast as answers come)")
 		baseline      = flag.Bool("baseline", true, "also load a bare net/http handler in its own process")
+		fanout        = flag.Bool("fanout", true, "configure the three shipped destinations, so each event is also decided and projected for them before its commit")
 		sample        = flag.String("sample", "testdata/samples/greenhouse/new_candidate_application.json", "Greenhouse body to send (ids are varied per request)")
 	)
 	flag.Parse()
@@ -57,14 +58,14 @@ func main() {
 
 	target := *url
 	if target == "" {
-		stop, u, err := startVeil(*veilBin)
+		stop, u, err := startVeil(*veilBin, *fanout)
 		if err != nil {
 			fatal(err)
 		}
 		defer stop()
 		target = u
 	}
-	fmt.Printf("load: %d B body, concurrency %d, duration %s, rate %s\n", len(body), *concurrency, *duration, rateName(*rate))
+	fmt.Printf("load: %d B body, concurrency %d, duration %s, rate %s, fan-out to 3 destinations: %v\n", len(body), *concurrency, *duration, rateName(*rate), *fanout && *url == "")
 	veil := run(ctx, target+"/hooks/greenhouse", body, *concurrency, *duration, *rate)
 	veil.print("veil (durable)")
 	if !*baseline {
@@ -115,7 +116,7 @@ func runBaseline() {
 }
 
 // startVeil runs `veil serve` on a temp data dir with the fixture secret.
-func startVeil(bin string) (stop func(), url string, err error) {
+func startVeil(bin string, fanout bool) (stop func(), url string, err error) {
 	if bin == "" {
 		bin = filepath.Join(filepath.Dir(mustExecutable()), "veil")
 		if _, err := os.Stat(bin); err != nil {
@@ -130,13 +131,7 @@ func startVeil(bin string) (stop func(), url string, err error) {
 	if err != nil {
 		return nil, "", err
 	}
-	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
-data_dir: %q
-admin_token: load-admin-token
-keys: {vault: "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", pseudonym: "q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY="}
-policies: %q
-sources:
-  - {name: greenhouse, vendor: greenhouse, secret: %s}
+	dests := `
 destinations:
   - {name: slack-hiring, url: "http://127.0.0.1:9/slack", sources: [greenhouse], policy: veil.destinations.slack_hiring, allow_private_network: true}
   - {name: bi-warehouse, url: "http://127.0.0.1:9/bi", sources: [greenhouse], policy: veil.destinations.bi_events, allow_private_network: true}
@@ -146,7 +141,18 @@ destinations:
     policy: veil.destinations.hris_onboarding
     allow_private_network: true
     processor: {name: HRIS, dpa: DPA-1, purpose: onboarding, legal_basis: contract}
-`, filepath.Join(dir, "data"), policies, secret)
+`
+	if !fanout {
+		dests = ""
+	}
+	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
+data_dir: %q
+admin_token: load-admin-token
+keys: {vault: "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", pseudonym: "q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY="}
+policies: %q
+sources:
+  - {name: greenhouse, vendor: greenhouse, secret: %s}
+%s`, filepath.Join(dir, "data"), policies, secret, dests)
 	if err := os.WriteFile(filepath.Join(dir, "veil.yaml"), []byte(cfg), 0o600); err != nil {
 		return nil, "", err
 	}
