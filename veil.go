@@ -71,6 +71,7 @@ type Decision struct {
 // Delivery statuses.
 const (
 	DeliveryPending   = "pending"   // allowed, waiting to be sent
+	DeliverySending   = "sending"   // claimed by a delivery worker
 	DeliveryFiltered  = "filtered"  // the policy does not allow this event here
 	DeliveryBlocked   = "blocked"   // the leak guard stopped it
 	DeliveryDelivered = "delivered" // a 2xx came back
@@ -91,4 +92,20 @@ type Delivery struct {
 	Detail        string // the leaked path, or why it failed; never a value
 	Attempts      int
 	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	NextAttemptAt time.Time
+
+	// Filled when a worker claims it, for its audit rows.
+	Source    string
+	EventType string
+	Subject   string // keyed hash
+}
+
+// Attempt is the outcome of one try to deliver.
+type Attempt struct {
+	Status     string        // DeliveryDelivered, DeliveryPending (retry later) or DeliveryDead
+	HTTPStatus int           // 0 when no answer came
+	Latency    time.Duration // time to the answer
+	NextAt     time.Time     // when to retry, for DeliveryPending
+	Detail     string        // why it failed; never a payload value
 }

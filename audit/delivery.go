@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -111,4 +112,225 @@ func (s *Store) SchemaPaths(ctx context.Context) (map[string]map[string]bool, er
 		out[k][p] = true
 	}
 	return out, rows.Err()
+}
+
+// ClaimDeliveries marks up to limit pending deliveries that are due at now
+// as sending and returns them with their decrypted bodies. A delivery whose
+// subject was erased cannot be decrypted: it is marked dead instead.
+func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int) ([]*veil.Delivery, error) {
+	var out []*veil.Delivery
+	err := s.write(ctx, func(tx *wtx) error {
+		out = out[:0]
+		rows, err := tx.Query(`SELECT d.id, d.event_id, d.destination, d.subject, d.body, d.attempts, d.created_at,
+			e.source, e.event_type, k.wrapped
+			FROM deliveries d JOIN events e ON e.id = d.event_id LEFT JOIN data_keys k ON k.subject = d.subject
+			WHERE d.status = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at LIMIT ?`, now.UnixNano(), limit)
+		if err != nil {
+			return fmt.Errorf("claim deliveries: %w", err)
+		}
+		var gone []*veil.Delivery
+		for rows.Next() {
+			var (
+				d               = &veil.Delivery{Status: veil.DeliverySending}
+				sealed, wrapped []byte
+				created         int64
+			)
+			if err := rows.Scan(&d.ID, &d.EventID, &d.Destination, &d.Subject, &sealed, &d.Attempts, &created,
+				&d.Source, &d.EventType, &wrapped); err != nil {
+				rows.Close()
+				return err
+			}
+			d.CreatedAt = time.Unix(0, created).UTC()
+			if sealed == nil || wrapped == nil {
+				gone = append(gone, d)
+				continue
+			}
+			key, err := open(s.vaultKey, wrapped, []byte(d.Subject))
+			if err == nil {
+				d.Body, err = open(key, sealed, []byte(d.ID))
+			}
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("decrypt delivery: %w", err)
+			}
+			out = append(out, d)
+		}
+		rows.Close()
+		for _, d := range out {
+			if _, err := tx.exec(`UPDATE deliveries SET status = 'sending', updated_at = ? WHERE id = ?`, now.UnixNano(), d.ID); err != nil {
+				return err
+			}
+		}
+		for _, d := range gone {
+			if err := s.finishTx(tx, d, &veil.Attempt{Status: veil.DeliveryDead, Detail: "erased: the payload can no longer be decrypted"}, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// FinishDelivery records one attempt: the delivery's new status and the
+// audit row (delivered, retry or dead) with the HTTP status, the attempt
+// number and the latency.
+func (s *Store) FinishDelivery(ctx context.Context, d *veil.Delivery, a *veil.Attempt) error {
+	return s.write(ctx, func(tx *wtx) error { return s.finishTx(tx, d, a, s.Now()) })
+}
+
+func (s *Store) finishTx(tx *wtx, d *veil.Delivery, a *veil.Attempt, now time.Time) error {
+	attempt := d.Attempts + 1
+	next := a.NextAt.UnixNano()
+	if a.Status != veil.DeliveryPending {
+		next = 0
+	}
+	if _, err := tx.exec(`UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, detail = ?, updated_at = ? WHERE id = ?`,
+		a.Status, attempt, next, a.Detail, now.UnixNano(), d.ID); err != nil {
+		return fmt.Errorf("finish delivery: %w", err)
+	}
+	row := &veil.AuditEntry{Time: now, Actor: "veil", Source: d.Source, EventType: d.EventType, EventID: d.EventID,
+		Destination: d.Destination, Subject: d.Subject, HTTPStatus: a.HTTPStatus, Attempt: attempt, Detail: a.Detail}
+	switch a.Status {
+	case veil.DeliveryDelivered:
+		row.Action, row.Outcome = veil.ActionDelivered, "delivered"
+	case veil.DeliveryPending:
+		row.Action, row.Outcome = veil.ActionRetry, "retry"
+	default:
+		row.Action, row.Outcome = veil.ActionDead, "dead"
+	}
+	if a.Latency > 0 {
+		row.Detail = fmt.Sprintf("latency_ms=%d %s", a.Latency.Milliseconds(), a.Detail)
+	}
+	return s.appendTx(tx, row)
+}
+
+// ResetSending returns deliveries claimed by a process that stopped before
+// finishing them to pending: at least once, never lost.
+func (s *Store) ResetSending(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(tx *wtx) error {
+		res, err := tx.exec(`UPDATE deliveries SET status = 'pending' WHERE status = 'sending'`)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// Deliveries lists deliveries with the given status (all when ""), newest
+// first, without bodies.
+func (s *Store) Deliveries(ctx context.Context, status string, limit int) ([]*veil.Delivery, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT d.id, d.event_id, d.destination, d.status, d.detail, d.attempts,
+		d.created_at, d.updated_at, d.next_attempt_at, e.source, e.event_type
+		FROM deliveries d JOIN events e ON e.id = d.event_id
+		WHERE (? = '' OR d.status = ?) ORDER BY d.updated_at DESC LIMIT ?`, status, status, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list deliveries: %w", err)
+	}
+	defer rows.Close()
+	var out []*veil.Delivery
+	for rows.Next() {
+		d := &veil.Delivery{}
+		var created, updated, next int64
+		if err := rows.Scan(&d.ID, &d.EventID, &d.Destination, &d.Status, &d.Detail, &d.Attempts, &created, &updated,
+			&next, &d.Source, &d.EventType); err != nil {
+			return nil, err
+		}
+		d.CreatedAt, d.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+		if next > 0 {
+			d.NextAttemptAt = time.Unix(0, next).UTC()
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Delivery returns one delivery without its body, or ErrNotFound.
+func (s *Store) Delivery(ctx context.Context, id string) (*veil.Delivery, error) {
+	ds, err := s.deliveriesWhere(ctx, `d.id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(ds) == 0 {
+		return nil, ErrDeliveryNotFound
+	}
+	return ds[0], nil
+}
+
+func (s *Store) deliveriesWhere(ctx context.Context, where string, args ...any) ([]*veil.Delivery, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT d.id, d.event_id, d.destination, d.status, d.detail, d.attempts,
+		d.created_at, d.updated_at, e.source, e.event_type, d.subject
+		FROM deliveries d JOIN events e ON e.id = d.event_id WHERE `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read delivery: %w", err)
+	}
+	defer rows.Close()
+	var out []*veil.Delivery
+	for rows.Next() {
+		d := &veil.Delivery{}
+		var created, updated int64
+		if err := rows.Scan(&d.ID, &d.EventID, &d.Destination, &d.Status, &d.Detail, &d.Attempts, &created, &updated,
+			&d.Source, &d.EventType, &d.Subject); err != nil {
+			return nil, err
+		}
+		d.CreatedAt, d.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// ErrDeliveryNotFound is returned for an unknown delivery.
+var ErrDeliveryNotFound = veil.Errorf(veil.ENOTFOUND, "No such delivery.")
+
+// ReplayDelivery puts a dead delivery back in the queue with the decision
+// the current policy made again (nd: status, body, fields), keeping its id
+// so the consumer can still deduplicate, and audits it as replayed.
+func (s *Store) ReplayDelivery(ctx context.Context, old *veil.Delivery, nd *veil.Delivery) error {
+	return s.write(ctx, func(tx *wtx) error {
+		var subject string
+		var wrapped []byte
+		if err := tx.queryRow(`SELECT d.subject, k.wrapped FROM deliveries d LEFT JOIN data_keys k ON k.subject = d.subject
+			WHERE d.id = ? AND d.status = 'dead'`, old.ID).Scan(&subject, &wrapped); err != nil {
+			return veil.Errorf(veil.ECONFLICT, "Only a dead delivery can be replayed.")
+		}
+		if wrapped == nil {
+			return ErrGone
+		}
+		var sealed []byte
+		if nd.Body != nil {
+			key, err := open(s.vaultKey, wrapped, []byte(subject))
+			if err != nil {
+				return fmt.Errorf("unwrap data key: %w", err)
+			}
+			if sealed, err = seal(key, nd.Body, []byte(old.ID)); err != nil {
+				return err
+			}
+		}
+		kept, _ := json.Marshal(nonNil(nd.FieldsKept))
+		dropped, _ := json.Marshal(nonNil(nd.FieldsDropped))
+		pseudo, _ := json.Marshal(nonNil(nd.Pseudonymized))
+		now := s.Now().UnixNano()
+		if _, err := tx.exec(`UPDATE deliveries SET status = ?, body = ?, fields_kept = ?, fields_dropped = ?,
+			pseudonymized = ?, detail = ?, attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ?`,
+			nd.Status, sealed, string(kept), string(dropped), string(pseudo), nd.Detail, now, now, old.ID); err != nil {
+			return fmt.Errorf("replay delivery: %w", err)
+		}
+		return s.appendTx(tx, &veil.AuditEntry{Actor: "admin", Source: old.Source, EventType: old.EventType,
+			EventID: old.EventID, Destination: old.Destination, Subject: subject, Action: veil.ActionReplayed,
+			Outcome: nd.Status, FieldsKept: nd.FieldsKept, FieldsDropped: nd.FieldsDropped, Detail: nd.Detail})
+	})
+}
+
+// QueueStats returns the number of pending deliveries and the time the
+// oldest has been due.
+func (s *Store) QueueStats(ctx context.Context) (int64, time.Time, error) {
+	var n int64
+	var oldest sql.NullInt64
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*), min(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'sending')`).Scan(&n, &oldest)
+	if err != nil || !oldest.Valid {
+		return n, time.Time{}, err
+	}
+	return n, time.Unix(0, oldest.Int64), nil
 }

@@ -81,6 +81,8 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	outcome := "accepted"
 	if dup {
 		outcome = "duplicate"
+	} else if s.Deliverer != nil && len(deliveries) > 0 {
+		s.Deliverer.Notify()
 	}
 	eventsReceived.WithLabelValues(name, outcome).Inc()
 	writeJSON(w, http.StatusOK, hookResponse{EventID: id, Duplicate: dup})

@@ -46,6 +46,10 @@ type Server struct {
 	Policies PolicySet
 	// Targets are the destinations with their pseudonym keys (NewTargets).
 	Targets []Target
+	// Admin, when set, serves the dead-letter inbox and replays.
+	Admin AdminStore
+	// Deliverer, when set, is woken when new deliveries are due.
+	Deliverer *Deliverer
 
 	cfg     *veil.Config
 	store   EventStore
@@ -131,6 +135,10 @@ func (s *Server) init() error {
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet).Name("healthz")
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet).Name("readyz")
 	r.Handle("/metrics", promhttp.Handler()).Methods(http.MethodGet).Name("metrics")
+	if s.Admin != nil {
+		r.HandleFunc("/v1/deliveries", s.requireAdmin(s.handleDeliveries)).Methods(http.MethodGet).Name("deliveries")
+		r.HandleFunc("/v1/deliveries/{id}/replay", s.requireAdmin(s.handleReplay)).Methods(http.MethodPost).Name("replay")
+	}
 	s.router = r
 	return nil
 }

@@ -29,6 +29,10 @@ Commands:
                             what that destination would receive, with kept/dropped/pseudonymised paths
   policy diff --policies NEW_DIR [--samples DIR]
                             per destination, the fields that would newly leave or stop leaving
+  sink [--listen ADDR] [--secret whsec_…]
+                            a local destination that prints each delivery and checks its signature
+  dlq list | dlq replay ID|--all
+                            the dead-letter inbox (through the running server's admin API)
 `
 
 func main() {
@@ -52,6 +56,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runSend(ctx, args[1:], stdout, stderr)
 	case "policy":
 		err = runPolicy(ctx, args[1:], stdout, stderr)
+	case "sink":
+		err = runSink(ctx, args[1:], stdout, stderr)
+	case "dlq":
+		err = runDLQ(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -158,6 +158,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv.Policies = engine
 	srv.Targets = proxy.NewTargets(cfg, pseudonym)
 	srv.Ready = engine.Ready
+	srv.Admin = st
+
+	if n, err := st.ResetSending(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("requeued deliveries left in flight by the last run", "count", n)
+	}
+	deliverer := proxy.NewDeliverer(st, srv.Targets)
+	deliverer.Logger = log.With("component", "delivery")
+	if err := deliverer.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	srv.Deliverer = deliverer
 	if err := srv.Open(); err != nil {
 		return err
 	}
@@ -174,6 +187,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := srv.Close(shutdownCtx); err != nil {
 		log.Error("shutdown", "err", err)
 	}
+	deliverer.Stop()
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}

@@ -1,0 +1,130 @@
+package proxy
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/redact"
+)
+
+// AdminStore is what the admin API reads and changes; audit.Store implements it.
+type AdminStore interface {
+	Deliveries(ctx context.Context, status string, limit int) ([]*veil.Delivery, error)
+	Delivery(ctx context.Context, id string) (*veil.Delivery, error)
+	Event(ctx context.Context, id string) (*veil.Event, error)
+	ReplayDelivery(ctx context.Context, old, nd *veil.Delivery) error
+}
+
+// deliveryJSON is a delivery as the admin API shows it: no body.
+type deliveryJSON struct {
+	ID          string    `json:"id"`
+	EventID     string    `json:"event_id"`
+	Source      string    `json:"source"`
+	EventType   string    `json:"event_type"`
+	Destination string    `json:"destination"`
+	Status      string    `json:"status"`
+	Attempts    int       `json:"attempts"`
+	Detail      string    `json:"detail"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+func toJSON(d *veil.Delivery) deliveryJSON {
+	return deliveryJSON{ID: d.ID, EventID: d.EventID, Source: d.Source, EventType: d.EventType, Destination: d.Destination,
+		Status: d.Status, Attempts: d.Attempts, Detail: d.Detail, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
+}
+
+// requireAdmin wraps h with the admin token check (constant time).
+func (s *Server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) != 1 {
+			writeError(w, r, s.Logger, veil.Errorf(veil.EUNAUTHORIZED, "A valid admin token is required (Authorization: Bearer …)."))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request) {
+	status := r.URL.Query().Get("status")
+	switch status {
+	case "", veil.DeliveryPending, veil.DeliverySending, veil.DeliveryDelivered, veil.DeliveryDead, veil.DeliveryFiltered, veil.DeliveryBlocked:
+	default:
+		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "Unknown status; use pending, sending, delivered, dead, filtered or blocked."))
+		return
+	}
+	ds, err := s.Admin.Deliveries(r.Context(), status, 1000)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	out := make([]deliveryJSON, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, toJSON(d))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deliveries": out})
+}
+
+// handleReplay re-runs the current policy on the stored payload of a dead
+// delivery and queues it again under the same id.
+func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
+	d, err := s.Replay(r.Context(), mux.Vars(r)["id"])
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toJSON(d))
+}
+
+// Replay re-decides a dead delivery with the running policy set and puts
+// it back in the queue. It fails with ENOTFOUND, ECONFLICT (not dead) or
+// EGONE (payload purged or subject erased).
+func (s *Server) Replay(ctx context.Context, id string) (*veil.Delivery, error) {
+	d, err := s.Admin.Delivery(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if d.Status != veil.DeliveryDead {
+		return nil, veil.Errorf(veil.ECONFLICT, "Only a dead delivery can be replayed; this one is %s.", d.Status)
+	}
+	e, err := s.Admin.Event(ctx, d.EventID)
+	if veil.ErrorCode(err) == veil.EGONE {
+		return nil, veil.Errorf(veil.EGONE, "The event's payload is past retention or its subject was erased; it cannot be replayed.")
+	} else if err != nil {
+		return nil, err
+	}
+	var target *Target
+	for i := range s.Targets {
+		if s.Targets[i].Name == d.Destination {
+			target = &s.Targets[i]
+		}
+	}
+	if target == nil || s.Policies == nil {
+		return nil, veil.Errorf(veil.ECONFLICT, "The destination is no longer configured.")
+	}
+	doc, err := redact.Parse(e.Payload)
+	if err != nil {
+		return nil, err
+	}
+	set := s.Policies.Current()
+	in, err := set.NewInput(e)
+	if err != nil {
+		return nil, err
+	}
+	nd := Decide(ctx, set, in, doc, *target)
+	if err := s.Admin.ReplayDelivery(ctx, d, nd); err != nil {
+		return nil, err
+	}
+	d.Status, d.Attempts, d.Detail = nd.Status, 0, nd.Detail
+	if s.Deliverer != nil {
+		s.Deliverer.Notify()
+	}
+	return d, nil
+}
