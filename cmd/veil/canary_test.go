@@ -141,8 +141,11 @@ func TestCanary_NoPayloadValueAtRestOrInLogs(t *testing.T) {
 			t.Errorf("hris-onboarding body lacks the planted first name: %s", d.Body)
 		}
 	}
-	if statuses["hris-onboarding"] != veil.DeliveryPending || statuses["slack-hiring"] != veil.DeliveryPending {
-		t.Errorf("delivery statuses: got %v, want hris-onboarding and slack-hiring pending", statuses)
+	for _, d := range []string{"hris-onboarding", "slack-hiring"} {
+		// Allowed: queued, or being retried (the e2e destinations refuse connections).
+		if s := statuses[d]; s != veil.DeliveryPending && s != veil.DeliverySending {
+			t.Errorf("delivery statuses: got %v, want %s allowed (pending or sending)", statuses, d)
+		}
 	}
 }
 

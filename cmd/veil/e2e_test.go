@@ -54,6 +54,11 @@ sources:
   - {name: lever, vendor: lever, secret: lever-fixture-sigtoken-8d2e6a51}
   - {name: ashby, vendor: ashby, secret: ashby-fixture-secret-4f1c9e7a2b}
   - {name: standard, vendor: standard, secret: "whsec_qi30n6UNTGAkAqwOsrRJil8R+0kDgCYHta7MhRRlqlw="}
+`
+
+// e2eDestinations point at the discard port on loopback: decisions are
+// made and stored, attempts fail and are retried, nothing leaves the machine.
+const e2eDestinations = `
 destinations:
   - {name: slack-hiring, url: "http://127.0.0.1:9/slack", sources: [greenhouse, lever, ashby, standard], policy: veil.destinations.slack_hiring, allow_private_network: true}
   - {name: bi-warehouse, url: "http://127.0.0.1:9/bi", sources: [greenhouse, lever, ashby, standard], policy: veil.destinations.bi_events, allow_private_network: true}
@@ -94,8 +99,14 @@ func (s *syncBuffer) Bytes() []byte {
 // writeConfig writes a config for dir and returns its path.
 func writeConfig(t *testing.T, dir, extra string) string {
 	t.Helper()
+	return writeConfigDests(t, dir, e2eDestinations+extra)
+}
+
+// writeConfigDests writes a config for dir with the given destinations section.
+func writeConfigDests(t *testing.T, dir, destinations string) string {
+	t.Helper()
 	path := filepath.Join(dir, "veil.yaml")
-	cfg := fmt.Sprintf(e2eConfig, filepath.Join(dir, "data"), filepath.Join(dir, "policies")) + extra
+	cfg := fmt.Sprintf(e2eConfig, filepath.Join(dir, "data"), filepath.Join(dir, "policies")) + destinations
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
