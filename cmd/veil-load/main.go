@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,11 +44,17 @@ func main() {
 		rate          = flag.Int("rate", 0, "fixed arrival rate in requests/s (0 = as fast as answers come)")
 		baseline      = flag.Bool("baseline", true, "also load a bare net/http handler in its own process")
 		fanout        = flag.Bool("fanout", true, "configure the three shipped destinations, so each event is also decided and projected for them before its commit")
+		e2e           = flag.Bool("e2e", false, "deliver for real: three destinations (each allowed every event) pointing at a sink process; report events/s from ATS request to receipt at all three sinks, and loss")
+		serveSink     = flag.Bool("serve-sink", false, "internal: run the counting sink and print its address")
 		sample        = flag.String("sample", "testdata/samples/greenhouse/new_candidate_application.json", "Greenhouse body to send (ids are varied per request)")
 	)
 	flag.Parse()
 	if *serveBaseline {
 		runBaseline()
+		return
+	}
+	if *serveSink {
+		runSink()
 		return
 	}
 	body, err := os.ReadFile(*sample)
@@ -56,16 +63,20 @@ func main() {
 	}
 	ctx := context.Background()
 
+	if *e2e {
+		runE2E(ctx, *veilBin, body, *concurrency, *duration, *rate)
+		return
+	}
 	target := *url
 	if target == "" {
-		stop, u, err := startVeil(*veilBin, *fanout)
+		stop, u, err := startVeil(*veilBin, destinationsFor(*fanout, ""))
 		if err != nil {
 			fatal(err)
 		}
 		defer stop()
 		target = u
 	}
-	fmt.Printf("load: %d B body, concurrency %d, duration %s, rate %s, fan-out to 3 destinations: %v\n", len(body), *concurrency, *duration, rateName(*rate), *fanout && *url == "")
+	fmt.Printf("load: %d B body, concurrency %d, duration %s, rate %s, decided for 3 destinations: %v\n", len(body), *concurrency, *duration, rateName(*rate), *fanout && *url == "")
 	veil := run(ctx, target+"/hooks/greenhouse", body, *concurrency, *duration, *rate)
 	veil.print("veil (durable)")
 	if !*baseline {
@@ -116,7 +127,35 @@ func runBaseline() {
 }
 
 // startVeil runs `veil serve` on a temp data dir with the fixture secret.
-func startVeil(bin string, fanout bool) (stop func(), url string, err error) {
+// destinationsFor returns the destinations section of the load config: the
+// three shipped ones (on the discard port, never reached: decisions only),
+// three bi_events copies at sinkURL (delivered), or none.
+func destinationsFor(fanout bool, sinkURL string) string {
+	if sinkURL != "" {
+		var b strings.Builder
+		b.WriteString("destinations:\n")
+		for i := 1; i <= 3; i++ {
+			fmt.Fprintf(&b, "  - {name: sink-%d, url: \"%s/d%d\", sources: [greenhouse], policy: veil.destinations.bi_events, allow_private_network: true, concurrency: 16, signing_secret: \"whsec_ZGVtby1zaWduaW5nLXNlY3JldC1mb3ItdmVpbC1zaW5r\", retry: {max_attempts: 20, backoff: [200ms, 1s]}}\n", i, sinkURL, i)
+		}
+		return b.String()
+	}
+	if !fanout {
+		return ""
+	}
+	return `
+destinations:
+  - {name: slack-hiring, url: "http://127.0.0.1:9/slack", sources: [greenhouse], policy: veil.destinations.slack_hiring, allow_private_network: true}
+  - {name: bi-warehouse, url: "http://127.0.0.1:9/bi", sources: [greenhouse], policy: veil.destinations.bi_events, allow_private_network: true}
+  - name: hris-onboarding
+    url: "http://127.0.0.1:9/hris"
+    sources: [greenhouse]
+    policy: veil.destinations.hris_onboarding
+    allow_private_network: true
+    processor: {name: HRIS, dpa: DPA-1, purpose: onboarding, legal_basis: contract}
+`
+}
+
+func startVeil(bin string, dests string) (stop func(), url string, err error) {
 	if bin == "" {
 		bin = filepath.Join(filepath.Dir(mustExecutable()), "veil")
 		if _, err := os.Stat(bin); err != nil {
@@ -130,20 +169,6 @@ func startVeil(bin string, fanout bool) (stop func(), url string, err error) {
 	dir, err := os.MkdirTemp("", "veil-load")
 	if err != nil {
 		return nil, "", err
-	}
-	dests := `
-destinations:
-  - {name: slack-hiring, url: "http://127.0.0.1:9/slack", sources: [greenhouse], policy: veil.destinations.slack_hiring, allow_private_network: true}
-  - {name: bi-warehouse, url: "http://127.0.0.1:9/bi", sources: [greenhouse], policy: veil.destinations.bi_events, allow_private_network: true}
-  - name: hris-onboarding
-    url: "http://127.0.0.1:9/hris"
-    sources: [greenhouse]
-    policy: veil.destinations.hris_onboarding
-    allow_private_network: true
-    processor: {name: HRIS, dpa: DPA-1, purpose: onboarding, legal_basis: contract}
-`
-	if !fanout {
-		dests = ""
 	}
 	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
 data_dir: %q
@@ -304,4 +329,78 @@ func send(ctx context.Context, client *http.Client, url string, body []byte, eve
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode == 200
+}
+
+// runSink counts deliveries per webhook-id and answers 200; GET /count
+// reports the totals and the time of the last new receipt.
+func runSink() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fatal(err)
+	}
+	var (
+		mu   sync.Mutex
+		seen = map[string]bool{}
+		dups int
+		last time.Time
+	)
+	fmt.Printf("{\"msg\":\"listening\",\"addr\":\"http://%s\"}\n", ln.Addr())
+	http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			mu.Lock()
+			json.NewEncoder(w).Encode(map[string]any{"distinct": len(seen), "duplicates": dups, "last_unix_nano": last.UnixNano()})
+			mu.Unlock()
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		id := r.Header.Get("webhook-id")
+		mu.Lock()
+		if seen[id] {
+			dups++
+		} else {
+			seen[id] = true
+			last = time.Now()
+		}
+		mu.Unlock()
+	}))
+}
+
+// runE2E loads Veil with delivery to a sink process and waits until every
+// accepted event reached all three destinations.
+func runE2E(ctx context.Context, veilBin string, body []byte, workers int, d time.Duration, rate int) {
+	stopSink, sinkURL, err := startChild(exec.Command(mustExecutable(), "-serve-sink"))
+	if err != nil {
+		fatal(err)
+	}
+	defer stopSink()
+	stop, target, err := startVeil(veilBin, destinationsFor(false, sinkURL))
+	if err != nil {
+		fatal(err)
+	}
+	defer stop()
+	fmt.Printf("e2e load: %d B body, concurrency %d, duration %s, rate %s, 3 destinations at a sink process\n", len(body), workers, d, rateName(rate))
+	start := time.Now()
+	res := run(ctx, target+"/hooks/greenhouse", body, workers, d, rate)
+	res.print("ingest")
+	want := 3 * int(res.ok)
+	var got struct {
+		Distinct, Duplicates int
+		LastUnixNano         int64 `json:"last_unix_nano"`
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(sinkURL + "/count")
+		if err == nil {
+			json.NewDecoder(resp.Body).Decode(&got)
+			resp.Body.Close()
+		}
+		if got.Distinct >= want {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	elapsed := time.Unix(0, got.LastUnixNano).Sub(start)
+	fmt.Printf("delivered: %d of %d deliveries (%d events x 3), %d duplicates, lost %d\n", got.Distinct, want, res.ok, got.Duplicates, want-got.Distinct)
+	fmt.Printf("end to end: %.0f events/s (%.0f deliveries/s) from the first request to the last receipt at the sinks (%.1f s)\n",
+		float64(res.ok)/elapsed.Seconds(), float64(got.Distinct)/elapsed.Seconds(), elapsed.Seconds())
 }
