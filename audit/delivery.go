@@ -222,29 +222,7 @@ func (s *Store) ResetSending(ctx context.Context) (int64, error) {
 // Deliveries lists deliveries with the given status (all when ""), newest
 // first, without bodies.
 func (s *Store) Deliveries(ctx context.Context, status string, limit int) ([]*veil.Delivery, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT d.id, d.event_id, d.destination, d.status, d.detail, d.attempts,
-		d.created_at, d.updated_at, d.next_attempt_at, e.source, e.event_type
-		FROM deliveries d JOIN events e ON e.id = d.event_id
-		WHERE (? = '' OR d.status = ?) ORDER BY d.updated_at DESC LIMIT ?`, status, status, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list deliveries: %w", err)
-	}
-	defer rows.Close()
-	var out []*veil.Delivery
-	for rows.Next() {
-		d := &veil.Delivery{}
-		var created, updated, next int64
-		if err := rows.Scan(&d.ID, &d.EventID, &d.Destination, &d.Status, &d.Detail, &d.Attempts, &created, &updated,
-			&next, &d.Source, &d.EventType); err != nil {
-			return nil, err
-		}
-		d.CreatedAt, d.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
-		if next > 0 {
-			d.NextAttemptAt = time.Unix(0, next).UTC()
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return s.deliveriesWhere(ctx, `(? = '' OR d.status = ?) ORDER BY d.updated_at DESC LIMIT ?`, status, status, limit)
 }
 
 // Delivery returns one delivery without its body, or ErrNotFound.
@@ -261,7 +239,7 @@ func (s *Store) Delivery(ctx context.Context, id string) (*veil.Delivery, error)
 
 func (s *Store) deliveriesWhere(ctx context.Context, where string, args ...any) ([]*veil.Delivery, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT d.id, d.event_id, d.destination, d.status, d.detail, d.attempts,
-		d.created_at, d.updated_at, e.source, e.event_type, d.subject
+		d.created_at, d.updated_at, d.next_attempt_at, e.source, e.event_type, d.subject
 		FROM deliveries d JOIN events e ON e.id = d.event_id WHERE `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read delivery: %w", err)
@@ -270,12 +248,15 @@ func (s *Store) deliveriesWhere(ctx context.Context, where string, args ...any) 
 	var out []*veil.Delivery
 	for rows.Next() {
 		d := &veil.Delivery{}
-		var created, updated int64
+		var created, updated, next int64
 		if err := rows.Scan(&d.ID, &d.EventID, &d.Destination, &d.Status, &d.Detail, &d.Attempts, &created, &updated,
-			&d.Source, &d.EventType, &d.Subject); err != nil {
+			&next, &d.Source, &d.EventType, &d.Subject); err != nil {
 			return nil, err
 		}
 		d.CreatedAt, d.UpdatedAt = time.Unix(0, created).UTC(), time.Unix(0, updated).UTC()
+		if next > 0 {
+			d.NextAttemptAt = time.Unix(0, next).UTC()
+		}
 		out = append(out, d)
 	}
 	return out, rows.Err()

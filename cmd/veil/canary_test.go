@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
-	"github.com/veilhq/veil/audit"
 )
 
 // canaries are values planted in payloads; none may appear in any output.
@@ -112,13 +111,7 @@ func TestCanary_NoPayloadValueAtRestOrInLogs(t *testing.T) {
 
 	// Positive control: the search works, and the event is really stored
 	// (encrypted) with every canary inside.
-	key, _ := veil.DecodeKey("zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=")
-	ps, _ := veil.DecodeKey("q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY=")
-	st := audit.NewStore(filepath.Join(dataDir, "veil.db"), key, ps)
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openE2EStore(t, dir)
 	e, err := st.Event(ctx, id)
 	if err != nil {
 		t.Fatal(err)

@@ -5,14 +5,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/veilhq/veil"
-	"github.com/veilhq/veil/audit"
 )
 
 // TestDurability_KillMidStream sends signed events concurrently, kills the
@@ -86,13 +83,7 @@ func TestDurability_KillMidStream(t *testing.T) {
 	}
 	p2.stop(t)
 
-	key, _ := veil.DecodeKey("zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=")
-	ps, _ := veil.DecodeKey("q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY=")
-	st := audit.NewStore(filepath.Join(dir, "data", "veil.db"), key, ps)
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openE2EStore(t, dir)
 	for _, a := range acks {
 		e, err := st.Event(context.Background(), a.id)
 		if err != nil {

@@ -19,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/audit"
 )
 
 // veilBin is the real binary, built once for the end-to-end tests.
@@ -232,4 +235,17 @@ func dataFiles(t *testing.T, dataDir string) map[string][]byte {
 		}
 	}
 	return out
+}
+
+// openE2EStore opens the store a stopped e2e binary left in dir.
+func openE2EStore(t *testing.T, dir string) *audit.Store {
+	t.Helper()
+	key, _ := veil.DecodeKey("zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=")
+	ps, _ := veil.DecodeKey("q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY=")
+	st := audit.NewStore(filepath.Join(dir, "data", "veil.db"), key, ps)
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }

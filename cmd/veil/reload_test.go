@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
-	"github.com/veilhq/veil/audit"
 )
 
 // TestHotReload edits a policy while the real binary runs: the next event
@@ -65,13 +64,7 @@ func TestHotReload(t *testing.T) {
 	broken := send("reload-3")
 	p.stop(t)
 
-	key, _ := veil.DecodeKey("zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=")
-	ps, _ := veil.DecodeKey("q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY=")
-	st := audit.NewStore(filepath.Join(dir, "data", "veil.db"), key, ps)
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openE2EStore(t, dir)
 	for _, c := range []struct {
 		event, want string
 	}{{before, veil.DeliveryPending}, {after, veil.DeliveryFiltered}, {broken, veil.DeliveryFiltered}} {
