@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
 )
 
 // TestDurability_KillMidStream sends signed events concurrently, kills the
