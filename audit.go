@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -102,4 +103,54 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// ChainError names the first row at which an audit chain does not verify.
+type ChainError struct {
+	Seq    int64
+	Reason string
+}
+
+func (e *ChainError) Error() string {
+	return fmt.Sprintf("audit chain broken at seq %d: %s", e.Seq, e.Reason)
+}
+
+// ChainVerifier checks audit rows one by one, in order. The zero value
+// expects a chain that starts at seq 1 or, for a file exported after a
+// purge, at an anchor it takes from the first row; Anchor fixes the anchor.
+type ChainVerifier struct {
+	seq      int64
+	hash     string
+	anchored bool
+	started  bool
+	Rows     int64 // rows verified so far
+}
+
+// Anchor says the chain must continue from the row (seq, hash) that
+// retention purged last.
+func (v *ChainVerifier) Anchor(seq int64, hash string) {
+	v.seq, v.hash, v.anchored, v.started = seq, hash, true, true
+}
+
+// Next verifies e against the rows before it and returns a *ChainError for
+// an edited, missing, inserted or reordered row.
+func (v *ChainVerifier) Next(e *AuditEntry) error {
+	if !v.started {
+		v.started = true
+		if e.Seq == 1 && e.PrevHash != "" {
+			return &ChainError{Seq: e.Seq, Reason: "the first row has a previous hash"}
+		}
+		v.seq, v.hash = e.Seq-1, e.PrevHash // a file that starts at an anchor
+	}
+	switch {
+	case e.Seq != v.seq+1:
+		return &ChainError{Seq: e.Seq, Reason: fmt.Sprintf("expected seq %d (a row is missing, inserted or out of order)", v.seq+1)}
+	case e.PrevHash != v.hash:
+		return &ChainError{Seq: e.Seq, Reason: "prev_hash does not match the previous row's hash"}
+	case e.Hash != e.ComputeHash(e.PrevHash):
+		return &ChainError{Seq: e.Seq, Reason: "hash does not match the row's contents (edited)"}
+	}
+	v.seq, v.hash = e.Seq, e.Hash
+	v.Rows++
+	return nil
 }

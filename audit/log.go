@@ -64,37 +64,10 @@ func (s *Store) appendTx(tx *wtx, e *veil.AuditEntry) error {
 
 // AuditEntries calls fn for each audit row in seq order, streaming.
 func (s *Store) AuditEntries(ctx context.Context, fn func(*veil.AuditEntry) error) error {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, time, action, actor, source, event_type, event_id, destination,
-		subject, outcome, http_status, attempt, fields_kept, fields_dropped, detail, prev_hash, hash
-		FROM audit ORDER BY seq`)
-	if err != nil {
-		return fmt.Errorf("read audit: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			e             veil.AuditEntry
-			t             string
-			kept, dropped string
-		)
-		if err := rows.Scan(&e.Seq, &t, &e.Action, &e.Actor, &e.Source, &e.EventType, &e.EventID, &e.Destination,
-			&e.Subject, &e.Outcome, &e.HTTPStatus, &e.Attempt, &kept, &dropped, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
-			return fmt.Errorf("read audit row: %w", err)
-		}
-		if e.Time, err = time.Parse(veil.AuditTimeFormat, t); err != nil {
-			return fmt.Errorf("audit row %d: bad time: %w", e.Seq, err)
-		}
-		if err := json.Unmarshal([]byte(kept), &e.FieldsKept); err != nil {
-			return fmt.Errorf("audit row %d: fields_kept: %w", e.Seq, err)
-		}
-		if err := json.Unmarshal([]byte(dropped), &e.FieldsDropped); err != nil {
-			return fmt.Errorf("audit row %d: fields_dropped: %w", e.Seq, err)
-		}
-		if err := fn(&e); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return s.Export(ctx, ExportFilter{}, func(e *veil.AuditEntry) error {
+		c := *e // Export reuses its entry
+		return fn(&c)
+	})
 }
 
 func nonNil(s []string) []string {

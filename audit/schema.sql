@@ -67,3 +67,11 @@ CREATE TABLE IF NOT EXISTS schema_paths (
 	first_seen INTEGER NOT NULL,
 	PRIMARY KEY (source, event_type, path)
 ) WITHOUT ROWID;
+
+-- Where the chain starts once retention has purged its oldest rows: the seq
+-- and hash of the last purged row. One row.
+CREATE TABLE IF NOT EXISTS audit_anchor (
+	id   INTEGER PRIMARY KEY CHECK (id = 1),
+	seq  INTEGER NOT NULL,
+	hash TEXT NOT NULL
+);

@@ -82,6 +82,20 @@ type Store struct {
 	unprepared []string
 }
 
+// chainTail returns the last row of the chain, or the anchor retention left
+// when every row was purged, or the empty chain.
+func chainTail(tx *wtx) (chainState, error) {
+	var c chainState
+	err := tx.queryRow(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&c.seq, &c.hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = tx.queryRow(`SELECT seq, hash FROM audit_anchor WHERE id = 1`).Scan(&c.seq, &c.hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			return chainState{}, nil
+		}
+	}
+	return c, err
+}
+
 // chainState is the tail of the audit hash chain.
 type chainState struct {
 	seq  int64
@@ -147,11 +161,6 @@ func (s *Store) Open() error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	s.rdb.SetMaxOpenConns(4)
-	if err := s.wdb.QueryRow(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&s.chain.seq, &s.chain.hash); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		s.wdb.Close()
-		s.rdb.Close()
-		return fmt.Errorf("read audit chain tail: %w", err)
-	}
 	s.dataKeys = make(map[string][]byte)
 	s.stmts = make(map[string]*sql.Stmt)
 	s.ops = make(chan *op, 4*s.MaxBatch)
@@ -291,6 +300,14 @@ func (s *Store) commit(batch []*op) {
 		fail(fmt.Errorf("begin: %w", err))
 		return
 	}
+	// Read the chain's tail under the write lock: another process (veil
+	// erase, veil audit purge) may have appended since the last batch.
+	if s.chain, err = chainTail(tx); err != nil {
+		tx.Rollback()
+		fail(fmt.Errorf("read audit chain tail: %w", err))
+		return
+	}
+	before = s.chain
 	for i, o := range batch {
 		if len(batch) == 1 {
 			errs[i] = o.fn(tx)

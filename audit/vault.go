@@ -131,10 +131,15 @@ func (s *Store) Event(ctx context.Context, id string) (*veil.Event, error) {
 // dataKey returns the subject's data key, creating and storing a wrapped one
 // on first use. Writer goroutine only.
 func (s *Store) dataKey(tx *wtx, subject string) ([]byte, error) {
-	if k, ok := s.dataKeys[subject]; ok {
-		return k, nil
-	}
 	var wrapped []byte
+	if k, ok := s.dataKeys[subject]; ok {
+		// Still there? Another process may have erased the subject.
+		var one int
+		if err := tx.queryRow(`SELECT 1 FROM data_keys WHERE subject = ?`, subject).Scan(&one); err == nil {
+			return k, nil
+		}
+		delete(s.dataKeys, subject)
+	}
 	err := tx.queryRow(`SELECT wrapped FROM data_keys WHERE subject = ?`, subject).Scan(&wrapped)
 	switch {
 	case err == nil:

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/subtle"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/audit"
 	"github.com/veilhq/veil/redact"
 )
 
@@ -19,6 +21,61 @@ type AdminStore interface {
 	Delivery(ctx context.Context, id string) (*veil.Delivery, error)
 	Event(ctx context.Context, id string) (*veil.Event, error)
 	ReplayDelivery(ctx context.Context, old, nd *veil.Delivery) error
+	WriteExport(ctx context.Context, w io.Writer, format string, f audit.ExportFilter) error
+	Erase(ctx context.Context, ref string) (events, cancelled int64, err error)
+	SubjectHash(ref string) string
+}
+
+var _ AdminStore = (*audit.Store)(nil)
+
+// handleExport streams the audit log as csv or jsonl.
+func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	format := q.Get("format")
+	if format == "" {
+		format = "jsonl"
+	}
+	if format != "csv" && format != "jsonl" {
+		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "format must be csv or jsonl."))
+		return
+	}
+	f := audit.ExportFilter{Destination: q.Get("destination"), Action: q.Get("action")}
+	for _, p := range []struct {
+		name string
+		t    *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if v := q.Get(p.name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				if t, err = time.Parse(time.DateOnly, v); err != nil {
+					writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "%s must be an RFC 3339 time or a date.", p.name))
+					return
+				}
+			}
+			*p.t = t
+		}
+	}
+	if v := q.Get("subject"); v != "" {
+		f.Subject = s.Admin.SubjectHash(v)
+	}
+	ct := map[string]string{"csv": "text/csv", "jsonl": "application/x-ndjson"}[format]
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Disposition", "attachment; filename=veil-audit."+format)
+	if err := s.Admin.WriteExport(r.Context(), w, format, f); err != nil {
+		// Headers are gone; the truncated body is the signal, and the log says why.
+		s.Logger.Error("audit export", "err", err)
+	}
+}
+
+// handleErase crypto-shreds one data subject.
+func (s *Server) handleErase(w http.ResponseWriter, r *http.Request) {
+	ref := mux.Vars(r)["ref"]
+	events, cancelled, err := s.Admin.Erase(r.Context(), ref)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"subject": s.Admin.SubjectHash(ref), "events": events, "deliveries_cancelled": cancelled})
 }
 
 // deliveryJSON is a delivery as the admin API shows it: no body.

@@ -33,6 +33,10 @@ Commands:
                             a local destination that prints each delivery and checks its signature
   dlq list | dlq replay ID|--all
                             the dead-letter inbox (through the running server's admin API)
+  audit export [--format csv|jsonl] [--since T] [--until T] [--destination D] [--action A] [--subject REF] [--out FILE]
+  audit verify [FILE]       verify the hash chain of the database or of an exported JSONL file
+  audit purge [--dry-run]   apply retention now
+  erase --subject REF       erase one data subject (greenhouse:candidate:123)
 `
 
 func main() {
@@ -60,6 +64,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runSink(ctx, args[1:], stdout, stderr)
 	case "dlq":
 		err = runDLQ(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = runAudit(ctx, args[1:], stdout, stderr)
+	case "erase":
+		err = runErase(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

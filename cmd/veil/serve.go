@@ -62,6 +62,25 @@ func pprofMux() *http.ServeMux {
 	return m
 }
 
+// retention applies the retention periods at start and every hour.
+func retention(ctx context.Context, cfg *veil.Config, st *audit.Store, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		r, err := st.Purge(ctx, time.Now(), time.Duration(cfg.Retention.Payload), time.Duration(cfg.Retention.Audit), false)
+		if err != nil && ctx.Err() == nil {
+			log.Error("retention", "err", err)
+		} else if err == nil {
+			log.Info("retention applied", "payloads", r.Payloads, "delivery_bodies", r.DeliveryBodies, "data_keys", r.DataKeys, "audit_rows", r.AuditRows)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // openPolicies loads the policy folder; a set must define every package the
 // config's destinations name, at start and on every reload.
 func openPolicies(ctx context.Context, cfg *veil.Config, log *slog.Logger, st *audit.Store) (*policy.Engine, error) {
@@ -171,6 +190,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	srv.Deliverer = deliverer
+	go retention(ctx, cfg, st, log.With("component", "retention"))
 	if err := srv.Open(); err != nil {
 		return err
 	}
