@@ -252,3 +252,7 @@ func (s *Store) Events(ctx context.Context, fn func(*veil.Event) error) error {
 	}
 	return nil
 }
+
+// OpenSealed decrypts a value sealed by the store (nonce || AES-256-GCM)
+// with key and its associated data: for tests and tools that read raw rows.
+func OpenSealed(key, sealed, aad []byte) ([]byte, error) { return open(key, sealed, aad) }

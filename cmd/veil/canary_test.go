@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,21 +95,6 @@ func TestCanary_NoPayloadValueAtRestOrInLogs(t *testing.T) {
 	p.stop(t)
 	stopped := dataFiles(t, dataDir)
 
-	outputs := map[string][]byte{"logs": logs.Bytes(), "metrics": metrics}
-	for name, b := range running {
-		outputs["running/"+name] = b
-	}
-	for name, b := range stopped {
-		outputs["stopped/"+name] = b
-	}
-	for name, b := range outputs {
-		for _, c := range canaries {
-			if bytes.Contains(b, []byte(c)) {
-				t.Errorf("%s contains canary %q", name, c)
-			}
-		}
-	}
-
 	// Positive control: the search works, and the event is really stored
 	// (encrypted) with every canary inside.
 	st := openE2EStore(t, dir)
@@ -140,6 +126,50 @@ func TestCanary_NoPayloadValueAtRestOrInLogs(t *testing.T) {
 			t.Errorf("delivery statuses: got %v, want %s allowed (pending or sending)", statuses, d)
 		}
 	}
+
+	// The auditor's outputs: both export formats, verification, erasure.
+	config := filepath.Join(dir, "veil.yaml")
+	code, csvOut := runVeil(t, "audit", "export", "--config", config, "--format", "csv")
+	code2, jsonlOut := runVeil(t, "audit", "export", "--config", config, "--format", "jsonl")
+	if code != 0 || code2 != 0 || !strings.HasPrefix(csvOut, strings.Join(veil.AuditColumns, ",")) {
+		t.Fatalf("export: exit %d/%d\n%s", code, code2, csvOut)
+	}
+	jsonlPath := filepath.Join(dir, "audit.jsonl")
+	os.WriteFile(jsonlPath, []byte(jsonlOut), 0o600)
+	if code, out := runVeil(t, "audit", "verify", "--config", config); code != 0 || !strings.Contains(out, "OK:") {
+		t.Fatalf("verify database: exit %d\n%s", code, out)
+	}
+	if code, out := runVeil(t, "audit", "verify", jsonlPath); code != 0 {
+		t.Fatalf("verify export: exit %d\n%s", code, out)
+	}
+	tampered := strings.Replace(jsonlOut, `"outcome":"accepted"`, `"outcome":"rejected"`, 1)
+	os.WriteFile(jsonlPath, []byte(tampered), 0o600)
+	if code, out := runVeil(t, "audit", "verify", jsonlPath); code != 1 || !strings.Contains(out, "first bad seq") {
+		t.Fatalf("verify tampered export: exit %d, want 1 naming the seq\n%s", code, out)
+	}
+	_, eraseOut := runVeil(t, "erase", "--config", config, "--subject", "greenhouse:candidate:61548830")
+	_, purgeOut := runVeil(t, "audit", "purge", "--config", config, "--dry-run")
+	code, subjectOut := runVeil(t, "audit", "export", "--config", config, "--subject", "greenhouse:candidate:61548830")
+	if code != 0 || !strings.Contains(subjectOut, `"action":"erased"`) {
+		t.Fatalf("export --subject: exit %d, want the erased row\n%s", code, subjectOut)
+	}
+
+	outputs := map[string][]byte{"logs": logs.Bytes(), "metrics": metrics, "export.csv": []byte(csvOut),
+		"export.jsonl": []byte(jsonlOut), "erase": []byte(eraseOut), "purge": []byte(purgeOut), "export --subject": []byte(subjectOut)}
+	for name, b := range running {
+		outputs["running/"+name] = b
+	}
+	for name, b := range stopped {
+		outputs["stopped/"+name] = b
+	}
+	for name, b := range outputs {
+		for _, c := range canaries {
+			if bytes.Contains(b, []byte(c)) {
+				t.Errorf("%s contains canary %q", name, c)
+			}
+		}
+	}
+
 }
 
 func keys(m map[string][]byte) []string {

@@ -1,0 +1,320 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/audit"
+)
+
+// seeded returns the path of a closed database holding events for three
+// subjects, a delivery each, and their audit rows.
+func seeded(t *testing.T, now time.Time) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "veil.db")
+	st := audit.NewStore(path, vaultKey, pseudonymKey)
+	st.Now = func() time.Time { return now }
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 30; i++ {
+		e := event(i, fmt.Sprint("greenhouse:candidate:", i%3))
+		e.ReceivedAt = now
+		d := &veil.Delivery{Destination: "hris", Status: veil.DeliveryPending, Body: []byte(`{"name":"Plaintext-Canary"}`)}
+		if _, _, err := st.IngestEvent(context.Background(), e, []*veil.Delivery{d}, []string{"action"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	return path
+}
+
+func verifyDB(t *testing.T, path string) (int64, error) {
+	t.Helper()
+	st := MustOpenStore(t, path)
+	defer st.Close()
+	return st.Verify(context.Background())
+}
+
+func exec(t *testing.T, path, q string, args ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(q, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, src string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "veil.db")
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// TestVerify_TamperedDatabase edits, deletes, swaps and inserts rows in
+// copies of the database; each is caught at the first bad seq.
+func TestVerify_TamperedDatabase(t *testing.T) {
+	orig := seeded(t, time.Now())
+	if n, err := verifyDB(t, copyFile(t, orig)); err != nil || n < 60 {
+		t.Fatalf("untouched: %d rows, %v; want 60+ rows, no error", n, err)
+	}
+	for _, c := range []struct {
+		name    string
+		tamper  string
+		wantSeq int64
+	}{
+		{"edit a field", `UPDATE audit SET destination = 'elsewhere' WHERE seq = 7`, 7},
+		{"delete a row", `DELETE FROM audit WHERE seq = 12`, 13},
+		{"swap two rows", `UPDATE audit SET seq = CASE seq WHEN 20 THEN 21 ELSE 20 END WHERE seq IN (20, 21)`, 20},
+		{"insert a row", `INSERT INTO audit SELECT 1000, time, action, actor, source, event_type, event_id, destination,
+			subject, outcome, http_status, attempt, fields_kept, fields_dropped, detail, hash, hash FROM audit WHERE seq = 5`, 1000},
+		{"insert in the middle", `UPDATE audit SET seq = seq + 1000 WHERE seq > 30; INSERT INTO audit SELECT 31, time, action, actor, source,
+			event_type, event_id, destination, subject, outcome, http_status, attempt, fields_kept, fields_dropped, detail, hash, hash
+			FROM audit WHERE seq = 30`, 31},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := copyFile(t, orig)
+			// swap needs a free seq to pass through the primary key
+			if strings.HasPrefix(c.name, "swap") {
+				exec(t, path, `UPDATE audit SET seq = -1 WHERE seq = 20`)
+				exec(t, path, `UPDATE audit SET seq = 20 WHERE seq = 21`)
+				exec(t, path, `UPDATE audit SET seq = 21 WHERE seq = -1`)
+			} else {
+				exec(t, path, c.tamper)
+			}
+			_, err := verifyDB(t, path)
+			var ce *veil.ChainError
+			if !errors.As(err, &ce) || ce.Seq != c.wantSeq {
+				t.Fatalf("got %v, want a chain error at seq %d", err, c.wantSeq)
+			}
+		})
+	}
+}
+
+// TestVerify_TamperedExport does the same to an exported JSONL file.
+func TestVerify_TamperedExport(t *testing.T) {
+	st := MustOpenStore(t, copyFile(t, seeded(t, time.Now())))
+	var buf bytes.Buffer
+	if err := st.WriteExport(context.Background(), &buf, "jsonl", audit.ExportFilter{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if n, err := audit.VerifyJSONL(strings.NewReader(buf.String())); err != nil || n != int64(len(lines)) {
+		t.Fatalf("untouched export: %d rows, %v; want %d, no error", n, err, len(lines))
+	}
+	edit := func(i int, f func(string) string) string {
+		c := append([]string(nil), lines...)
+		c[i] = f(c[i])
+		return strings.Join(c, "")
+	}
+	for _, c := range []struct {
+		name    string
+		file    string
+		wantSeq int64
+	}{
+		{"edit", edit(9, func(l string) string { return strings.Replace(l, `"actor":"`, `"actor":"x`, 1) }), 10},
+		{"delete", strings.Join(append(append([]string(nil), lines[:14]...), lines[15:]...), ""), 16},
+		{"swap", strings.Join(append(append(append([]string(nil), lines[:20]...), lines[21], lines[20]), lines[22:]...), ""), 22},
+		{"insert", strings.Join(append(append(append([]string(nil), lines[:5]...), lines[3]), lines[5:]...), ""), 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := audit.VerifyJSONL(strings.NewReader(c.file))
+			var ce *veil.ChainError
+			if !errors.As(err, &ce) || ce.Seq != c.wantSeq {
+				t.Fatalf("got %v, want a chain error at seq %d", err, c.wantSeq)
+			}
+		})
+	}
+}
+
+// TestRetention: with a controllable clock, payloads past retention are
+// gone (reads answer gone), old audit rows are gone behind an anchor, and
+// the chain still verifies, in the database and in a fresh export.
+func TestRetention(t *testing.T) {
+	start := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	path := seeded(t, start)
+	st := audit.NewStore(path, vaultKey, pseudonymKey)
+	now := start.Add(30 * 24 * time.Hour)
+	st.Now = func() time.Time { return now }
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	// A young event that must survive.
+	young := event(99, "greenhouse:candidate:young")
+	young.ReceivedAt = now
+	youngID, _, err := st.IngestEvent(ctx, young, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dry, err := st.Purge(ctx, now, 72*time.Hour, 7*24*time.Hour, true)
+	if err != nil || dry.Payloads != 30 {
+		t.Fatalf("dry run: %+v %v; want 30 payloads", dry, err)
+	}
+	if _, err := st.Event(ctx, youngID); err != nil {
+		t.Fatalf("young event after a dry run: %v", err)
+	}
+	r, err := st.Purge(ctx, now, 72*time.Hour, 7*24*time.Hour, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Payloads != 30 || r.DeliveryBodies != 30 || r.DataKeys != 3 || r.AuditRows < 60 {
+		t.Fatalf("purge: %+v; want 30 payloads, 30 bodies, 3 keys, 60+ audit rows", r)
+	}
+	var old string
+	st.Export(ctx, audit.ExportFilter{Action: veil.ActionSchemaDrift}, func(e *veil.AuditEntry) error { old = e.EventID; return nil })
+	if old != "" {
+		t.Fatalf("an audit row older than retention survived (%s)", old)
+	}
+	ds, _ := st.Deliveries(ctx, veil.DeliveryDead, 100)
+	if len(ds) != 30 || !strings.Contains(ds[0].Detail, "expired") {
+		t.Fatalf("waiting deliveries of purged payloads: %d dead, want 30 'expired'", len(ds))
+	}
+	if _, err := st.Event(ctx, youngID); err != nil {
+		t.Fatalf("young event purged: %v", err)
+	}
+	var purgedID string
+	st.AuditEntries(ctx, func(e *veil.AuditEntry) error {
+		if e.Action == veil.ActionPurged {
+			purgedID = e.Detail
+		}
+		return nil
+	})
+	if !strings.Contains(purgedID, "payloads=30") {
+		t.Fatalf("purged row: %q", purgedID)
+	}
+	if n, err := st.Verify(ctx); err != nil || n < 2 {
+		t.Fatalf("verify after purge: %d rows, %v", n, err)
+	}
+	var buf bytes.Buffer
+	st.WriteExport(ctx, &buf, "jsonl", audit.ExportFilter{})
+	if _, err := audit.VerifyJSONL(&buf); err != nil {
+		t.Fatalf("verify export after purge: %v", err)
+	}
+	// Appending after the purge continues the chain.
+	if err := st.Append(ctx, &veil.AuditEntry{Action: veil.ActionPolicyLoaded}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Verify(ctx); err != nil {
+		t.Fatalf("verify after append: %v", err)
+	}
+}
+
+// TestErase: after erasure no payload or outbound body of the subject can
+// be decrypted (read raw and tried), other subjects are untouched, waiting
+// deliveries are cancelled, and the audit rows keep only the keyed hash.
+func TestErase(t *testing.T) {
+	path := seeded(t, time.Now())
+	st := MustOpenStore(t, path)
+	ctx := context.Background()
+	events, cancelled, err := st.Erase(ctx, "greenhouse:candidate:1")
+	if err != nil || events != 10 || cancelled != 10 {
+		t.Fatalf("erase: %d events %d cancelled %v; want 10, 10", events, cancelled, err)
+	}
+	if _, _, err := st.Erase(ctx, "greenhouse:candidate:1"); err != nil {
+		t.Fatalf("second erase: %v", err)
+	}
+	gone, readable := 0, 0
+	st.Events(ctx, func(e *veil.Event) error { readable++; return nil })
+	ids := eventIDs(t, path, st.SubjectHash("greenhouse:candidate:1"))
+	for _, id := range ids {
+		if _, err := st.Event(ctx, id); veil.ErrorCode(err) == veil.EGONE {
+			gone++
+		}
+	}
+	if gone != 10 || readable != 20 {
+		t.Fatalf("after erasure: %d of the subject's events gone, %d others readable; want 10, 20", gone, readable)
+	}
+	// Raw rows: the ciphertext is still there, and no key in the database opens it.
+	if n := rawDecryptable(t, path, st.SubjectHash("greenhouse:candidate:1")); n != 0 {
+		t.Fatalf("%d raw payloads of the erased subject still decrypt", n)
+	}
+	var rows bytes.Buffer
+	st.WriteExport(ctx, &rows, "csv", audit.ExportFilter{})
+	if strings.Contains(rows.String(), "greenhouse:candidate:1") || strings.Contains(rows.String(), "Plaintext-Canary") {
+		t.Fatal("the audit export holds the subject reference or a payload value")
+	}
+	if !strings.Contains(rows.String(), st.SubjectHash("greenhouse:candidate:1")) {
+		t.Fatal("the erased row does not name the subject's keyed hash")
+	}
+}
+
+func eventIDs(t *testing.T, path, subject string) []string {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT id FROM events WHERE subject = ?`, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		rows.Scan(&id)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// rawDecryptable tries every data key left in the database on every raw
+// payload and delivery body of subject, and counts the ones that open.
+func rawDecryptable(t *testing.T, path, subject string) int {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var keys [][]byte
+	rows, _ := db.Query(`SELECT subject, wrapped FROM data_keys`)
+	for rows.Next() {
+		var s string
+		var w []byte
+		rows.Scan(&s, &w)
+		if k, err := audit.OpenSealed(vaultKey, w, []byte(s)); err == nil {
+			keys = append(keys, k)
+		}
+	}
+	rows.Close()
+	n := 0
+	rows, _ = db.Query(`SELECT id, payload FROM events WHERE subject = ? UNION ALL SELECT id, body FROM deliveries WHERE subject = ?`, subject, subject)
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var sealed []byte
+		rows.Scan(&id, &sealed)
+		if len(sealed) == 0 {
+			t.Fatalf("%s: no ciphertext left to try", id)
+		}
+		for _, k := range keys {
+			if _, err := audit.OpenSealed(k, sealed, []byte(id)); err == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
