@@ -315,3 +315,28 @@ func (s *Store) QueueStats(ctx context.Context) (int64, time.Time, error) {
 	}
 	return n, time.Unix(0, oldest.Int64), nil
 }
+
+// DeliveredFields calls fn for every delivery that was or will be sent
+// (pending, sending, delivered or dead), with its event type and the paths
+// it carries: what the records-of-processing report aggregates.
+func (s *Store) DeliveredFields(ctx context.Context, fn func(destination, eventType string, kept, pseudonymized []string) error) error {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT d.destination, e.event_type, d.fields_kept, d.pseudonymized
+		FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.status IN ('pending', 'sending', 'delivered', 'dead')`)
+	if err != nil {
+		return fmt.Errorf("read deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var dest, et, kept, pseudo string
+		if err := rows.Scan(&dest, &et, &kept, &pseudo); err != nil {
+			return err
+		}
+		var k, p []string
+		json.Unmarshal([]byte(kept), &k)
+		json.Unmarshal([]byte(pseudo), &p)
+		if err := fn(dest, et, k, p); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}

@@ -37,6 +37,8 @@ Commands:
   audit verify [FILE]       verify the hash chain of the database or of an exported JSONL file
   audit purge [--dry-run]   apply retention now
   erase --subject REF       erase one data subject (greenhouse:candidate:123)
+  report processing [--format md|json] [--samples DIR]
+                            the records of processing (GDPR Art. 30), per destination
 `
 
 func main() {
@@ -68,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runAudit(ctx, args[1:], stdout, stderr)
 	case "erase":
 		err = runErase(ctx, args[1:], stdout, stderr)
+	case "report":
+		err = runReport(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

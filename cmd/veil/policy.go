@@ -330,3 +330,16 @@ func mustKey(s string) []byte {
 	k, _ := veil.DecodeKey(s) // validated with the config
 	return k
 }
+
+func proxyTargets(cfg *veil.Config) []proxy.Target {
+	return proxy.NewTargets(cfg, mustKey(cfg.Keys.Pseudonym))
+}
+
+// gjsonEventType is the event type Veil reads for body at src.
+func gjsonEventType(src *veil.Source, body []byte) string {
+	e, _, err := proxy.NewEvent(src, nil, body, time.Now())
+	if err != nil {
+		return "unknown"
+	}
+	return e.EventType
+}
