@@ -30,6 +30,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/audit"
 )
 
 const secret = "gh-fixture-secret-Qm7v2Lx9"
@@ -46,6 +49,8 @@ func main() {
 		fanout        = flag.Bool("fanout", true, "configure the three shipped destinations, so each event is also decided and projected for them before its commit")
 		e2e           = flag.Bool("e2e", false, "deliver for real: three destinations (each allowed every event) pointing at a sink process; report events/s from ATS request to receipt at all three sinks, and loss")
 		serveSink     = flag.Bool("serve-sink", false, "internal: run the counting sink and print its address")
+		seedAudit     = flag.Int("seed-audit", 0, "append this many audit rows to the store in -data-dir (for the export benchmark) and exit")
+		dataDir       = flag.String("data-dir", "", "with -seed-audit: the data_dir of the config to seed")
 		sample        = flag.String("sample", "testdata/samples/greenhouse/new_candidate_application.json", "Greenhouse body to send (ids are varied per request)")
 	)
 	flag.Parse()
@@ -55,6 +60,10 @@ func main() {
 	}
 	if *serveSink {
 		runSink()
+		return
+	}
+	if *seedAudit > 0 {
+		seed(*dataDir, *seedAudit)
 		return
 	}
 	body, err := os.ReadFile(*sample)
@@ -403,4 +412,33 @@ func runE2E(ctx context.Context, veilBin string, body []byte, workers int, d tim
 	fmt.Printf("delivered: %d of %d deliveries (%d events x 3), %d duplicates, lost %d\n", got.Distinct, want, res.ok, got.Duplicates, want-got.Distinct)
 	fmt.Printf("end to end: %.0f events/s (%.0f deliveries/s) from the first request to the last receipt at the sinks (%.1f s)\n",
 		float64(res.ok)/elapsed.Seconds(), float64(got.Distinct)/elapsed.Seconds(), elapsed.Seconds())
+}
+
+// seed appends n realistic audit rows (the shape a delivered event leaves)
+// to the store in dataDir, with the demo keys of the shipped veil.yaml.
+func seed(dataDir string, n int) {
+	vault, _ := veil.DecodeKey("zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=")
+	ps, _ := veil.DecodeKey("q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY=")
+	st := audit.NewStore(filepath.Join(dataDir, "veil.db"), vault, ps)
+	if err := st.Open(); err != nil {
+		fatal(err)
+	}
+	defer st.Close()
+	start := time.Now()
+	const batch = 2000
+	kept := []string{"action", "payload.application.id", "payload.application.current_stage.name", "payload.application.jobs.#.name"}
+	dropped := []string{"payload.application.candidate.first_name", "payload.application.candidate.last_name", "payload.application.candidate.email_addresses.#.value"}
+	for i := 0; i < n; i += batch {
+		rows := make([]*veil.AuditEntry, 0, batch)
+		for j := i; j < min(n, i+batch); j++ {
+			rows = append(rows, &veil.AuditEntry{Action: veil.ActionDelivered, Actor: "veil", Source: "greenhouse",
+				EventType: "candidate_stage_change", EventID: veil.NewID("evt_"), Destination: "slack-hiring",
+				Subject: st.SubjectHash(fmt.Sprint("greenhouse:candidate:", j)), Outcome: "delivered", HTTPStatus: 200,
+				Attempt: 1, FieldsKept: kept, FieldsDropped: dropped, Detail: "latency_ms=12"})
+		}
+		if err := st.Append(context.Background(), rows...); err != nil {
+			fatal(err)
+		}
+	}
+	fmt.Printf("seeded %d audit rows in %s\n", n, time.Since(start).Round(time.Millisecond))
 }

@@ -219,7 +219,7 @@ func mustRead(t *testing.T, path string) []byte {
 func greenhouseBody(t *testing.T, n int) []byte {
 	t.Helper()
 	b := mustRead(t, "../../testdata/samples/greenhouse/hire_candidate.json")
-	return bytes.Replace(b, []byte(`"id": 61550219`), []byte(fmt.Sprintf(`"id": %d`, 70000000+n)), 1)
+	return bytes.Replace(b, []byte(`"id": 61548830`), []byte(fmt.Sprintf(`"id": %d`, 70000000+n)), 1)
 }
 
 func dataFiles(t *testing.T, dataDir string) map[string][]byte {
