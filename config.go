@@ -23,8 +23,15 @@ type Config struct {
 	Retention    Retention     `yaml:"retention"`
 	Policies     string        `yaml:"policies"`
 	MaxBodyBytes int64         `yaml:"max_body_bytes"` // 0 means 1 MiB
+	Lookup       LookupConfig  `yaml:"lookup"`
 	Sources      []Source      `yaml:"sources"`
 	Destinations []Destination `yaml:"destinations"`
+}
+
+// LookupConfig bounds each consumer's lookups (a token bucket).
+type LookupConfig struct {
+	Rate  float64 `yaml:"rate"`  // lookups per second; 0 means 50
+	Burst int     `yaml:"burst"` // 0 means 100
 }
 
 // KeysConfig holds the base64-encoded 32-byte master keys.

@@ -75,3 +75,12 @@ CREATE TABLE IF NOT EXISTS audit_anchor (
 	seq  INTEGER NOT NULL,
 	hash TEXT NOT NULL
 );
+
+-- Lookup consumers: only a hash of each key is kept.
+CREATE TABLE IF NOT EXISTS consumers (
+	name       TEXT PRIMARY KEY,
+	key_hash   BLOB NOT NULL UNIQUE,
+	purposes   TEXT NOT NULL,          -- JSON array
+	created_at INTEGER NOT NULL,
+	revoked_at INTEGER                 -- NULL while the key works
+);

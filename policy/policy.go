@@ -338,9 +338,12 @@ func (s *Set) decide(ctx context.Context, pkg string, in *Input, destination str
 
 // DecideLookup evaluates the lookup policy for a consumer and purpose.
 func (s *Set) DecideLookup(ctx context.Context, consumer, purpose string, e *veil.Event) (*veil.Decision, error) {
-	v, err := valueOf(e.Payload)
-	if err != nil {
-		return nil, err
+	var v ast.Value = ast.NewObject()
+	if s.readsPayload {
+		var err error
+		if v, err = valueOf(e.Payload); err != nil {
+			return nil, err
+		}
 	}
 	return s.eval(ctx, LookupPackage, ast.NewObject(
 		ast.Item(ast.StringTerm("consumer"), ast.StringTerm(consumer)),

@@ -50,6 +50,13 @@ type Server struct {
 	Admin AdminStore
 	// Deliverer, when set, is woken when new deliveries are due.
 	Deliverer *Deliverer
+	// Lookup, when set, serves GET /v1/events/{id}/record.
+	Lookup LookupStore
+	// Upstream fetches records of sources in upstream lookup mode; nil
+	// means every source's payload is in the store.
+	Upstream Upstream
+	// LookupRate and LookupBurst bound each consumer's lookups; 0 means 50/s and 100.
+	LookupRate, LookupBurst float64
 
 	cfg     *veil.Config
 	store   EventStore
@@ -57,9 +64,12 @@ type Server struct {
 	sources map[string]*veil.Source
 	targets map[string][]Target // by source
 	drift   drift
-	router  *mux.Router
-	ln      net.Listener
-	srv     *http.Server
+	limiter limiter
+	// pseudonymKey derives each consumer's pseudonym key.
+	pseudonymKey []byte
+	router       *mux.Router
+	ln           net.Listener
+	srv          *http.Server
 }
 
 // NewServer returns a server for cfg backed by store.
@@ -135,6 +145,14 @@ func (s *Server) init() error {
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet).Name("healthz")
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet).Name("readyz")
 	r.Handle("/metrics", promhttp.Handler()).Methods(http.MethodGet).Name("metrics")
+	if s.Lookup != nil && s.Policies != nil {
+		if s.LookupRate <= 0 {
+			s.LookupRate, s.LookupBurst = 50, 100
+		}
+		s.limiter = limiter{rate: s.LookupRate, burst: max(1, s.LookupBurst)}
+		s.pseudonymKey, _ = veil.DecodeKey(s.cfg.Keys.Pseudonym)
+		r.HandleFunc("/v1/events/{id}/record", s.handleRecord).Methods(http.MethodGet).Name("record")
+	}
 	if s.Admin != nil {
 		r.HandleFunc("/v1/deliveries", s.requireAdmin(s.handleDeliveries)).Methods(http.MethodGet).Name("deliveries")
 		r.HandleFunc("/v1/deliveries/{id}/replay", s.requireAdmin(s.handleReplay)).Methods(http.MethodPost).Name("replay")

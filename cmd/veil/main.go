@@ -37,6 +37,8 @@ Commands:
   audit verify [FILE]       verify the hash chain of the database or of an exported JSONL file
   audit purge [--dry-run]   apply retention now
   erase --subject REF       erase one data subject (greenhouse:candidate:123)
+  consumer add NAME --purpose P[,P…] | consumer list | consumer revoke NAME
+                            lookup consumers; add prints the key once
   report processing [--format md|json] [--samples DIR]
                             the records of processing (GDPR Art. 30), per destination
 `
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runErase(ctx, args[1:], stdout, stderr)
 	case "report":
 		err = runReport(ctx, args[1:], stdout, stderr)
+	case "consumer":
+		err = runConsumer(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -178,6 +178,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv.Targets = proxy.NewTargets(cfg, pseudonym)
 	srv.Ready = engine.Ready
 	srv.Admin = st
+	srv.Lookup = st
+	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
 
 	if n, err := st.ResetSending(ctx); err != nil {
 		return err

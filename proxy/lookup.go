@@ -1,0 +1,147 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/redact"
+)
+
+// LookupStore authenticates consumers, reads events and audits lookups;
+// audit.Store implements it.
+type LookupStore interface {
+	Authenticate(ctx context.Context, key string) (*audit.Consumer, error)
+	Event(ctx context.Context, id string) (*veil.Event, error)
+	Append(ctx context.Context, entries ...*veil.AuditEntry) error
+}
+
+var _ LookupStore = (*audit.Store)(nil)
+
+// Upstream fetches a record from the ATS API for sources in upstream
+// lookup mode (the store holds no payload for them).
+type Upstream interface {
+	Fetch(ctx context.Context, e *veil.Event) ([]byte, error)
+}
+
+// limiter is a token bucket per consumer.
+type limiter struct {
+	mu      sync.Mutex
+	rate    float64 // tokens per second
+	burst   float64
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// allow takes a token for name, or says how long until one is there.
+func (l *limiter) allow(name string, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.buckets == nil {
+		l.buckets = map[string]*bucket{}
+	}
+	b := l.buckets[name]
+	if b == nil {
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[name] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}
+
+// handleRecord serves GET /v1/events/{id}/record: the record minimised by
+// the lookup policy for the consumer's key and stated purpose. Every answer
+// is audited (lookup or lookup_denied) before it is sent.
+func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := mux.Vars(r)["id"]
+	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	c, err := s.Lookup.Authenticate(ctx, key)
+	if err != nil {
+		// No consumer to name: the key itself is never written anywhere.
+		s.denied(w, r, "", "", id, err)
+		return
+	}
+	purpose := r.Header.Get("Veil-Purpose")
+	if ok, wait := s.limiter.allow(c.Name, s.Now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.ERATELIMITED, "Too many lookups; retry later."))
+		return
+	}
+	if purpose == "" || !slices.Contains(c.Purposes, purpose) {
+		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The purpose is missing or not granted to this consumer (Veil-Purpose)."))
+		return
+	}
+	e, err := s.Lookup.Event(ctx, id)
+	if err == nil && e.Payload == nil && s.Upstream != nil {
+		e.Payload, err = s.Upstream.Fetch(ctx, e)
+	}
+	if err != nil {
+		s.denied(w, r, c.Name, purpose, id, err)
+		return
+	}
+	set := s.Policies.Current()
+	dec, err := set.DecideLookup(ctx, c.Name, purpose, e)
+	if err != nil {
+		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The lookup policy could not decide."))
+		return
+	}
+	if !dec.Allow {
+		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The lookup policy does not allow this purpose for this record."))
+		return
+	}
+	doc, err := redact.Parse(e.Payload)
+	if err != nil {
+		s.denied(w, r, c.Name, purpose, id, err)
+		return
+	}
+	res, err := doc.Apply(dec, redact.DestinationKey(s.pseudonymKey, "lookup:"+c.Name))
+	if err != nil || res.LeakPath != "" {
+		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The record would leak a dropped field; nothing is released."))
+		return
+	}
+	row := &veil.AuditEntry{Action: veil.ActionLookup, Actor: c.Name, Source: e.Source, EventType: e.EventType,
+		EventID: e.ID, Subject: e.Subject, Outcome: "released", HTTPStatus: http.StatusOK, FieldsKept: res.Kept,
+		FieldsDropped: res.Dropped, Detail: "purpose=" + purpose}
+	if err := s.Lookup.Append(ctx, row); err != nil {
+		writeError(w, r, s.Logger, veil.Errorf(veil.EUNAVAILABLE, "The lookup could not be audited; nothing is released."))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Veil-Event-Id", e.ID)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(res.Body)
+}
+
+// denied audits a refused lookup and answers it.
+func (s *Server) denied(w http.ResponseWriter, r *http.Request, consumer, purpose, id string, err error) {
+	code := veil.ErrorCode(err)
+	row := &veil.AuditEntry{Action: veil.ActionLookupDenied, Actor: consumer, Outcome: code,
+		HTTPStatus: ErrorStatus(code), Detail: fmt.Sprintf("purpose=%s", boundLabel(purpose))}
+	if code != veil.EUNAUTHORIZED {
+		row.EventID = boundLabel(id) // the path is the caller's text
+	}
+	if aerr := s.Lookup.Append(r.Context(), row); aerr != nil {
+		s.Logger.Error("audit lookup_denied", "err", aerr)
+	}
+	writeError(w, r, s.Logger, err)
+}
