@@ -57,6 +57,17 @@ type Source struct {
 	// type and the candidate id are read; the vendor default applies when empty.
 	EventTypePath string `yaml:"event_type_path"`
 	SubjectPath   string `yaml:"subject_path"`
+	// Lookup "upstream" keeps no payload: lookups fetch the record from the
+	// ATS API (Greenhouse Harvest, Lever). "" or "vault" keeps it encrypted.
+	Lookup string     `yaml:"lookup"`
+	API    *APIConfig `yaml:"api"`
+}
+
+// APIConfig reaches an ATS API for upstream lookups.
+type APIConfig struct {
+	BaseURL string   `yaml:"base_url"`
+	Key     string   `yaml:"key"`     // sent as the HTTP Basic user, as Harvest and Lever expect
+	Timeout Duration `yaml:"timeout"` // 0 means 10s
 }
 
 // HMACConfig configures the generic hmac vendor: an HMAC-SHA256 of the raw
@@ -208,6 +219,9 @@ func (c *Config) setDefaults() {
 		if s.HMAC != nil && s.HMAC.Encoding == "" {
 			s.HMAC.Encoding = "hex"
 		}
+		if s.API != nil && s.API.Timeout == 0 {
+			s.API.Timeout = Duration(10 * time.Second)
+		}
 	}
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
@@ -261,6 +275,18 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: %s.tolerance: must be positive", p)
 		}
 		seen[s.Name] = true
+		switch s.Lookup {
+		case "", "vault":
+		case "upstream":
+			if s.Vendor != VendorGreenhouse && s.Vendor != VendorLever {
+				return fmt.Errorf("config: %s.lookup: upstream mode exists for greenhouse and lever sources", p)
+			}
+			if s.API == nil || s.API.BaseURL == "" || s.API.Key == "" {
+				return fmt.Errorf("config: %s.api: base_url and key are required for lookup: upstream", p)
+			}
+		default:
+			return fmt.Errorf("config: %s.lookup: %q is not vault or upstream", p, s.Lookup)
+		}
 		if s.Vendor == VendorStandard {
 			if _, err := DecodeStandardSecret(s.Secret); err != nil {
 				return fmt.Errorf("config: %s.secret: %w", p, err)

@@ -33,7 +33,10 @@ type Event struct {
 	Subject    string    // vendor record reference, e.g. greenhouse:candidate:123; never stored in plain text
 	DedupKey   string    // per-vendor idempotency key; stored only as a digest
 	ReceivedAt time.Time // when Veil accepted it
-	Payload    []byte    // the raw body exactly as the vendor sent it
+	Payload    []byte    // the raw body exactly as the vendor sent it; nil in upstream lookup mode
+	// Upstream holds the record ids to fetch from the ATS API, for a source
+	// in upstream lookup mode (Veil keeps no payload for it); nil otherwise.
+	Upstream map[string]string
 }
 
 // NewID returns an identifier with the given prefix (evt_, dlv_…): 48 bits

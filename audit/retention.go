@@ -41,12 +41,13 @@ func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL t
 			return fmt.Errorf("purge delivery bodies: %w", err)
 		}
 		r.DeliveryBodies, _ = res.RowsAffected()
-		if res, err = tx.Exec(`UPDATE events SET payload = NULL WHERE received_at < ? AND payload IS NOT NULL`, payloadCut); err != nil {
+		if res, err = tx.Exec(`UPDATE events SET payload = NULL, upstream = NULL WHERE received_at < ? AND (payload IS NOT NULL OR upstream IS NOT NULL)`, payloadCut); err != nil {
 			return fmt.Errorf("purge payloads: %w", err)
 		}
 		r.Payloads, _ = res.RowsAffected()
 		if res, err = tx.Exec(`DELETE FROM data_keys WHERE subject NOT IN (
-			SELECT subject FROM events WHERE payload IS NOT NULL UNION SELECT subject FROM deliveries WHERE body IS NOT NULL)`); err != nil {
+			SELECT subject FROM events WHERE payload IS NOT NULL OR upstream IS NOT NULL
+			UNION SELECT subject FROM deliveries WHERE body IS NOT NULL)`); err != nil {
 			return fmt.Errorf("purge data keys: %w", err)
 		}
 		r.DataKeys, _ = res.RowsAffected()

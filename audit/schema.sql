@@ -84,3 +84,6 @@ CREATE TABLE IF NOT EXISTS consumers (
 	created_at INTEGER NOT NULL,
 	revoked_at INTEGER                 -- NULL while the key works
 );
+
+-- Upstream lookup mode: the record ids to fetch from the ATS API, instead
+-- of a payload. (Added after the first release: created here when missing.)

@@ -82,6 +82,19 @@ type Store struct {
 	unprepared []string
 }
 
+// migrate adds the columns later versions need to an existing database.
+func migrate(db *sql.DB) error {
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('events') WHERE name = 'upstream'`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		_, err := db.Exec(`ALTER TABLE events ADD COLUMN upstream TEXT`) // JSON ids, upstream lookup mode
+		return err
+	}
+	return nil
+}
+
 // chainTail returns the last row of the chain, or the anchor retention left
 // when every row was purged, or the empty chain.
 func chainTail(tx *wtx) (chainState, error) {
@@ -148,6 +161,10 @@ func (s *Store) Open() error {
 	}
 	s.wdb.SetMaxOpenConns(1)
 	if _, err := s.wdb.Exec(schema); err != nil {
+		s.wdb.Close()
+		return fmt.Errorf("migrate store: %w", err)
+	}
+	if err := migrate(s.wdb); err != nil {
 		s.wdb.Close()
 		return fmt.Errorf("migrate store: %w", err)
 	}

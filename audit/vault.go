@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -59,13 +60,17 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 		if err != nil {
 			return err
 		}
-		sealed, err := seal(key, e.Payload, []byte(e.ID))
-		if err != nil {
+		var sealed []byte
+		var upstream any
+		if e.Upstream != nil {
+			b, _ := json.Marshal(e.Upstream) // ids only: the payload is not kept
+			upstream = string(b)
+		} else if sealed, err = seal(key, e.Payload, []byte(e.ID)); err != nil {
 			return err
 		}
-		if _, err := tx.exec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, received_at, digest, payload)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType, subject, dedup,
-			e.ReceivedAt.UnixNano(), digest, sealed); err != nil {
+		if _, err := tx.exec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, received_at, digest, payload, upstream)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType, subject, dedup,
+			e.ReceivedAt.UnixNano(), digest, sealed, upstream); err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
 		if err := s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionReceived, Actor: e.Source,
@@ -101,20 +106,28 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 // the subject erased.
 func (s *Store) Event(ctx context.Context, id string) (*veil.Event, error) {
 	var (
-		e       = veil.Event{ID: id}
-		nanos   int64
-		sealed  []byte
-		wrapped []byte
+		e        = veil.Event{ID: id}
+		nanos    int64
+		sealed   []byte
+		wrapped  []byte
+		upstream sql.NullString
 	)
-	err := s.rdb.QueryRowContext(ctx, `SELECT e.source, e.vendor, e.event_type, e.subject, e.received_at, e.payload, k.wrapped
+	err := s.rdb.QueryRowContext(ctx, `SELECT e.source, e.vendor, e.event_type, e.subject, e.received_at, e.payload, k.wrapped, e.upstream
 		FROM events e LEFT JOIN data_keys k ON k.subject = e.subject WHERE e.id = ?`, id).
-		Scan(&e.Source, &e.Vendor, &e.EventType, &e.Subject, &nanos, &sealed, &wrapped)
+		Scan(&e.Source, &e.Vendor, &e.EventType, &e.Subject, &nanos, &sealed, &wrapped, &upstream)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	} else if err != nil {
 		return nil, fmt.Errorf("read event: %w", err)
 	}
 	e.ReceivedAt = time.Unix(0, nanos).UTC()
+	if upstream.Valid && wrapped != nil {
+		// Upstream lookup mode: no payload here, the ids to fetch it.
+		if err := json.Unmarshal([]byte(upstream.String), &e.Upstream); err != nil {
+			return nil, fmt.Errorf("read upstream ids: %w", err)
+		}
+		return &e, nil
+	}
 	if sealed == nil || wrapped == nil {
 		return &e, ErrGone
 	}

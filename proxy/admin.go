@@ -152,6 +152,9 @@ func (s *Server) Replay(ctx context.Context, id string) (*veil.Delivery, error) 
 		return nil, veil.Errorf(veil.ECONFLICT, "Only a dead delivery can be replayed; this one is %s.", d.Status)
 	}
 	e, err := s.Admin.Event(ctx, d.EventID)
+	if err == nil && e.Upstream != nil && s.Upstream != nil {
+		e.Payload, err = s.Upstream.Fetch(ctx, e) // upstream lookup mode: the store holds no payload
+	}
 	if veil.ErrorCode(err) == veil.EGONE {
 		return nil, veil.Errorf(veil.EGONE, "The event's payload is past retention or its subject was erased; it cannot be replayed.")
 	} else if err != nil {

@@ -65,6 +65,9 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	in := sch.Describe(r.Header, body)
 	e := &veil.Event{ID: veil.NewID("evt_"), Source: name, Vendor: src.Vendor, EventType: in.eventType,
 		Subject: in.subject, DedupKey: in.dedupKey, ReceivedAt: now, Payload: body}
+	if src.Lookup == "upstream" {
+		e.Upstream = upstreamIDs(src, body) // the store keeps these, not the payload
+	}
 	// Decide before the commit, so the event and what each destination may
 	// see are stored together: a crash leaves neither half.
 	deliveries := s.fanOut(r.Context(), e, doc)

@@ -91,8 +91,12 @@ func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, err := s.Lookup.Event(ctx, id)
-	if err == nil && e.Payload == nil && s.Upstream != nil {
-		e.Payload, err = s.Upstream.Fetch(ctx, e)
+	if err == nil && e.Upstream != nil {
+		if s.Upstream == nil {
+			err = veil.Errorf(veil.EUPSTREAM, "No ATS API is configured for this source.")
+		} else {
+			e.Payload, err = s.Upstream.Fetch(ctx, e)
+		}
 	}
 	if err != nil {
 		s.denied(w, r, c.Name, purpose, id, err)

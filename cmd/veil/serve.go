@@ -179,6 +179,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	srv.Ready = engine.Ready
 	srv.Admin = st
 	srv.Lookup = st
+	srv.Upstream = proxy.NewATSClient(cfg)
 	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
 
 	if n, err := st.ResetSending(ctx); err != nil {

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+// fakeATS serves testdata/upstream/<vendor> like the vendor's API, checking
+// the Basic auth key; mode switches it to an outage or a stall.
+func fakeATS(t *testing.T, vendor string, mode *atomic.Value) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch mode.Load() {
+		case "outage":
+			w.WriteHeader(500)
+			io.WriteString(w, `{"trace":"upstream-secret-stacktrace"}`)
+			return
+		case "stall":
+			time.Sleep(700 * time.Millisecond)
+		}
+		if user, _, _ := r.BasicAuth(); user != "ats-api-key" {
+			w.WriteHeader(401)
+			return
+		}
+		b, err := os.ReadFile(filepath.Join("../../testdata/upstream", vendor, filepath.Clean(r.URL.Path)+".json"))
+		if err != nil {
+			w.WriteHeader(404)
+			return
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestUpstreamLookup: a source in upstream mode leaves no payload in the
+// store; a lookup returns the upstream record minimised by the policy; an
+// outage answers 502 without the upstream's body, a stall 504.
+func TestUpstreamLookup(t *testing.T) {
+	var ghMode, lvMode atomic.Value
+	ghMode.Store("ok")
+	lvMode.Store("ok")
+	gh, lv := fakeATS(t, "greenhouse", &ghMode), fakeATS(t, "lever", &lvMode)
+	dir := t.TempDir()
+	config := writeConfig(t, dir, "")
+	cfgText := string(mustRead(t, config))
+	cfgText = strings.Replace(cfgText, "  - {name: greenhouse, vendor: greenhouse, secret: gh-fixture-secret-Qm7v2Lx9}",
+		"  - {name: greenhouse, vendor: greenhouse, secret: gh-fixture-secret-Qm7v2Lx9, lookup: upstream, api: {base_url: \""+gh.URL+"\", key: ats-api-key, timeout: 300ms}}", 1)
+	cfgText = strings.Replace(cfgText, "  - {name: lever, vendor: lever, secret: lever-fixture-sigtoken-8d2e6a51}",
+		"  - {name: lever, vendor: lever, secret: lever-fixture-sigtoken-8d2e6a51, lookup: upstream, api: {base_url: \""+lv.URL+"\", key: ats-api-key, timeout: 300ms}}", 1)
+	os.WriteFile(config, []byte(cfgText), 0o600)
+	_, keyOut := runVeil(t, "consumer", "add", "onboarding", "--purpose", "onboarding", "--config", config)
+	key := strings.TrimSpace(keyOut[strings.LastIndex(strings.TrimSpace(keyOut), "\n")+1:])
+
+	p := startVeil(t, config, &syncBuffer{})
+	client := &http.Client{Timeout: 10 * time.Second}
+	status, out, err := postGreenhouse(context.Background(), client, p.url, mustRead(t, "../../testdata/samples/greenhouse/hire_candidate.json"), "up-1")
+	if err != nil || status != 200 {
+		t.Fatalf("send: %d %v", status, err)
+	}
+	ghEvent := out["event_id"].(string)
+	code, sendOut := runVeil(t, "send", "--source", "lever", "--config", config, "--url", p.url, "../../testdata/samples/lever/candidateHired.json")
+	if code != 0 {
+		t.Fatalf("send lever: %s", sendOut)
+	}
+	lvEvent := sendOut[strings.Index(sendOut, "evt_") : strings.Index(sendOut, "evt_")+30]
+
+	lookup := func(event string) (int, string) {
+		req, _ := http.NewRequest(http.MethodGet, p.url+"/v1/events/"+event+"/record", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Veil-Purpose", "onboarding")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := lookup(ghEvent)
+	if code != 200 || !strings.Contains(body, `"first_name":"Mateus-Upstream"`) || !strings.Contains(body, "mateus.upstream@example.com") ||
+		strings.Contains(body, "+351") || strings.Contains(body, "Rua das Flores") {
+		t.Fatalf("greenhouse upstream lookup: %d %s", code, body)
+	}
+	code, body = lookup(lvEvent)
+	if code != 200 || !strings.Contains(body, "Lena Upstream-Vogt") || strings.Contains(body, "+49") {
+		t.Fatalf("lever upstream lookup: %d %s", code, body)
+	}
+	ghMode.Store("outage")
+	if code, body := lookup(ghEvent); code != 502 || strings.Contains(body, "upstream-secret-stacktrace") || !strings.Contains(body, `"error":"upstream_error"`) {
+		t.Fatalf("outage: %d %s, want 502 without the upstream's body", code, body)
+	}
+	ghMode.Store("stall")
+	if code, body := lookup(ghEvent); code != 504 || !strings.Contains(body, `"error":"upstream_timeout"`) {
+		t.Fatalf("stall: %d %s, want 504", code, body)
+	}
+	p.stop(t)
+
+	// The store holds no payload for either source: only ids.
+	db, err := sql.Open("sqlite", filepath.Join(dir, "data", "veil.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var held, upstream int
+	db.QueryRow(`SELECT count(payload), count(upstream) FROM events WHERE source IN ('greenhouse', 'lever')`).Scan(&held, &upstream)
+	if held != 0 || upstream != 2 {
+		t.Fatalf("upstream sources: %d payloads and %d id sets stored, want 0 and 2", held, upstream)
+	}
+	for _, f := range []string{"veil.db", "veil.db-wal"} {
+		b, _ := os.ReadFile(filepath.Join(dir, "data", f))
+		for _, v := range []string{"Albuquerque", "Mateus", "mateus.a.ferreira", "upstream-secret"} {
+			if bytes.Contains(b, []byte(v)) {
+				t.Errorf("%s holds %q", f, v)
+			}
+		}
+	}
+}
