@@ -49,6 +49,7 @@ func main() {
 		fanout        = flag.Bool("fanout", true, "configure the three shipped destinations, so each event is also decided and projected for them before its commit")
 		e2e           = flag.Bool("e2e", false, "deliver for real: three destinations (each allowed every event) pointing at a sink process; report events/s from ATS request to receipt at all three sinks, and loss")
 		serveSink     = flag.Bool("serve-sink", false, "internal: run the counting sink and print its address")
+		lookups       = flag.Bool("lookup", false, "load GET /v1/events/{id}/record (vault lookups with the lookup policy) instead of webhooks")
 		seedAudit     = flag.Int("seed-audit", 0, "append this many audit rows to the store in -data-dir (for the export benchmark) and exit")
 		dataDir       = flag.String("data-dir", "", "with -seed-audit: the data_dir of the config to seed")
 		sample        = flag.String("sample", "testdata/samples/greenhouse/new_candidate_application.json", "Greenhouse body to send (ids are varied per request)")
@@ -72,6 +73,10 @@ func main() {
 	}
 	ctx := context.Background()
 
+	if *lookups {
+		runLookups(ctx, *veilBin, *concurrency, *duration)
+		return
+	}
 	if *e2e {
 		runE2E(ctx, *veilBin, body, *concurrency, *duration, *rate)
 		return
@@ -165,6 +170,13 @@ destinations:
 }
 
 func startVeil(bin string, dests string) (stop func(), url string, err error) {
+	stop, url, _, err = startVeilWith(bin, dests, false)
+	return stop, url, err
+}
+
+// startVeilWith also adds a lookup consumer "onboarding" (purpose
+// onboarding) before the start when consumer is set, and returns its key.
+func startVeilWith(bin string, dests string, consumer bool) (stop func(), url, key string, err error) {
 	if bin == "" {
 		bin = filepath.Join(filepath.Dir(mustExecutable()), "veil")
 		if _, err := os.Stat(bin); err != nil {
@@ -173,29 +185,127 @@ func startVeil(bin string, dests string) (stop func(), url string, err error) {
 	}
 	policies, err := filepath.Abs("policies")
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	dir, err := os.MkdirTemp("", "veil-load")
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
 data_dir: %q
 admin_token: load-admin-token
 keys: {vault: "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", pseudonym: "q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY="}
 policies: %q
+lookup: {rate: 1000000, burst: 1000000}
 sources:
   - {name: greenhouse, vendor: greenhouse, secret: %s}
 %s`, filepath.Join(dir, "data"), policies, secret, dests)
-	if err := os.WriteFile(filepath.Join(dir, "veil.yaml"), []byte(cfg), 0o600); err != nil {
-		return nil, "", err
+	config := filepath.Join(dir, "veil.yaml")
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		return nil, "", "", err
 	}
-	stopChild, url, err := startChild(exec.Command(bin, "serve", "--config", filepath.Join(dir, "veil.yaml")))
+	if consumer {
+		out, err := exec.Command(bin, "consumer", "add", "onboarding", "--purpose", "onboarding", "--config", config).Output()
+		if err != nil {
+			return nil, "", "", fmt.Errorf("add consumer: %w", err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		key = lines[len(lines)-1]
+	}
+	stopChild, url, err := startChild(exec.Command(bin, "serve", "--config", config))
 	if err != nil {
 		os.RemoveAll(dir)
-		return nil, "", err
+		return nil, "", "", err
 	}
-	return func() { stopChild(); os.RemoveAll(dir) }, url, nil
+	return func() { stopChild(); os.RemoveAll(dir) }, url, key, nil
+}
+
+// runLookups ingests hires, then loads GET /v1/events/{id}/record with the
+// consumer's key and purpose, and the same GETs at the bare baseline.
+func runLookups(ctx context.Context, veilBin string, workers int, d time.Duration) {
+	body, err := os.ReadFile("testdata/samples/greenhouse/hire_candidate.json")
+	if err != nil {
+		fatal(err)
+	}
+	stop, target, key, err := startVeilWith(veilBin, "", true)
+	if err != nil {
+		fatal(err)
+	}
+	defer stop()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 30 * time.Second}
+	var ids []string
+	for n := 0; n < 500; n++ {
+		b := bytes.Replace(body, []byte(`"id": 61548830`), []byte(fmt.Sprintf(`"id": %d`, 90000000+n)), 1)
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write(b)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, target+"/hooks/greenhouse", bytes.NewReader(b))
+		req.Header.Set("Signature", "sha256 "+hex.EncodeToString(m.Sum(nil)))
+		req.Header.Set("Greenhouse-Event-ID", fmt.Sprintf("lookup-%d", n))
+		resp, err := client.Do(req)
+		if err != nil {
+			fatal(err)
+		}
+		var out struct {
+			EventID string `json:"event_id"`
+		}
+		json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		ids = append(ids, out.EventID)
+	}
+	fmt.Printf("lookup load: %d events, concurrency %d, duration %s, consumer onboarding, purpose onboarding\n", len(ids), workers, d)
+	res := gets(ctx, client, target, ids, key, workers, d)
+	res.print("veil lookup")
+	stopBase, base, err := startChild(exec.Command(mustExecutable(), "-serve-baseline"))
+	if err != nil {
+		fatal(err)
+	}
+	defer stopBase()
+	bres := gets(ctx, client, base, ids, key, workers, d)
+	bres.print("bare net/http")
+	fmt.Printf("ratio: veil/bare = %.1f%% of throughput\n", 100*res.rps/bres.rps)
+}
+
+func gets(ctx context.Context, client *http.Client, base string, ids []string, key string, workers int, d time.Duration) *result {
+	var (
+		seq, ok, fail atomic.Int64
+		mu            sync.Mutex
+		all           []time.Duration
+		wg            sync.WaitGroup
+	)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			for t0 := time.Now(); t0.Before(deadline); t0 = time.Now() {
+				id := ids[int(seq.Add(1))%len(ids)]
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/events/"+id+"/record", nil)
+				req.Header.Set("Authorization", "Bearer "+key)
+				req.Header.Set("Veil-Purpose", "onboarding")
+				resp, err := client.Do(req)
+				if err != nil {
+					fail.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					fail.Add(1)
+					continue
+				}
+				ok.Add(1)
+				lat = append(lat, time.Since(t0))
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	return &result{ok: ok.Load(), failed: fail.Load(), elapsed: elapsed, rps: float64(ok.Load()) / elapsed.Seconds(), latencies: all}
 }
 
 // startChild starts cmd and waits for its JSON "listening" line (on stdout
