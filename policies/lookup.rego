@@ -42,6 +42,9 @@ allow if {
 analytics_fields := {
 	"payload.application.current_stage.name", "payload.application.jobs.#.id", "payload.application.jobs.#.name",
 	"payload.application.status", "data.application.currentInterviewStage.title", "data.application.job.title",
+	"payload.application.jobs.#.departments.#.id", "payload.application.jobs.#.departments.#.name",
+	"payload.application.jobs.#.departments.#.external_id", "payload.application.jobs.#.offices.#.name",
+	"payload.id", "payload.application_id", "payload.job_id", "payload.offer_status",
 	"data.stage.name", "data.job.title", "data.toStageId",
 }
 

@@ -74,3 +74,10 @@ func TestGuard(t *testing.T) {
 		}
 	}
 }
+
+func lookupLoopback(host string) ([]netip.Addr, error) {
+	if host == "internal.example" {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+	}
+	return nil, errors.New("no such host")
+}

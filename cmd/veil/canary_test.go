@@ -149,13 +149,14 @@ func TestCanary_NoPayloadValueAtRestOrInLogs(t *testing.T) {
 	}
 	_, eraseOut := runVeil(t, "erase", "--config", config, "--subject", "greenhouse:candidate:61548830")
 	_, purgeOut := runVeil(t, "audit", "purge", "--config", config, "--dry-run")
+	_, reportOut := runVeil(t, "report", "processing", "--config", config, "--samples", t.TempDir())
 	code, subjectOut := runVeil(t, "audit", "export", "--config", config, "--subject", "greenhouse:candidate:61548830")
 	if code != 0 || !strings.Contains(subjectOut, `"action":"erased"`) {
 		t.Fatalf("export --subject: exit %d, want the erased row\n%s", code, subjectOut)
 	}
 
 	outputs := map[string][]byte{"logs": logs.Bytes(), "metrics": metrics, "export.csv": []byte(csvOut),
-		"export.jsonl": []byte(jsonlOut), "erase": []byte(eraseOut), "purge": []byte(purgeOut), "export --subject": []byte(subjectOut)}
+		"export.jsonl": []byte(jsonlOut), "erase": []byte(eraseOut), "purge": []byte(purgeOut), "export --subject": []byte(subjectOut), "report": []byte(reportOut)}
 	for name, b := range running {
 		outputs["running/"+name] = b
 	}

@@ -1,0 +1,74 @@
+package proxy_test
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/proxy"
+)
+
+// TestDeliverer_SSRF: destinations at private, link-local (metadata) and
+// loopback addresses, and a hostname resolving to loopback, end dead with
+// the reason and an audit row, and the (injected) dialer is never called.
+func TestDeliverer_SSRF(t *testing.T) {
+	cfg := mustConfig(t)
+	urls := []string{"http://10.0.0.1/hook", "http://169.254.169.254/latest/meta-data", "http://127.0.0.1:9/x",
+		"http://[::1]:9/x", "http://internal.example/hook", "http://192.168.1.20:8080/x"}
+	for i, u := range urls {
+		cfg.Destinations = append(cfg.Destinations, veil.Destination{Name: "d" + string(rune('a'+i)), URL: u,
+			Sources: []string{"greenhouse"}, Policy: "p", Timeout: veil.Duration(time.Second), Concurrency: 1,
+			Retry: veil.RetryConfig{MaxAttempts: 3, Backoff: []veil.Duration{veil.Duration(time.Millisecond)}}})
+	}
+	st := MustOpenStore(t, time.Now)
+	var deliveries []*veil.Delivery
+	for _, d := range cfg.Destinations {
+		deliveries = append(deliveries, &veil.Delivery{Destination: d.Name, Status: veil.DeliveryPending, Body: []byte(`{"ok":true}`)})
+	}
+	e := &veil.Event{Source: "greenhouse", Vendor: "greenhouse", EventType: "hire_candidate", Subject: "greenhouse:candidate:1",
+		DedupKey: "ssrf", ReceivedAt: time.Now(), Payload: []byte(`{}`)}
+	if _, _, err := st.IngestEvent(context.Background(), e, deliveries, nil); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recordingDial{}
+	d := proxy.NewDeliverer(st, proxy.NewTargets(cfg, make([]byte, 32)))
+	d.Interval = 10 * time.Millisecond
+	d.Dial = rec.dial
+	d.Lookup = func(_ context.Context, host string) ([]netip.Addr, error) { return lookupLoopback(host) }
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dead, _ := st.Deliveries(context.Background(), veil.DeliveryDead, 100)
+		if len(dead) == len(urls) {
+			for _, dl := range dead {
+				if !strings.HasPrefix(dl.Detail, "ssrf: ") || dl.Attempts != 1 {
+					t.Errorf("%s: %q after %d attempts, want dead at once with an ssrf reason", dl.Destination, dl.Detail, dl.Attempts)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d deliveries dead", len(dead), len(urls))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.Stop()
+	if len(rec.addrs) != 0 {
+		t.Fatalf("dialled %v, want no dial at all", rec.addrs)
+	}
+	audited := 0
+	st.AuditEntries(context.Background(), func(a *veil.AuditEntry) error {
+		if a.Action == veil.ActionDead && strings.Contains(a.Detail, "ssrf") {
+			audited++
+		}
+		return nil
+	})
+	if audited != len(urls) {
+		t.Fatalf("%d dead audit rows with the reason, want %d", audited, len(urls))
+	}
+}
