@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/veilhq/veil"
@@ -156,9 +157,16 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int) (
 			out = append(out, d)
 		}
 		rows.Close()
-		for _, d := range out {
-			if _, err := tx.exec(`UPDATE deliveries SET status = 'sending', updated_at = ? WHERE id = ?`, now.UnixNano(), d.ID); err != nil {
-				return err
+		if len(out) > 0 {
+			// One statement for the whole claim.
+			args := make([]any, 0, len(out)+1)
+			args = append(args, now.UnixNano())
+			for _, d := range out {
+				args = append(args, d.ID)
+			}
+			q := `UPDATE deliveries SET status = 'sending', updated_at = ? WHERE id IN (?` + strings.Repeat(`, ?`, len(out)-1) + `)`
+			if _, err := tx.Exec(q, args...); err != nil {
+				return fmt.Errorf("claim deliveries: %w", err)
 			}
 		}
 		for _, d := range gone {
