@@ -159,6 +159,9 @@ func (d *Deliverer) run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-d.wake:
+			// Let a burst of new deliveries gather: one claim for many
+			// instead of one per event (claims run on the store's writer).
+			time.Sleep(5 * time.Millisecond)
 		}
 		for d.dispatch(ctx) {
 		}
