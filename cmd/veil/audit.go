@@ -67,11 +67,7 @@ func runAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	if f.Until, err = parseTime(*until); err != nil {
 		return fmt.Errorf("--until: %w", err)
 	}
-	cfg, err := veil.LoadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cfg, newLogger(io.Discard))
+	_, st, err := loadStore(*configPath)
 	if err != nil {
 		return err
 	}
@@ -112,11 +108,7 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 		defer f.Close()
 		rows, verr = audit.VerifyJSONL(f)
 	} else {
-		cfg, err := veil.LoadConfig(*configPath)
-		if err != nil {
-			return err
-		}
-		st, err := openStore(cfg, newLogger(io.Discard))
+		_, st, err := loadStore(*configPath)
 		if err != nil {
 			return err
 		}
@@ -142,11 +134,7 @@ func runAuditPurge(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprint(stderr, auditUsage)
 		return errUsage
 	}
-	cfg, err := veil.LoadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cfg, newLogger(io.Discard))
+	cfg, st, err := loadStore(*configPath)
 	if err != nil {
 		return err
 	}

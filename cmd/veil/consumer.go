@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/veilhq/veil"
 )
 
 // runConsumer adds, lists and revokes lookup consumers.
@@ -27,11 +25,7 @@ func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprint(stderr, usage)
 		return errUsage
 	}
-	cfg, err := veil.LoadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cfg, newLogger(io.Discard))
+	_, st, err := loadStore(*configPath)
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-
-	"github.com/veilhq/veil"
 )
 
 // runErase crypto-shreds one data subject.
@@ -16,11 +14,7 @@ func runErase(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "usage: veil erase --subject REF")
 		return errUsage
 	}
-	cfg, err := veil.LoadConfig(*configPath)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(cfg, newLogger(io.Discard))
+	_, st, err := loadStore(*configPath)
 	if err != nil {
 		return err
 	}

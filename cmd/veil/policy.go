@@ -317,7 +317,8 @@ func sourceForVendor(cfg *veil.Config, vendor string) *veil.Source {
 	return nil
 }
 
-func sortedKeys(m map[string]int) []string {
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

@@ -122,7 +122,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			Sources: t.Sources, PayloadRetained: time.Duration(cfg.Retention.Payload).String(),
 			AuditRetained: time.Duration(cfg.Retention.Audit).String(), EventTypes: []string{}, Paths: []string{}, Pseudonymized: []string{}}
 		if a := byDest[t.Name]; a != nil {
-			r.EventTypes, r.Paths, r.Pseudonymized = sortedSet(a.types), sortedSet(a.paths), sortedSet(a.pseudo)
+			r.EventTypes, r.Paths, r.Pseudonymized = sortedKeys(a.types), sortedKeys(a.paths), sortedKeys(a.pseudo)
 		}
 		recs = append(recs, r)
 	}
@@ -156,13 +156,4 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
-}
-
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

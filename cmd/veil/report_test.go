@@ -59,7 +59,7 @@ func TestReportProcessing(t *testing.T) {
 		}
 	}
 	for _, r := range recs {
-		if got, w := strings.Join(r.Paths, ","), strings.Join(sortedSet(want[r.Destination]), ","); got != w {
+		if got, w := strings.Join(r.Paths, ","), strings.Join(sortedKeys(want[r.Destination]), ","); got != w {
 			t.Errorf("%s: paths\n got %s\nwant %s", r.Destination, got, w)
 		}
 		if r.Host != "127.0.0.1" || r.Policy == "" || r.PayloadRetained == "" {

@@ -114,6 +114,20 @@ func (r auditReporter) PolicyRejected(digest string, reason string) {
 		Detail: fmt.Sprintf("digest=%s: %s", digest, reason)})
 }
 
+// loadStore loads the config at path and opens its store, for the
+// commands that work on the database directly.
+func loadStore(path string) (*veil.Config, *audit.Store, error) {
+	cfg, err := veil.LoadConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(cfg, newLogger(io.Discard))
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
 // openStore opens the SQLite store of cfg.
 func openStore(cfg *veil.Config, log *slog.Logger) (*audit.Store, error) {
 	vault, _ := veil.DecodeKey(cfg.Keys.Vault) // validated with the config
