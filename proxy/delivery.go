@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,11 +66,13 @@ type Deliverer struct {
 	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	store  DeliveryStore
-	dests  map[string]*destState
-	wake   chan struct{}
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	store    DeliveryStore
+	dests    map[string]*destState
+	wake     chan struct{}
+	inflight atomic.Int64 // claimed and not finished
+	maxClaim int64        // bound on inflight: 4 per unit of concurrency
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 type destState struct {
@@ -110,6 +113,7 @@ func (d *Deliverer) Start(ctx context.Context) error {
 		d.BreakerPause = 30 * time.Second
 	}
 	for _, st := range d.dests {
+		d.maxClaim += 4 * int64(st.cfg.Concurrency)
 		guard := &Guard{AllowPrivate: st.cfg.AllowPrivateNetwork, Lookup: d.Lookup, Dial: d.Dial}
 		st.client = &http.Client{
 			Transport: &http.Transport{DialContext: guard.DialContext, MaxIdleConnsPerHost: st.cfg.Concurrency,
@@ -182,23 +186,34 @@ func (d *Deliverer) run(ctx context.Context) {
 // dispatch claims due deliveries and starts an attempt for each; it
 // reports whether it claimed a full batch (so there may be more).
 func (d *Deliverer) dispatch(ctx context.Context) bool {
-	const batch = 256
-	ds, err := d.store.ClaimDeliveries(ctx, d.Now(), batch)
+	// Claim no more than the destinations can work on soon: a destination
+	// that is down must not pull the whole queue into memory as 'sending'.
+	batch := min(256, max(d.maxClaim, 16)-d.inflight.Load())
+	if batch <= 0 {
+		return false
+	}
+	ds, err := d.store.ClaimDeliveries(ctx, d.Now(), int(batch))
 	if err != nil {
 		if ctx.Err() == nil {
 			d.Logger.Error("claim deliveries", "err", err)
 		}
 		return false
 	}
+	d.inflight.Add(int64(len(ds)))
 	for _, dl := range ds {
 		st := d.dests[dl.Destination]
 		if st == nil {
 			d.finish(ctx, dl, &veil.Attempt{Status: veil.DeliveryDead, Detail: "destination no longer configured"})
+			d.inflight.Add(-1)
 			continue
 		}
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
+			defer func() {
+				d.inflight.Add(-1)
+				d.Notify() // room for more: claim again
+			}()
 			select {
 			case st.sem <- struct{}{}:
 			case <-ctx.Done():
@@ -216,7 +231,7 @@ func (d *Deliverer) dispatch(ctx context.Context) bool {
 			d.finish(ctx, dl, a)
 		}()
 	}
-	return len(ds) == batch
+	return int64(len(ds)) == batch
 }
 
 func (d *Deliverer) finish(ctx context.Context, dl *veil.Delivery, a *veil.Attempt) {

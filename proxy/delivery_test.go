@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -70,5 +72,47 @@ func TestDeliverer_SSRF(t *testing.T) {
 	})
 	if audited != len(urls) {
 		t.Fatalf("%d dead audit rows with the reason, want %d", audited, len(urls))
+	}
+}
+
+// TestDeliverer_BoundedClaims: a destination that hangs does not pull the
+// whole queue into memory; at most a bounded number of deliveries are
+// claimed ('sending') at once.
+func TestDeliverer_BoundedClaims(t *testing.T) {
+	cfg := mustConfig(t)
+	cfg.Destinations = []veil.Destination{{Name: "slow", URL: "http://127.0.0.1:9/x", Sources: []string{"greenhouse"},
+		Policy: "p", Timeout: veil.Duration(time.Minute), Concurrency: 1, AllowPrivateNetwork: true,
+		Retry: veil.RetryConfig{MaxAttempts: 3, Backoff: []veil.Duration{veil.Duration(time.Hour)}}}}
+	st := MustOpenStore(t, time.Now)
+	for i := 0; i < 100; i++ {
+		e := &veil.Event{Source: "greenhouse", Vendor: "greenhouse", EventType: "x", Subject: "greenhouse:candidate:1",
+			DedupKey: fmt.Sprint("bounded-", i), ReceivedAt: time.Now(), Payload: []byte(`{}`)}
+		d := &veil.Delivery{Destination: "slow", Status: veil.DeliveryPending, Body: []byte(`{}`)}
+		if _, _, err := st.IngestEvent(context.Background(), e, []*veil.Delivery{d}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := make(chan struct{})
+	dialled := make(chan struct{}, 100)
+	dl := proxy.NewDeliverer(st, proxy.NewTargets(cfg, make([]byte, 32)))
+	dl.Interval = 5 * time.Millisecond
+	dl.Dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		dialled <- struct{}{}
+		select { // hang like a destination that accepts nothing
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil, errNoNetwork
+	}
+	if err := dl.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-dialled
+	time.Sleep(100 * time.Millisecond) // many dispatch rounds
+	sending, _ := st.Deliveries(context.Background(), veil.DeliverySending, 1000)
+	close(release)
+	dl.Stop()
+	if len(sending) == 0 || len(sending) > 16 {
+		t.Fatalf("%d deliveries claimed at once, want between 1 and 16", len(sending))
 	}
 }
