@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -289,8 +288,7 @@ func (d *Deliverer) attempt(ctx context.Context, st *destState, dl *veil.Deliver
 	ts := strconv.FormatInt(now.Unix(), 10)
 	req.Header.Set("webhook-timestamp", ts)
 	if st.secret != nil {
-		sig := hmacSHA256(st.secret, []byte(dl.ID), []byte{'.'}, []byte(ts), []byte{'.'}, dl.Body)
-		req.Header.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(sig))
+		req.Header.Set("webhook-signature", StandardSignature(st.secret, dl.ID, ts, dl.Body))
 	}
 	start := time.Now()
 	resp, err := st.client.Do(req)

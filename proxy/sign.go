@@ -49,8 +49,7 @@ func SignRequest(src *veil.Source, body []byte, now time.Time) (http.Header, []b
 		id, ts := veil.NewID("msg_"), strconv.FormatInt(now.Unix(), 10)
 		h.Set("webhook-id", id)
 		h.Set("webhook-timestamp", ts)
-		h.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(
-			hmacSHA256(key, []byte(id), []byte{'.'}, []byte(ts), []byte{'.'}, body)))
+		h.Set("webhook-signature", StandardSignature(key, id, ts, body))
 	case veil.VendorSmartRecruiters:
 		h.Set("smartrecruiters-timestamp", strconv.FormatInt(now.Unix(), 10))
 		h.Set("event-id", veil.NewID(""))

@@ -309,15 +309,33 @@ func (s *standard) Verify(h http.Header, body []byte, now time.Time) error {
 	if err != nil {
 		return errBadSignature
 	}
-	want := hmacSHA256(s.key, []byte(id), []byte{'.'}, []byte(ts), []byte{'.'}, body)
-	ok := false
-	for _, sig := range parseStandardSignatures(sigs) {
-		ok = ok || hmac.Equal(sig, want)
-	}
-	if !ok {
+	if !StandardSigned(s.key, h, body) {
 		return errBadSignature
 	}
 	return checkTimestamp(time.Unix(sec, 0), now, s.tolerance)
+}
+
+// standardMAC is the Standard Webhooks v1 MAC: HMAC-SHA256 of id.timestamp.body.
+func standardMAC(key []byte, id, ts string, body []byte) []byte {
+	return hmacSHA256(key, []byte(id), []byte{'.'}, []byte(ts), []byte{'.'}, body)
+}
+
+// StandardSignature returns the webhook-signature value (v1,<base64>) for
+// body sent as message id at timestamp ts.
+func StandardSignature(key []byte, id, ts string, body []byte) string {
+	return "v1," + base64.StdEncoding.EncodeToString(standardMAC(key, id, ts, body))
+}
+
+// StandardSigned reports whether any v1 entry of h's webhook-signature is
+// the MAC of body under key with h's webhook-id and webhook-timestamp. It
+// does not judge the timestamp's age.
+func StandardSigned(key []byte, h http.Header, body []byte) bool {
+	want := standardMAC(key, h.Get("webhook-id"), h.Get("webhook-timestamp"), body)
+	ok := false
+	for _, sig := range parseStandardSignatures(h.Get("webhook-signature")) {
+		ok = ok || hmac.Equal(sig, want)
+	}
+	return ok
 }
 
 func (s *standard) Describe(h http.Header, body []byte) inbound {

@@ -3,20 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/proxy"
 )
 
 // runSink is a local destination: it prints each delivery and checks its
@@ -46,7 +43,7 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		verdict := "not checked (no --secret)"
 		ok := true
 		if key != nil {
-			ok = verifyStandard(key, r.Header, body)
+			ok = proxy.StandardSigned(key, r.Header, body)
 			verdict = map[bool]string{true: "valid", false: "INVALID"}[ok]
 		}
 		var pretty bytes.Buffer
@@ -68,20 +65,4 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	return nil
-}
-
-// verifyStandard checks a Standard Webhooks v1 signature (any entry).
-func verifyStandard(key []byte, h http.Header, body []byte) bool {
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "%s.%s.", h.Get("webhook-id"), h.Get("webhook-timestamp"))
-	m.Write(body)
-	want := m.Sum(nil)
-	for _, f := range strings.Fields(h.Get("webhook-signature")) {
-		if b64, ok := strings.CutPrefix(f, "v1,"); ok {
-			if sig, err := base64.StdEncoding.DecodeString(b64); err == nil && hmac.Equal(sig, want) {
-				return true
-			}
-		}
-	}
-	return false
 }
