@@ -44,6 +44,8 @@ type leaf struct {
 	norm   bool
 	lower  string // str lower-cased when it is long enough to look for, else ""
 	digits string // str's digits when it looks like a phone number, else ""
+	word   bool   // lower starts with a letter or digit
+	first  uint64 // then: wordHash of its first word
 }
 
 // Parse checks that payload is one JSON object and indexes its leaves.
@@ -477,38 +479,127 @@ const minLeak = 4
 // appears in body, or -1. Comparison is case-insensitive at word
 // boundaries, phone numbers as their digits. A value the policy kept at some
 // other path is allowed, and so are leak_exempt paths.
+//
+// A value that starts with a letter or digit can only be found at a word
+// boundary if its first word is one of the body's words, so the body's
+// words are hashed into a bitmap first and only values whose first word
+// hits it are searched for: most dropped values are ruled out by one bit.
 func (d *Doc) leak(body []byte, p *projector) int {
-	var hay, digits strings.Builder
-	collectStrings(gjson.ParseBytes(body), func(s string) {
-		hay.WriteString(strings.ToLower(s))
-		hay.WriteByte(0)
+	var hay, digits []byte
+	eachString(string(body), func(s string) {
+		hay = appendLower(hay, s)
+		hay = append(hay, 0)
 		for i := 0; i < len(s); i++ {
 			if s[i] >= '0' && s[i] <= '9' {
-				digits.WriteByte(s[i])
+				digits = append(digits, s[i])
 			}
 		}
-		digits.WriteByte(0)
+		digits = append(digits, 0)
 	})
-	h, dg := hay.String(), digits.String()
+	h, dg := string(hay), string(digits)
+	var words wordSet
+	forWords(h, func(w string) { words.add(w) })
 	for i := range d.leaves {
 		l := &d.leaves[i]
 		if !l.isStr || p.kept[i] {
 			continue
 		}
 		if !l.norm {
-			l.norm = true
-			if utf8.RuneCountInString(l.str) >= minLeak {
-				l.lower, l.digits = strings.ToLower(l.str), phoneDigits(l.str)
-			}
+			l.normalise()
 		}
-		if l.lower == "" || p.keptValues[l.str] || exempt(d.patterns[l.pat], p.exempt) {
+		if l.lower == "" {
 			continue
 		}
-		if containsWord(h, l.lower) || (l.digits != "" && strings.Contains(dg, l.digits)) {
+		found := l.digits != "" && strings.Contains(dg, l.digits)
+		if !found && (!l.word || words.has(l.first)) {
+			found = containsWord(h, l.lower)
+		}
+		if found && !p.keptValues[l.str] && !exempt(d.patterns[l.pat], p.exempt) {
 			return i
 		}
 	}
 	return -1
+}
+
+// normalise fills what the leak guard compares: the lower-cased value when
+// it is long enough to look for, its digits when it looks like a phone
+// number, and the hash of its first word when it starts with one.
+func (l *leaf) normalise() {
+	l.norm = true
+	if utf8.RuneCountInString(l.str) < minLeak {
+		return
+	}
+	l.lower, l.digits = strings.ToLower(l.str), phoneDigits(l.str)
+	end := 0
+	for end < len(l.lower) {
+		r, size := utf8.DecodeRuneInString(l.lower[end:])
+		if !isWordRune(r) {
+			break
+		}
+		end += size
+	}
+	l.word, l.first = end > 0, wordHash(l.lower[:end])
+}
+
+// appendLower appends s lower-cased, without allocating for ASCII.
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return append(b, strings.ToLower(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// forWords calls fn with every maximal run of letters and digits in s.
+func forWords(s string, fn func(string)) {
+	start := -1
+	for i := 0; i < len(s); {
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
+		if isWordRune(r) {
+			if start < 0 {
+				start = i
+			}
+		} else if start >= 0 {
+			fn(s[start:i])
+			start = -1
+		}
+		i += size
+	}
+	if start >= 0 {
+		fn(s[start:])
+	}
+}
+
+// wordSet is a 1,024-bit Bloom filter of words: has never misses a word
+// that was added, and rarely claims one that was not.
+type wordSet [16]uint64
+
+func (ws *wordSet) add(w string) {
+	h := wordHash(w)
+	ws[h>>6&15] |= 1 << (h & 63)
+}
+
+func (ws *wordSet) has(h uint64) bool { return ws[h>>6&15]&(1<<(h&63)) != 0 }
+
+// wordHash is FNV-1a.
+func wordHash(w string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(w); i++ {
+		h ^= uint64(w[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // containsWord reports whether needle occurs in hay at word boundaries: not
@@ -548,22 +639,33 @@ func exempt(pattern string, paths []string) bool {
 	return false
 }
 
-// collectStrings calls fn with every key and string value under r.
-func collectStrings(r gjson.Result, fn func(string)) {
-	switch {
-	case r.IsObject():
-		r.ForEach(func(k, v gjson.Result) bool {
-			fn(k.Str)
-			collectStrings(v, fn)
-			return true
-		})
-	case r.IsArray():
-		r.ForEach(func(_, v gjson.Result) bool {
-			collectStrings(v, fn)
-			return true
-		})
-	case r.Type == gjson.String:
-		fn(r.Str)
+// eachString calls fn with every string of a JSON text, keys included,
+// unescaped. body is Veil's own output (a projection or a policy's body);
+// it stops at the first malformed string rather than guess.
+func eachString(body string, fn func(string)) {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '"' {
+			continue
+		}
+		start, escaped := i, false
+		for i++; i < len(body) && body[i] != '"'; i++ {
+			if body[i] == '\\' {
+				escaped = true
+				i++
+			}
+		}
+		if i >= len(body) {
+			return
+		}
+		if !escaped {
+			fn(body[start+1 : i])
+			continue
+		}
+		var s string
+		if json.Unmarshal([]byte(body[start:i+1]), &s) != nil {
+			return
+		}
+		fn(s)
 	}
 }
 
