@@ -81,12 +81,21 @@ func parsePath(p string) ([]segment, error) {
 
 // appendKey appends key as one path segment, escaped.
 func appendKey(path []byte, key string) []byte {
-	if key != "" && key != "#" && key != "*" && !strings.ContainsAny(key, `.\"`) {
+	if key != "" && key != "#" && key != "*" && !needsEscape(key) {
 		return append(path, key...) // the common case needs no escaping
 	}
 	var b strings.Builder
 	escapeKey(&b, key)
 	return append(path, b.String()...)
+}
+
+func needsEscape(key string) bool {
+	for i := 0; i < len(key); i++ {
+		if c := key[i]; c == '.' || c == '\\' || c == '"' {
+			return true
+		}
+	}
+	return false
 }
 
 // escapeKey writes key as one path segment; the empty key is "".

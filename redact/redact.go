@@ -35,10 +35,10 @@ type Doc struct {
 }
 
 type leaf struct {
-	off, end int    // the value's bytes in raw
-	pat      int    // index into Doc.patterns: the path with # for indices
-	str      string // the unescaped value of a string leaf
+	off, end int32  // the value's bytes in raw
+	pat      int32  // index into Doc.patterns: the path with # for indices
 	isStr    bool
+	str      string // the unescaped value of a string leaf
 	// Filled on first use by the leak guard (an event's leaves are shared
 	// by its destinations, which are decided one after the other).
 	norm   bool
@@ -53,14 +53,15 @@ func Parse(payload []byte) (*Doc, error) {
 	if !gjson.ValidBytes(payload) {
 		return nil, ErrNotObject
 	}
-	// Sized from what the samples hold: about one value per 25 bytes.
-	d := &Doc{raw: string(payload), nodes: make([]jnode, 0, len(payload)/25+8), leaves: make([]leaf, 0, len(payload)/30+8)}
-	sc := scanner{d: d, s: d.raw, ids: map[string]int{}}
+	// Sized from what the samples hold: a value per 35 to 65 bytes, a leaf
+// per 46 to 81.
+	d := &Doc{raw: string(payload), nodes: make([]jnode, 0, len(payload)/34+8), leaves: make([]leaf, 0, len(payload)/45+8)}
+	sc := scanner{d: d, s: d.raw, ids: make(map[string]int, len(payload)/50)}
 	sc.ws()
 	if sc.i >= len(sc.s) || sc.s[sc.i] != '{' {
 		return nil, ErrNotObject
 	}
-	sc.value("", "")
+	sc.value("", 0, 0)
 	return d, nil
 }
 
@@ -111,6 +112,7 @@ func (d *Doc) Apply(dec *veil.Decision, key []byte) (*Result, error) {
 		res.Body = d.fill(dec.Body)
 	}
 	seen := make([]bool, len(d.patterns))
+	res.Dropped = make([]string, 0, len(d.patterns))
 	for i, l := range d.leaves {
 		if !pr.kept[i] && !seen[l.pat] {
 			seen[l.pat] = true
@@ -189,7 +191,7 @@ func (d *Doc) text(n int32) string {
 }
 
 // pathOf returns the concrete path (with indices) of the leaf at offset off.
-func (d *Doc) pathOf(off int) string {
+func (d *Doc) pathOf(off int32) string {
 	var path []byte
 	n := int32(0)
 	for {
@@ -312,6 +314,8 @@ type projector struct {
 	pseudoPats []string        // patterns of pseudonymised values
 	keptValues map[string]bool // string values copied: the policy allowed these
 	exempt     []string        // leak_exempt paths
+	scratch    [][]*node       // per depth: the trie nodes of the child being emitted
+	depth      int
 }
 
 // emit appends the projection of node n under the trie nodes ns to buf
@@ -339,7 +343,14 @@ func (p *projector) emit(buf []byte, n int32, ns []*node, pat []byte) ([]byte, b
 	start := len(buf)
 	buf = append(buf, jn.kind)
 	wrote := false
-	var child []*node
+	// The trie nodes of a child live in this depth's scratch slice: the
+	// callee only reads them, and uses the next depth's for its own.
+	if p.depth == len(p.scratch) {
+		p.scratch = append(p.scratch, nil)
+	}
+	child := p.scratch[p.depth]
+	p.depth++
+	defer func() { p.depth--; p.scratch[p.depth] = child[:0] }()
 	i := -1
 	for c := jn.first; c >= 0; c = d.nodes[c].next {
 		child = child[:0]
@@ -369,7 +380,7 @@ func (p *projector) emit(buf []byte, n int32, ns []*node, pat []byte) ([]byte, b
 				} else {
 					pat = appendSeg(pat, "#", false)
 				}
-				buf, ok = p.emit(buf, c, slices.Clone(child), pat)
+				buf, ok = p.emit(buf, c, child, pat)
 				pat = pat[:mark]
 			}
 			if !ok {
@@ -394,10 +405,10 @@ func (p *projector) emit(buf []byte, n int32, ns []*node, pat []byte) ([]byte, b
 		if wrote {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, d.nodes[c].keyRaw...)
+		buf = append(buf, d.raw[d.nodes[c].keyOff:d.nodes[c].keyEnd]...)
 		buf = append(buf, ':')
 		var ok bool
-		buf, ok = p.emit(buf, c, slices.Clone(child), appendSeg(pat, key, true))
+		buf, ok = p.emit(buf, c, child, appendSeg(pat, key, true))
 		pat = pat[:mark]
 		if ok {
 			wrote = true
@@ -428,9 +439,9 @@ func appendCompact(buf []byte, raw string) []byte {
 }
 
 // markKept records every leaf inside [off, end) as copied.
-func (p *projector) markKept(off, end int) {
+func (p *projector) markKept(off, end int32) {
 	ls := p.doc.leaves
-	i, _ := slices.BinarySearchFunc(ls, off, func(l leaf, off int) int { return l.off - off })
+	i, _ := slices.BinarySearchFunc(ls, off, func(l leaf, off int32) int { return int(l.off - off) })
 	for ; i < len(ls) && ls[i].off < end; i++ {
 		p.kept[i] = true
 		if ls[i].isStr {

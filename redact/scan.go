@@ -2,7 +2,6 @@ package redact
 
 import (
 	"encoding/json"
-	"strings"
 )
 
 // scanner indexes the leaves of a document gjson has already validated, in
@@ -52,21 +51,21 @@ func (sc *scanner) str() string {
 // jnode is one value of the document: the structure projection walks, so
 // that nothing is scanned twice.
 type jnode struct {
-	off, end    int    // the value's bytes
-	key         string // its key in the parent object, unescaped
-	keyRaw      string // the key's bytes, quoted as the vendor wrote them
-	kind        byte   // '{', '[', '"' (string) or 0 (number, boolean, null)
-	first, next int32  // first child, next sibling; -1 for none
-	leaf        int32  // index into Doc.leaves, or -1
+	off, end       int32  // the value's bytes
+	keyOff, keyEnd int32  // its key's bytes, quoted as the vendor wrote them
+	first, next    int32  // first child, next sibling; -1 for none
+	leaf           int32  // index into Doc.leaves, or -1
+	kind           byte   // '{', '[', '"' (string) or 0 (number, boolean, null)
+	key            string // its key in the parent object, unescaped
 }
 
 // value scans one value, records it and the leaves in it, and returns its
 // node index.
-func (sc *scanner) value(key, keyRaw string) int32 {
+func (sc *scanner) value(key string, keyOff, keyEnd int) int32 {
 	sc.ws()
 	start := sc.i
 	id := int32(len(sc.d.nodes))
-	sc.d.nodes = append(sc.d.nodes, jnode{off: start, key: key, keyRaw: keyRaw, first: -1, next: -1, leaf: -1})
+	sc.d.nodes = append(sc.d.nodes, jnode{off: int32(start), keyOff: int32(keyOff), keyEnd: int32(keyEnd), key: key, first: -1, next: -1, leaf: -1})
 	switch c := sc.s[sc.i]; c {
 	case '{', '[':
 		sc.d.nodes[id].kind = c
@@ -75,18 +74,18 @@ func (sc *scanner) value(key, keyRaw string) int32 {
 		last := int32(-1)
 		for sc.s[sc.i] != '}' && sc.s[sc.i] != ']' {
 			mark := len(sc.pat)
-			var k, kraw string
+			var k string
+			kstart, kend := sc.i, sc.i
 			if c == '{' {
-				kstart := sc.i
 				k = sc.str()
-				kraw = sc.s[kstart:sc.i]
+				kend = sc.i
 				sc.ws()
 				sc.i++ // ':'
 				sc.pat = appendSeg(sc.pat, k, true)
 			} else {
 				sc.pat = appendSeg(sc.pat, "#", false)
 			}
-			child := sc.value(k, kraw)
+			child := sc.value(k, kstart, kend)
 			if last < 0 {
 				sc.d.nodes[id].first = child
 			} else {
@@ -109,23 +108,28 @@ func (sc *scanner) value(key, keyRaw string) int32 {
 		str := sc.str()
 		sc.d.nodes[id].leaf = sc.leaf(start, str, true)
 	default:
-		for sc.i < len(sc.s) && !strings.ContainsRune(",}] \t\r\n", rune(sc.s[sc.i])) {
-			sc.i++
+	scalar:
+		for ; sc.i < len(sc.s); sc.i++ {
+			switch sc.s[sc.i] {
+			case ',', '}', ']', ' ', '\t', '\r', '\n':
+				break scalar
+			}
 		}
 		sc.d.nodes[id].leaf = sc.leaf(start, "", false)
 	}
-	sc.d.nodes[id].end = sc.i
+	sc.d.nodes[id].end = int32(sc.i)
 	return id
 }
 
 func (sc *scanner) leaf(start int, str string, isStr bool) int32 {
 	id, ok := sc.ids[string(sc.pat)]
 	if !ok {
+		p := string(sc.pat)
 		id = len(sc.d.patterns)
-		sc.ids[string(sc.pat)] = id
-		sc.d.patterns = append(sc.d.patterns, string(sc.pat))
+		sc.ids[p] = id
+		sc.d.patterns = append(sc.d.patterns, p)
 	}
-	l := leaf{off: start, end: sc.i, pat: id, isStr: isStr, str: str}
+	l := leaf{off: int32(start), end: int32(sc.i), pat: int32(id), isStr: isStr, str: str}
 	sc.d.leaves = append(sc.d.leaves, l)
 	return int32(len(sc.d.leaves) - 1)
 }
