@@ -35,8 +35,8 @@ type Doc struct {
 }
 
 type leaf struct {
-	off, end int32  // the value's bytes in raw
-	pat      int32  // index into Doc.patterns: the path with # for indices
+	off, end int32 // the value's bytes in raw
+	pat      int32 // index into Doc.patterns: the path with # for indices
 	isStr    bool
 	str      string // the unescaped value of a string leaf
 	// Filled on first use by the leak guard (an event's leaves are shared
@@ -54,7 +54,7 @@ func Parse(payload []byte) (*Doc, error) {
 		return nil, ErrNotObject
 	}
 	// Sized from what the samples hold: a value per 35 to 65 bytes, a leaf
-// per 46 to 81.
+	// per 46 to 81.
 	d := &Doc{raw: string(payload), nodes: make([]jnode, 0, len(payload)/34+8), leaves: make([]leaf, 0, len(payload)/45+8)}
 	sc := scanner{d: d, s: d.raw, ids: make(map[string]int, len(payload)/50)}
 	sc.ws()
