@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,9 +34,12 @@ destinations:
 // destinations as Veil does it: parse once, convert for OPA once, one
 // prepared query per destination, gjson projection and the leak guard.
 func BenchmarkDecide(b *testing.B) {
-	body, err := os.ReadFile("../testdata/samples/greenhouse/hire_candidate.json")
-	if err != nil {
-		b.Fatal(err)
+	var body []byte
+	var header http.Header // as Greenhouse sent it, so the dedup key is its Greenhouse-Event-ID
+	for _, s := range loadSamples(b) {
+		if s.file == "greenhouse/hire_candidate.json" {
+			body, header = s.body, s.header
+		}
 	}
 	cfg, err := veil.ParseConfig([]byte(testConfig+benchDestinations), nil)
 	if err != nil {
@@ -49,7 +53,7 @@ func BenchmarkDecide(b *testing.B) {
 	src := cfg.Source("greenhouse")
 	ctx := context.Background()
 	// Sanity: all three get something, or the benchmark measures less.
-	e, doc, _ := proxy.NewEvent(src, nil, body, time.Now())
+	e, doc, _ := proxy.NewEvent(src, header, body, time.Now())
 	in, _ := set.NewInput(e)
 	for _, t := range targets {
 		if d := proxy.Decide(ctx, set, in, doc, t); d.Status != veil.DeliveryPending {
@@ -60,7 +64,7 @@ func BenchmarkDecide(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		e, doc, err := proxy.NewEvent(src, nil, body, time.Now())
+		e, doc, err := proxy.NewEvent(src, header, body, time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,25 +139,81 @@ func (d *Doc) fill(body []byte) []byte {
 	if !bytes.Contains(body, []byte("{{")) {
 		return body
 	}
-	return placeholder.ReplaceAllFunc(body, func(m []byte) []byte {
+	t := templateFor(body)
+	out := make([]byte, 0, len(body)+64)
+	for _, c := range t {
+		out = append(out, c.lit...)
+		if c.segs == nil {
+			continue
+		}
+		if v, ok := d.lookup(c.segs); ok {
+			out = appendEscaped(out, v)
+		}
+	}
+	return out
+}
+
+// chunk is a literal part of a body template and the path that follows it
+// (nil after the last literal, or for a placeholder that is not a path).
+type chunk struct {
+	lit  []byte
+	segs []segment
+}
+
+// templates caches the parsed chunks of each body: a policy returns the
+// same few bodies for every event.
+var templates struct {
+	sync.Mutex
+	m map[string][]chunk
+}
+
+func templateFor(body []byte) []chunk {
+	templates.Lock()
+	t, ok := templates.m[string(body)]
+	templates.Unlock()
+	if ok {
+		return t
+	}
+	body = bytes.Clone(body) // the chunks outlive the decision
+	prev := 0
+	for _, m := range placeholder.FindAllSubmatchIndex(body, -1) {
+		c := chunk{lit: body[prev:m[0]], segs: []segment{}}
 		var path string
-		// The match sits inside a JSON string: unescape it, escape the value.
-		if err := json.Unmarshal(append(append([]byte{'"'}, m[2:len(m)-2]...), '"'), &path); err != nil {
-			return nil
+		// The match sits inside a JSON string: unescape it.
+		raw := append(append([]byte{'"'}, body[m[2]:m[3]]...), '"')
+		if json.Unmarshal(raw, &path) == nil {
+			if segs, err := parsePath(path); err == nil {
+				c.segs = segs
+			}
 		}
-		v, ok := d.lookup(path)
-		if !ok {
-			return nil
+		t = append(t, c)
+		prev = m[1]
+	}
+	t = append(t, chunk{lit: body[prev:]})
+	templates.Lock()
+	if templates.m == nil || len(templates.m) >= 1024 {
+		templates.m = map[string][]chunk{} // bodies built per event: start over
+	}
+	templates.m[string(body)] = t
+	templates.Unlock()
+	return t
+}
+
+// appendEscaped appends s escaped for the inside of a JSON string, as
+// encoding/json writes it.
+func appendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q[1:len(q)-1]...)
 		}
-		q, _ := json.Marshal(v)
-		return q[1 : len(q)-1]
-	})
+	}
+	return append(b, s...)
 }
 
 // lookup returns the text of the value at a concrete path (no wildcards).
-func (d *Doc) lookup(path string) (string, bool) {
-	segs, err := parsePath(path)
-	if err != nil {
+func (d *Doc) lookup(segs []segment) (string, bool) {
+	if len(segs) == 0 {
 		return "", false
 	}
 	n := int32(0)
@@ -441,7 +497,7 @@ func appendCompact(buf []byte, raw string) []byte {
 // markKept records every leaf inside [off, end) as copied.
 func (p *projector) markKept(off, end int32) {
 	ls := p.doc.leaves
-	i, _ := slices.BinarySearchFunc(ls, off, func(l leaf, off int32) int { return int(l.off - off) })
+	i := sort.Search(len(ls), func(i int) bool { return ls[i].off >= off })
 	for ; i < len(ls) && ls[i].off < end; i++ {
 		p.kept[i] = true
 		if ls[i].isStr {
