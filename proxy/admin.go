@@ -173,6 +173,7 @@ func (s *Server) Replay(ctx context.Context, id string) (*veil.Delivery, error) 
 	if err != nil {
 		return nil, err
 	}
+	defer doc.Release()
 	set := s.Policies.Current()
 	in, err := set.NewInput(e)
 	if err != nil {

@@ -62,6 +62,7 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, name, errMalformed)
 		return
 	}
+	defer doc.Release()
 	in := sch.Describe(r.Header, body)
 	e := &veil.Event{ID: veil.NewID("evt_"), Source: name, Vendor: src.Vendor, EventType: in.eventType,
 		Subject: in.subject, DedupKey: in.dedupKey, ReceivedAt: now, Payload: body}

@@ -117,6 +117,7 @@ func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
 		s.denied(w, r, c.Name, purpose, id, err)
 		return
 	}
+	defer doc.Release()
 	res, err := doc.Apply(dec, redact.DestinationKey(s.pseudonymKey, "lookup:"+c.Name))
 	if err != nil || res.LeakPath != "" {
 		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The record would leak a dropped field; nothing is released."))

@@ -53,7 +53,8 @@ func bruteLeak(d *Doc, body []byte, p *projector) int {
 
 var leakWords = []string{"Mara", "amara", "MARA", "Jane Doe", "jane", "doe", "O'Brien", "Ünal", "ünal", "straße",
 	"STRASSE", "+1 (555) 010-2030", "555-010-2030", "15550102030", "a.b@example.com", "A.B@Example.com",
-	"-dash", "#tag", "Accepted", "CandidateAccepted", "日本語", "x", "café", "CAFÉ", "42", "4242", "\u00a0nbsp", "id:7"}
+	"-dash", "#tag", "Accepted", "CandidateAccepted", "日本語", "x", "café", "CAFÉ", "42", "4242", "\u00a0nbsp", "id:7",
+	"\u212aate", "Kate", "İstanbul", "istanbul", "Jos\u00e9e", "Jose", "tab\there", "q\"uote"}
 
 func randText(r *rand.Rand) string {
 	n := 1 + r.IntN(3)
@@ -99,6 +100,37 @@ func TestLeakMatchesBruteForce(t *testing.T) {
 		}
 		if res.LeakPath != wantPath {
 			t.Fatalf("round %d: leak %q, brute force %q\npayload %s\nbody %s", round, res.LeakPath, wantPath, payload, body)
+		}
+	}
+}
+
+// TestReleaseReuse: a document parsed into a released one's slices
+// projects exactly as a fresh one.
+func TestReleaseReuse(t *testing.T) {
+	payloads := [][]byte{
+		[]byte(`{"a":{"b":"Jane Doe","c":[1,2,{"d":"x"}]},"e":"note about Jane"}`),
+		[]byte(`{"z":1}`),
+		[]byte(`{"a":{"b":"Other Person"},"list":["one","two","three"],"e":"Other"}`),
+	}
+	dec := &veil.Decision{Allow: true, Keep: []string{"a.c", "e", "list.#"}}
+	want := make([]string, len(payloads))
+	for i, p := range payloads {
+		d, err := Parse(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, _ := d.Apply(dec, []byte("k"))
+		want[i] = string(res.Body) + " leak=" + res.LeakPath + " dropped=" + strings.Join(res.Dropped, ",") + " paths=" + strings.Join(d.Paths(), ",")
+	}
+	for round := range 3 {
+		for i, p := range payloads {
+			d, _ := Parse(p)
+			res, _ := d.Apply(dec, []byte("k"))
+			got := string(res.Body) + " leak=" + res.LeakPath + " dropped=" + strings.Join(res.Dropped, ",") + " paths=" + strings.Join(d.Paths(), ",")
+			d.Release()
+			if got != want[i] {
+				t.Fatalf("round %d payload %d: %s, want %s", round, i, got, want[i])
+			}
 		}
 	}
 }

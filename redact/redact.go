@@ -32,6 +32,7 @@ type Doc struct {
 	nodes    []jnode // every value; nodes[0] is the root object
 	leaves   []leaf  // in document (and so offset) order
 	patterns []string
+	ids      map[string]int // pattern → index into patterns, while scanning
 }
 
 type leaf struct {
@@ -42,27 +43,52 @@ type leaf struct {
 	// Filled on first use by the leak guard (an event's leaves are shared
 	// by its destinations, which are decided one after the other).
 	norm   bool
-	lower  string // str lower-cased when it is long enough to look for, else ""
+	long   bool   // at least minLeak runes: looked for
+	word   bool   // starts with a letter or digit
+	first  uint64 // then: wordHash of its first word, lower-cased
+	lower  string // str lower-cased, once a search needed it
 	digits string // str's digits when it looks like a phone number, else ""
-	word   bool   // lower starts with a letter or digit
-	first  uint64 // then: wordHash of its first word
 }
+
+// docs holds released documents, so that the index of the next payload
+// reuses their slices: allocating them was most of a decision's garbage.
+var docs = sync.Pool{New: func() any { return &Doc{ids: map[string]int{}} }}
 
 // Parse checks that payload is one JSON object and indexes its leaves.
 func Parse(payload []byte) (*Doc, error) {
 	if !gjson.ValidBytes(payload) {
 		return nil, ErrNotObject
 	}
-	// Sized from what the samples hold: a value per 35 to 65 bytes, a leaf
-	// per 46 to 81.
-	d := &Doc{raw: string(payload), nodes: make([]jnode, 0, len(payload)/34+8), leaves: make([]leaf, 0, len(payload)/45+8)}
-	sc := scanner{d: d, s: d.raw, ids: make(map[string]int, len(payload)/50)}
+	d := docs.Get().(*Doc)
+	if cap(d.nodes) == 0 {
+		// Sized from what the samples hold: a value per 35 to 65 bytes, a
+		// leaf per 46 to 81.
+		d.nodes, d.leaves = make([]jnode, 0, len(payload)/34+8), make([]leaf, 0, len(payload)/45+8)
+	}
+	d.raw = string(payload)
+	sc := scanner{d: d, s: d.raw, ids: d.ids}
 	sc.ws()
 	if sc.i >= len(sc.s) || sc.s[sc.i] != '{' {
+		d.Release()
 		return nil, ErrNotObject
 	}
 	sc.value("", 0, 0)
 	return d, nil
+}
+
+// Release hands the document back for reuse by a later Parse. Call it once
+// nothing uses d any more (Results and Paths' strings stay valid; d does
+// not); a document that is never released is simply collected.
+func (d *Doc) Release() {
+	if len(d.nodes) > 4096 {
+		return // an outsized payload: let its index go
+	}
+	clear(d.nodes) // drop the references into the payload
+	clear(d.leaves)
+	clear(d.patterns)
+	clear(d.ids)
+	*d = Doc{nodes: d.nodes[:0], leaves: d.leaves[:0], patterns: d.patterns[:0], ids: d.ids}
+	docs.Put(d)
 }
 
 // appendSeg appends one path segment, escaping a key.
@@ -77,7 +103,8 @@ func appendSeg(path []byte, seg string, isKey bool) []byte {
 }
 
 // Paths returns the distinct leaf patterns of the payload, in document
-// order: what schema drift compares.
+// order: what schema drift compares. The slice is the document's: copy
+// what must outlive Release.
 func (d *Doc) Paths() []string { return d.patterns }
 
 // Result is what one destination would receive.
@@ -574,11 +601,14 @@ func (d *Doc) leak(body []byte, p *projector) int {
 		if !l.norm {
 			l.normalise()
 		}
-		if l.lower == "" {
+		if !l.long {
 			continue
 		}
 		found := l.digits != "" && strings.Contains(dg, l.digits)
 		if !found && (!l.word || words.has(l.first)) {
+			if l.lower == "" {
+				l.lower = strings.ToLower(l.str)
+			}
 			found = containsWord(h, l.lower)
 		}
 		if found && !p.keptValues[l.str] && !exempt(d.patterns[l.pat], p.exempt) {
@@ -588,15 +618,36 @@ func (d *Doc) leak(body []byte, p *projector) int {
 	return -1
 }
 
-// normalise fills what the leak guard compares: the lower-cased value when
-// it is long enough to look for, its digits when it looks like a phone
-// number, and the hash of its first word when it starts with one.
+// normalise fills what the leak guard needs of a value once per event:
+// whether it is long enough to look for, its digits when it looks like a
+// phone number, and the hash of its lower-cased first word when it starts
+// with one. The lower-cased value itself waits until a search needs it.
 func (l *leaf) normalise() {
 	l.norm = true
-	if utf8.RuneCountInString(l.str) < minLeak {
+	if len(l.str) < minLeak || (len(l.str) < minLeak*utf8.UTFMax && utf8.RuneCountInString(l.str) < minLeak) {
 		return
 	}
-	l.lower, l.digits = strings.ToLower(l.str), phoneDigits(l.str)
+	l.long, l.digits = true, phoneDigits(l.str)
+	h, end := uint64(fnvOffset), 0
+	for ; end < len(l.str); end++ {
+		c := l.str[end]
+		if c >= utf8.RuneSelf {
+			l.first, l.word = l.firstWordSlow()
+			return
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			break
+		}
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	l.first, l.word = h, end > 0
+}
+
+// firstWordSlow is normalise's first word when it is not plain ASCII.
+func (l *leaf) firstWordSlow() (uint64, bool) {
+	l.lower = strings.ToLower(l.str)
 	end := 0
 	for end < len(l.lower) {
 		r, size := utf8.DecodeRuneInString(l.lower[end:])
@@ -605,7 +656,7 @@ func (l *leaf) normalise() {
 		}
 		end += size
 	}
-	l.word, l.first = end > 0, wordHash(l.lower[:end])
+	return wordHash(l.lower[:end]), end > 0
 }
 
 // appendLower appends s lower-cased, without allocating for ASCII.
@@ -659,12 +710,13 @@ func (ws *wordSet) add(w string) {
 
 func (ws *wordSet) has(h uint64) bool { return ws[h>>6&15]&(1<<(h&63)) != 0 }
 
+const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
+
 // wordHash is FNV-1a.
 func wordHash(w string) uint64 {
-	h := uint64(14695981039346656037)
+	h := uint64(fnvOffset)
 	for i := 0; i < len(w); i++ {
-		h ^= uint64(w[i])
-		h *= 1099511628211
+		h = (h ^ uint64(w[i])) * fnvPrime
 	}
 	return h
 }

@@ -1,8 +1,6 @@
 package redact
 
-import (
-	"encoding/json"
-)
+import "github.com/tidwall/gjson"
 
 // scanner indexes the leaves of a document gjson has already validated, in
 // one pass. Walking it with gjson's ForEach re-scanned every nested value
@@ -43,9 +41,7 @@ func (sc *scanner) str() string {
 	if !escaped {
 		return raw[1 : len(raw)-1]
 	}
-	var out string
-	_ = json.Unmarshal([]byte(raw), &out) // valid: gjson checked the document
-	return out
+	return gjson.Parse(raw).Str // valid: gjson checked the document
 }
 
 // jnode is one value of the document: the structure projection walks, so
