@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,7 +68,7 @@ func Parse(payload []byte) (*Doc, error) {
 		d.nodes, d.leaves = make([]jnode, 0, len(payload)/34+8), make([]leaf, 0, len(payload)/45+8)
 	}
 	d.raw = string(payload)
-	sc := scanner{d: d, s: d.raw, ids: d.ids}
+	sc := scanner{d: d, s: d.raw, ids: d.ids, pat: make([]byte, 0, 256)}
 	sc.ws()
 	if sc.i >= len(sc.s) || sc.s[sc.i] != '{' {
 		d.Release()
@@ -130,7 +132,7 @@ func (d *Doc) Apply(dec *veil.Decision, key []byte) (*Result, error) {
 	}
 	pr := projector{doc: d, key: key, kept: make([]bool, len(d.leaves)), exempt: dec.LeakExempt}
 	buf := make([]byte, 0, 512)
-	buf, ok := pr.emit(buf, 0, []*node{root}, nil)
+	buf, ok := pr.emit(buf, 0, []*node{root}, make([]byte, 0, 256))
 	if !ok {
 		buf = append(buf[:0], "{}"...)
 	}
@@ -303,28 +305,38 @@ func (d *Doc) pathOf(off int32) string {
 // quarter of Apply's time. Tries are never modified once built.
 var tries struct {
 	sync.Mutex
-	m map[string]*node
+	m map[uint64][]cachedTrie // by hash of the two lists
 }
 
+type cachedTrie struct {
+	keep, pseudo []string
+	root         *node
+}
+
+var trieSeed = maphash.MakeSeed()
+
 func trieFor(dec *veil.Decision) (*node, error) {
-	var k strings.Builder
+	var h maphash.Hash
+	h.SetSeed(trieSeed)
 	for _, p := range dec.Keep {
-		k.WriteString(p)
-		k.WriteByte(0)
+		h.WriteString(p)
+		h.WriteByte(0)
 	}
-	k.WriteByte(1)
+	h.WriteByte(1)
 	for _, p := range dec.Pseudonymize {
-		k.WriteString(p)
-		k.WriteByte(0)
+		h.WriteString(p)
+		h.WriteByte(0)
 	}
-	key := k.String()
+	key := h.Sum64()
 	tries.Lock()
-	root, ok := tries.m[key]
-	tries.Unlock()
-	if ok {
-		return root, nil
+	for _, c := range tries.m[key] {
+		if slices.Equal(c.keep, dec.Keep) && slices.Equal(c.pseudo, dec.Pseudonymize) {
+			tries.Unlock()
+			return c.root, nil
+		}
 	}
-	root = &node{}
+	tries.Unlock()
+	root := &node{}
 	for _, p := range dec.Keep {
 		if err := root.insert(p, false); err != nil {
 			return nil, fmt.Errorf("keep %q: %w", p, err)
@@ -337,9 +349,9 @@ func trieFor(dec *veil.Decision) (*node, error) {
 	}
 	tries.Lock()
 	if tries.m == nil || len(tries.m) >= 1024 {
-		tries.m = map[string]*node{} // policies that build paths per event: start over
+		tries.m = map[uint64][]cachedTrie{} // policies that build paths per event: start over
 	}
-	tries.m[key] = root
+	tries.m[key] = append(tries.m[key], cachedTrie{slices.Clone(dec.Keep), slices.Clone(dec.Pseudonymize), root})
 	tries.Unlock()
 	return root, nil
 }
@@ -579,7 +591,7 @@ const minLeak = 4
 // words are hashed into a bitmap first and only values whose first word
 // hits it are searched for: most dropped values are ruled out by one bit.
 func (d *Doc) leak(body []byte, p *projector) int {
-	var hay, digits []byte
+	hay, digits := make([]byte, 0, len(body)), make([]byte, 0, len(body)/2)
 	eachString(string(body), func(s string) {
 		hay = appendLower(hay, s)
 		hay = append(hay, 0)
