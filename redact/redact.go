@@ -34,7 +34,17 @@ type Doc struct {
 	nodes    []jnode // every value; nodes[0] is the root object
 	leaves   []leaf  // in document (and so offset) order
 	patterns []string
-	ids      map[string]int // pattern → index into patterns, while scanning
+	// Every pattern this Doc has indexed, across the payloads it was
+	// reused for: those of one source mostly share their paths, so a
+	// pattern's string is made once rather than per event.
+	known map[string]*knownPattern
+	gen   uint32 // which Parse of this Doc; knownPattern.id is valid when gen matches
+}
+
+type knownPattern struct {
+	s   string
+	gen uint32
+	id  int32 // index into patterns
 }
 
 type leaf struct {
@@ -54,7 +64,7 @@ type leaf struct {
 
 // docs holds released documents, so that the index of the next payload
 // reuses their slices: allocating them was most of a decision's garbage.
-var docs = sync.Pool{New: func() any { return &Doc{ids: map[string]int{}} }}
+var docs = sync.Pool{New: func() any { return &Doc{} }}
 
 // Parse checks that payload is one JSON object and indexes its leaves.
 func Parse(payload []byte) (*Doc, error) {
@@ -68,7 +78,11 @@ func Parse(payload []byte) (*Doc, error) {
 		d.nodes, d.leaves = make([]jnode, 0, len(payload)/34+8), make([]leaf, 0, len(payload)/45+8)
 	}
 	d.raw = string(payload)
-	sc := scanner{d: d, s: d.raw, ids: d.ids, pat: make([]byte, 0, 256)}
+	d.gen++
+	if d.known == nil || len(d.known) > 4096 || d.gen == 0 {
+		d.known, d.gen = map[string]*knownPattern{}, 1
+	}
+	sc := scanner{d: d, s: d.raw, pat: make([]byte, 0, 256)}
 	sc.ws()
 	if sc.i >= len(sc.s) || sc.s[sc.i] != '{' {
 		d.Release()
@@ -88,8 +102,7 @@ func (d *Doc) Release() {
 	clear(d.nodes) // drop the references into the payload
 	clear(d.leaves)
 	clear(d.patterns)
-	clear(d.ids)
-	*d = Doc{nodes: d.nodes[:0], leaves: d.leaves[:0], patterns: d.patterns[:0], ids: d.ids}
+	*d = Doc{nodes: d.nodes[:0], leaves: d.leaves[:0], patterns: d.patterns[:0], known: d.known, gen: d.gen}
 	docs.Put(d)
 }
 

@@ -10,7 +10,6 @@ type scanner struct {
 	s   string
 	i   int
 	pat []byte
-	ids map[string]int
 }
 
 func (sc *scanner) ws() {
@@ -118,14 +117,16 @@ func (sc *scanner) value(key string, keyOff, keyEnd int) int32 {
 }
 
 func (sc *scanner) leaf(start int, str string, isStr bool) int32 {
-	id, ok := sc.ids[string(sc.pat)]
-	if !ok {
-		p := string(sc.pat)
-		id = len(sc.d.patterns)
-		sc.ids[p] = id
-		sc.d.patterns = append(sc.d.patterns, p)
+	k := sc.d.known[string(sc.pat)]
+	if k == nil {
+		k = &knownPattern{s: string(sc.pat)}
+		sc.d.known[k.s] = k
 	}
-	l := leaf{off: int32(start), end: int32(sc.i), pat: int32(id), isStr: isStr, str: str}
+	if k.gen != sc.d.gen {
+		k.gen, k.id = sc.d.gen, int32(len(sc.d.patterns))
+		sc.d.patterns = append(sc.d.patterns, k.s)
+	}
+	l := leaf{off: int32(start), end: int32(sc.i), pat: k.id, isStr: isStr, str: str}
 	sc.d.leaves = append(sc.d.leaves, l)
 	return int32(len(sc.d.leaves) - 1)
 }
