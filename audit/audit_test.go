@@ -314,7 +314,7 @@ func rawDecryptable(t *testing.T, path, subject string) int {
 	}
 	rows.Close()
 	n := 0
-	rows, _ = db.Query(`SELECT id, payload FROM events WHERE subject = ? UNION ALL SELECT id, body FROM deliveries WHERE subject = ?`, subject, subject)
+	rows, _ = db.Query(`SELECT id, payload FROM events WHERE subject = ? UNION ALL SELECT d.id, b.body FROM deliveries d JOIN delivery_bodies b ON b.id = d.id WHERE d.subject = ?`, subject, subject)
 	defer rows.Close()
 	for rows.Next() {
 		var id string

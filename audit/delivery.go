@@ -26,13 +26,15 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 		}
 	}
 	kept, _ := json.Marshal(nonNil(d.FieldsKept))
-	dropped, _ := json.Marshal(nonNil(d.FieldsDropped))
 	pseudo, _ := json.Marshal(nonNil(d.Pseudonymized))
 	now := e.ReceivedAt.UnixNano()
-	if _, err := tx.exec(`INSERT INTO deliveries (id, event_id, destination, subject, status, body, fields_kept,
-		fields_dropped, pseudonymized, detail, attempts, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`, d.ID, e.ID, d.Destination, subject, d.Status, sealed,
-		string(kept), string(dropped), string(pseudo), d.Detail, now, now, now); err != nil {
+	if _, err := tx.exec(`INSERT INTO deliveries (id, event_id, destination, subject, status, detail, attempts,
+		next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
+		d.ID, e.ID, d.Destination, subject, d.Status, d.Detail, now, now, now); err != nil {
+		return fmt.Errorf("insert delivery: %w", err)
+	}
+	if _, err := tx.exec(`INSERT INTO delivery_bodies (id, body, fields_kept, pseudonymized)
+		VALUES (?, ?, ?, ?)`, d.ID, sealed, string(kept), string(pseudo)); err != nil {
 		return fmt.Errorf("insert delivery: %w", err)
 	}
 	row := &veil.AuditEntry{Time: e.ReceivedAt, Actor: "veil", Source: e.Source, EventType: e.EventType,
@@ -54,9 +56,10 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 // EventDeliveries returns the deliveries of an event with their outbound
 // bodies decrypted (nil once the subject is erased).
 func (s *Store) EventDeliveries(ctx context.Context, eventID string) ([]*veil.Delivery, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT d.id, d.destination, d.status, d.body, d.fields_kept, d.fields_dropped,
-		d.pseudonymized, d.detail, d.attempts, d.created_at, k.wrapped, d.subject
-		FROM deliveries d LEFT JOIN data_keys k ON k.subject = d.subject WHERE d.event_id = ? ORDER BY d.destination`, eventID)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT d.id, d.destination, d.status, b.body, b.fields_kept,
+		b.pseudonymized, d.detail, d.attempts, d.created_at, k.wrapped, d.subject
+		FROM deliveries d JOIN delivery_bodies b ON b.id = d.id LEFT JOIN data_keys k ON k.subject = d.subject
+		WHERE d.event_id = ? ORDER BY d.destination`, eventID)
 	if err != nil {
 		return nil, fmt.Errorf("read deliveries: %w", err)
 	}
@@ -64,19 +67,18 @@ func (s *Store) EventDeliveries(ctx context.Context, eventID string) ([]*veil.De
 	var out []*veil.Delivery
 	for rows.Next() {
 		var (
-			d                     = &veil.Delivery{EventID: eventID}
-			sealed, wrapped       []byte
-			kept, dropped, pseudo string
-			created               int64
-			subject               string
+			d               = &veil.Delivery{EventID: eventID}
+			sealed, wrapped []byte
+			kept, pseudo    string
+			created         int64
+			subject         string
 		)
-		if err := rows.Scan(&d.ID, &d.Destination, &d.Status, &sealed, &kept, &dropped, &pseudo, &d.Detail,
+		if err := rows.Scan(&d.ID, &d.Destination, &d.Status, &sealed, &kept, &pseudo, &d.Detail,
 			&d.Attempts, &created, &wrapped, &subject); err != nil {
 			return nil, fmt.Errorf("read delivery: %w", err)
 		}
 		d.CreatedAt = time.Unix(0, created).UTC()
 		json.Unmarshal([]byte(kept), &d.FieldsKept)
-		json.Unmarshal([]byte(dropped), &d.FieldsDropped)
 		json.Unmarshal([]byte(pseudo), &d.Pseudonymized)
 		if sealed != nil && wrapped != nil {
 			key, err := open(s.vaultKey, wrapped, []byte(subject))
@@ -122,9 +124,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int) (
 	var out []*veil.Delivery
 	err := s.write(ctx, func(tx *wtx) error {
 		out = out[:0]
-		rows, err := tx.Query(`SELECT d.id, d.event_id, d.destination, d.subject, d.body, d.attempts, d.created_at,
+		rows, err := tx.Query(`SELECT d.id, d.event_id, d.destination, d.subject, b.body, d.attempts, d.created_at,
 			e.source, e.event_type, k.wrapped
-			FROM deliveries d JOIN events e ON e.id = d.event_id LEFT JOIN data_keys k ON k.subject = d.subject
+			FROM deliveries d JOIN events e ON e.id = d.event_id JOIN delivery_bodies b ON b.id = d.id
+			LEFT JOIN data_keys k ON k.subject = d.subject
 			WHERE d.status = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at LIMIT ?`, now.UnixNano(), limit)
 		if err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
@@ -298,12 +301,14 @@ func (s *Store) ReplayDelivery(ctx context.Context, old *veil.Delivery, nd *veil
 			}
 		}
 		kept, _ := json.Marshal(nonNil(nd.FieldsKept))
-		dropped, _ := json.Marshal(nonNil(nd.FieldsDropped))
 		pseudo, _ := json.Marshal(nonNil(nd.Pseudonymized))
 		now := s.Now().UnixNano()
-		if _, err := tx.exec(`UPDATE deliveries SET status = ?, body = ?, fields_kept = ?, fields_dropped = ?,
-			pseudonymized = ?, detail = ?, attempts = 0, next_attempt_at = ?, updated_at = ? WHERE id = ?`,
-			nd.Status, sealed, string(kept), string(dropped), string(pseudo), nd.Detail, now, now, old.ID); err != nil {
+		if _, err := tx.exec(`UPDATE deliveries SET status = ?, detail = ?, attempts = 0, next_attempt_at = ?, updated_at = ?
+			WHERE id = ?`, nd.Status, nd.Detail, now, now, old.ID); err != nil {
+			return fmt.Errorf("replay delivery: %w", err)
+		}
+		if _, err := tx.exec(`UPDATE delivery_bodies SET body = ?, fields_kept = ?, pseudonymized = ? WHERE id = ?`,
+			sealed, string(kept), string(pseudo), old.ID); err != nil {
 			return fmt.Errorf("replay delivery: %w", err)
 		}
 		return s.appendTx(tx, &veil.AuditEntry{Actor: "admin", Source: old.Source, EventType: old.EventType,
@@ -328,8 +333,8 @@ func (s *Store) QueueStats(ctx context.Context) (int64, time.Time, error) {
 // (pending, sending, delivered or dead), with its event type and the paths
 // it carries: what the records-of-processing report aggregates.
 func (s *Store) DeliveredFields(ctx context.Context, fn func(destination, eventType string, kept, pseudonymized []string) error) error {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT d.destination, e.event_type, d.fields_kept, d.pseudonymized
-		FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.status IN ('pending', 'sending', 'delivered', 'dead')`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT d.destination, e.event_type, b.fields_kept, b.pseudonymized
+		FROM deliveries d JOIN events e ON e.id = d.event_id JOIN delivery_bodies b ON b.id = d.id WHERE d.status IN ('pending', 'sending', 'delivered', 'dead')`)
 	if err != nil {
 		return fmt.Errorf("read deliveries: %w", err)
 	}

@@ -33,10 +33,13 @@ func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL t
 	auditCut := now.Add(-auditTTL).UTC().Format(veil.AuditTimeFormat)
 	err := s.write(ctx, func(tx *wtx) error {
 		r = PurgeResult{}
-		res, err := tx.Exec(`UPDATE deliveries SET body = NULL,
-			status = CASE WHEN status IN ('pending', 'sending') THEN 'dead' ELSE status END,
-			detail = CASE WHEN status IN ('pending', 'sending') THEN 'expired: the payload is past retention' ELSE detail END
-			WHERE body IS NOT NULL AND event_id IN (SELECT id FROM events WHERE received_at < ? AND payload IS NOT NULL)`, payloadCut)
+		expiring := `SELECT id FROM events WHERE received_at < ? AND payload IS NOT NULL`
+		if _, err := tx.Exec(`UPDATE deliveries SET status = 'dead', detail = 'expired: the payload is past retention'
+			WHERE status IN ('pending', 'sending') AND event_id IN (`+expiring+`)`, payloadCut); err != nil {
+			return fmt.Errorf("purge delivery bodies: %w", err)
+		}
+		res, err := tx.Exec(`UPDATE delivery_bodies SET body = NULL WHERE body IS NOT NULL
+			AND id IN (SELECT id FROM deliveries WHERE event_id IN (`+expiring+`))`, payloadCut)
 		if err != nil {
 			return fmt.Errorf("purge delivery bodies: %w", err)
 		}
@@ -47,7 +50,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL t
 		r.Payloads, _ = res.RowsAffected()
 		if res, err = tx.Exec(`DELETE FROM data_keys WHERE subject NOT IN (
 			SELECT subject FROM events WHERE payload IS NOT NULL OR upstream IS NOT NULL
-			UNION SELECT subject FROM deliveries WHERE body IS NOT NULL)`); err != nil {
+			UNION SELECT d.subject FROM deliveries d JOIN delivery_bodies b ON b.id = d.id WHERE b.body IS NOT NULL)`); err != nil {
 			return fmt.Errorf("purge data keys: %w", err)
 		}
 		r.DataKeys, _ = res.RowsAffected()

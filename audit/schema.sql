@@ -45,11 +45,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 	event_id        TEXT NOT NULL,
 	destination     TEXT NOT NULL,
 	subject         TEXT NOT NULL,       -- keyed hash, for erasure
-	status          TEXT NOT NULL,       -- pending, filtered, blocked, delivered, dead
-	body            BLOB,                -- nonce || sealed outbound body (subject's data key)
-	fields_kept     TEXT NOT NULL,
-	fields_dropped  TEXT NOT NULL,
-	pseudonymized   TEXT NOT NULL,
+	status          TEXT NOT NULL,       -- pending, sending, filtered, blocked, delivered, dead
 	detail          TEXT NOT NULL,
 	attempts        INTEGER NOT NULL DEFAULT 0,
 	next_attempt_at INTEGER NOT NULL DEFAULT 0,
@@ -58,6 +54,18 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries(event_id);
+
+-- What the policy decided for a delivery: written with it, rewritten only by
+-- a replay. Kept apart from deliveries so that each claim and attempt
+-- rewrites a small row, not the outbound body. The dropped paths are not
+-- kept per delivery (every path of the payload not kept, a few KB each
+-- time); filtered and blocked deliveries list them in their audit rows.
+CREATE TABLE IF NOT EXISTS delivery_bodies (
+	id            TEXT PRIMARY KEY,      -- deliveries.id
+	body          BLOB,                  -- nonce || sealed outbound body (subject's data key); NULL once purged
+	fields_kept   TEXT NOT NULL,         -- JSON arrays of paths
+	pseudonymized TEXT NOT NULL
+);
 
 -- Paths seen per (source, event type), for schema drift. Paths only.
 CREATE TABLE IF NOT EXISTS schema_paths (

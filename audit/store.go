@@ -89,10 +89,36 @@ func migrate(db *sql.DB) error {
 		return err
 	}
 	if n == 0 {
-		_, err := db.Exec(`ALTER TABLE events ADD COLUMN upstream TEXT`) // JSON ids, upstream lookup mode
+		if _, err := db.Exec(`ALTER TABLE events ADD COLUMN upstream TEXT`); err != nil { // JSON ids, upstream lookup mode
+			return err
+		}
+	}
+	// Deliveries used to carry their body and path lists in the row every
+	// attempt rewrites: move them to delivery_bodies.
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'body'`).Scan(&n); err != nil {
 		return err
 	}
-	return nil
+	if n == 0 {
+		return nil
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		`INSERT OR IGNORE INTO delivery_bodies (id, body, fields_kept, pseudonymized)
+			SELECT id, body, fields_kept, pseudonymized FROM deliveries`,
+		`ALTER TABLE deliveries DROP COLUMN body`,
+		`ALTER TABLE deliveries DROP COLUMN fields_kept`,
+		`ALTER TABLE deliveries DROP COLUMN fields_dropped`,
+		`ALTER TABLE deliveries DROP COLUMN pseudonymized`,
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			return fmt.Errorf("migrate deliveries: %w", err)
+		}
+	}
+	return tx.Commit()
 }
 
 // chainTail returns the last row of the chain, or the anchor retention left
