@@ -1,0 +1,253 @@
+package redact
+
+// The leak guard: a dropped value that still appears in the outbound body
+// blocks the delivery.
+
+import (
+	"encoding/json"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// minLeak is the shortest dropped string the leak guard looks for; shorter
+// ones ("NY", "yes") would match by chance.
+const minLeak = 4
+
+// leak returns the index of the first dropped string leaf whose value
+// appears in body, or -1. Comparison is case-insensitive at word
+// boundaries, phone numbers as their digits. A value the policy kept at some
+// other path is allowed, and so are leak_exempt paths.
+//
+// A value that starts with a letter or digit can only be found at a word
+// boundary if its first word is one of the body's words, so the body's
+// words are hashed into a bitmap first and only values whose first word
+// hits it are searched for: most dropped values are ruled out by one bit.
+func (d *Doc) leak(body []byte, p *projector) int {
+	hay, digits := make([]byte, 0, len(body)), make([]byte, 0, len(body)/2)
+	eachString(string(body), func(s string) {
+		hay = appendLower(hay, s)
+		hay = append(hay, 0)
+		for i := 0; i < len(s); i++ {
+			if s[i] >= '0' && s[i] <= '9' {
+				digits = append(digits, s[i])
+			}
+		}
+		digits = append(digits, 0)
+	})
+	h, dg := string(hay), string(digits)
+	var words wordSet
+	forWords(h, func(w string) { words.add(w) })
+	for i := range d.leaves {
+		l := &d.leaves[i]
+		if !l.isStr || p.kept[i] {
+			continue
+		}
+		if !l.norm {
+			l.normalise()
+		}
+		if !l.long {
+			continue
+		}
+		found := l.digits != "" && strings.Contains(dg, l.digits)
+		if !found && (!l.word || words.has(l.first)) {
+			if l.lower == "" {
+				l.lower = strings.ToLower(l.str)
+			}
+			found = containsWord(h, l.lower)
+		}
+		if found && !p.keptValues[l.str] && !exempt(d.patterns[l.pat], p.exempt) {
+			return i
+		}
+	}
+	return -1
+}
+
+// normalise fills what the leak guard needs of a value once per event:
+// whether it is long enough to look for, its digits when it looks like a
+// phone number, and the hash of its lower-cased first word when it starts
+// with one. The lower-cased value itself waits until a search needs it.
+func (l *leaf) normalise() {
+	l.norm = true
+	if len(l.str) < minLeak || (len(l.str) < minLeak*utf8.UTFMax && utf8.RuneCountInString(l.str) < minLeak) {
+		return
+	}
+	l.long, l.digits = true, phoneDigits(l.str)
+	h, end := uint64(fnvOffset), 0
+	for ; end < len(l.str); end++ {
+		c := l.str[end]
+		if c >= utf8.RuneSelf {
+			l.first, l.word = l.firstWordSlow()
+			return
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		} else if (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			break
+		}
+		h = (h ^ uint64(c)) * fnvPrime
+	}
+	l.first, l.word = h, end > 0
+}
+
+// firstWordSlow is normalise's first word when it is not plain ASCII.
+func (l *leaf) firstWordSlow() (uint64, bool) {
+	l.lower = strings.ToLower(l.str)
+	end := 0
+	for end < len(l.lower) {
+		r, size := utf8.DecodeRuneInString(l.lower[end:])
+		if !isWordRune(r) {
+			break
+		}
+		end += size
+	}
+	return wordHash(l.lower[:end]), end > 0
+}
+
+// appendLower appends s lower-cased, without allocating for ASCII.
+func appendLower(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return append(b, strings.ToLower(s)...)
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// forWords calls fn with every maximal run of letters and digits in s.
+func forWords(s string, fn func(string)) {
+	start := -1
+	for i := 0; i < len(s); {
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
+		if isWordRune(r) {
+			if start < 0 {
+				start = i
+			}
+		} else if start >= 0 {
+			fn(s[start:i])
+			start = -1
+		}
+		i += size
+	}
+	if start >= 0 {
+		fn(s[start:])
+	}
+}
+
+// wordSet is a 1,024-bit Bloom filter of words: has never misses a word
+// that was added, and rarely claims one that was not.
+type wordSet [16]uint64
+
+func (ws *wordSet) add(w string) {
+	h := wordHash(w)
+	ws[h>>6&15] |= 1 << (h & 63)
+}
+
+func (ws *wordSet) has(h uint64) bool { return ws[h>>6&15]&(1<<(h&63)) != 0 }
+
+const fnvOffset, fnvPrime = 14695981039346656037, 1099511628211
+
+// wordHash is FNV-1a.
+func wordHash(w string) uint64 {
+	h := uint64(fnvOffset)
+	for i := 0; i < len(w); i++ {
+		h = (h ^ uint64(w[i])) * fnvPrime
+	}
+	return h
+}
+
+// containsWord reports whether needle occurs in hay at word boundaries: not
+// preceded or followed by a letter or digit, so "Mara" is not found in
+// "Amara" nor "Accepted" in "CandidateAccepted".
+func containsWord(hay, needle string) bool {
+	for off := 0; ; {
+		i := strings.Index(hay[off:], needle)
+		if i < 0 {
+			return false
+		}
+		start, end := off+i, off+i+len(needle)
+		before, _ := utf8.DecodeLastRuneInString(hay[:start])
+		after, _ := utf8.DecodeRuneInString(hay[end:])
+		if !isWordRune(before) || !isWordRune(firstRune(needle)) {
+			if !isWordRune(after) || !isWordRune(lastRune(needle)) {
+				return true
+			}
+		}
+		off = start + 1
+	}
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+func firstRune(s string) rune { r, _ := utf8.DecodeRuneInString(s); return r }
+
+func lastRune(s string) rune { r, _ := utf8.DecodeLastRuneInString(s); return r }
+
+// exempt reports whether pattern is one of paths or lies under one.
+func exempt(pattern string, paths []string) bool {
+	for _, p := range paths {
+		if strings.HasPrefix(pattern, p) && (len(pattern) == len(p) || pattern[len(p)] == '.') {
+			return true
+		}
+	}
+	return false
+}
+
+// eachString calls fn with every string of a JSON text, keys included,
+// unescaped. body is Veil's own output (a projection or a policy's body);
+// it stops at the first malformed string rather than guess.
+func eachString(body string, fn func(string)) {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '"' {
+			continue
+		}
+		start, escaped := i, false
+		for i++; i < len(body) && body[i] != '"'; i++ {
+			if body[i] == '\\' {
+				escaped = true
+				i++
+			}
+		}
+		if i >= len(body) {
+			return
+		}
+		if !escaped {
+			fn(body[start+1 : i])
+			continue
+		}
+		var s string
+		if json.Unmarshal([]byte(body[start:i+1]), &s) != nil {
+			return
+		}
+		fn(s)
+	}
+}
+
+// phoneDigits returns the digits of s when s looks like a phone number
+// (7 to 15 digits, otherwise only + ( ) - . / and spaces), else "".
+func phoneDigits(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			b.WriteByte(c)
+		case strings.IndexByte("+()-./ ", c) >= 0:
+		default:
+			return ""
+		}
+	}
+	if b.Len() < 7 || b.Len() > 15 {
+		return ""
+	}
+	return b.String()
+}
