@@ -36,7 +36,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL t
 		expiring := `SELECT id FROM events WHERE received_at < ? AND payload IS NOT NULL`
 		if _, err := tx.Exec(`UPDATE deliveries SET status = 'dead', detail = 'expired: the payload is past retention'
 			WHERE status IN ('pending', 'sending') AND event_id IN (`+expiring+`)`, payloadCut); err != nil {
-			return fmt.Errorf("purge delivery bodies: %w", err)
+			return fmt.Errorf("expire waiting deliveries: %w", err)
 		}
 		res, err := tx.Exec(`UPDATE delivery_bodies SET body = NULL WHERE body IS NOT NULL
 			AND id IN (SELECT id FROM deliveries WHERE event_id IN (`+expiring+`))`, payloadCut)
