@@ -41,6 +41,9 @@ func BenchmarkDecide(b *testing.B) {
 			body, header = s.body, s.header
 		}
 	}
+	if body == nil {
+		b.Fatal("sample greenhouse/hire_candidate.json is not in testdata/samples/headers.json")
+	}
 	cfg, err := veil.ParseConfig([]byte(testConfig+benchDestinations), nil)
 	if err != nil {
 		b.Fatal(err)

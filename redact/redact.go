@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -22,6 +23,8 @@ import (
 
 // ErrNotObject is returned by Parse for a payload that is not a JSON object.
 var ErrNotObject = errors.New("payload is not a JSON object")
+
+var errTooLarge = errors.New("payload is larger than 2 GiB")
 
 // Doc is a parsed payload: its bytes and every leaf (scalar, or empty
 // object or array) in document order, with what the leak guard needs
@@ -65,6 +68,9 @@ var docs = sync.Pool{New: func() any { return &Doc{} }}
 
 // Parse checks that payload is one JSON object and indexes its leaves.
 func Parse(payload []byte) (*Doc, error) {
+	if len(payload) > math.MaxInt32 {
+		return nil, errTooLarge // the index holds int32 offsets
+	}
 	if !gjson.ValidBytes(payload) {
 		return nil, ErrNotObject
 	}
