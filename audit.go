@@ -25,7 +25,32 @@ const (
 	ActionPolicyLoaded   = "policy_loaded"
 	ActionPolicyRejected = "policy_rejected"
 	ActionSchemaDrift    = "schema_drift"
+
+	ActionConsumerAdded   = "consumer_added"
+	ActionConsumerRevoked = "consumer_revoked"
 )
+
+// AuditActions lists every audit action, for validating filters.
+var AuditActions = []string{ActionReceived, ActionRejected, ActionFiltered, ActionDelivered, ActionRetry, ActionDead,
+	ActionBlockedLeak, ActionReplayed, ActionLookup, ActionLookupDenied, ActionErased, ActionPurged, ActionPolicyLoaded,
+	ActionPolicyRejected, ActionSchemaDrift, ActionConsumerAdded, ActionConsumerRevoked}
+
+// AuditFilter selects audit rows; zero fields select everything.
+type AuditFilter struct {
+	Since, Until time.Time
+	Destinations []string // any of these
+	Actions      []string // any of these
+	Subject      string   // a keyed subject hash
+}
+
+// Consumer is a downstream system allowed to fetch records through the
+// gated lookup, for the purposes it was granted.
+type Consumer struct {
+	Name      string
+	Purposes  []string
+	CreatedAt time.Time
+	Revoked   bool
+}
 
 // AuditEntry is one row of the hash-chained audit log. Its JSON form, keys in
 // this order, is the export's JSONL line. No field ever holds a payload value:
@@ -45,6 +70,7 @@ type AuditEntry struct {
 	Attempt       int       `json:"attempt"`
 	FieldsKept    []string  `json:"fields_kept"`
 	FieldsDropped []string  `json:"fields_dropped"`
+	Categories    []string  `json:"categories"`
 	Detail        string    `json:"detail"`
 	PrevHash      string    `json:"prev_hash"`
 	Hash          string    `json:"hash"`
@@ -53,11 +79,12 @@ type AuditEntry struct {
 // AuditColumns are the export columns in order (CSV header, JSONL keys).
 var AuditColumns = []string{"seq", "time", "action", "actor", "source", "event_type", "event_id",
 	"destination", "subject", "outcome", "http_status", "attempt", "fields_kept", "fields_dropped",
-	"detail", "prev_hash", "hash"}
+	"categories", "detail", "prev_hash", "hash"}
 
 // canonicalAuditRow is the hashed part of an entry: every column but the
 // hashes, with the time at a fixed precision so a round trip through SQLite
-// or an export reproduces the same bytes.
+// or an export reproduces the same bytes. Categories came later: a row
+// without any hashes as rows did before it existed.
 type canonicalAuditRow struct {
 	Seq           int64    `json:"seq"`
 	Time          string   `json:"time"`
@@ -73,6 +100,7 @@ type canonicalAuditRow struct {
 	Attempt       int      `json:"attempt"`
 	FieldsKept    []string `json:"fields_kept"`
 	FieldsDropped []string `json:"fields_dropped"`
+	Categories    []string `json:"categories,omitempty"`
 	Detail        string   `json:"detail"`
 }
 
@@ -86,7 +114,7 @@ func (e *AuditEntry) ComputeHash(prevHash string) string {
 		Seq: e.Seq, Time: e.Time.UTC().Format(AuditTimeFormat), Action: e.Action, Actor: e.Actor,
 		Source: e.Source, EventType: e.EventType, EventID: e.EventID, Destination: e.Destination,
 		Subject: e.Subject, Outcome: e.Outcome, HTTPStatus: e.HTTPStatus, Attempt: e.Attempt,
-		FieldsKept: nonNil(e.FieldsKept), FieldsDropped: nonNil(e.FieldsDropped), Detail: e.Detail,
+		FieldsKept: nonNil(e.FieldsKept), FieldsDropped: nonNil(e.FieldsDropped), Categories: e.Categories, Detail: e.Detail,
 	}
 	b, err := json.Marshal(row)
 	if err != nil {

@@ -3,9 +3,12 @@ package veil
 import (
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,13 +19,17 @@ import (
 
 // Config is the contents of veil.yaml.
 type Config struct {
-	Listen       string        `yaml:"listen"`
-	DataDir      string        `yaml:"data_dir"`
-	AdminToken   string        `yaml:"admin_token"`
-	Keys         KeysConfig    `yaml:"keys"`
-	Retention    Retention     `yaml:"retention"`
-	Policies     string        `yaml:"policies"`
-	MaxBodyBytes int64         `yaml:"max_body_bytes"` // 0 means 1 MiB
+	Listen       string     `yaml:"listen"`
+	DataDir      string     `yaml:"data_dir"`
+	AdminToken   string     `yaml:"admin_token"`
+	Keys         KeysConfig `yaml:"keys"`
+	Retention    Retention  `yaml:"retention"`
+	Policies     string     `yaml:"policies"`
+	MaxBodyBytes int64      `yaml:"max_body_bytes"` // 0 means 1 MiB
+	// MaxConnections bounds open inbound connections; 0 means 1024.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxDepth bounds the nesting of a webhook's JSON body; 0 means 64.
+	MaxDepth     int           `yaml:"max_depth"`
 	Lookup       LookupConfig  `yaml:"lookup"`
 	Sources      []Source      `yaml:"sources"`
 	Destinations []Destination `yaml:"destinations"`
@@ -48,9 +55,13 @@ type Retention struct {
 
 // Source is one inbound webhook sender, reached at POST /hooks/{name}.
 type Source struct {
-	Name      string      `yaml:"name"`
-	Vendor    string      `yaml:"vendor"`
-	Secret    string      `yaml:"secret"`
+	Name   string `yaml:"name"`
+	Vendor string `yaml:"vendor"`
+	Secret string `yaml:"secret"`
+	// Secrets are further secrets accepted at once, for rotation (new
+	// first: `veil send` signs with the first). Empty entries are ignored,
+	// so an unset ${OLD_SECRET:-} costs nothing.
+	Secrets   []string    `yaml:"secrets"`
 	Tolerance Duration    `yaml:"tolerance"` // timestamp tolerance; 0 means 5m
 	HMAC      *HMACConfig `yaml:"hmac"`      // vendor hmac only
 	// EventTypePath and SubjectPath (gjson paths) override where the event
@@ -61,6 +72,17 @@ type Source struct {
 	// ATS API (Greenhouse Harvest, Lever). "" or "vault" keeps it encrypted.
 	Lookup string     `yaml:"lookup"`
 	API    *APIConfig `yaml:"api"`
+}
+
+// SecretList returns the source's secrets, secret first, without empty ones.
+func (s *Source) SecretList() []string {
+	var out []string
+	for _, v := range append([]string{s.Secret}, s.Secrets...) {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // APIConfig reaches an ATS API for upstream lookups.
@@ -80,16 +102,31 @@ type HMACConfig struct {
 
 // Destination is one third party that receives minimised events.
 type Destination struct {
-	Name                string      `yaml:"name"`
-	URL                 string      `yaml:"url"`
-	Sources             []string    `yaml:"sources"`
-	Policy              string      `yaml:"policy"`
-	SigningSecret       string      `yaml:"signing_secret"`
+	Name          string   `yaml:"name"`
+	URL           string   `yaml:"url"`
+	Sources       []string `yaml:"sources"`
+	Policy        string   `yaml:"policy"`
+	SigningSecret string   `yaml:"signing_secret"`
+	// SigningSecrets sign alongside SigningSecret while a secret rotates:
+	// each delivery carries one signature per secret.
+	SigningSecrets      []string    `yaml:"signing_secrets"`
 	Timeout             Duration    `yaml:"timeout"`
 	Retry               RetryConfig `yaml:"retry"`
 	Concurrency         int         `yaml:"concurrency"`
 	AllowPrivateNetwork bool        `yaml:"allow_private_network"`
 	Processor           Processor   `yaml:"processor"`
+}
+
+// SigningSecretList returns the destination's signing secrets,
+// signing_secret first, without empty ones.
+func (d *Destination) SigningSecretList() []string {
+	var out []string
+	for _, v := range append([]string{d.SigningSecret}, d.SigningSecrets...) {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // RetryConfig is a destination's retry schedule; the last backoff repeats.
@@ -114,7 +151,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: bad duration %q", n.Line, n.Value)
+		return fmt.Errorf("line %d: %q is not a duration (write it like 30s, 5m or 72h)", n.Line, n.Value)
 	}
 	*d = Duration(v)
 	return nil
@@ -151,7 +188,7 @@ func ParseConfig(data []byte, lookup func(string) (string, bool)) (*Config, erro
 	dec := yaml.NewDecoder(bytes.NewReader(expanded))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		return nil, fmt.Errorf("decode config: %w", err)
+		return nil, decodeError(err)
 	}
 	c.setDefaults()
 	if err := c.Validate(); err != nil {
@@ -160,13 +197,88 @@ func ParseConfig(data []byte, lookup func(string) (string, bool)) (*Config, erro
 	return &c, nil
 }
 
-// LoadConfig reads and parses the config file at path.
+// LoadConfig reads and parses the config file at path. Relative paths in
+// it (data_dir, policies) are resolved against the file's folder, so the
+// same file works from any working directory.
 func LoadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("config: no file at %s (pass --config PATH)", path)
+		}
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return ParseConfig(data, nil)
+	c, err := ParseConfig(data, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.Resolve(filepath.Dir(path))
+	return c, nil
+}
+
+// Resolve makes the config's relative paths relative to dir.
+func (c *Config) Resolve(dir string) {
+	for _, p := range []*string{&c.DataDir, &c.Policies} {
+		if !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+}
+
+// yamlSections names, for a user, the config section each Go type decodes.
+var yamlSections = map[string]string{"Config": "at the top level", "Source": "in a source", "Destination": "in a destination",
+	"RetryConfig": "in retry", "Processor": "in processor", "KeysConfig": "in keys", "Retention": "in retention",
+	"HMACConfig": "in hmac", "APIConfig": "in api", "LookupConfig": "in lookup", "StorageConfig": "in storage",
+	"ReconcileConfig": "in reconcile", "NormalizeRule": "in a normalize rule"}
+
+var (
+	unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type veil\.(\w+)`)
+	badType      = regexp.MustCompile(`line (\d+): cannot unmarshal !!(\w+) .* into (\S+)`)
+)
+
+var kindOfYAML = map[string]string{"str": "text", "seq": "a list", "map": "a mapping", "int": "a number",
+	"float": "a number", "bool": "true or false", "null": "nothing"}
+
+// kindOfGo names what a Go type is written as in YAML.
+func kindOfGo(t string) string {
+	switch {
+	case strings.HasPrefix(t, "[]"):
+		return "a list"
+	case strings.HasPrefix(t, "map["), strings.HasPrefix(t, "veil."), strings.HasPrefix(t, "*veil."):
+		return "a mapping"
+	case strings.HasPrefix(t, "int"), strings.HasPrefix(t, "float"):
+		return "a number"
+	case t == "bool":
+		return "true or false"
+	}
+	return "text"
+}
+
+// decodeError rewrites the YAML decoder's errors as sentences: no Go type
+// names, the line and the key.
+func decodeError(err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		if msg, ok := strings.CutPrefix(err.Error(), "yaml: "); ok {
+			return fmt.Errorf("config: the file is not valid YAML: %s", msg)
+		}
+		return fmt.Errorf("config: %w", err) // a value's own error, e.g. a duration
+	}
+	var out []string
+	for _, e := range te.Errors {
+		if m := unknownField.FindStringSubmatch(e); m != nil {
+			where := yamlSections[m[3]]
+			if where == "" {
+				where = "here"
+			}
+			out = append(out, fmt.Sprintf("line %s: %q is not a known key %s", m[1], m[2], where))
+		} else if m := badType.FindStringSubmatch(e); m != nil {
+			out = append(out, fmt.Sprintf("line %s: expected %s here, not %s", m[1], kindOfGo(m[3]), kindOfYAML[m[2]]))
+		} else {
+			out = append(out, e)
+		}
+	}
+	return fmt.Errorf("config: %s", strings.Join(out, "; "))
 }
 
 var varRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
@@ -204,6 +316,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = 1024
+	}
+	if c.MaxDepth == 0 {
+		c.MaxDepth = 64
 	}
 	if c.Retention.Payload == 0 {
 		c.Retention.Payload = Duration(72 * time.Hour)
@@ -256,6 +374,12 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 0 {
 		return fmt.Errorf("config: max_body_bytes: must be positive")
 	}
+	if c.MaxConnections < 8 {
+		return fmt.Errorf("config: max_connections: must be at least 8")
+	}
+	if c.MaxDepth < 2 || c.MaxDepth > 1000 {
+		return fmt.Errorf("config: max_depth: must be between 2 and 1000")
+	}
 	if c.Retention.Payload < 0 || c.Retention.Audit < 0 {
 		return fmt.Errorf("config: retention: durations must be positive")
 	}
@@ -267,40 +391,24 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: %s.name: %q must be lower-case letters, digits, - or _", p, s.Name)
 		case seen[s.Name]:
 			return fmt.Errorf("config: %s.name: duplicate source %q", p, s.Name)
-		case !slices.Contains(Vendors, s.Vendor):
-			return fmt.Errorf("config: %s.vendor: %q is not one of %s", p, s.Vendor, strings.Join(Vendors, ", "))
-		case s.Secret == "":
+		case vendorChecks[s.Vendor] == nil:
+			return fmt.Errorf("config: %s.vendor: %q is not one of %s", p, s.Vendor, strings.Join(RegisteredVendors(), ", "))
+		case len(s.SecretList()) == 0:
 			return fmt.Errorf("config: %s.secret: required (a source without a secret would accept forged events)", p)
 		case s.Tolerance < 0:
 			return fmt.Errorf("config: %s.tolerance: must be positive", p)
 		}
 		seen[s.Name] = true
 		switch s.Lookup {
-		case "", "vault":
-		case "upstream":
-			if s.Vendor != VendorGreenhouse && s.Vendor != VendorLever {
-				return fmt.Errorf("config: %s.lookup: upstream mode exists for greenhouse and lever sources", p)
-			}
-			if s.API == nil || s.API.BaseURL == "" || s.API.Key == "" {
-				return fmt.Errorf("config: %s.api: base_url and key are required for lookup: upstream", p)
-			}
+		case "", "vault", "upstream":
 		default:
 			return fmt.Errorf("config: %s.lookup: %q is not vault or upstream", p, s.Lookup)
 		}
-		if s.Vendor == VendorStandard {
-			if _, err := DecodeStandardSecret(s.Secret); err != nil {
-				return fmt.Errorf("config: %s.secret: %w", p, err)
-			}
-		}
-		if s.Vendor == VendorHMAC {
-			if s.HMAC == nil || s.HMAC.Header == "" {
-				return fmt.Errorf("config: %s.hmac.header: required for vendor hmac", p)
-			}
-			if s.HMAC.Encoding != "hex" && s.HMAC.Encoding != "base64" {
-				return fmt.Errorf("config: %s.hmac.encoding: %q is not hex or base64", p, s.HMAC.Encoding)
-			}
-		} else if s.HMAC != nil {
+		if s.HMAC != nil && s.Vendor != VendorHMAC {
 			return fmt.Errorf("config: %s.hmac: only for vendor hmac", p)
+		}
+		if err := vendorChecks[s.Vendor](&c.Sources[i]); err != nil {
+			return fmt.Errorf("config: %s.%w", p, err)
 		}
 	}
 	dests := map[string]bool{}
@@ -336,8 +444,63 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("config: %s.retry.backoff[%d]: must be positive", p, j)
 			}
 		}
+		for _, secret := range d.SigningSecretList() {
+			if _, err := DecodeStandardSecret(secret); err != nil {
+				return fmt.Errorf("config: %s.signing_secret: %w", p, err)
+			}
+		}
 	}
 	return nil
+}
+
+// vendorChecks holds each registered vendor's validation of its sources'
+// vendor-specific settings (package ats registers them).
+var vendorChecks = map[string]func(*Source) error{}
+
+// RegisterVendor makes vendor a valid source vendor whose sources check
+// validates. check returns an error that starts with the key it names,
+// relative to the source ("hmac.header: required for vendor hmac").
+// Package ats calls it for every vendor it implements.
+func RegisterVendor(vendor string, check func(*Source) error) {
+	vendorChecks[vendor] = check
+}
+
+// RegisteredVendors returns the registered vendor names in order.
+func RegisteredVendors() []string {
+	out := make([]string, 0, len(vendorChecks))
+	for v := range vendorChecks {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Destination returns the destination named name, or nil.
+func (c *Config) Destination(name string) *Destination {
+	for i := range c.Destinations {
+		if c.Destinations[i].Name == name {
+			return &c.Destinations[i]
+		}
+	}
+	return nil
+}
+
+// DestinationNames returns the destinations' names in config order.
+func (c *Config) DestinationNames() []string {
+	out := make([]string, len(c.Destinations))
+	for i, d := range c.Destinations {
+		out[i] = d.Name
+	}
+	return out
+}
+
+// SourceNames returns the sources' names in config order.
+func (c *Config) SourceNames() []string {
+	out := make([]string, len(c.Sources))
+	for i, s := range c.Sources {
+		out[i] = s.Name
+	}
+	return out
 }
 
 // Source returns the source named name, or nil.

@@ -1,11 +1,14 @@
 package veil_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/veilhq/veil"
+	_ "github.com/veilhq/veil/ats" // registers the vendors
 )
 
 const baseConfig = `
@@ -47,14 +50,17 @@ func TestParseConfig_Errors(t *testing.T) {
 		want       string
 	}{
 		{"missing variable", baseConfig, map[string]string{"GH_SECRET": "x"}, "VAULT is not set"},
-		{"unknown key", baseConfig + "colour: blue\n", okEnv, "field colour not found"},
-		{"unknown nested key", strings.Replace(baseConfig, "vendor: greenhouse", "vendor: greenhouse, secrt: y", 1), okEnv, "field secrt not found"},
+		{"unknown key", baseConfig + "colour: blue\n", okEnv, `line 7: "colour" is not a known key at the top level`},
+		{"unknown nested key", strings.Replace(baseConfig, "vendor: greenhouse", "vendor: greenhouse, secrt: y", 1), okEnv, `"secrt" is not a known key in a source`},
 		{"bad vendor", strings.Replace(baseConfig, "vendor: greenhouse", "vendor: taleo", 1), okEnv, "sources[0].vendor"},
 		{"empty secret", baseConfig, map[string]string{"VAULT": okEnv["VAULT"], "GH_SECRET": ""}, "GH_SECRET is not set"},
 		{"short key", baseConfig, map[string]string{"VAULT": "c2hvcnQ=", "GH_SECRET": "x"}, "keys.vault"},
-		{"bad duration", baseConfig + "retention: {payload: soon}\n", okEnv, `bad duration "soon"`},
+		{"bad duration", baseConfig + "retention: {payload: soon}\n", okEnv, `"soon" is not a duration (write it like 30s`},
 		{"hmac without header", baseConfig + "  - {name: w, vendor: hmac, secret: s}\n", okEnv, "sources[1].hmac.header"},
 		{"destination unknown source", baseConfig + "destinations:\n  - {name: d, url: 'https://x.example', sources: [nope], policy: p}\n", okEnv, "destinations[0].sources[0]"},
+		{"wrong type", baseConfig + "destinations: nope\n", okEnv, "line 7: expected a list here, not text"},
+		{"max_depth", baseConfig + "max_depth: 1\n", okEnv, "max_depth"},
+		{"bad signing secret", baseConfig + "destinations:\n  - {name: d, url: 'https://x.example', sources: [greenhouse], policy: p, signing_secret: nope}\n", okEnv, "destinations[0].signing_secret"},
 		{"destination bad backoff", baseConfig + "destinations:\n  - {name: d, url: 'https://x.example', sources: [greenhouse], policy: p, retry: {backoff: [5s, -1s]}}\n", okEnv, "destinations[0].retry.backoff[1]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -70,5 +76,31 @@ func TestParseConfig_Errors(t *testing.T) {
 func TestExampleConfig(t *testing.T) {
 	if _, err := veil.LoadConfig("veil.yaml"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLoadConfig_RelativePaths: data_dir and policies are relative to the
+// config file's folder, not to the working directory.
+func TestLoadConfig_RelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "conf", "veil.yaml")
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	cfg := strings.Replace(baseConfig, "${VAULT}", "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", 1)
+	cfg = strings.Replace(cfg, "${GH_SECRET}", "x", 1) + "data_dir: ./state\npolicies: ../rego\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := veil.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "conf", "state"); c.DataDir != want {
+		t.Errorf("data_dir: got %s, want %s", c.DataDir, want)
+	}
+	if want := filepath.Join(dir, "rego"); c.Policies != want {
+		t.Errorf("policies: got %s, want %s", c.Policies, want)
+	}
+	if _, err := veil.LoadConfig(filepath.Join(dir, "none.yaml")); err == nil || !strings.Contains(err.Error(), "--config") {
+		t.Errorf("missing file: got %v, want a sentence naming --config", err)
 	}
 }

@@ -7,23 +7,23 @@ import (
 
 // Error codes returned in the JSON error body {"error": code, "message": …}.
 const (
-	ECONFLICT       = "conflict"
-	EINTERNAL       = "internal"
-	EINVALID        = "invalid"
-	ENOTFOUND       = "not_found"
-	EUNAUTHORIZED   = "unauthorized"
-	EFORBIDDEN      = "forbidden"
-	EGONE           = "gone"
-	ETOOLARGE       = "payload_too_large"
-	EMALFORMED      = "malformed_json"
-	EUNAVAILABLE    = "store_unavailable"
-	EUNKNOWNSOURCE  = "unknown_source"
-	EBADSIGNATURE   = "invalid_signature"
-	ENOSIGNATURE    = "missing_signature"
-	ESTALE          = "stale_timestamp"
-	ERATELIMITED    = "rate_limited"
-	EUPSTREAM       = "upstream_error"
-	EUPSTREAMTIMOUT = "upstream_timeout"
+	ECONFLICT        = "conflict"
+	EINTERNAL        = "internal"
+	EINVALID         = "invalid"
+	ENOTFOUND        = "not_found"
+	EUNAUTHORIZED    = "unauthorized"
+	EFORBIDDEN       = "forbidden"
+	EGONE            = "gone"
+	ETOOLARGE        = "payload_too_large"
+	EMALFORMED       = "malformed_json"
+	EUNAVAILABLE     = "store_unavailable"
+	EUNKNOWNSOURCE   = "unknown_source"
+	EBADSIGNATURE    = "invalid_signature"
+	ENOSIGNATURE     = "missing_signature"
+	ESTALE           = "stale_timestamp"
+	ERATELIMITED     = "rate_limited"
+	EUPSTREAM        = "upstream_error"
+	EUPSTREAMTIMEOUT = "upstream_timeout"
 )
 
 // Error is an error a client may see: a code from the list above and a safe
@@ -33,10 +33,8 @@ type Error struct {
 	Message string
 }
 
-// Error implements error.
-func (e *Error) Error() string {
-	return fmt.Sprintf("veil error: code=%s message=%s", e.Code, e.Message)
-}
+// Error implements error: the message alone, a sentence a user can act on.
+func (e *Error) Error() string { return e.Message }
 
 // Errorf returns an *Error with the code and a formatted message.
 func Errorf(code, format string, args ...any) *Error {

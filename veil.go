@@ -21,23 +21,34 @@ const (
 	VendorHMAC            = "hmac"
 )
 
-// Vendors lists every vendor a source may name.
-var Vendors = []string{VendorGreenhouse, VendorLever, VendorAshby, VendorSmartRecruiters, VendorStandard, VendorHMAC}
-
 // Event is one verified webhook request as Veil committed it.
 type Event struct {
-	ID         string    // evt_…, assigned by Veil
-	Source     string    // config name of the source
-	Vendor     string    // vendor of the source
-	EventType  string    // vendor's event name (Greenhouse action, Standard Webhooks type…)
-	Subject    string    // vendor record reference, e.g. greenhouse:candidate:123; never stored in plain text
-	DedupKey   string    // per-vendor idempotency key; stored only as a digest
+	ID        string // evt_…, assigned by Veil
+	Source    string // config name of the source
+	Vendor    string // vendor of the source
+	EventType string // vendor's event name (Greenhouse action, Standard Webhooks type…)
+	Subject   string // vendor record reference, e.g. greenhouse:candidate:123; never stored in plain text
+	DedupKey  string // per-vendor idempotency key, "" when none; stored only as a keyed hash
+	// BodyKey makes the body a dedup key too: the scheme signs neither an
+	// id nor a timestamp, so a byte-identical body is a duplicate.
+	BodyKey    bool
 	ReceivedAt time.Time // when Veil accepted it
 	Payload    []byte    // the raw body exactly as the vendor sent it; nil in upstream lookup mode
 	// Upstream holds the record ids to fetch from the ATS API, for a source
 	// in upstream lookup mode (Veil keeps no payload for it); nil otherwise.
 	Upstream map[string]string
 }
+
+// Drift is the schema drift one event shows: payload paths not seen before
+// for its source and event type.
+type Drift struct {
+	Paths []string // recorded one audit row each, at most MaxDriftPaths
+	More  int      // further new paths, counted in one summary row
+}
+
+// MaxDriftPaths bounds the schema_drift rows one event writes: a body with
+// 90,000 new keys costs MaxDriftPaths rows and a summary, not 90,000.
+const MaxDriftPaths = 20
 
 // NewID returns an identifier with the given prefix (evt_, dlv_…): 48 bits
 // of milliseconds then 80 random bits, in base32hex, so ids sort by creation

@@ -32,7 +32,7 @@ func seeded(t *testing.T, now time.Time) string {
 		e := event(i, fmt.Sprint("greenhouse:candidate:", i%3))
 		e.ReceivedAt = now
 		d := &veil.Delivery{Destination: "hris", Status: veil.DeliveryPending, Body: []byte(`{"name":"Plaintext-Canary"}`)}
-		if _, _, err := st.IngestEvent(context.Background(), e, []*veil.Delivery{d}, []string{"action"}); err != nil {
+		if _, _, err := st.IngestEvent(context.Background(), e, []*veil.Delivery{d}, veil.Drift{Paths: []string{"action"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -87,9 +87,9 @@ func TestVerify_TamperedDatabase(t *testing.T) {
 		{"edit a field", `UPDATE audit SET destination = 'elsewhere' WHERE seq = 7`, 7},
 		{"delete a row", `DELETE FROM audit WHERE seq = 12`, 13},
 		{"swap two rows", `UPDATE audit SET seq = CASE seq WHEN 20 THEN 21 ELSE 20 END WHERE seq IN (20, 21)`, 20},
-		{"insert a row", `INSERT INTO audit SELECT 1000, time, action, actor, source, event_type, event_id, destination,
+		{"insert a row", `INSERT INTO audit (seq, time, action, actor, source, event_type, event_id, destination, subject, outcome, http_status, attempt, fields_kept, fields_dropped, detail, prev_hash, hash) SELECT 1000, time, action, actor, source, event_type, event_id, destination,
 			subject, outcome, http_status, attempt, fields_kept, fields_dropped, detail, hash, hash FROM audit WHERE seq = 5`, 1000},
-		{"insert in the middle", `UPDATE audit SET seq = seq + 1000 WHERE seq > 30; INSERT INTO audit SELECT 31, time, action, actor, source,
+		{"insert in the middle", `UPDATE audit SET seq = seq + 1000 WHERE seq > 30; INSERT INTO audit (seq, time, action, actor, source, event_type, event_id, destination, subject, outcome, http_status, attempt, fields_kept, fields_dropped, detail, prev_hash, hash) SELECT 31, time, action, actor, source,
 			event_type, event_id, destination, subject, outcome, http_status, attempt, fields_kept, fields_dropped, detail, hash, hash
 			FROM audit WHERE seq = 30`, 31},
 	} {
@@ -116,12 +116,12 @@ func TestVerify_TamperedDatabase(t *testing.T) {
 func TestVerify_TamperedExport(t *testing.T) {
 	st := MustOpenStore(t, copyFile(t, seeded(t, time.Now())))
 	var buf bytes.Buffer
-	if err := st.WriteExport(context.Background(), &buf, "jsonl", audit.ExportFilter{}); err != nil {
+	if err := st.WriteExport(context.Background(), &buf, "jsonl", veil.AuditFilter{}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.SplitAfter(strings.TrimSuffix(buf.String(), "\n"), "\n")
-	if n, err := audit.VerifyJSONL(strings.NewReader(buf.String())); err != nil || n != int64(len(lines)) {
-		t.Fatalf("untouched export: %d rows, %v; want %d, no error", n, err, len(lines))
+	if chk, err := audit.VerifyExport(strings.NewReader(buf.String()), false); err != nil || chk.Rows != int64(len(lines)) {
+		t.Fatalf("untouched export: %d rows, %v; want %d, no error", chk.Rows, err, len(lines))
 	}
 	edit := func(i int, f func(string) string) string {
 		c := append([]string(nil), lines...)
@@ -139,7 +139,7 @@ func TestVerify_TamperedExport(t *testing.T) {
 		{"insert", strings.Join(append(append(append([]string(nil), lines[:5]...), lines[3]), lines[5:]...), ""), 4},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := audit.VerifyJSONL(strings.NewReader(c.file))
+			_, err := audit.VerifyExport(strings.NewReader(c.file), false)
 			var ce *veil.ChainError
 			if !errors.As(err, &ce) || ce.Seq != c.wantSeq {
 				t.Fatalf("got %v, want a chain error at seq %d", err, c.wantSeq)
@@ -165,7 +165,7 @@ func TestRetention(t *testing.T) {
 	// A young event that must survive.
 	young := event(99, "greenhouse:candidate:young")
 	young.ReceivedAt = now
-	youngID, _, err := st.IngestEvent(ctx, young, nil, nil)
+	youngID, _, err := st.IngestEvent(ctx, young, nil, veil.Drift{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("purge: %+v; want 30 payloads, 30 bodies, 3 keys, 60+ audit rows", r)
 	}
 	var old string
-	st.Export(ctx, audit.ExportFilter{Action: veil.ActionSchemaDrift}, func(e *veil.AuditEntry) error { old = e.EventID; return nil })
+	st.Export(ctx, veil.AuditFilter{Actions: []string{veil.ActionSchemaDrift}}, func(e *veil.AuditEntry) error { old = e.EventID; return nil })
 	if old != "" {
 		t.Fatalf("an audit row older than retention survived (%s)", old)
 	}
@@ -218,8 +218,8 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("verify after purge: %d rows, %v", n, err)
 	}
 	var buf bytes.Buffer
-	st.WriteExport(ctx, &buf, "jsonl", audit.ExportFilter{})
-	if _, err := audit.VerifyJSONL(&buf); err != nil {
+	st.WriteExport(ctx, &buf, "jsonl", veil.AuditFilter{})
+	if _, err := audit.VerifyExport(&buf, false); err != nil {
 		t.Fatalf("verify export after purge: %v", err)
 	}
 	// Appending after the purge continues the chain.
@@ -261,7 +261,7 @@ func TestErase(t *testing.T) {
 		t.Fatalf("%d raw payloads of the erased subject still decrypt", n)
 	}
 	var rows bytes.Buffer
-	st.WriteExport(ctx, &rows, "csv", audit.ExportFilter{})
+	st.WriteExport(ctx, &rows, "csv", veil.AuditFilter{})
 	if strings.Contains(rows.String(), "greenhouse:candidate:1") || strings.Contains(rows.String(), "Plaintext-Canary") {
 		t.Fatal("the audit export holds the subject reference or a payload value")
 	}
@@ -330,4 +330,39 @@ func rawDecryptable(t *testing.T, path, subject string) int {
 		}
 	}
 	return n
+}
+
+// TestVerify_FilteredAndCSV: a filtered export is not one chain, but each
+// row matches its own hash (checked with filtered), and a gap is told apart
+// from an edit; a CSV export verifies like a JSONL one.
+func TestVerify_FilteredAndCSV(t *testing.T) {
+	st := MustOpenStore(t, copyFile(t, seeded(t, time.Now())))
+	ctx := context.Background()
+	var csvOut, filtered bytes.Buffer
+	if err := st.WriteExport(ctx, &csvOut, "csv", veil.AuditFilter{}); err != nil {
+		t.Fatal(err)
+	}
+	if chk, err := audit.VerifyExport(bytes.NewReader(csvOut.Bytes()), false); err != nil || chk.Rows < 30 || chk.Gaps != 0 {
+		t.Fatalf("csv export: %+v, %v; want every row, no gap", chk, err)
+	}
+	if err := st.WriteExport(ctx, &filtered, "jsonl", veil.AuditFilter{Actions: []string{veil.ActionReceived}}); err != nil {
+		t.Fatal(err)
+	}
+	chk, err := audit.VerifyExport(bytes.NewReader(filtered.Bytes()), false)
+	var ce *veil.ChainError
+	if !errors.As(err, &ce) || chk.Gaps != 1 {
+		t.Fatalf("filtered export as complete: %+v, %v; want a chain error at a gap", chk, err)
+	}
+	chk, err = audit.VerifyExport(bytes.NewReader(filtered.Bytes()), true)
+	if err != nil || chk.Rows != 30 || chk.Gaps == 0 {
+		t.Fatalf("filtered export as filtered: %+v, %v; want 30 rows with gaps", chk, err)
+	}
+	edited := strings.Replace(filtered.String(), `"outcome":"accepted"`, `"outcome":"rejected"`, 1)
+	if _, err := audit.VerifyExport(strings.NewReader(edited), true); !errors.As(err, &ce) {
+		t.Fatalf("edited filtered export: got %v, want a chain error", err)
+	}
+	editedCSV := strings.Replace(csvOut.String(), ",accepted,", ",rejected,", 1)
+	if _, err := audit.VerifyExport(strings.NewReader(editedCSV), false); !errors.As(err, &ce) {
+		t.Fatalf("edited csv: got %v, want a chain error", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -78,8 +79,9 @@ func (s *Store) EventDeliveries(ctx context.Context, eventID string) ([]*veil.De
 			return nil, fmt.Errorf("read delivery: %w", err)
 		}
 		d.CreatedAt = time.Unix(0, created).UTC()
-		json.Unmarshal([]byte(kept), &d.FieldsKept)
-		json.Unmarshal([]byte(pseudo), &d.Pseudonymized)
+		if err := decodePaths(d.ID, kept, pseudo, &d.FieldsKept, &d.Pseudonymized); err != nil {
+			return nil, err
+		}
 		if sealed != nil && wrapped != nil {
 			key, err := open(s.vaultKey, wrapped, []byte(subject))
 			if err != nil {
@@ -273,6 +275,18 @@ func (s *Store) deliveriesWhere(ctx context.Context, where string, args ...any) 
 	return out, rows.Err()
 }
 
+// decodePaths decodes a delivery's stored path lists; a corrupt row is an
+// error naming what it belongs to, never silently an empty list.
+func decodePaths(owner, kept, pseudo string, k, p *[]string) error {
+	if err := json.Unmarshal([]byte(kept), k); err != nil {
+		return fmt.Errorf("delivery %s: fields_kept: %w", owner, err)
+	}
+	if err := json.Unmarshal([]byte(pseudo), p); err != nil {
+		return fmt.Errorf("delivery %s: pseudonymized: %w", owner, err)
+	}
+	return nil
+}
+
 // ErrDeliveryNotFound is returned for an unknown delivery.
 var ErrDeliveryNotFound = veil.Errorf(veil.ENOTFOUND, "No such delivery.")
 
@@ -281,11 +295,18 @@ var ErrDeliveryNotFound = veil.Errorf(veil.ENOTFOUND, "No such delivery.")
 // so the consumer can still deduplicate, and audits it as replayed.
 func (s *Store) ReplayDelivery(ctx context.Context, old *veil.Delivery, nd *veil.Delivery) error {
 	return s.write(ctx, func(tx *wtx) error {
-		var subject string
+		var subject, status string
 		var wrapped []byte
-		if err := tx.queryRow(`SELECT d.subject, k.wrapped FROM deliveries d LEFT JOIN data_keys k ON k.subject = d.subject
-			WHERE d.id = ? AND d.status = 'dead'`, old.ID).Scan(&subject, &wrapped); err != nil {
-			return veil.Errorf(veil.ECONFLICT, "Only a dead delivery can be replayed.")
+		err := tx.queryRow(`SELECT d.subject, d.status, k.wrapped FROM deliveries d LEFT JOIN data_keys k ON k.subject = d.subject
+			WHERE d.id = ?`, old.ID).Scan(&subject, &status, &wrapped)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return ErrDeliveryNotFound
+		case err != nil:
+			return fmt.Errorf("read delivery: %w", err)
+		case status != veil.DeliveryDead:
+			// Another replay (or request) got there first.
+			return veil.Errorf(veil.ECONFLICT, "Only a dead delivery can be replayed; this one is %s.", status)
 		}
 		if wrapped == nil {
 			return ErrGone
@@ -345,8 +366,9 @@ func (s *Store) DeliveredFields(ctx context.Context, fn func(destination, eventT
 			return err
 		}
 		var k, p []string
-		json.Unmarshal([]byte(kept), &k)
-		json.Unmarshal([]byte(pseudo), &p)
+		if err := decodePaths(dest, kept, pseudo, &k, &p); err != nil {
+			return err
+		}
 		if err := fn(dest, et, k, p); err != nil {
 			return err
 		}

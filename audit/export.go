@@ -16,17 +16,9 @@ import (
 	"github.com/veilhq/veil"
 )
 
-// ExportFilter selects audit rows; zero fields select everything.
-type ExportFilter struct {
-	Since, Until time.Time
-	Destination  string
-	Action       string
-	Subject      string // a keyed subject hash (SubjectHash of the reference)
-}
-
 // Export calls fn for every audit row that matches f, in seq order,
 // streaming: memory does not grow with the number of rows.
-func (s *Store) Export(ctx context.Context, f ExportFilter, fn func(*veil.AuditEntry) error) error {
+func (s *Store) Export(ctx context.Context, f veil.AuditFilter, fn func(*veil.AuditEntry) error) error {
 	var where []string
 	var args []any
 	if !f.Since.IsZero() {
@@ -35,13 +27,20 @@ func (s *Store) Export(ctx context.Context, f ExportFilter, fn func(*veil.AuditE
 	if !f.Until.IsZero() {
 		where, args = append(where, "time < ?"), append(args, f.Until.UTC().Format(veil.AuditTimeFormat))
 	}
-	for _, c := range []struct{ col, v string }{{"destination", f.Destination}, {"action", f.Action}, {"subject", f.Subject}} {
-		if c.v != "" {
-			where, args = append(where, c.col+" = ?"), append(args, c.v)
+	for _, c := range []struct {
+		col string
+		vs  []string
+	}{{"destination", f.Destinations}, {"action", f.Actions}, {"subject", []string{f.Subject}}} {
+		if len(c.vs) == 0 || (len(c.vs) == 1 && c.vs[0] == "") {
+			continue
+		}
+		where = append(where, c.col+" IN (?"+strings.Repeat(", ?", len(c.vs)-1)+")")
+		for _, v := range c.vs {
+			args = append(args, v)
 		}
 	}
 	q := `SELECT seq, time, action, actor, source, event_type, event_id, destination, subject, outcome, http_status,
-		attempt, fields_kept, fields_dropped, detail, prev_hash, hash FROM audit`
+		attempt, fields_kept, fields_dropped, categories, detail, prev_hash, hash FROM audit`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -52,10 +51,10 @@ func (s *Store) Export(ctx context.Context, f ExportFilter, fn func(*veil.AuditE
 	defer rows.Close()
 	var e veil.AuditEntry
 	for rows.Next() {
-		var t, kept, dropped string
-		e.FieldsKept, e.FieldsDropped = nil, nil
+		var t, kept, dropped, cats string
+		e.FieldsKept, e.FieldsDropped, e.Categories = nil, nil, nil
 		if err := rows.Scan(&e.Seq, &t, &e.Action, &e.Actor, &e.Source, &e.EventType, &e.EventID, &e.Destination,
-			&e.Subject, &e.Outcome, &e.HTTPStatus, &e.Attempt, &kept, &dropped, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
+			&e.Subject, &e.Outcome, &e.HTTPStatus, &e.Attempt, &kept, &dropped, &cats, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
 			return fmt.Errorf("read audit row: %w", err)
 		}
 		if e.Time, err = time.Parse(veil.AuditTimeFormat, t); err != nil {
@@ -67,6 +66,9 @@ func (s *Store) Export(ctx context.Context, f ExportFilter, fn func(*veil.AuditE
 		if err := json.Unmarshal([]byte(dropped), &e.FieldsDropped); err != nil {
 			return fmt.Errorf("audit row %d: fields_dropped: %w", e.Seq, err)
 		}
+		if err := json.Unmarshal([]byte(cats), &e.Categories); err != nil {
+			return fmt.Errorf("audit row %d: categories: %w", e.Seq, err)
+		}
 		if err := fn(&e); err != nil {
 			return err
 		}
@@ -76,14 +78,17 @@ func (s *Store) Export(ctx context.Context, f ExportFilter, fn func(*veil.AuditE
 
 // WriteExport streams the rows that match f to w as csv or jsonl, with the
 // columns of veil.AuditColumns in order.
-func (s *Store) WriteExport(ctx context.Context, w io.Writer, format string, f ExportFilter) error {
+func (s *Store) WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var fn func(*veil.AuditEntry) error
 	switch format {
 	case "jsonl":
 		enc := json.NewEncoder(bw)
 		enc.SetEscapeHTML(false)
-		fn = func(e *veil.AuditEntry) error { return enc.Encode(e) }
+		fn = func(e *veil.AuditEntry) error {
+			e.Categories = nonNil(e.Categories)
+			return enc.Encode(e)
+		}
 	case "csv":
 		cw := csv.NewWriter(bw)
 		if err := cw.Write(veil.AuditColumns); err != nil {
@@ -94,9 +99,10 @@ func (s *Store) WriteExport(ctx context.Context, w io.Writer, format string, f E
 		fn = func(e *veil.AuditEntry) error {
 			kept, _ := json.Marshal(nonNil(e.FieldsKept))
 			dropped, _ := json.Marshal(nonNil(e.FieldsDropped))
+			cats, _ := json.Marshal(nonNil(e.Categories))
 			rec = append(rec[:0], strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(veil.AuditTimeFormat), e.Action,
 				e.Actor, e.Source, e.EventType, e.EventID, e.Destination, e.Subject, e.Outcome, strconv.Itoa(e.HTTPStatus),
-				strconv.Itoa(e.Attempt), string(kept), string(dropped), e.Detail, e.PrevHash, e.Hash)
+				strconv.Itoa(e.Attempt), string(kept), string(dropped), string(cats), e.Detail, e.PrevHash, e.Hash)
 			if n++; n%1024 == 0 {
 				cw.Flush()
 			}
@@ -127,24 +133,146 @@ func (s *Store) Verify(ctx context.Context) (int64, error) {
 	default:
 		v.Anchor(0, "")
 	}
-	err := s.Export(ctx, ExportFilter{}, v.Next)
+	err := s.Export(ctx, veil.AuditFilter{}, v.Next)
 	return v.Rows, err
 }
 
-// VerifyJSONL checks an exported JSONL file: a complete export, from the
-// first row or from an anchor.
-func VerifyJSONL(r io.Reader) (int64, error) {
-	var v veil.ChainVerifier
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for line := 1; sc.Scan(); line++ {
-		var e veil.AuditEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return v.Rows, fmt.Errorf("line %d: not an audit row: %w", line, err)
+// ReadExport calls fn with every row of an exported file, JSONL or CSV
+// (told apart by the first byte), in file order. A line that is not an
+// audit row is an error naming the line.
+func ReadExport(r io.Reader, fn func(*veil.AuditEntry) error) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	first, err := br.Peek(1)
+	if err == io.EOF {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if first[0] == '{' {
+		sc := bufio.NewScanner(br)
+		sc.Buffer(make([]byte, 1<<20), 16<<20)
+		for line := 1; sc.Scan(); line++ {
+			var e veil.AuditEntry
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				return fmt.Errorf("line %d is not an audit row: %w", line, err)
+			}
+			if err := fn(&e); err != nil {
+				return err
+			}
 		}
-		if err := v.Next(&e); err != nil {
-			return v.Rows, err
+		return sc.Err()
+	}
+	cr := csv.NewReader(br)
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		return fmt.Errorf("the file is neither JSONL nor CSV with a header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[h] = i
+	}
+	for _, c := range veil.AuditColumns {
+		if _, ok := col[c]; !ok && c != "categories" {
+			return fmt.Errorf("the CSV has no %q column: not an audit export", c)
 		}
 	}
-	return v.Rows, sc.Err()
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		e, err := entryFromCSV(rec, col)
+		if err != nil {
+			return fmt.Errorf("line %d is not an audit row: %w", line, err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+}
+
+func entryFromCSV(rec []string, col map[string]int) (*veil.AuditEntry, error) {
+	get := func(c string) string {
+		if i, ok := col[c]; ok && i < len(rec) {
+			return rec[i]
+		}
+		return ""
+	}
+	e := &veil.AuditEntry{Action: get("action"), Actor: get("actor"), Source: get("source"), EventType: get("event_type"),
+		EventID: get("event_id"), Destination: get("destination"), Subject: get("subject"), Outcome: get("outcome"),
+		Detail: get("detail"), PrevHash: get("prev_hash"), Hash: get("hash")}
+	var err error
+	if e.Seq, err = strconv.ParseInt(get("seq"), 10, 64); err != nil {
+		return nil, fmt.Errorf("seq: %w", err)
+	}
+	if e.Time, err = time.Parse(veil.AuditTimeFormat, get("time")); err != nil {
+		return nil, fmt.Errorf("time: %w", err)
+	}
+	if e.HTTPStatus, err = strconv.Atoi(get("http_status")); err != nil {
+		return nil, fmt.Errorf("http_status: %w", err)
+	}
+	if e.Attempt, err = strconv.Atoi(get("attempt")); err != nil {
+		return nil, fmt.Errorf("attempt: %w", err)
+	}
+	for _, l := range []struct {
+		col string
+		dst *[]string
+	}{{"fields_kept", &e.FieldsKept}, {"fields_dropped", &e.FieldsDropped}, {"categories", &e.Categories}} {
+		if v := get(l.col); v != "" {
+			if err := json.Unmarshal([]byte(v), l.dst); err != nil {
+				return nil, fmt.Errorf("%s: %w", l.col, err)
+			}
+		}
+	}
+	return e, nil
+}
+
+// ExportCheck is the outcome of VerifyExport.
+type ExportCheck struct {
+	Rows int64 // rows read
+	// Gaps counts places where a row's seq is not the one after the row
+	// before it: rows missing, or a filtered export.
+	Gaps     int64
+	FirstGap int64 // the seq after the first gap
+}
+
+// VerifyExport checks an exported file (JSONL or CSV). Unless filtered, it
+// must be one chain, from its first row or from an anchor: an edited,
+// missing, inserted or reordered row is a *veil.ChainError. With filtered,
+// rows may be missing between others (an export with --action, --since…):
+// each row must match its own hash and seqs must rise, and the gaps are
+// counted. A complete check stops at the first bad row, with Gaps > 0 when
+// that row is one whose predecessors are missing, so a caller can say
+// "filtered or incomplete" rather than "edited".
+func VerifyExport(r io.Reader, filtered bool) (ExportCheck, error) {
+	var (
+		chk   ExportCheck
+		chain veil.ChainVerifier
+		last  int64
+	)
+	err := ReadExport(r, func(e *veil.AuditEntry) error {
+		if chk.Rows > 0 && e.Seq != last+1 {
+			if e.Seq <= last {
+				return &veil.ChainError{Seq: e.Seq, Reason: fmt.Sprintf("seq %d does not follow seq %d (reordered or inserted)", e.Seq, last)}
+			}
+			if chk.Gaps++; chk.Gaps == 1 {
+				chk.FirstGap = e.Seq
+			}
+		}
+		if e.Hash != e.ComputeHash(e.PrevHash) {
+			return &veil.ChainError{Seq: e.Seq, Reason: "hash does not match the row's contents (edited)"}
+		}
+		if !filtered {
+			if err := chain.Next(e); err != nil {
+				return err
+			}
+		}
+		last = e.Seq
+		chk.Rows++
+		return nil
+	})
+	return chk, err
 }

@@ -50,11 +50,12 @@ func (s *Store) appendTx(tx *wtx, e *veil.AuditEntry) error {
 	e.Hash = e.ComputeHash(e.PrevHash)
 	kept, _ := json.Marshal(nonNil(e.FieldsKept))
 	dropped, _ := json.Marshal(nonNil(e.FieldsDropped))
+	cats, _ := json.Marshal(nonNil(e.Categories))
 	if _, err := tx.exec(`INSERT INTO audit (seq, time, action, actor, source, event_type, event_id, destination,
-		subject, outcome, http_status, attempt, fields_kept, fields_dropped, detail, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		subject, outcome, http_status, attempt, fields_kept, fields_dropped, categories, detail, prev_hash, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, e.Time.Format(veil.AuditTimeFormat), e.Action, e.Actor, e.Source, e.EventType, e.EventID,
-		e.Destination, e.Subject, e.Outcome, e.HTTPStatus, e.Attempt, string(kept), string(dropped),
+		e.Destination, e.Subject, e.Outcome, e.HTTPStatus, e.Attempt, string(kept), string(dropped), string(cats),
 		e.Detail, e.PrevHash, e.Hash); err != nil {
 		return fmt.Errorf("append audit row: %w", err)
 	}
@@ -64,7 +65,7 @@ func (s *Store) appendTx(tx *wtx, e *veil.AuditEntry) error {
 
 // AuditEntries calls fn for each audit row in seq order, streaming.
 func (s *Store) AuditEntries(ctx context.Context, fn func(*veil.AuditEntry) error) error {
-	return s.Export(ctx, ExportFilter{}, func(e *veil.AuditEntry) error {
+	return s.Export(ctx, veil.AuditFilter{}, func(e *veil.AuditEntry) error {
 		c := *e // Export reuses its entry
 		return fn(&c)
 	})

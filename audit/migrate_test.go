@@ -3,36 +3,55 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/audit"
 )
 
-// TestMigrate_DeliveryBodies opens a database whose deliveries still carry
-// their body and path lists in the row (the layout before delivery_bodies):
-// the store moves body, kept and pseudonymised paths, drops the dropped
-// paths, and reads the delivery back.
-func TestMigrate_DeliveryBodies(t *testing.T) {
+// TestMigrate_Legacy opens a database in the layout of the releases before
+// numbered migrations (no schema_migrations; deliveries carrying their body
+// and path lists in the row; no upstream column; an unkeyed body digest;
+// consumers keyed by name; audit rows without categories): the store brings
+// it to version 1, applies the numbered migrations, reads the delivery
+// back, verifies the chain, and a second open finds nothing to do.
+func TestMigrate_Legacy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "veil.db")
 	st := MustOpenStore(t, path)
 	ctx := context.Background()
 	d := &veil.Delivery{Destination: "hris", Status: veil.DeliveryPending, Body: []byte(`{"name":"Migrated-Canary"}`),
 		FieldsKept: []string{"name"}, FieldsDropped: []string{"email"}, Pseudonymized: []string{"id"}}
-	id, _, err := st.IngestEvent(ctx, event(1, "greenhouse:candidate:1"), []*veil.Delivery{d}, nil)
+	id, _, err := st.IngestEvent(ctx, event(1, "greenhouse:candidate:1"), []*veil.Delivery{d}, veil.Drift{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AddConsumer(ctx, "onboarding", []string{"onboarding"}); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
 
 	// Rebuild the old layout from the new tables.
-	exec(t, path, `CREATE TABLE old AS SELECT d.id, d.event_id, d.destination, d.subject, d.status, b.body, b.fields_kept,
-		'["email"]' AS fields_dropped, b.pseudonymized, d.detail, d.attempts, d.next_attempt_at, d.created_at, d.updated_at
-		FROM deliveries d JOIN delivery_bodies b ON b.id = d.id;
-		DROP TABLE deliveries; DROP TABLE delivery_bodies; ALTER TABLE old RENAME TO deliveries;`)
+	exec(t, path, `
+		CREATE TABLE old_events AS SELECT id, source, vendor, event_type, subject, coalesce(dedup, body_dedup) AS dedup,
+			received_at, 'digest' AS digest, payload FROM events;
+		DROP TABLE events; ALTER TABLE old_events RENAME TO events;
+		CREATE TABLE old AS SELECT d.id, d.event_id, d.destination, d.subject, d.status, b.body, b.fields_kept,
+			'["email"]' AS fields_dropped, b.pseudonymized, d.detail, d.attempts, d.next_attempt_at, d.created_at, d.updated_at
+			FROM deliveries d JOIN delivery_bodies b ON b.id = d.id;
+		DROP TABLE deliveries; DROP TABLE delivery_bodies; ALTER TABLE old RENAME TO deliveries;
+		CREATE TABLE old_consumers AS SELECT name, key_hash, purposes, created_at, revoked_at FROM consumers;
+		DROP TABLE consumers; ALTER TABLE old_consumers RENAME TO consumers;
+		ALTER TABLE audit DROP COLUMN categories;
+		DROP TABLE meta; DROP TABLE schema_migrations;`)
 
 	st = MustOpenStore(t, path)
+	if got := st.Migrated; len(got) == 0 || got[0].Version != 2 {
+		t.Fatalf("migrations applied: %+v, want from version 2 on", got)
+	}
 	ds, err := st.EventDeliveries(ctx, id)
 	if err != nil || len(ds) != 1 {
 		t.Fatalf("read after migration: %v, %d deliveries", err, len(ds))
@@ -42,13 +61,54 @@ func TestMigrate_DeliveryBodies(t *testing.T) {
 		!slices.Equal(got.Pseudonymized, d.Pseudonymized) {
 		t.Fatalf("after migration: got %+v, want %+v", got, d)
 	}
+	if e, err := st.Event(ctx, id); err != nil || !bytes.Contains(e.Payload, []byte("candidate")) {
+		t.Fatalf("event after migration: %v", err)
+	}
+	cs, err := st.Consumers(ctx)
+	if err != nil || len(cs) != 1 || cs[0].Name != "onboarding" {
+		t.Fatalf("consumers after migration: %+v, %v", cs, err)
+	}
 	claimed, err := st.ClaimDeliveries(ctx, got.CreatedAt, 10)
 	if err != nil || len(claimed) != 1 || !bytes.Equal(claimed[0].Body, d.Body) {
 		t.Fatalf("claim after migration: %v, %d", err, len(claimed))
 	}
 	st.Close()
 	st = MustOpenStore(t, path) // a second open finds nothing to migrate
+	if len(st.Migrated) != 0 {
+		t.Fatalf("second open applied %+v", st.Migrated)
+	}
 	if n, err := st.Verify(ctx); err != nil || n == 0 {
 		t.Fatalf("verify after migration: %d rows, %v", n, err)
+	}
+}
+
+// TestVaultKeyCheck: a store opened with another vault key refuses to
+// start, with a sentence saying so, before anything reads a payload.
+func TestVaultKeyCheck(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "veil.db")
+	st := MustOpenStore(t, path)
+	if _, _, err := st.IngestEvent(context.Background(), event(1, "greenhouse:candidate:1"), nil, veil.Drift{}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	other := bytes.Repeat([]byte{8}, 32)
+	err := audit.NewStore(path, other, pseudonymKey).Open()
+	if !errors.Is(err, audit.ErrVaultKey) {
+		t.Fatalf("open with another key: got %v, want ErrVaultKey", err)
+	}
+	// A database from before the check value: the key is checked against a
+	// stored data key, then the check value is written.
+	exec(t, path, `DELETE FROM meta`)
+	if err := audit.NewStore(path, other, pseudonymKey).Open(); !errors.Is(err, audit.ErrVaultKey) {
+		t.Fatalf("open without check value, another key: got %v, want ErrVaultKey", err)
+	}
+	st = MustOpenStore(t, path)
+	st.Close()
+	db, _ := sql.Open("sqlite", path)
+	defer db.Close()
+	var n int
+	db.QueryRow(`SELECT count(*) FROM meta WHERE key = 'vault_check'`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("check value rows: %d, want 1", n)
 	}
 }

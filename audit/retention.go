@@ -110,6 +110,10 @@ func (s *Store) Erase(ctx context.Context, ref string) (events, cancelled int64,
 			return fmt.Errorf("cancel deliveries: %w", err)
 		}
 		cancelled, _ = res.RowsAffected()
+		// The dedup hashes are derived from the subject's requests: they go too.
+		if _, err := tx.Exec(`UPDATE events SET dedup = NULL, body_dedup = NULL WHERE subject = ?`, subject); err != nil {
+			return fmt.Errorf("delete dedup hashes: %w", err)
+		}
 		res, err = tx.Exec(`DELETE FROM data_keys WHERE subject = ?`, subject)
 		if err != nil {
 			return fmt.Errorf("delete data key: %w", err)

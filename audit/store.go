@@ -10,7 +10,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
-	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -26,9 +25,6 @@ import (
 
 	"github.com/veilhq/veil"
 )
-
-//go:embed schema.sql
-var schema string
 
 // ErrClosed is returned for work handed to a store that is closing or closed.
 var ErrClosed = veil.Errorf(veil.EUNAVAILABLE, "The store is unavailable; retry later.")
@@ -61,8 +57,12 @@ type Store struct {
 	// 0 means 1s.
 	CheckpointInterval time.Duration
 
+	// Migrated lists the migrations Open applied.
+	Migrated []Migration
+
 	vaultKey   []byte // wraps per-subject data keys
 	subjectKey []byte // keyed hash of subject references
+	dedupKey   []byte // keyed hash of dedup keys and bodies
 
 	wdb *sql.DB // the writer's single connection
 	rdb *sql.DB // readers
@@ -80,45 +80,6 @@ type Store struct {
 	newKeys    []string          // data keys created in the uncommitted batch
 	stmts      map[string]*sql.Stmt
 	unprepared []string
-}
-
-// migrate adds the columns later versions need to an existing database.
-func migrate(db *sql.DB) error {
-	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('events') WHERE name = 'upstream'`).Scan(&n); err != nil {
-		return err
-	}
-	if n == 0 {
-		if _, err := db.Exec(`ALTER TABLE events ADD COLUMN upstream TEXT`); err != nil { // JSON ids, upstream lookup mode
-			return err
-		}
-	}
-	// Deliveries used to carry their body and path lists in the row every
-	// attempt rewrites: move them to delivery_bodies.
-	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'body'`).Scan(&n); err != nil {
-		return err
-	}
-	if n == 0 {
-		return nil
-	}
-	tx, err := db.Begin()
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, q := range []string{
-		`INSERT OR IGNORE INTO delivery_bodies (id, body, fields_kept, pseudonymized)
-			SELECT id, body, fields_kept, pseudonymized FROM deliveries`,
-		`ALTER TABLE deliveries DROP COLUMN body`,
-		`ALTER TABLE deliveries DROP COLUMN fields_kept`,
-		`ALTER TABLE deliveries DROP COLUMN fields_dropped`,
-		`ALTER TABLE deliveries DROP COLUMN pseudonymized`,
-	} {
-		if _, err := tx.Exec(q); err != nil {
-			return fmt.Errorf("migrate deliveries: %w", err)
-		}
-	}
-	return tx.Commit()
 }
 
 // chainTail returns the last row of the chain, or the anchor retention left
@@ -152,9 +113,16 @@ type op struct {
 // NewStore returns a store for the database at path. vaultKey (32 bytes)
 // wraps the data keys; pseudonymKey (32 bytes) derives the key of subject hashes.
 func NewStore(path string, vaultKey, pseudonymKey []byte) *Store {
-	mac := hmac.New(sha256.New, pseudonymKey)
-	mac.Write([]byte("veil subject hash v1"))
-	return &Store{Path: path, vaultKey: vaultKey, subjectKey: mac.Sum(nil), MaxBatch: 256}
+	return &Store{Path: path, vaultKey: vaultKey, subjectKey: derive(pseudonymKey, "veil subject hash v1"),
+		dedupKey: derive(pseudonymKey, "veil dedup hash v1"), MaxBatch: 256}
+}
+
+// derive returns HMAC-SHA256(key, label): one master key, separate keys
+// per use.
+func derive(key []byte, label string) []byte {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(label))
+	return mac.Sum(nil)
 }
 
 // Open creates or migrates the database and starts the writer.
@@ -186,13 +154,13 @@ func (s *Store) Open() error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	s.wdb.SetMaxOpenConns(1)
-	if _, err := s.wdb.Exec(schema); err != nil {
+	if s.Migrated, err = migrateSQLite(s.wdb, s.Now()); err != nil {
 		s.wdb.Close()
 		return fmt.Errorf("migrate store: %w", err)
 	}
-	if err := migrate(s.wdb); err != nil {
+	if err := checkVaultKey(s.wdb, s.vaultKey); err != nil {
 		s.wdb.Close()
-		return fmt.Errorf("migrate store: %w", err)
+		return err
 	}
 	// The database and its WAL hold only ciphertext and hashes, but keep
 	// them private to the process owner anyway.
@@ -446,4 +414,43 @@ func (s *Store) SubjectHash(ref string) string {
 	mac := hmac.New(sha256.New, s.subjectKey)
 	mac.Write([]byte(ref))
 	return "sub_" + hex.EncodeToString(mac.Sum(nil)[:16])
+}
+
+// ErrVaultKey is returned by Open when keys.vault is not the key the
+// database was created with.
+var ErrVaultKey = errors.New("keys.vault is not the key this database was created with, so its payloads cannot be decrypted: " +
+	"set the original key, or point data_dir at an empty folder to start a new database")
+
+// checkVaultKey compares the vault key with the check value the database
+// keeps (an HMAC of a constant under the key, which reveals nothing of it),
+// so a different key stops the start instead of failing every read later.
+// A database without one gets it, after the key has unwrapped a stored data
+// key if there is one.
+func checkVaultKey(db *sql.DB, vaultKey []byte) error {
+	want := derive(vaultKey, "veil vault key check v1")
+	var got []byte
+	err := db.QueryRow(`SELECT value FROM meta WHERE key = 'vault_check'`).Scan(&got)
+	if err == nil {
+		if !hmac.Equal(got, want) {
+			return ErrVaultKey
+		}
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read vault key check: %w", err)
+	}
+	var subject string
+	var wrapped []byte
+	switch err := db.QueryRow(`SELECT subject, wrapped FROM data_keys LIMIT 1`).Scan(&subject, &wrapped); {
+	case err == nil:
+		if _, err := open(vaultKey, wrapped, []byte(subject)); err != nil {
+			return ErrVaultKey
+		}
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("read data key: %w", err)
+	}
+	if _, err := db.Exec(`INSERT INTO meta (key, value) VALUES ('vault_check', ?)`, want); err != nil {
+		return fmt.Errorf("write vault key check: %w", err)
+	}
+	return nil
 }

@@ -43,7 +43,7 @@ func TestStore_IngestReadDedup(t *testing.T) {
 	st := MustOpenStore(t, "")
 	ctx := context.Background()
 	e := event(1, "greenhouse:candidate:1")
-	id, dup, err := st.IngestEvent(ctx, e, nil, nil)
+	id, dup, err := st.IngestEvent(ctx, e, nil, veil.Drift{})
 	if err != nil || dup {
 		t.Fatalf("ingest: got %v dup=%v", err, dup)
 	}
@@ -55,7 +55,7 @@ func TestStore_IngestReadDedup(t *testing.T) {
 		t.Fatalf("read back: got %+v", got)
 	}
 	again := event(1, "greenhouse:candidate:1")
-	id2, dup, err := st.IngestEvent(ctx, again, nil, nil)
+	id2, dup, err := st.IngestEvent(ctx, again, nil, veil.Drift{})
 	if err != nil || !dup || id2 != id {
 		t.Fatalf("duplicate: got id %s dup %v err %v, want %s true nil", id2, dup, err, id)
 	}
@@ -79,7 +79,7 @@ func TestStore_ConcurrentChain(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			if _, _, err := st.IngestEvent(ctx, event(i, fmt.Sprint("greenhouse:candidate:", i%7)), nil, nil); err != nil {
+			if _, _, err := st.IngestEvent(ctx, event(i, fmt.Sprint("greenhouse:candidate:", i%7)), nil, veil.Drift{}); err != nil {
 				t.Error(err)
 			}
 		}(i)
@@ -113,7 +113,7 @@ func TestStore_NoPlaintextAtRest(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "veil.db")
 	st := MustOpenStore(t, path)
 	for i := 0; i < 20; i++ {
-		if _, _, err := st.IngestEvent(context.Background(), event(i, "greenhouse:candidate:42"), nil, nil); err != nil {
+		if _, _, err := st.IngestEvent(context.Background(), event(i, "greenhouse:candidate:42"), nil, veil.Drift{}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,8 +32,9 @@ var ErrNotFound = veil.Errorf(veil.ENOTFOUND, "No such event.")
 // In the same transaction, for a new event only, it stores each delivery
 // (its outbound body sealed like the payload) with a filtered or
 // blocked_leak audit row where that is its status, and records the drift
-// paths (new to this source and event type) with a schema_drift row each.
-func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*veil.Delivery, drift []string) (id string, duplicate bool, err error) {
+// paths (new to this source and event type) with a schema_drift row each,
+// and one more row counting those beyond drift.Paths.
+func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*veil.Delivery, drift veil.Drift) (id string, duplicate bool, err error) {
 	if e.ID == "" {
 		e.ID = veil.NewID("evt_")
 	}
@@ -41,14 +42,18 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 		// No candidate reference in the payload: the event is its own subject.
 		e.Subject = e.Source + ":event:" + e.ID
 	}
-	dedup := dedupHash(e.Source, e.DedupKey)
+	var dedup, bodyDedup []byte // NULL when absent
+	if e.DedupKey != "" {
+		dedup = s.dedupHash(e.Source, "key", []byte(e.DedupKey))
+	}
+	if e.BodyKey || e.DedupKey == "" {
+		bodyDedup = s.dedupHash(e.Source, "body", e.Payload)
+	}
 	subject := s.SubjectHash(e.Subject)
-	sum := sha256.Sum256(e.Payload)
-	digest := hex.EncodeToString(sum[:])
 	err = s.write(ctx, func(tx *wtx) error {
 		id, duplicate = e.ID, false
 		var first string
-		switch err := tx.queryRow(`SELECT id FROM events WHERE dedup = ?`, dedup).Scan(&first); {
+		switch err := tx.queryRow(`SELECT id FROM events WHERE dedup = ? OR body_dedup = ?`, dedup, bodyDedup).Scan(&first); {
 		case err == nil:
 			id, duplicate = first, true
 			return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionReceived, Actor: e.Source, Source: e.Source,
@@ -68,9 +73,9 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 		} else if sealed, err = seal(key, e.Payload, []byte(e.ID)); err != nil {
 			return err
 		}
-		if _, err := tx.exec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, received_at, digest, payload, upstream)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType, subject, dedup,
-			e.ReceivedAt.UnixNano(), digest, sealed, upstream); err != nil {
+		if _, err := tx.exec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at, payload, upstream)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType, subject, dedup, bodyDedup,
+			e.ReceivedAt.UnixNano(), sealed, upstream); err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
 		if err := s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionReceived, Actor: e.Source,
@@ -82,15 +87,20 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 				return err
 			}
 		}
-		for _, p := range drift {
-			if _, err := tx.exec(`INSERT OR IGNORE INTO schema_paths (source, event_type, path, first_seen) VALUES (?, ?, ?, ?)`,
-				e.Source, e.EventType, p, e.ReceivedAt.UnixNano()); err != nil {
+		for _, p := range drift.Paths {
+			if _, err := tx.exec(`INSERT INTO schema_paths (source, event_type, path, first_seen) VALUES (?, ?, ?, ?)
+				ON CONFLICT DO NOTHING`, e.Source, e.EventType, p, e.ReceivedAt.UnixNano()); err != nil {
 				return fmt.Errorf("record schema path: %w", err)
 			}
 			if err := s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionSchemaDrift, Actor: "veil",
 				Source: e.Source, EventType: e.EventType, EventID: e.ID, Outcome: "new_path", Detail: p}); err != nil {
 				return err
 			}
+		}
+		if drift.More > 0 {
+			return s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionSchemaDrift, Actor: "veil",
+				Source: e.Source, EventType: e.EventType, EventID: e.ID, Outcome: "new_paths_not_recorded",
+				Detail: fmt.Sprintf("%d more new paths in this event were not recorded", drift.More)})
 		}
 		return nil
 	})
@@ -193,13 +203,16 @@ func (s *Store) cacheKey(subject string, k []byte) {
 	s.dataKeys[subject] = k
 }
 
-// dedupHash is the stored form of a dedup key: 128 bits are plenty to tell
-// events apart, and a short key keeps the index small.
-func dedupHash(source, key string) []byte {
-	h := sha256.New()
+// dedupHash is the stored form of a dedup key or a body: keyed, so the
+// store holds nothing a guess can be checked against; 128 bits are plenty
+// to tell events apart, and a short key keeps the index small.
+func (s *Store) dedupHash(source, kind string, v []byte) []byte {
+	h := hmac.New(sha256.New, s.dedupKey)
 	h.Write([]byte(source))
 	h.Write([]byte{0})
-	h.Write([]byte(key))
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write(v)
 	return h.Sum(nil)[:16]
 }
 

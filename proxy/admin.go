@@ -2,16 +2,16 @@ package proxy
 
 import (
 	"context"
-	"crypto/subtle"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/veilhq/veil"
-	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/ats"
 	"github.com/veilhq/veil/redact"
 )
 
@@ -21,12 +21,10 @@ type AdminStore interface {
 	Delivery(ctx context.Context, id string) (*veil.Delivery, error)
 	Event(ctx context.Context, id string) (*veil.Event, error)
 	ReplayDelivery(ctx context.Context, old, nd *veil.Delivery) error
-	WriteExport(ctx context.Context, w io.Writer, format string, f audit.ExportFilter) error
+	WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error
 	Erase(ctx context.Context, ref string) (events, cancelled int64, err error)
 	SubjectHash(ref string) string
 }
-
-var _ AdminStore = (*audit.Store)(nil)
 
 // handleExport streams the audit log as csv or jsonl.
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
@@ -39,7 +37,11 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "format must be csv or jsonl."))
 		return
 	}
-	f := audit.ExportFilter{Destination: q.Get("destination"), Action: q.Get("action")}
+	f := veil.AuditFilter{Destinations: splitList(q.Get("destination")), Actions: splitList(q.Get("action"))}
+	if err := s.checkFilter(f); err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
 	for _, p := range []struct {
 		name string
 		t    *time.Time
@@ -65,6 +67,33 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		// Headers are gone; the truncated body is the signal, and the log says why.
 		s.Logger.Error("audit export", "err", err)
 	}
+}
+
+// splitList splits a comma list, dropping empty entries.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// checkFilter refuses unknown actions and destinations: a typo must not
+// silently export nothing.
+func (s *Server) checkFilter(f veil.AuditFilter) error {
+	for _, a := range f.Actions {
+		if !slices.Contains(veil.AuditActions, a) {
+			return veil.Errorf(veil.EINVALID, "Unknown action %q; actions are %s.", ats.Label(a), strings.Join(veil.AuditActions, ", "))
+		}
+	}
+	for _, d := range f.Destinations {
+		if s.cfg.Destination(d) == nil {
+			return veil.Errorf(veil.EINVALID, "Unknown destination %q; destinations are %s.", ats.Label(d), strings.Join(s.cfg.DestinationNames(), ", "))
+		}
+	}
+	return nil
 }
 
 // handleErase crypto-shreds one data subject.
@@ -97,11 +126,10 @@ func toJSON(d *veil.Delivery) deliveryJSON {
 		Status: d.Status, Attempts: d.Attempts, Detail: d.Detail, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
 }
 
-// requireAdmin wraps h with the admin token check (constant time).
+// requireAdmin wraps h with the admin token check, by keyed digest.
 func (s *Server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(token), []byte(s.cfg.AdminToken)) != 1 {
+		if !s.validToken(r.Header.Get("Authorization"), s.adminDigest) {
 			writeError(w, r, s.Logger, veil.Errorf(veil.EUNAUTHORIZED, "A valid admin token is required (Authorization: Bearer …)."))
 			return
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/ats"
 	"github.com/veilhq/veil/redact"
 )
 
@@ -30,8 +31,13 @@ type hookResponse struct {
 	Duplicate bool   `json:"duplicate"`
 }
 
-// handleHook receives one webhook: verify, commit, then answer 200. Nothing
-// is answered 200 before the commit that holds it.
+// bodyReadTimeout bounds how long a webhook's body may take to arrive once
+// its headers have: a stalled sender holds a connection no longer.
+const bodyReadTimeout = 30 * time.Second
+
+// handleHook receives one webhook: verify the signature over the raw
+// bytes, validate the JSON, decide for each destination, commit, then
+// answer 200. Nothing is answered 200 before the commit that holds it.
 func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["source"]
 	sch, ok := s.schemes[name]
@@ -57,23 +63,37 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, name, err)
 		return
 	}
+	values, err := redact.Validate(body, s.cfg.MaxDepth)
+	if err != nil {
+		s.reject(w, r, name, veil.Errorf(veil.EMALFORMED, "%s", err.Error()))
+		return
+	}
+	// Indexing costs memory in proportion to the values in the body, not
+	// to its bytes: admit bodies by their count, so that many large,
+	// flat bodies at once wait instead of exhausting memory.
+	weight := min(int64(values), s.admitBudget)
+	if err := s.admit.Acquire(r.Context(), weight); err != nil {
+		s.reject(w, r, name, veil.Errorf(veil.EUNAVAILABLE, "The request was cancelled while waiting; retry later."))
+		return
+	}
+	defer s.admit.Release(weight)
 	doc, err := redact.Parse(body)
 	if err != nil {
-		s.reject(w, r, name, errMalformed)
+		s.reject(w, r, name, veil.Errorf(veil.EMALFORMED, "The body is not a JSON object."))
 		return
 	}
 	defer doc.Release()
 	in := sch.Describe(r.Header, body)
-	e := &veil.Event{ID: veil.NewID("evt_"), Source: name, Vendor: src.Vendor, EventType: in.eventType,
-		Subject: in.subject, DedupKey: in.dedupKey, ReceivedAt: now, Payload: body}
-	if src.Lookup == "upstream" {
-		e.Upstream = upstreamIDs(src, body) // the store keeps these, not the payload
+	e := &veil.Event{ID: veil.NewID("evt_"), Source: name, Vendor: src.Vendor, EventType: in.EventType,
+		Subject: in.Subject, DedupKey: in.DedupKey, BodyKey: in.BodyKey, ReceivedAt: now, Payload: body}
+	if up, ok := sch.(ats.Upstreamer); ok && src.Lookup == "upstream" {
+		e.Upstream = up.UpstreamIDs(body) // the store keeps these, not the payload
 	}
 	// Decide before the commit, so the event and what each destination may
 	// see are stored together: a crash leaves neither half.
 	deliveries := s.fanOut(r.Context(), e, doc)
-	fresh := s.drift.observe(name, e.EventType, doc.Paths())
-	id, dup, err := s.store.IngestEvent(r.Context(), e, deliveries, fresh)
+	drift := s.drift.observe(name, e.EventType, doc.Paths())
+	id, dup, err := s.store.IngestEvent(r.Context(), e, deliveries, drift)
 	if err != nil {
 		if veil.ErrorCode(err) != veil.EUNAVAILABLE {
 			err = errors.Join(veil.Errorf(veil.EUNAVAILABLE, "The event could not be stored; retry later."), err)
@@ -92,13 +112,15 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, hookResponse{EventID: id, Duplicate: dup})
 }
 
-// readBody reads at most the configured limit; a larger body is ETOOLARGE.
+// readBody reads at most the configured limit, within bodyReadTimeout; a
+// larger body is ETOOLARGE.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	limit := s.cfg.MaxBodyBytes
 	tooLarge := veil.Errorf(veil.ETOOLARGE, "The body is larger than the limit of %d bytes.", limit)
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
@@ -109,12 +131,13 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	case errors.As(err, &maxErr):
 		return nil, tooLarge
 	case err != nil && !errors.Is(err, io.EOF):
-		return nil, veil.Errorf(veil.EINVALID, "The body could not be read.")
+		return nil, veil.Errorf(veil.EINVALID, "The body could not be read in time.")
 	}
 	return buf.Bytes(), nil
 }
 
-// reject answers err and records a rejected audit row with its code.
+// reject answers err, counts it, and adds it to the minute's aggregated
+// rejected audit row for its source and reason.
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, source string, err error) {
 	code := veil.ErrorCode(err)
 	label := source
@@ -122,9 +145,8 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, source string, e
 		label = "unknown"
 	}
 	eventsRejected.WithLabelValues(label, code).Inc()
-	s.Logger.Info("webhook rejected", "source", label, "reason", code, "remote", r.RemoteAddr)
-	s.store.Record(&veil.AuditEntry{Action: veil.ActionRejected, Actor: label, Source: source,
-		Outcome: "rejected", HTTPStatus: ErrorStatus(code), Detail: code})
+	s.Logger.Debug("webhook rejected", "source", label, "reason", code)
+	s.rejections.add(source, code, s.Now())
 	writeError(w, r, s.Logger, err)
 }
 
@@ -133,8 +155,11 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, source string, e
 // and parses it for the redactor, without verifying a signature: for
 // previews and policy diffs of sample files.
 func NewEvent(src *veil.Source, h http.Header, body []byte, now time.Time) (*veil.Event, *redact.Doc, error) {
-	sch, err := newScheme(src)
+	sch, err := ats.New(src)
 	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := redact.Validate(body, 0); err != nil {
 		return nil, nil, err
 	}
 	doc, err := redact.Parse(body)
@@ -145,6 +170,6 @@ func NewEvent(src *veil.Source, h http.Header, body []byte, now time.Time) (*vei
 		h = http.Header{}
 	}
 	in := sch.Describe(h, body)
-	return &veil.Event{ID: veil.NewID("evt_"), Source: src.Name, Vendor: src.Vendor, EventType: in.eventType,
-		Subject: in.subject, DedupKey: in.dedupKey, ReceivedAt: now, Payload: body}, doc, nil
+	return &veil.Event{ID: veil.NewID("evt_"), Source: src.Name, Vendor: src.Vendor, EventType: in.EventType,
+		Subject: in.Subject, DedupKey: in.DedupKey, BodyKey: in.BodyKey, ReceivedAt: now, Payload: body}, doc, nil
 }

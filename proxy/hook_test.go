@@ -62,7 +62,7 @@ func signAs(tb testing.TB, source, secret string, body []byte, ts time.Time) (ht
 var secrets = map[string]string{
 	"greenhouse": "gh-fixture-secret-Qm7v2Lx9", "lever": "lever-fixture-sigtoken-8d2e6a51",
 	"ashby": "ashby-fixture-secret-4f1c9e7a2b", "standard": "whsec_qi30n6UNTGAkAqwOsrRJil8R+0kDgCYHta7MhRRlqlw=",
-	"smartrecruiters": "sr-test-secret-51d0", "workable": "workable-test-secret-77ab", "teamtailor": "tt-test-secret-0c1f",
+	"smartrecruiters": "sr-fixture-secret-7Hq2Lm4x", "workable": "workable-test-secret-77ab", "teamtailor": "tt-test-secret-0c1f",
 }
 
 // timestamped lists the sources whose scheme signs a timestamp.

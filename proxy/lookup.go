@@ -13,19 +13,17 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/veilhq/veil"
-	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/ats"
 	"github.com/veilhq/veil/redact"
 )
 
 // LookupStore authenticates consumers, reads events and audits lookups;
 // audit.Store implements it.
 type LookupStore interface {
-	Authenticate(ctx context.Context, key string) (*audit.Consumer, error)
+	Authenticate(ctx context.Context, key string) (*veil.Consumer, error)
 	Event(ctx context.Context, id string) (*veil.Event, error)
 	Append(ctx context.Context, entries ...*veil.AuditEntry) error
 }
-
-var _ LookupStore = (*audit.Store)(nil)
 
 // Upstream fetches a record from the ATS API for sources in upstream
 // lookup mode (the store holds no payload for them).
@@ -73,7 +71,11 @@ func (l *limiter) allow(name string, now time.Time) (bool, time.Duration) {
 func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := mux.Vars(r)["id"]
-	key, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || key == "" {
+		s.denied(w, r, "", "", id, veil.Errorf(veil.EUNAUTHORIZED, "A consumer key is required as Authorization: Bearer <key>."))
+		return
+	}
 	c, err := s.Lookup.Authenticate(ctx, key)
 	if err != nil {
 		// No consumer to name: the key itself is never written anywhere.
@@ -141,9 +143,9 @@ func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
 func (s *Server) denied(w http.ResponseWriter, r *http.Request, consumer, purpose, id string, err error) {
 	code := veil.ErrorCode(err)
 	row := &veil.AuditEntry{Action: veil.ActionLookupDenied, Actor: consumer, Outcome: code,
-		HTTPStatus: ErrorStatus(code), Detail: fmt.Sprintf("purpose=%s", boundLabel(purpose))}
+		HTTPStatus: ErrorStatus(code), Detail: fmt.Sprintf("purpose=%s", ats.Label(purpose))}
 	if code != veil.EUNAUTHORIZED {
-		row.EventID = boundLabel(id) // the path is the caller's text
+		row.EventID = ats.Label(id) // the path is the caller's text
 	}
 	if aerr := s.Lookup.Append(r.Context(), row); aerr != nil {
 		s.Logger.Error("audit lookup_denied", "err", aerr)

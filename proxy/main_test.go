@@ -32,7 +32,7 @@ sources:
   - {name: lever, vendor: lever, secret: lever-fixture-sigtoken-8d2e6a51}
   - {name: ashby, vendor: ashby, secret: ashby-fixture-secret-4f1c9e7a2b}
   - {name: standard, vendor: standard, secret: "whsec_qi30n6UNTGAkAqwOsrRJil8R+0kDgCYHta7MhRRlqlw="}
-  - {name: smartrecruiters, vendor: smartrecruiters, secret: sr-test-secret-51d0}
+  - {name: smartrecruiters, vendor: smartrecruiters, secret: sr-fixture-secret-7Hq2Lm4x}
   - name: workable
     vendor: hmac
     secret: workable-test-secret-77ab
@@ -102,7 +102,8 @@ func loadSamples(tb testing.TB) []sample {
 	if err := json.Unmarshal(raw, &headers); err != nil {
 		tb.Fatal(err)
 	}
-	sources := map[string]string{"greenhouse": "greenhouse", "lever": "lever", "ashby": "ashby", "standard-webhooks": "standard"}
+	sources := map[string]string{"greenhouse": "greenhouse", "lever": "lever", "ashby": "ashby", "standard-webhooks": "standard",
+		"smartrecruiters": "smartrecruiters"}
 	var out []sample
 	for file, hs := range headers {
 		body, err := os.ReadFile(filepath.Join("../testdata/samples", file))
@@ -113,7 +114,11 @@ func loadSamples(tb testing.TB) []sample {
 		for k, v := range hs {
 			s.header.Set(k, v)
 		}
-		if ts := s.header.Get("webhook-timestamp"); ts != "" {
+		for _, k := range []string{"webhook-timestamp", "smartrecruiters-timestamp"} {
+			ts := s.header.Get(k)
+			if ts == "" {
+				continue
+			}
 			var sec int64
 			json.Unmarshal([]byte(ts), &sec)
 			s.signed = time.Unix(sec, 0)

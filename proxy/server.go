@@ -1,28 +1,36 @@
-// Package proxy is Veil's HTTP side: the inbound webhook endpoint with every
-// vendor's signature scheme, the admin and lookup API, and (later) the
-// delivery workers that carry minimised events to destinations.
+// Package proxy is Veil's inbound HTTP side: the webhook endpoint (each
+// vendor's scheme comes from package ats), the gated lookup and the admin
+// API. It wires a request through the pipeline: verify, validate, decide,
+// commit, answer.
 package proxy
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/ats"
 )
 
 // EventStore commits verified events; audit.Store implements it.
 type EventStore interface {
 	// IngestEvent commits e durably with its deliveries and drift paths
 	// and returns its id, or the first event's id and true for a duplicate.
-	IngestEvent(ctx context.Context, e *veil.Event, deliveries []*veil.Delivery, drift []string) (id string, duplicate bool, err error)
+	IngestEvent(ctx context.Context, e *veil.Event, deliveries []*veil.Delivery, drift veil.Drift) (id string, duplicate bool, err error)
 	// SchemaPaths returns the paths seen so far per source NUL event type.
 	SchemaPaths(ctx context.Context) (map[string]map[string]bool, error)
 	// Record queues audit rows without waiting for their commit.
@@ -35,6 +43,9 @@ type EventStore interface {
 type Server struct {
 	// Addr is the listen address; the config's listen when empty.
 	Addr string
+	// Listener, when set, is served instead of listening on Addr (the
+	// caller bound it before opening anything else).
+	Listener net.Listener
 	// Logger receives one line per failure, never a payload value; nil discards.
 	Logger *slog.Logger
 	// Now is the clock for timestamp tolerances; nil means time.Now.
@@ -49,7 +60,7 @@ type Server struct {
 	// Admin, when set, serves the dead-letter inbox and replays.
 	Admin AdminStore
 	// Deliverer, when set, is woken when new deliveries are due.
-	Deliverer *Deliverer
+	Deliverer Notifier
 	// Lookup, when set, serves GET /v1/events/{id}/record.
 	Lookup LookupStore
 	// Upstream fetches records of sources in upstream lookup mode; nil
@@ -60,17 +71,37 @@ type Server struct {
 
 	cfg     *veil.Config
 	store   EventStore
-	schemes map[string]scheme
+	schemes map[string]ats.Scheme
 	sources map[string]*veil.Source
 	targets map[string][]Target // by source
 	drift   drift
 	limiter limiter
+	// admit bounds the values being indexed at once (admitBudget); hooks
+	// bounds the hook requests in progress, leaving connections for health
+	// checks, metrics and the admin API.
+	admit       *semaphore.Weighted
+	admitBudget int64
+	hooks       chan struct{}
+	rejections  rejections
+	// tokenKey keys the digests tokens are compared by.
+	tokenKey    []byte
+	adminDigest []byte
 	// pseudonymKey derives each consumer's pseudonym key.
 	pseudonymKey []byte
 	router       *mux.Router
-	ln           net.Listener
+	ln           *connLimiter
 	srv          *http.Server
+	stop         context.CancelFunc
+	wg           sync.WaitGroup
 }
+
+// Notifier is woken when new deliveries are due; delivery.Deliverer
+// implements it.
+type Notifier interface{ Notify() }
+
+// admitBudget is the number of JSON values being indexed and decided at
+// once, across requests: about 150 bytes of index each, so some 60 MB.
+const admitBudget = 400_000
 
 // NewServer returns a server for cfg backed by store.
 func NewServer(cfg *veil.Config, store EventStore) *Server {
@@ -86,21 +117,41 @@ func (s *Server) Open() error {
 	if s.Addr == "" {
 		s.Addr = s.cfg.Listen
 	}
-	ln, err := net.Listen("tcp", s.Addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	ln := s.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", s.Addr); err != nil {
+			return fmt.Errorf("listen on %s: %w", s.Addr, err)
+		}
 	}
-	s.ln = ln
+	s.ln = newConnLimiter(ln, s.cfg.MaxConnections)
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ConnState:         s.ln.connState,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.wg.Add(2)
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		defer s.wg.Done()
+		if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("serve", "err", err)
+		}
+	}()
+	go func() { // write each minute's aggregated rejections once it ends
+		defer s.wg.Done()
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.rejections.flush(s.Now(), false)
+			}
 		}
 	}()
 	return nil
@@ -113,16 +164,24 @@ func (s *Server) init() error {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
-	s.schemes = make(map[string]scheme, len(s.cfg.Sources))
+	s.schemes = make(map[string]ats.Scheme, len(s.cfg.Sources))
 	s.sources = make(map[string]*veil.Source, len(s.cfg.Sources))
 	for i := range s.cfg.Sources {
 		src := &s.cfg.Sources[i]
-		sch, err := newScheme(src)
+		sch, err := ats.New(src)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", src.Name, err)
 		}
 		s.schemes[src.Name], s.sources[src.Name] = sch, src
 	}
+	s.admitBudget = admitBudget
+	s.admit = semaphore.NewWeighted(s.admitBudget)
+	// Keep a quarter of the connections (up to 64) for everything but hooks.
+	s.hooks = make(chan struct{}, max(1, s.cfg.MaxConnections-min(64, s.cfg.MaxConnections/4)))
+	s.rejections.record = s.store.Record
+	s.tokenKey = make([]byte, 32)
+	rand.Read(s.tokenKey)
+	s.adminDigest = s.tokenDigest(s.cfg.AdminToken)
 	s.targets = map[string][]Target{}
 	for _, t := range s.Targets {
 		for _, src := range t.Sources {
@@ -141,7 +200,7 @@ func (s *Server) init() error {
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "message": "Method not allowed on this route."})
 	})
-	r.HandleFunc("/hooks/{source}", s.handleHook).Methods(http.MethodPost).Name("hook")
+	r.HandleFunc("/hooks/{source}", s.limitHooks(s.handleHook)).Methods(http.MethodPost).Name("hook")
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet).Name("healthz")
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet).Name("readyz")
 	r.Handle("/metrics", promhttp.Handler()).Methods(http.MethodGet).Name("metrics")
@@ -186,12 +245,52 @@ func (s *Server) URL() string {
 }
 
 // Close stops accepting requests and waits, until ctx ends, for those in
-// flight; each finishes its commit before it answers.
+// flight; each finishes its commit before it answers. Then it writes the
+// aggregated rejections of the current minute.
 func (s *Server) Close(ctx context.Context) error {
 	if s.srv == nil {
 		return nil
 	}
-	return s.srv.Shutdown(ctx)
+	err := s.srv.Shutdown(ctx)
+	s.stop()
+	s.wg.Wait()
+	s.rejections.flush(s.Now(), true)
+	return err
+}
+
+// limitHooks answers 503 when as many hook requests are in progress as
+// their share of max_connections allows: the ATS retries, and the rest of
+// the connections stay free for health checks, metrics and the admin API.
+func (s *Server) limitHooks(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.hooks <- struct{}{}:
+			defer func() { <-s.hooks }()
+			h(w, r)
+		default:
+			name := mux.Vars(r)["source"]
+			if _, ok := s.schemes[name]; !ok {
+				name = ""
+			}
+			w.Header().Set("Retry-After", "1")
+			s.reject(w, r, name, veil.Errorf(veil.EUNAVAILABLE, "Too many webhooks in progress; retry later."))
+		}
+	}
+}
+
+// tokenDigest is what tokens are compared by: keyed digests of equal
+// length, so the comparison leaks neither content nor length.
+func (s *Server) tokenDigest(token string) []byte {
+	m := hmac.New(sha256.New, s.tokenKey)
+	m.Write([]byte(token))
+	return m.Sum(nil)
+}
+
+// validToken reports whether an Authorization header carries "Bearer "
+// and a token whose digest is want.
+func (s *Server) validToken(authorization string, want []byte) bool {
+	token, ok := strings.CutPrefix(authorization, "Bearer ")
+	return ok && token != "" && hmac.Equal(s.tokenDigest(token), want)
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {

@@ -15,20 +15,6 @@ import (
 	"github.com/veilhq/veil"
 )
 
-// upstreamIDs returns the record ids an upstream-mode source keeps instead
-// of the payload: what the ATS API needs to return the record later.
-func upstreamIDs(src *veil.Source, body []byte) map[string]string {
-	ids := map[string]string{}
-	switch src.Vendor {
-	case veil.VendorGreenhouse:
-		r := gjson.GetManyBytes(body, "payload.application.id", "payload.application.candidate.id")
-		ids["application"], ids["candidate"] = r[0].String(), r[1].String()
-	case veil.VendorLever:
-		ids["opportunity"] = gjson.GetBytes(body, "data.opportunityId").String()
-	}
-	return ids
-}
-
 // ATSClient fetches records from Greenhouse Harvest and Lever for sources
 // in upstream lookup mode. Errors carry the upstream's status, never its body.
 type ATSClient struct {
@@ -88,7 +74,7 @@ func (c *ATSClient) get(ctx context.Context, src *veil.Source, path string) ([]b
 	resp, err := c.Client.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return nil, veil.Errorf(veil.EUPSTREAMTIMOUT, "The ATS API did not answer in time.")
+			return nil, veil.Errorf(veil.EUPSTREAMTIMEOUT, "The ATS API did not answer in time.")
 		}
 		return nil, veil.Errorf(veil.EUPSTREAM, "The ATS API could not be reached.")
 	}
@@ -96,7 +82,7 @@ func (c *ATSClient) get(ctx context.Context, src *veil.Source, path string) ([]b
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return nil, veil.Errorf(veil.EUPSTREAMTIMOUT, "The ATS API did not answer in time.")
+		return nil, veil.Errorf(veil.EUPSTREAMTIMEOUT, "The ATS API did not answer in time.")
 	case err != nil:
 		return nil, veil.Errorf(veil.EUPSTREAM, "The ATS API's answer could not be read.")
 	case resp.StatusCode == http.StatusNotFound:

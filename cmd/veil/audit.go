@@ -6,68 +6,80 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
 )
 
-const auditUsage = `usage:
-  veil audit export [--format csv|jsonl] [--since T] [--until T] [--destination D] [--action A] [--subject REF] [--out FILE]
-  veil audit verify [FILE]
-  veil audit purge [--dry-run]
-`
-
-func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, auditUsage)
-		return errUsage
-	}
-	switch args[0] {
-	case "export":
-		return runAuditExport(ctx, args[1:], stdout, stderr)
-	case "verify":
-		return runAuditVerify(ctx, args[1:], stdout, stderr)
-	case "purge":
-		return runAuditPurge(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "veil audit: unknown command %q\n%s", args[0], auditUsage)
-	return errUsage
-}
-
 // parseTime accepts RFC 3339 or a date (YYYY-MM-DD, UTC midnight).
-func parseTime(s string) (time.Time, error) {
+func parseTime(flagName, s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	return time.Parse(time.DateOnly, s)
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--%s %q is not a time: write a date (2026-11-27) or an RFC 3339 time (2026-11-27T09:30:00Z)", flagName, s)
 }
 
-func runAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := newFlagSet("audit export", stderr)
+// splitList splits a comma list, dropping empty entries.
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func runAuditExport(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
 	format := fs.String("format", "jsonl", "csv or jsonl")
 	since := fs.String("since", "", "rows at or after this time (RFC 3339 or YYYY-MM-DD)")
 	until := fs.String("until", "", "rows before this time")
-	dest := fs.String("destination", "", "only this destination")
-	action := fs.String("action", "", "only this action")
+	dest := fs.String("destination", "", "only these destinations (comma-separated)")
+	action := fs.String("action", "", "only these actions (comma-separated), e.g. delivered,dead")
 	subject := fs.String("subject", "", "only this data subject (the vendor reference, e.g. greenhouse:candidate:123)")
 	out := fs.String("out", "", "write here instead of stdout")
-	if pos, err := parseFlags(fs, args); err != nil || len(pos) != 0 {
-		fmt.Fprint(stderr, auditUsage)
-		return errUsage
+	pos, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	f := audit.ExportFilter{Destination: *dest, Action: *action}
-	var err error
-	if f.Since, err = parseTime(*since); err != nil {
-		return fmt.Errorf("--since: %w", err)
+	if len(pos) != 0 {
+		return c.usage(fs, stderr, "export takes flags only")
 	}
-	if f.Until, err = parseTime(*until); err != nil {
-		return fmt.Errorf("--until: %w", err)
+	if *format != "csv" && *format != "jsonl" {
+		return c.usage(fs, stderr, fmt.Sprintf("--format %q: use csv or jsonl", *format))
 	}
-	_, st, err := loadStore(*configPath)
+	f := veil.AuditFilter{Destinations: splitList(*dest), Actions: splitList(*action)}
+	if f.Since, err = parseTime("since", *since); err != nil {
+		return c.usage(fs, stderr, err.Error())
+	}
+	if f.Until, err = parseTime("until", *until); err != nil {
+		return c.usage(fs, stderr, err.Error())
+	}
+	cfg, err := veil.LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	for _, a := range f.Actions {
+		if !slices.Contains(veil.AuditActions, a) {
+			return c.usage(fs, stderr, fmt.Sprintf("--action %q is not an audit action; the actions are %s", a, strings.Join(veil.AuditActions, ", ")))
+		}
+	}
+	for _, d := range f.Destinations {
+		if cfg.Destination(d) == nil {
+			return c.usage(fs, stderr, fmt.Sprintf("--destination %q is not configured; the destinations are %s", d, strings.Join(cfg.DestinationNames(), ", ")))
+		}
+	}
+	st, err := openStore(cfg, newLogger(io.Discard))
 	if err != nil {
 		return err
 	}
@@ -87,39 +99,56 @@ func runAuditExport(ctx context.Context, args []string, stdout, stderr io.Writer
 	return st.WriteExport(ctx, w, *format, f)
 }
 
-func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := newFlagSet("audit verify", stderr)
-	pos, err := parseFlags(fs, args)
-	if err != nil || len(pos) > 1 {
-		fmt.Fprint(stderr, auditUsage)
-		return errUsage
+func runAuditVerify(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
+	filtered := fs.Bool("filtered", false, "FILE is a filtered export: verify each row's own hash, not one chain")
+	pos, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	var (
-		rows int64
-		what string
-		verr error // the verification's outcome
-	)
-	if len(pos) == 1 {
-		what = pos[0]
-		f, err := os.Open(pos[0])
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		rows, verr = audit.VerifyJSONL(f)
-	} else {
+	if len(pos) > 1 || (*filtered && len(pos) == 0) {
+		return c.usage(fs, stderr, "name at most one file (--filtered needs one)")
+	}
+	if len(pos) == 0 {
 		_, st, err := loadStore(*configPath)
 		if err != nil {
 			return err
 		}
 		defer st.Close()
-		what = "the database"
-		rows, verr = st.Verify(ctx)
+		rows, verr := st.Verify(ctx)
+		return reportChain(stdout, "the database", rows, verr)
 	}
+	f, err := os.Open(pos[0])
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	chk, verr := audit.VerifyExport(f, *filtered)
+	var ce *veil.ChainError
+	switch {
+	case verr == nil && *filtered:
+		fmt.Fprintf(stdout, "OK: %s (a filtered export): %d rows, each matches its own hash; %s between them, which this file cannot vouch for: verify a complete export or the database for that\n",
+			pos[0], chk.Rows, plural(chk.Gaps, "gap"))
+		return nil
+	case errors.As(verr, &ce) && !*filtered && chk.Gaps > 0:
+		// Rows missing: tampering, or an export made with a filter. Say which
+		// can be told apart from this file, and which cannot.
+		f.Seek(0, io.SeekStart)
+		if own, err := audit.VerifyExport(f, true); err == nil {
+			fmt.Fprintf(stdout, "FAIL: %s is not one complete chain: rows are missing before seq %d (%s in all). Every one of its %d rows matches its own hash, so none was edited. If it is a filtered export, run `veil audit verify --filtered %s`.\n",
+				pos[0], chk.FirstGap, plural(own.Gaps, "gap"), own.Rows, pos[0])
+			return errors.New("the file is not one complete chain")
+		}
+	}
+	return reportChain(stdout, pos[0], chk.Rows, verr)
+}
+
+// reportChain prints the outcome of a chain verification.
+func reportChain(stdout io.Writer, what string, rows int64, verr error) error {
 	var ce *veil.ChainError
 	if errors.As(verr, &ce) {
 		fmt.Fprintf(stdout, "FAIL: %s: first bad seq %d: %s (%d rows verified before it)\n", what, ce.Seq, ce.Reason, rows)
-		return fmt.Errorf("audit chain does not verify")
+		return errors.New("the audit chain does not verify")
 	} else if verr != nil {
 		return verr
 	}
@@ -127,12 +156,15 @@ func runAuditVerify(ctx context.Context, args []string, stdout, stderr io.Writer
 	return nil
 }
 
-func runAuditPurge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := newFlagSet("audit purge", stderr)
+func runAuditPurge(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
 	dry := fs.Bool("dry-run", false, "count what would go, change nothing")
-	if pos, err := parseFlags(fs, args); err != nil || len(pos) != 0 {
-		fmt.Fprint(stderr, auditUsage)
-		return errUsage
+	pos, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return c.usage(fs, stderr, "purge takes flags only")
 	}
 	cfg, st, err := loadStore(*configPath)
 	if err != nil {
@@ -149,4 +181,12 @@ func runAuditPurge(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "%s: %d payloads, %d delivery bodies, %d data keys, %d audit rows\n", verb, r.Payloads, r.DeliveryBodies, r.DataKeys, r.AuditRows)
 	return nil
+}
+
+// plural writes n and the noun, with an s when n is not 1.
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -7,53 +7,77 @@ import (
 	"strings"
 )
 
-// runConsumer adds, lists and revokes lookup consumers.
-func runConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "usage: veil consumer add NAME --purpose P[,P…] | veil consumer list | veil consumer revoke NAME\n"
-	fs, configPath := newFlagSet("consumer", stderr)
-	purposes := fs.String("purpose", "", "purposes granted, comma-separated (add)")
-	pos, err := parseFlags(fs, args)
-	if err != nil || len(pos) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errUsage
+func runConsumerAdd(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
+	purposes := fs.String("purpose", "", "purposes granted, comma-separated (required)")
+	pos, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	switch {
-	case pos[0] == "add" && len(pos) == 2 && *purposes != "":
-	case pos[0] == "list" && len(pos) == 1:
-	case pos[0] == "revoke" && len(pos) == 2:
-	default:
-		fmt.Fprint(stderr, usage)
-		return errUsage
+	if len(pos) != 1 || *purposes == "" {
+		return c.usage(fs, stderr, "name the consumer and its purposes")
 	}
 	_, st, err := loadStore(*configPath)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	switch pos[0] {
-	case "add":
-		key, err := st.AddConsumer(ctx, pos[1], strings.Split(*purposes, ","))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "consumer %s added for %s\nkey (shown once, Veil keeps only its hash):\n%s\n", pos[1], *purposes, key)
-	case "list":
-		cs, err := st.Consumers(ctx)
-		if err != nil {
-			return err
-		}
-		for _, c := range cs {
-			state := "active"
-			if c.Revoked {
-				state = "revoked"
-			}
-			fmt.Fprintf(stdout, "%-20s %-8s purposes=%s since %s\n", c.Name, state, strings.Join(c.Purposes, ","), c.CreatedAt.Format("2006-01-02"))
-		}
-	case "revoke":
-		if err := st.RevokeConsumer(ctx, pos[1]); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "consumer %s revoked\n", pos[1])
+	key, err := st.AddConsumer(ctx, pos[0], strings.Split(*purposes, ","))
+	if err != nil {
+		return err
 	}
+	fmt.Fprintf(stdout, "consumer %s added for %s\nkey (shown once, Veil keeps only its hash):\n%s\n", pos[0], *purposes, key)
+	return nil
+}
+
+func runConsumerList(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
+	pos, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return c.usage(fs, stderr, "list takes no arguments")
+	}
+	_, st, err := loadStore(*configPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cs, err := st.Consumers(ctx)
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		fmt.Fprintln(stdout, "no consumers; add one with `veil consumer add NAME --purpose P`")
+	}
+	for _, c := range cs {
+		state := "active"
+		if c.Revoked {
+			state = "revoked"
+		}
+		fmt.Fprintf(stdout, "%-20s %-8s purposes=%s since %s\n", c.Name, state, strings.Join(c.Purposes, ","), c.CreatedAt.Format("2006-01-02"))
+	}
+	return nil
+}
+
+func runConsumerRevoke(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
+	pos, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return c.usage(fs, stderr, "name the consumer to revoke")
+	}
+	_, st, err := loadStore(*configPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.RevokeConsumer(ctx, pos[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "consumer %s revoked\n", pos[0])
 	return nil
 }

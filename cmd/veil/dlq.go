@@ -6,67 +6,92 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/veilhq/veil"
 )
 
-// runDLQ lists and replays the dead-letter inbox through the running
-// server's admin API: the server owns the store and its audit chain.
-func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	const usage = "usage: veil dlq list | veil dlq replay ID|--all  [--config veil.yaml] [--url URL]\n"
-	fs, configPath := newFlagSet("dlq", stderr)
-	url := fs.String("url", "", "Veil's base URL (default: http:// + the config's listen address)")
-	all := fs.Bool("all", false, "replay every dead delivery")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 || (pos[0] == "list" && len(pos) != 1) || (pos[0] == "replay" && (len(pos) == 2) == *all) || (pos[0] != "list" && pos[0] != "replay") {
-		fmt.Fprint(stderr, usage)
-		return errUsage
-	}
+// The dead-letter inbox is read and replayed through the running server's
+// admin API: the server owns the store and its audit chain.
+
+// dlqClient returns the admin client for the config at configPath, or base.
+func dlqClient(configPath, base *string) (*adminClient, error) {
 	cfg, err := veil.LoadConfig(*configPath)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	base := *url
-	if base == "" {
-		base = "http://" + strings.Replace(cfg.Listen, "0.0.0.0", "127.0.0.1", 1)
-		if strings.HasPrefix(cfg.Listen, ":") {
-			base = "http://127.0.0.1" + cfg.Listen
-		}
+	b := *base
+	if b == "" {
+		b = listenURL(cfg)
 	}
-	c := &adminClient{base: strings.TrimSuffix(base, "/"), token: cfg.AdminToken}
-	dead, err := c.dead(ctx)
+	return &adminClient{base: strings.TrimSuffix(b, "/"), token: cfg.AdminToken}, nil
+}
+
+func runDLQList(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
+	base := fs.String("url", "", "Veil's base URL (default: http:// + the config's listen address)")
+	pos, err := c.parse(fs, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if pos[0] == "list" {
-		fmt.Fprintf(stdout, "%d dead deliveries\n", len(dead))
-		for _, d := range dead {
-			fmt.Fprintf(stdout, "%s  %s  %-16s %-24s attempts=%d  %s\n", d.ID, d.UpdatedAt.Format(time.RFC3339), d.Destination, d.EventType, d.Attempts, d.Detail)
-		}
-		return nil
+	if len(pos) != 0 {
+		return c.usage(fs, stderr, "list takes no arguments")
 	}
-	ids := pos[1:]
+	client, err := dlqClient(configPath, base)
+	if err != nil {
+		return err
+	}
+	dead, err := client.dead(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d dead deliveries\n", len(dead))
+	for _, d := range dead {
+		fmt.Fprintf(stdout, "%s  %s  %-16s %-24s attempts=%d  %s\n", d.ID, d.UpdatedAt.Format(time.RFC3339), d.Destination, d.EventType, d.Attempts, d.Detail)
+	}
+	return nil
+}
+
+func runDLQReplay(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
+	base := fs.String("url", "", "Veil's base URL (default: http:// + the config's listen address)")
+	all := fs.Bool("all", false, "replay every dead delivery")
+	ids, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if (len(ids) > 0) == *all {
+		return c.usage(fs, stderr, "name delivery ids, or --all")
+	}
+	client, err := dlqClient(configPath, base)
+	if err != nil {
+		return err
+	}
 	if *all {
-		ids = nil
+		dead, err := client.dead(ctx)
+		if err != nil {
+			return err
+		}
 		for _, d := range dead {
 			ids = append(ids, d.ID)
+		}
+		if len(ids) == 0 {
+			fmt.Fprintln(stdout, "the dead-letter inbox is empty: nothing to replay")
+			return nil
 		}
 	}
 	failed := 0
 	for _, id := range ids {
 		var out struct{ ID, Status, Error, Message string }
-		status, err := c.do(ctx, http.MethodPost, "/v1/deliveries/"+id+"/replay", &out)
+		status, err := client.do(ctx, http.MethodPost, "/v1/deliveries/"+url.PathEscape(id)+"/replay", &out)
 		if err != nil {
 			return err
 		}
 		if status != http.StatusOK {
 			failed++
-			fmt.Fprintf(stdout, "%s: not replayed (%d %s: %s)\n", id, status, out.Error, out.Message)
+			fmt.Fprintf(stdout, "%s: not replayed: %s\n", id, out.Message)
 			continue
 		}
 		fmt.Fprintf(stdout, "%s: replayed, now %s\n", id, out.Status)
@@ -80,17 +105,17 @@ func runDLQ(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 type adminClient struct{ base, token string }
 
 type deadDelivery struct {
-	ID, EventType, Destination, Detail string
-	Attempts                           int
-	UpdatedAt                          time.Time `json:"updated_at"`
+	ID          string    `json:"id"`
+	EventType   string    `json:"event_type"`
+	Destination string    `json:"destination"`
+	Detail      string    `json:"detail"`
+	Attempts    int       `json:"attempts"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 func (c *adminClient) dead(ctx context.Context) ([]deadDelivery, error) {
 	var out struct {
-		Deliveries []struct {
-			deadDelivery
-			EventType string `json:"event_type"`
-		}
+		Deliveries     []deadDelivery
 		Error, Message string
 	}
 	status, err := c.do(ctx, http.MethodGet, "/v1/deliveries?status=dead", &out)
@@ -98,14 +123,9 @@ func (c *adminClient) dead(ctx context.Context) ([]deadDelivery, error) {
 		return nil, err
 	}
 	if status != http.StatusOK {
-		return nil, fmt.Errorf("veil answered %d %s: %s", status, out.Error, out.Message)
+		return nil, fmt.Errorf("Veil answered %d: %s", status, out.Message)
 	}
-	var ds []deadDelivery
-	for _, d := range out.Deliveries {
-		d.deadDelivery.EventType = d.EventType
-		ds = append(ds, d.deadDelivery)
-	}
-	return ds, nil
+	return out.Deliveries, nil
 }
 
 func (c *adminClient) do(ctx context.Context, method, path string, out any) (int, error) {
@@ -116,8 +136,11 @@ func (c *adminClient) do(ctx context.Context, method, path string, out any) (int
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("reach veil: %w", err)
+		return 0, fmt.Errorf("Veil did not answer at %s: %w (is `veil serve` running?)", c.base, err)
 	}
 	defer resp.Body.Close()
-	return resp.StatusCode, json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(out)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(out); err != nil {
+		return resp.StatusCode, fmt.Errorf("Veil's answer (%d) could not be read: %w", resp.StatusCode, err)
+	}
+	return resp.StatusCode, nil
 }

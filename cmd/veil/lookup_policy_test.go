@@ -30,7 +30,8 @@ func TestLookupPolicy_Samples(t *testing.T) {
 		"standard-webhooks/candidate.hired.json": {"data.application_id", "data.candidate.emails.#.address", "data.candidate.first_name",
 			"data.candidate.id", "data.candidate.last_name", "type"},
 	}
-	sources := map[string]string{"greenhouse": veil.VendorGreenhouse, "lever": veil.VendorLever, "ashby": veil.VendorAshby, "standard-webhooks": veil.VendorStandard}
+	sources := map[string]string{"greenhouse": veil.VendorGreenhouse, "lever": veil.VendorLever, "ashby": veil.VendorAshby,
+		"standard-webhooks": veil.VendorStandard, "smartrecruiters": veil.VendorSmartRecruiters}
 	files, _ := filepath.Glob("../../testdata/samples/*/*.json")
 	for _, f := range files {
 		rel := filepath.Base(filepath.Dir(f)) + "/" + filepath.Base(f)

@@ -11,37 +11,56 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	_ "github.com/veilhq/veil/ats" // registers every vendor
 )
 
 // errUsage marks a usage error (exit 2); the message was printed already.
 var errUsage = errors.New("usage")
 
-const usage = `veil: a privacy gateway for recruiting webhooks.
+// errHelp marks a help request that was answered (exit 0).
+var errHelp = errors.New("help")
 
-Usage: veil <command> [--config veil.yaml] [flags]
+// command is one command, or a group of them.
+type command struct {
+	name  string // as typed after "veil", e.g. "audit export"
+	args  string // the arguments after the name, e.g. "[--dry-run]"
+	about string // what it does, one paragraph
+	run   func(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error
+	sub   []*command // a group's commands
+}
 
-Commands:
-  serve                     run the gateway
-  send --source NAME FILE   sign FILE as that source's vendor would and POST it to Veil
-  policy test [DIR]         run the Rego tests (OPA's tester); exit 1 on failure
-  policy preview --destination NAME [--source NAME] [--policies DIR] FILE
-                            what that destination would receive, with kept/dropped/pseudonymised paths
-  policy diff --policies NEW_DIR [--samples DIR]
-                            per destination, the fields that would newly leave or stop leaving
-  sink [--listen ADDR] [--secret whsec_…]
-                            a local destination that prints each delivery and checks its signature
-  dlq list | dlq replay ID|--all
-                            the dead-letter inbox (through the running server's admin API)
-  audit export [--format csv|jsonl] [--since T] [--until T] [--destination D] [--action A] [--subject REF] [--out FILE]
-  audit verify [FILE]       verify the hash chain of the database or of an exported JSONL file
-  audit purge [--dry-run]   apply retention now
-  erase --subject REF       erase one data subject (greenhouse:candidate:123)
-  consumer add NAME --purpose P[,P…] | consumer list | consumer revoke NAME
-                            lookup consumers; add prints the key once
-  report processing [--format md|json] [--samples DIR]
-                            the records of processing (GDPR Art. 30), per destination
-`
+var commands = []*command{
+	{name: "serve", about: "Run the gateway: receive webhooks, decide, deliver, answer lookups, serve the console.", run: runServe},
+	{name: "send", args: "--source NAME [--url URL] FILE", about: "Sign FILE exactly as that source's vendor would and POST it to Veil: the ATS in one command.", run: runSend},
+	{name: "sink", args: "[--listen ADDR] [--secret whsec_…]", about: "A local destination that prints each delivery (headers and body) and checks its Standard Webhooks signature.", run: runSink},
+	{name: "policy", about: "Test, preview and compare the Rego policies that decide what each destination sees.", sub: []*command{
+		{name: "policy test", args: "[-v] [DIR]", about: "Run the Rego tests of DIR (default: the config's policy folder) with OPA's tester; exit 1 when one fails.", run: runPolicyTest},
+		{name: "policy preview", args: "--destination NAME [--source NAME] [--policies DIR] FILE", about: "Show what one destination would receive for the payload in FILE: the outbound body, or why it is filtered or blocked, with the kept, pseudonymised and dropped paths.", run: runPolicyPreview},
+		{name: "policy diff", args: "--policies NEW_DIR [--samples DIR]", about: "Per destination, the fields that would newly leave or stop leaving under the policies in NEW_DIR, over the events in the vault or the sample files in DIR.", run: runPolicyDiff},
+	}},
+	{name: "dlq", about: "The dead-letter inbox, through the running server's admin API.", sub: []*command{
+		{name: "dlq list", args: "[--url URL]", about: "List the dead deliveries.", run: runDLQList},
+		{name: "dlq replay", args: "ID… | --all [--url URL]", about: "Run the current policy again on the stored payload of dead deliveries and queue them under their own webhook-id.", run: runDLQReplay},
+	}},
+	{name: "audit", about: "The hash-chained audit log: export, verify, retention.", sub: []*command{
+		{name: "audit export", args: "[--format csv|jsonl] [--since T] [--until T] [--destination D[,D…]] [--action A[,A…]] [--subject REF] [--out FILE]", about: "Stream audit rows as CSV or JSONL.", run: runAuditExport},
+		{name: "audit verify", args: "[--filtered] [FILE]", about: "Verify the hash chain of the database, or of an exported JSONL or CSV file. A filtered export is not one chain: with --filtered each row's own hash is verified.", run: runAuditVerify},
+		{name: "audit purge", args: "[--dry-run]", about: "Apply retention now: payloads past retention.payload, audit rows past retention.audit (serve also does it on a timer).", run: runAuditPurge},
+	}},
+	{name: "erase", args: "--subject SOURCE:candidate:ID", about: "Erase one data subject: its data key is deleted, so every stored payload and outbound body of it becomes unreadable; waiting deliveries are cancelled.", run: runErase},
+	{name: "consumer", about: "Lookup consumers: who may fetch records through the gated lookup, for which purposes.", sub: []*command{
+		{name: "consumer add", args: "NAME --purpose P[,P…]", about: "Grant a consumer purposes and print its key once (Veil keeps only its hash).", run: runConsumerAdd},
+		{name: "consumer list", about: "List consumers, live and revoked.", run: runConsumerList},
+		{name: "consumer revoke", args: "NAME", about: "Stop a consumer's key from working, at once.", run: runConsumerRevoke},
+	}},
+	{name: "report", about: "Reports for the data protection officer.", sub: []*command{
+		{name: "report processing", args: "[--format md|json] [--samples DIR]", about: "The records of processing (GDPR Art. 30), per destination: recipient, purpose, legal basis, fields, retention.", run: runReportProcessing},
+	}},
+	{name: "version", about: "Print Veil's version, commit, Go version and OPA version.", run: runVersion},
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -53,61 +72,116 @@ func main() {
 // failure, 2 usage error.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, overview())
 		return 2
 	}
-	var err error
 	switch args[0] {
-	case "serve":
-		err = runServe(ctx, args[1:], stdout, stderr)
-	case "send":
-		err = runSend(ctx, args[1:], stdout, stderr)
-	case "policy":
-		err = runPolicy(ctx, args[1:], stdout, stderr)
-	case "sink":
-		err = runSink(ctx, args[1:], stdout, stderr)
-	case "dlq":
-		err = runDLQ(ctx, args[1:], stdout, stderr)
-	case "audit":
-		err = runAudit(ctx, args[1:], stdout, stderr)
-	case "erase":
-		err = runErase(ctx, args[1:], stdout, stderr)
-	case "report":
-		err = runReport(ctx, args[1:], stdout, stderr)
-	case "consumer":
-		err = runConsumer(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, overview())
 		return 0
-	default:
-		fmt.Fprintf(stderr, "veil: unknown command %q\n\n%s", args[0], usage)
+	case "--version", "-version":
+		args = []string{"version"}
+	}
+	c, rest := find(commands, args)
+	if c == nil {
+		fmt.Fprintf(stderr, "veil: %q is not a command.\n\n%s", args[0], overview())
 		return 2
 	}
+	if c.sub != nil {
+		switch {
+		case len(rest) > 0 && isHelp(rest[0]):
+			fmt.Fprint(stdout, groupHelp(c))
+			return 0
+		case len(rest) > 0:
+			fmt.Fprintf(stderr, "veil %s: %q is not one of its commands.\n\n%s", c.name, rest[0], groupHelp(c))
+		default:
+			fmt.Fprint(stderr, groupHelp(c))
+		}
+		return 2
+	}
+	err := c.run(ctx, c, rest, stdout, stderr)
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, errHelp):
 		return 0
-	case errors.Is(err, errUsage), errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
 		return 2
 	default:
-		fmt.Fprintf(stderr, "veil %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "veil %s: %v\n", c.name, err)
 		return 1
 	}
 }
 
-// newFlagSet returns a flag set whose parse errors are usage errors, with
-// the shared --config flag.
-func newFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("veil "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// find returns the command args name and the arguments after its name.
+func find(cs []*command, args []string) (*command, []string) {
+	for _, c := range cs {
+		if c.name == args[0] {
+			if c.sub != nil && len(args) > 1 {
+				if sub, rest := find(c.sub, append([]string{c.name + " " + args[1]}, args[2:]...)); sub != nil {
+					return sub, rest
+				}
+			}
+			return c, args[1:]
+		}
+	}
+	return nil, nil
+}
+
+func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "help" || a == "-help" }
+
+func overview() string {
+	var b strings.Builder
+	b.WriteString("veil: a privacy gateway for recruiting webhooks.\n\nUsage: veil <command> [--config veil.yaml] [flags]\n\nCommands:\n")
+	for _, c := range commands {
+		if c.sub == nil {
+			fmt.Fprintf(&b, "  %-18s %s\n", c.name, firstSentence(c.about))
+			continue
+		}
+		for _, s := range c.sub {
+			fmt.Fprintf(&b, "  %-18s %s\n", s.name, firstSentence(s.about))
+		}
+	}
+	b.WriteString("\n`veil <command> --help` describes a command, its arguments and flags.\n")
+	return b.String()
+}
+
+func groupHelp(c *command) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "veil %s: %s\n\nCommands:\n", c.name, c.about)
+	for _, s := range c.sub {
+		fmt.Fprintf(&b, "  veil %s %s\n      %s\n", s.name, s.args, s.about)
+	}
+	fmt.Fprintf(&b, "\n`veil %s <command> --help` describes one.\n", c.name)
+	return b.String()
+}
+
+func firstSentence(s string) string {
+	if i := strings.Index(s, ". "); i >= 0 {
+		return s[:i+1]
+	}
+	return s
+}
+
+// newFlagSet returns the command's flag set with the shared --config flag.
+func (c *command) flags() (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("veil "+c.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // parse reports errors itself
 	config := fs.String("config", "veil.yaml", "path of the config file")
 	return fs, config
 }
 
-// parseFlags parses args, allowing flags after positional arguments.
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+// parse parses args, allowing flags after positional arguments. --help
+// prints the command's help on stdout (errHelp, exit 0); a bad flag prints
+// the problem and the help on stderr (errUsage, exit 2).
+func (c *command) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		err := fs.Parse(args)
+		if errors.Is(err, flag.ErrHelp) {
+			c.help(fs, stdout)
+			return nil, errHelp
+		} else if err != nil {
+			fmt.Fprintf(stderr, "veil %s: %v\n\n", c.name, err)
+			c.help(fs, stderr)
 			return nil, errUsage
 		}
 		args = fs.Args()
@@ -117,6 +191,20 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// usage prints what is wrong and the help on stderr: a usage error.
+func (c *command) usage(fs *flag.FlagSet, stderr io.Writer, problem string) error {
+	fmt.Fprintf(stderr, "veil %s: %s\n\n", c.name, problem)
+	c.help(fs, stderr)
+	return errUsage
+}
+
+func (c *command) help(fs *flag.FlagSet, w io.Writer) {
+	fmt.Fprintf(w, "Usage: veil %s %s\n\n%s\n\nFlags:\n", c.name, c.args, c.about)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }
 
 // newLogger returns the JSON logger every command shares.

@@ -18,34 +18,11 @@ import (
 	"github.com/veilhq/veil/proxy"
 )
 
-const policyUsage = `usage:
-  veil policy test [-v] [DIR]
-  veil policy preview --destination NAME [--source NAME] [--policies DIR] FILE
-  veil policy diff --policies NEW_DIR [--samples DIR]
-`
-
-func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, policyUsage)
-		return errUsage
-	}
-	switch args[0] {
-	case "test":
-		return runPolicyTest(ctx, args[1:], stdout, stderr)
-	case "preview":
-		return runPolicyPreview(ctx, args[1:], stdout, stderr)
-	case "diff":
-		return runPolicyDiff(ctx, args[1:], stdout, stderr)
-	}
-	fmt.Fprintf(stderr, "veil policy: unknown command %q\n%s", args[0], policyUsage)
-	return errUsage
-}
-
 // runPolicyTest runs the Rego tests with OPA's tester and prints its report.
-func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := newFlagSet("policy test", stderr)
+func runPolicyTest(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
 	verbose := fs.Bool("v", false, "list every test")
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parse(fs, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -60,32 +37,30 @@ func runPolicyTest(ctx context.Context, args []string, stdout, stderr io.Writer)
 	case 1:
 		dir = pos[0]
 	default:
-		fmt.Fprint(stderr, policyUsage)
-		return errUsage
+		return c.usage(fs, stderr, "name at most one policy folder")
 	}
 	ok, err := policy.RunTests(ctx, dir, stdout, *verbose)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("policy tests failed")
+		return fmt.Errorf("some policy tests failed (listed above)")
 	}
 	return nil
 }
 
 // runPolicyPreview shows what one destination would receive for FILE.
-func runPolicyPreview(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := newFlagSet("policy preview", stderr)
+func runPolicyPreview(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
 	destName := fs.String("destination", "", "destination name (required)")
 	sourceName := fs.String("source", "", "source the file arrives at (default: the destination's first)")
 	dir := fs.String("policies", "", "policy folder (default: the config's)")
-	pos, err := parseFlags(fs, args)
+	pos, err := c.parse(fs, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	if *destName == "" || len(pos) != 1 {
-		fmt.Fprint(stderr, policyUsage)
-		return errUsage
+		return c.usage(fs, stderr, "name a destination and one payload file")
 	}
 	cfg, err := veil.LoadConfig(*configPath)
 	if err != nil {
@@ -98,9 +73,9 @@ func runPolicyPreview(ctx context.Context, args []string, stdout, stderr io.Writ
 	if *sourceName == "" {
 		*sourceName = target.Sources[0]
 	}
-	src := cfg.Source(*sourceName)
-	if src == nil {
-		return fmt.Errorf("no source %q in %s", *sourceName, *configPath)
+	src, err := sourceNamed(cfg, *sourceName)
+	if err != nil {
+		return err
 	}
 	if *dir == "" {
 		*dir = cfg.Policies
@@ -155,7 +130,7 @@ func findTarget(cfg *veil.Config, name string) (proxy.Target, error) {
 			return t, nil
 		}
 	}
-	return proxy.Target{}, fmt.Errorf("no destination %q in the config", name)
+	return proxy.Target{}, fmt.Errorf("no destination is named %q; the configured destinations are %s", name, strings.Join(cfg.DestinationNames(), ", "))
 }
 
 // decideFile runs one destination's policy on a payload file.
@@ -178,17 +153,16 @@ var sampleVendors = map[string]string{"greenhouse": veil.VendorGreenhouse, "leve
 
 // runPolicyDiff lists, per destination, the fields that would newly leave
 // or stop leaving under NEW_DIR compared with the running policies.
-func runPolicyDiff(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fset, configPath := newFlagSet("policy diff", stderr)
+func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fset, configPath := c.flags()
 	newDir := fset.String("policies", "", "candidate policy folder (required)")
 	samples := fset.String("samples", "", "folder of sample payloads in vendor sub-folders (default: the events in the vault)")
-	pos, err := parseFlags(fset, args)
+	pos, err := c.parse(fset, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	if *newDir == "" || len(pos) != 0 {
-		fmt.Fprint(stderr, policyUsage)
-		return errUsage
+		return c.usage(fset, stderr, "name the candidate policy folder with --policies")
 	}
 	cfg, err := veil.LoadConfig(*configPath)
 	if err != nil {

@@ -32,15 +32,17 @@ type processingRecord struct {
 	AuditRetained   string         `json:"audit_retention"`
 }
 
-// runReport prints the records-of-processing report.
-func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fset, configPath := newFlagSet("report", stderr)
+// runReportProcessing prints the records-of-processing report.
+func runReportProcessing(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fset, configPath := c.flags()
 	format := fset.String("format", "md", "md or json")
 	samples := fset.String("samples", "testdata/samples", "sample payloads in vendor sub-folders, evaluated with the policies")
-	pos, err := parseFlags(fset, args)
-	if err != nil || len(pos) != 1 || pos[0] != "processing" || (*format != "md" && *format != "json") {
-		fmt.Fprintln(stderr, "usage: veil report processing [--format md|json] [--samples DIR]")
-		return errUsage
+	pos, err := c.parse(fset, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 || (*format != "md" && *format != "json") {
+		return c.usage(fset, stderr, "the format is md or json, and there are no arguments")
 	}
 	cfg, err := veil.LoadConfig(*configPath)
 	if err != nil {

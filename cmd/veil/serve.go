@@ -5,16 +5,19 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/delivery"
 	"github.com/veilhq/veil/policy"
 	"github.com/veilhq/veil/proxy"
 )
@@ -29,8 +32,9 @@ var demoValues = map[string]bool{
 	"lever-fixture-sigtoken-8d2e6a51":                    true,
 	"ashby-fixture-secret-4f1c9e7a2b":                    true,
 	"whsec_qi30n6UNTGAkAqwOsrRJil8R+0kDgCYHta7MhRRlqlw=": true,
-	"demo-smartrecruiters-secret":                        true,
+	"sr-fixture-secret-7Hq2Lm4x":                         true,
 	"demo-workable-secret":                               true,
+	"whsec_ZGVtby1zaWduaW5nLXNlY3JldC1mb3ItdmVpbC1zaW5r": true, // the destinations' demo signing secret
 }
 
 // demoSecretsInUse names the config keys that still hold a demo value.
@@ -45,10 +49,14 @@ func demoSecretsInUse(cfg *veil.Config) []string {
 	check("keys.vault", cfg.Keys.Vault)
 	check("keys.pseudonym", cfg.Keys.Pseudonym)
 	for i, s := range cfg.Sources {
-		check(fmt.Sprintf("sources[%d].secret", i), s.Secret)
+		for j, v := range s.SecretList() {
+			check(fmt.Sprintf("sources[%d].secrets[%d]", i, j), v)
+		}
 	}
 	for i, d := range cfg.Destinations {
-		check(fmt.Sprintf("destinations[%d].signing_secret", i), d.SigningSecret)
+		for j, v := range d.SigningSecretList() {
+			check(fmt.Sprintf("destinations[%d].signing_secrets[%d]", i, j), v)
+		}
 	}
 	return keys
 }
@@ -62,7 +70,8 @@ func pprofMux() *http.ServeMux {
 	return m
 }
 
-// retention applies the retention periods at start and every hour.
+// retention applies the retention periods at start and every hour, until
+// ctx ends.
 func retention(ctx context.Context, cfg *veil.Config, st *audit.Store, log *slog.Logger) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -140,33 +149,42 @@ func openStore(cfg *veil.Config, log *slog.Logger) (*audit.Store, error) {
 	return st, nil
 }
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := newFlagSet("serve", stderr)
-	if _, err := parseFlags(fs, args); err != nil {
+func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
+	pos, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
 		return err
+	}
+	if len(pos) != 0 {
+		return c.usage(fs, stderr, "serve takes flags only")
 	}
 	log := newLogger(stderr)
 	cfg, err := veil.LoadConfig(*configPath)
 	if err != nil {
 		return err
 	}
-	if demo := demoSecretsInUse(cfg); len(demo) > 0 {
-		log.Warn("DEMO SECRETS IN USE: this instance accepts events signed with published test secrets "+
-			"and encrypts with a published key. Set the environment variables of veil.yaml before real use.",
-			"keys", demo)
+	warnings(cfg, log)
+
+	// Nothing is written to the audit log until the port is ours, the data
+	// folder is ours, and the store is open with the right key.
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
 	}
-	for _, s := range cfg.Sources {
-		if s.Vendor == veil.VendorLever {
-			log.Warn("Lever signs only token and triggeredAt, not data: a captured request could be replayed "+
-				"with other data inside the timestamp tolerance. Prefer upstream lookup mode for Lever sources.",
-				"source", s.Name)
-		}
+	defer unlock()
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	defer ln.Close()
 	st, err := openStore(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	for _, m := range st.Migrated {
+		log.Info("store migrated", "version", m.Version, "name", m.Name)
+	}
 
 	engine, err := openPolicies(ctx, cfg, log, st)
 	if err != nil {
@@ -176,17 +194,29 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer engine.Stop()
+
+	var wg sync.WaitGroup
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { stopBG(); wg.Wait() }()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	wg.Add(1)
 	go func() {
-		for range hup {
-			_ = engine.Reload(ctx) // reported and logged inside
+		defer wg.Done()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-hup:
+				_ = engine.Reload(bg) // reported and logged inside
+			}
 		}
 	}()
 
 	pseudonym, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
 	srv := proxy.NewServer(cfg, st)
+	srv.Listener = ln
 	srv.Logger = log.With("component", "http")
 	srv.Policies = engine
 	srv.Targets = proxy.NewTargets(cfg, pseudonym)
@@ -201,14 +231,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else if n > 0 {
 		log.Info("requeued deliveries left in flight by the last run", "count", n)
 	}
-	deliverer := proxy.NewDeliverer(st, srv.Targets)
+	deliverer := delivery.New(st, cfg.Destinations)
 	deliverer.Logger = log.With("component", "delivery")
-	if err := deliverer.Start(context.WithoutCancel(ctx)); err != nil {
+	if err := deliverer.Start(bg); err != nil {
 		return err
 	}
 	srv.Deliverer = deliverer
-	go retention(ctx, cfg, st, log.With("component", "retention"))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		retention(bg, cfg, st, log.With("component", "retention"))
+	}()
 	if err := srv.Open(); err != nil {
+		deliverer.Stop()
 		return err
 	}
 	if addr := os.Getenv("VEIL_PPROF_ADDR"); addr != "" {
@@ -219,15 +254,44 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	<-ctx.Done()
 	log.Info("shutting down: finishing requests in flight")
+	// In order: no new requests, then no new attempts, then the background
+	// loops, then the policy watcher, and the store last.
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := srv.Close(shutdownCtx); err != nil {
 		log.Error("shutdown", "err", err)
 	}
 	deliverer.Stop()
+	stopBG()
+	wg.Wait()
+	engine.Stop()
 	if err := st.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// warnings logs, once at start, what an operator must know about the
+// config: demo secrets, Lever's unsigned data, destinations allowed on the
+// private network.
+func warnings(cfg *veil.Config, log *slog.Logger) {
+	if demo := demoSecretsInUse(cfg); len(demo) > 0 {
+		log.Warn("DEMO SECRETS IN USE: this instance accepts events signed with published test secrets, "+
+			"encrypts with a published key and signs deliveries with a published secret. "+
+			"Set the environment variables of veil.yaml before real use.", "keys", demo)
+	}
+	for _, s := range cfg.Sources {
+		if s.Vendor == veil.VendorLever {
+			log.Warn("Lever signs only token and triggeredAt, not data: a captured request could be replayed "+
+				"with other data inside the timestamp tolerance. Prefer upstream lookup mode for Lever sources.",
+				"source", s.Name)
+		}
+	}
+	for _, d := range cfg.Destinations {
+		if d.AllowPrivateNetwork {
+			log.Warn("allow_private_network is on: the SSRF guard does not check this destination's address; "+
+				"turn it off for a destination on the internet", "destination", d.Name)
+		}
+	}
 }

@@ -13,17 +13,19 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
-	"github.com/veilhq/veil/proxy"
+	"github.com/veilhq/veil/ats"
 )
 
 // runSink is a local destination: it prints each delivery and checks its
 // Standard Webhooks signature. With --secret, a bad signature is answered 401.
-func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, _ := newFlagSet("sink", stderr)
+func runSink(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, _ := c.flags()
 	listen := fs.String("listen", "127.0.0.1:9000", "address to listen on")
 	secret := fs.String("secret", "", "the destination's signing_secret (whsec_…), to verify signatures")
-	if _, err := parseFlags(fs, args); err != nil {
+	if pos, err := c.parse(fs, args, stdout, stderr); err != nil {
 		return err
+	} else if len(pos) != 0 {
+		return c.usage(fs, stderr, "sink takes no arguments")
 	}
 	var key []byte
 	if *secret != "" {
@@ -34,7 +36,7 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		return err
+		return fmt.Errorf("listen on %s: %w", *listen, err)
 	}
 	fmt.Fprintf(stdout, "{\"msg\":\"listening\",\"addr\":\"http://%s\"}\nveil sink: printing deliveries sent to http://%s/…\n", ln.Addr(), ln.Addr())
 	var mu sync.Mutex // one delivery printed at a time
@@ -43,7 +45,7 @@ func runSink(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		verdict := "not checked (no --secret)"
 		ok := true
 		if key != nil {
-			ok = proxy.StandardSigned(key, r.Header, body)
+			ok = ats.StandardSigned([][]byte{key}, r.Header, body)
 			verdict = map[bool]string{true: "valid", false: "INVALID"}[ok]
 		}
 		var pretty bytes.Buffer

@@ -42,10 +42,11 @@ func TestAuditVerifyCLI(t *testing.T) {
 		{"edit", []string{`UPDATE audit SET outcome = 'rejected' WHERE seq = 4`}, nil, "first bad seq 4"},
 		{"delete", []string{`DELETE FROM audit WHERE seq = 6`}, nil, "first bad seq 7"},
 		{"swap", []string{`UPDATE audit SET seq = -1 WHERE seq = 8`, `UPDATE audit SET seq = 8 WHERE seq = 9`, `UPDATE audit SET seq = 9 WHERE seq = -1`}, nil, "first bad seq 8"},
-		{"insert", []string{`INSERT INTO audit SELECT max(seq) + 1, time, action, actor, source, event_type, event_id, destination, subject,
+		{"insert", []string{`INSERT INTO audit (seq, time, action, actor, source, event_type, event_id, destination, subject,
+			outcome, http_status, attempt, fields_kept, fields_dropped, detail, prev_hash, hash) SELECT max(seq) + 1, time, action, actor, source, event_type, event_id, destination, subject,
 			outcome, http_status, attempt, fields_kept, fields_dropped, detail, hash, hash FROM audit`}, nil, "first bad seq"},
 		{"edit export", nil, func() string { return strings.Replace(jsonl, `"actor":"greenhouse"`, `"actor":"mallory"`, 1) }, "first bad seq"},
-		{"delete from export", nil, func() string { return strings.Join(append(append([]string{}, lines[:3]...), lines[4:]...), "") }, "first bad seq 5"},
+		{"delete from export", nil, func() string { return strings.Join(append(append([]string{}, lines[:3]...), lines[4:]...), "") }, "rows are missing before seq 5"},
 		{"swap in export", nil, func() string {
 			return strings.Join(append(append(append([]string{}, lines[:5]...), lines[6], lines[5]), lines[7:]...), "")
 		}, "first bad seq 7"},
@@ -80,6 +81,31 @@ func TestAuditVerifyCLI(t *testing.T) {
 			}
 		})
 	}
+	// A filtered export is not one chain: said so plainly, and verified row
+	// by row with --filtered; a CSV export verifies like a JSONL one.
+	_, received := runVeil(t, "audit", "export", "--config", config, "--action", "received,delivered")
+	f := filepath.Join(t.TempDir(), "received.jsonl")
+	os.WriteFile(f, []byte(received), 0o600)
+	if code, out := runVeil(t, "audit", "verify", f); code != 1 || !strings.Contains(out, "--filtered") || strings.Contains(out, "first bad seq") {
+		t.Fatalf("filtered export without --filtered: exit %d\n%s", code, out)
+	}
+	if code, out := runVeil(t, "audit", "verify", "--filtered", f); code != 0 || !strings.Contains(out, "a filtered export") {
+		t.Fatalf("filtered export with --filtered: exit %d\n%s", code, out)
+	}
+	_, csvOut := runVeil(t, "audit", "export", "--config", config, "--format", "csv")
+	f = filepath.Join(t.TempDir(), "audit.csv")
+	os.WriteFile(f, []byte(csvOut), 0o600)
+	if code, out := runVeil(t, "audit", "verify", f); code != 0 || !strings.Contains(out, "hash chain intact") {
+		t.Fatalf("csv export: exit %d\n%s", code, out)
+	}
+	// A misspelled action or destination is a usage error, not an empty export.
+	for _, bad := range [][]string{{"--action", "deliverd"}, {"--destination", "slak-hiring"}} {
+		code, out := runVeil(t, append([]string{"audit", "export", "--config", config}, bad...)...)
+		if code != 2 || !strings.Contains(out, "is not") {
+			t.Errorf("export %v: exit %d, want 2 naming the valid ones\n%s", bad, code, out)
+		}
+	}
+
 	// A purge that removes every row still leaves a chain that verifies.
 	cfg := strings.Replace(string(mustRead(t, config)), "policies:", "retention: {payload: 1ns, audit: 1ns}\npolicies:", 1)
 	os.WriteFile(config, []byte(cfg), 0o600)

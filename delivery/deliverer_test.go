@@ -1,4 +1,4 @@
-package proxy_test
+package delivery_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
-	"github.com/veilhq/veil/proxy"
+	"github.com/veilhq/veil/delivery"
 )
 
 // TestDeliverer_SSRF: destinations at private, link-local (metadata) and
@@ -32,11 +32,11 @@ func TestDeliverer_SSRF(t *testing.T) {
 	}
 	e := &veil.Event{Source: "greenhouse", Vendor: "greenhouse", EventType: "hire_candidate", Subject: "greenhouse:candidate:1",
 		DedupKey: "ssrf", ReceivedAt: time.Now(), Payload: []byte(`{}`)}
-	if _, _, err := st.IngestEvent(context.Background(), e, deliveries, nil); err != nil {
+	if _, _, err := st.IngestEvent(context.Background(), e, deliveries, veil.Drift{}); err != nil {
 		t.Fatal(err)
 	}
 	rec := &recordingDial{}
-	d := proxy.NewDeliverer(st, proxy.NewTargets(cfg, make([]byte, 32)))
+	d := delivery.New(st, cfg.Destinations)
 	d.Interval = 10 * time.Millisecond
 	d.Dial = rec.dial
 	d.Lookup = func(_ context.Context, host string) ([]netip.Addr, error) { return lookupLoopback(host) }
@@ -88,13 +88,13 @@ func TestDeliverer_BoundedClaims(t *testing.T) {
 		e := &veil.Event{Source: "greenhouse", Vendor: "greenhouse", EventType: "x", Subject: "greenhouse:candidate:1",
 			DedupKey: fmt.Sprint("bounded-", i), ReceivedAt: time.Now(), Payload: []byte(`{}`)}
 		d := &veil.Delivery{Destination: "slow", Status: veil.DeliveryPending, Body: []byte(`{}`)}
-		if _, _, err := st.IngestEvent(context.Background(), e, []*veil.Delivery{d}, nil); err != nil {
+		if _, _, err := st.IngestEvent(context.Background(), e, []*veil.Delivery{d}, veil.Drift{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	release := make(chan struct{})
 	dialled := make(chan struct{}, 100)
-	dl := proxy.NewDeliverer(st, proxy.NewTargets(cfg, make([]byte, 32)))
+	dl := delivery.New(st, cfg.Destinations)
 	dl.Interval = 5 * time.Millisecond
 	dl.Dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
 		dialled <- struct{}{}

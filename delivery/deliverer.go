@@ -1,4 +1,9 @@
-package proxy
+// Package delivery carries minimised events to their destinations: durable
+// queue claims, signed attempts, retries on the destination's schedule, a
+// breaker per destination, and the SSRF guard that refuses private
+// addresses at dial time. It is apart from the inbound HTTP side, as
+// Convoy keeps its dispatcher apart from its API.
+package delivery
 
 import (
 	"bytes"
@@ -19,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/ats"
 )
 
 var (
@@ -37,9 +43,8 @@ var (
 	})
 )
 
-// DeliveryStore is the durable queue the workers drive; audit.Store
-// implements it.
-type DeliveryStore interface {
+// Store is the durable queue the workers drive; audit.Store implements it.
+type Store interface {
 	ClaimDeliveries(ctx context.Context, now time.Time, limit int) ([]*veil.Delivery, error)
 	FinishDelivery(ctx context.Context, d *veil.Delivery, a *veil.Attempt) error
 	QueueStats(ctx context.Context) (int64, time.Time, error)
@@ -65,7 +70,7 @@ type Deliverer struct {
 	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	store    DeliveryStore
+	store    Store
 	dests    map[string]*destState
 	wake     chan struct{}
 	inflight atomic.Int64 // claimed and not finished
@@ -77,7 +82,7 @@ type Deliverer struct {
 type destState struct {
 	cfg    *veil.Destination
 	client *http.Client
-	secret []byte // decoded signing secret, or nil
+	keys   [][]byte // decoded signing secrets (new first), or none
 	sem    chan struct{}
 
 	mu          sync.Mutex
@@ -85,11 +90,11 @@ type destState struct {
 	pausedUntil time.Time
 }
 
-// NewDeliverer returns a deliverer for the destinations of targets.
-func NewDeliverer(store DeliveryStore, targets []Target) *Deliverer {
+// New returns a deliverer for the destinations dests.
+func New(store Store, dests []veil.Destination) *Deliverer {
 	d := &Deliverer{store: store, dests: map[string]*destState{}, wake: make(chan struct{}, 1)}
-	for _, t := range targets {
-		d.dests[t.Name] = &destState{cfg: t.Destination}
+	for i := range dests {
+		d.dests[dests[i].Name] = &destState{cfg: &dests[i]}
 	}
 	return d
 }
@@ -120,12 +125,12 @@ func (d *Deliverer) Start(ctx context.Context) error {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 		st.sem = make(chan struct{}, st.cfg.Concurrency)
-		if st.cfg.SigningSecret != "" {
-			key, err := veil.DecodeStandardSecret(st.cfg.SigningSecret)
+		for _, secret := range st.cfg.SigningSecretList() {
+			key, err := veil.DecodeStandardSecret(secret)
 			if err != nil {
 				return err
 			}
-			st.secret = key
+			st.keys = append(st.keys, key)
 		}
 	}
 	ctx, d.cancel = context.WithCancel(ctx)
@@ -239,8 +244,13 @@ func (d *Deliverer) finish(ctx context.Context, dl *veil.Delivery, a *veil.Attem
 	if err := d.store.FinishDelivery(context.WithoutCancel(ctx), dl, a); err != nil {
 		d.Logger.Error("record delivery attempt", "delivery", dl.ID, "err", err)
 	}
-	if a.Status == veil.DeliveryDead {
-		d.Logger.Warn("delivery dead", "delivery", dl.ID, "destination", dl.Destination, "http_status", a.HTTPStatus, "detail", a.Detail)
+	switch a.Status {
+	case veil.DeliveryDead:
+		d.Logger.Warn("delivery dead", "delivery", dl.ID, "destination", dl.Destination, "attempt", dl.Attempts+1,
+			"http_status", a.HTTPStatus, "detail", a.Detail)
+	case veil.DeliveryPending:
+		d.Logger.Info("delivery will be retried", "delivery", dl.ID, "destination", dl.Destination, "attempt", dl.Attempts+1,
+			"http_status", a.HTTPStatus, "detail", a.Detail, "next_attempt_in", a.NextAt.Sub(d.Now()).Round(time.Millisecond).String())
 	}
 }
 
@@ -284,11 +294,11 @@ func (d *Deliverer) attempt(ctx context.Context, st *destState, dl *veil.Deliver
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "veil")
 	req.Header.Set("Veil-Event-Id", dl.EventID)
-	req.Header.Set("webhook-id", dl.ID)
-	ts := strconv.FormatInt(now.Unix(), 10)
-	req.Header.Set("webhook-timestamp", ts)
-	if st.secret != nil {
-		req.Header.Set("webhook-signature", StandardSignature(st.secret, dl.ID, ts, dl.Body))
+	if len(st.keys) > 0 {
+		ats.StandardSign(req.Header, st.keys, dl.ID, now, dl.Body)
+	} else {
+		req.Header.Set("webhook-id", dl.ID)
+		req.Header.Set("webhook-timestamp", strconv.FormatInt(now.Unix(), 10))
 	}
 	start := time.Now()
 	resp, err := st.client.Do(req)

@@ -1,6 +1,11 @@
+-- 0001: the schema of the first release, with the upstream column and the
+-- delivery_bodies split that later sessions added by probing columns.
+-- Databases made before numbered migrations are brought here by Migrate
+-- and then marked as at version 1.
+--
 -- Indexes are few on purpose: each random-keyed index costs a page write
 -- per insert. Erasure finds a subject's rows by scanning; it is rare.
-CREATE TABLE IF NOT EXISTS events (
+CREATE TABLE events (
 	id          TEXT PRIMARY KEY,
 	source      TEXT NOT NULL,
 	vendor      TEXT NOT NULL,
@@ -9,17 +14,18 @@ CREATE TABLE IF NOT EXISTS events (
 	dedup       BLOB NOT NULL UNIQUE,    -- first 16 bytes of SHA-256(source, the vendor's idempotency key)
 	received_at INTEGER NOT NULL,        -- unix nanoseconds
 	digest      TEXT NOT NULL,           -- SHA-256 of the raw body
-	payload     BLOB                     -- nonce || AES-256-GCM ciphertext; NULL once purged
+	payload     BLOB,                    -- nonce || AES-256-GCM ciphertext; NULL once purged
+	upstream    TEXT                     -- JSON ids for upstream lookup mode, instead of a payload
 );
-CREATE INDEX IF NOT EXISTS events_received ON events(received_at);
+CREATE INDEX events_received ON events(received_at);
 
-CREATE TABLE IF NOT EXISTS data_keys (
+CREATE TABLE data_keys (
 	subject    TEXT PRIMARY KEY,         -- keyed hash of the subject reference
 	wrapped    BLOB NOT NULL,            -- nonce || data key sealed by the vault key
 	created_at INTEGER NOT NULL
 );
 
-CREATE TABLE IF NOT EXISTS audit (
+CREATE TABLE audit (
 	seq            INTEGER PRIMARY KEY,
 	time           TEXT NOT NULL,
 	action         TEXT NOT NULL,
@@ -38,9 +44,9 @@ CREATE TABLE IF NOT EXISTS audit (
 	prev_hash      TEXT NOT NULL,
 	hash           TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS audit_time ON audit(time);
+CREATE INDEX audit_time ON audit(time);
 
-CREATE TABLE IF NOT EXISTS deliveries (
+CREATE TABLE deliveries (
 	id              TEXT PRIMARY KEY,    -- dlv_…, the webhook-id
 	event_id        TEXT NOT NULL,
 	destination     TEXT NOT NULL,
@@ -52,15 +58,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
 	created_at      INTEGER NOT NULL,
 	updated_at      INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_attempt_at);
-CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries(event_id);
+CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
+CREATE INDEX deliveries_event ON deliveries(event_id);
 
 -- What the policy decided for a delivery: written with it, rewritten only by
 -- a replay. Kept apart from deliveries so that each claim and attempt
 -- rewrites a small row, not the outbound body. The dropped paths are not
 -- kept per delivery (every path of the payload not kept, a few KB each
 -- time); filtered and blocked deliveries list them in their audit rows.
-CREATE TABLE IF NOT EXISTS delivery_bodies (
+CREATE TABLE delivery_bodies (
 	id            TEXT PRIMARY KEY,      -- deliveries.id
 	body          BLOB,                  -- nonce || sealed outbound body (subject's data key); NULL once purged
 	fields_kept   TEXT NOT NULL,         -- JSON arrays of paths
@@ -68,7 +74,7 @@ CREATE TABLE IF NOT EXISTS delivery_bodies (
 );
 
 -- Paths seen per (source, event type), for schema drift. Paths only.
-CREATE TABLE IF NOT EXISTS schema_paths (
+CREATE TABLE schema_paths (
 	source     TEXT NOT NULL,
 	event_type TEXT NOT NULL,
 	path       TEXT NOT NULL,
@@ -78,20 +84,17 @@ CREATE TABLE IF NOT EXISTS schema_paths (
 
 -- Where the chain starts once retention has purged its oldest rows: the seq
 -- and hash of the last purged row. One row.
-CREATE TABLE IF NOT EXISTS audit_anchor (
+CREATE TABLE audit_anchor (
 	id   INTEGER PRIMARY KEY CHECK (id = 1),
 	seq  INTEGER NOT NULL,
 	hash TEXT NOT NULL
 );
 
 -- Lookup consumers: only a hash of each key is kept.
-CREATE TABLE IF NOT EXISTS consumers (
+CREATE TABLE consumers (
 	name       TEXT PRIMARY KEY,
 	key_hash   BLOB NOT NULL UNIQUE,
 	purposes   TEXT NOT NULL,          -- JSON array
 	created_at INTEGER NOT NULL,
 	revoked_at INTEGER                 -- NULL while the key works
 );
-
--- Upstream lookup mode: the record ids to fetch from the ATS API, instead
--- of a payload. (Added after the first release: created here when missing.)

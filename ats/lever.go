@@ -1,0 +1,105 @@
+package ats
+
+// Lever. The signature travels in the body and covers only `token` and
+// `triggeredAt`, not `data`: signature = hex HMAC-SHA256(signature token,
+// token + triggeredAt in decimal). The three fields are read with a bounded
+// scan before the body is validated; the dedup key is the decoded
+// signature, so its hex case does not matter.
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+	"github.com/tidwall/sjson"
+
+	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/redact"
+)
+
+func init() {
+	register(&vendor{name: veil.VendorLever, newScheme: newLever, subjectKinds: []string{"candidate"}})
+}
+
+type lever struct {
+	describer
+	keys      [][]byte
+	tolerance time.Duration
+}
+
+func newLever(src *veil.Source) (Scheme, error) {
+	return &lever{keys: rawKeys(src), tolerance: time.Duration(src.Tolerance),
+		describer: newDescriber(src, "event", "candidate", "data.candidateId", "data.opportunityId")}, nil
+}
+
+func (l *lever) Verify(_ http.Header, body []byte, now time.Time) error {
+	token, triggeredAt, sig, err := parseLeverBody(body)
+	var invalid *redact.InvalidError
+	if errors.As(err, &invalid) {
+		return veil.Errorf(veil.EMALFORMED, "%s", invalid.Error())
+	} else if err != nil {
+		return errNoSignature
+	}
+	got, err := decodeHexSHA256(strings.ToLower(sig))
+	ms := []byte(strconv.FormatInt(triggeredAt, 10))
+	if err != nil || !anyMatch(l.keys, [][]byte{got}, func(k []byte) []byte { return hmacSHA256(k, []byte(token), ms) }) {
+		return errBadSignature
+	}
+	return checkTimestamp(time.UnixMilli(triggeredAt), now, l.tolerance)
+}
+
+func (l *lever) Sign(body []byte, now time.Time) (http.Header, []byte, error) {
+	token, _, _, err := parseLeverBody(body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sign lever body: %w", err)
+	}
+	ms := strconv.FormatInt(now.UnixMilli(), 10)
+	sig := hex.EncodeToString(hmacSHA256(l.keys[0], []byte(token), []byte(ms)))
+	// sjson keeps every other byte of the body.
+	if body, err = sjson.SetRawBytes(body, "triggeredAt", []byte(ms)); err != nil {
+		return nil, nil, fmt.Errorf("sign lever body: %w", err)
+	}
+	if body, err = sjson.SetBytes(body, "signature", sig); err != nil {
+		return nil, nil, fmt.Errorf("sign lever body: %w", err)
+	}
+	h := http.Header{"Content-Type": {"application/json"}, "User-Agent": {"veil-send"}}
+	return h, body, nil
+}
+
+func (l *lever) Describe(_ http.Header, body []byte) Inbound {
+	// Verify accepted the signature, so it decodes.
+	sig, _ := hex.DecodeString(strings.ToLower(gjson.GetBytes(body, "signature").String()))
+	return Inbound{EventType: l.eventType(body), DedupKey: string(sig), Subject: l.subject(body)}
+}
+
+// UpstreamIDs keeps the opportunity, which Lever's API returns.
+func (l *lever) UpstreamIDs(body []byte) map[string]string {
+	return map[string]string{"opportunity": gjson.GetBytes(body, "data.opportunityId").String()}
+}
+
+// parseLeverBody reads token, triggeredAt (integer milliseconds) and
+// signature from the top level of a Lever body, in one bounded pass that
+// does not descend into data; all three must be present.
+func parseLeverBody(body []byte) (token string, triggeredAt int64, signature string, err error) {
+	raw, err := redact.TopLevel(body, "token", "triggeredAt", "signature")
+	if err != nil {
+		return "", 0, "", err
+	}
+	if len(raw[0]) == 0 || raw[0][0] != '"' || len(raw[2]) == 0 || raw[2][0] != '"' || len(raw[1]) == 0 {
+		return "", 0, "", errors.New("lever body needs token, triggeredAt and signature")
+	}
+	if json.Unmarshal(raw[0], &token) != nil || json.Unmarshal(raw[2], &signature) != nil {
+		return "", 0, "", errors.New("lever body: token and signature must be strings")
+	}
+	triggeredAt, err = strconv.ParseInt(string(raw[1]), 10, 64)
+	if err != nil {
+		return "", 0, "", errors.New("triggeredAt is not an integer")
+	}
+	return token, triggeredAt, signature, nil
+}

@@ -1,0 +1,159 @@
+package audit
+
+import (
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Schema changes are numbered migrations, one file each per driver
+// (migrations/<driver>/NNNN_name.sql), the same numbers for every driver.
+// Each runs in its own transaction with the row that records it.
+
+//go:embed migrations
+var migrationFiles embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the driver's migrations in order.
+func migrations(driver string) ([]migration, error) {
+	dir := path.Join("migrations", driver)
+	entries, err := fs.ReadDir(migrationFiles, dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		num, name, ok := strings.Cut(strings.TrimSuffix(e.Name(), ".sql"), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration file %s is not NNNN_name.sql", e.Name())
+		}
+		b, err := migrationFiles.ReadFile(path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: name, sql: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migrations of %s: version %d missing", driver, i+1)
+		}
+	}
+	return out, nil
+}
+
+// Migration is one applied migration, as `veil migrate` reports it.
+type Migration struct {
+	Version int
+	Name    string
+}
+
+// migrateSQLite brings a SQLite database to the newest version and returns
+// the migrations it applied. A database made before numbered migrations
+// (it has tables but no schema_migrations) is first brought to version 1
+// the way earlier releases probed their columns.
+func migrateSQLite(db *sql.DB, now time.Time) ([]Migration, error) {
+	ms, err := migrations("sqlite")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return nil, err
+	}
+	var current int
+	if err := db.QueryRow(`SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return nil, err
+	}
+	if current == 0 {
+		var legacy int
+		if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'`).Scan(&legacy); err != nil {
+			return nil, err
+		}
+		if legacy > 0 {
+			if err := upgradeLegacy(db, ms[0].sql); err != nil {
+				return nil, fmt.Errorf("bring a database of an earlier release to version 1: %w", err)
+			}
+			if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (1, ?)`, now.UnixNano()); err != nil {
+				return nil, err
+			}
+			current = 1
+		}
+	}
+	var applied []Migration
+	for _, m := range ms[current:] {
+		tx, err := db.Begin()
+		if err != nil {
+			return applied, err
+		}
+		if _, err := tx.Exec(m.sql); err != nil {
+			tx.Rollback()
+			return applied, fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
+		}
+		if _, err := tx.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, now.UnixNano()); err != nil {
+			tx.Rollback()
+			return applied, err
+		}
+		if err := tx.Commit(); err != nil {
+			return applied, fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
+		}
+		applied = append(applied, Migration{Version: m.version, Name: m.name})
+	}
+	return applied, nil
+}
+
+// upgradeLegacy brings a database of a release before numbered migrations
+// to version 1: those releases created missing tables at every start and
+// probed columns, adding the upstream column and moving each delivery's
+// body and path lists to delivery_bodies. v1 is version 1's SQL.
+func upgradeLegacy(db *sql.DB, v1 string) error {
+	v1 = strings.ReplaceAll(v1, "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ")
+	v1 = strings.ReplaceAll(v1, "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ")
+	if _, err := db.Exec(v1); err != nil {
+		return err
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('events') WHERE name = 'upstream'`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		if _, err := db.Exec(`ALTER TABLE events ADD COLUMN upstream TEXT`); err != nil {
+			return err
+		}
+	}
+	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'body'`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		`INSERT OR IGNORE INTO delivery_bodies (id, body, fields_kept, pseudonymized)
+			SELECT id, body, fields_kept, pseudonymized FROM deliveries`,
+		`ALTER TABLE deliveries DROP COLUMN body`,
+		`ALTER TABLE deliveries DROP COLUMN fields_kept`,
+		`ALTER TABLE deliveries DROP COLUMN fields_dropped`,
+		`ALTER TABLE deliveries DROP COLUMN pseudonymized`,
+	} {
+		if _, err := tx.Exec(q); err != nil {
+			return fmt.Errorf("move delivery bodies: %w", err)
+		}
+	}
+	return tx.Commit()
+}

@@ -1,0 +1,44 @@
+package delivery_test
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/veilhq/veil"
+	_ "github.com/veilhq/veil/ats" // registers the vendors the config names
+	"github.com/veilhq/veil/audit"
+)
+
+const testConfig = `
+admin_token: test-admin-token
+keys:
+  vault: "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s="
+  pseudonym: "q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY="
+sources:
+  - {name: greenhouse, vendor: greenhouse, secret: gh-fixture-secret-Qm7v2Lx9}
+`
+
+func mustConfig(tb testing.TB) *veil.Config {
+	tb.Helper()
+	cfg, err := veil.ParseConfig([]byte(testConfig), func(string) (string, bool) { return "", false })
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
+// MustOpenStore opens a real SQLite store in a temp dir, closed at cleanup.
+func MustOpenStore(tb testing.TB, now func() time.Time) *audit.Store {
+	tb.Helper()
+	cfg := mustConfig(tb)
+	vault, _ := veil.DecodeKey(cfg.Keys.Vault)
+	ps, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
+	st := audit.NewStore(filepath.Join(tb.TempDir(), "veil.db"), vault, ps)
+	st.Now = now
+	if err := st.Open(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
+}
