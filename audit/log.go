@@ -45,6 +45,7 @@ func (s *Store) appendTx(tx *wtx, e *veil.AuditEntry) error {
 		e.Time = s.Now()
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
+	e.FieldsKept, e.FieldsDropped = capPaths(e.FieldsKept), capPaths(e.FieldsDropped)
 	e.Seq = s.chain.seq + 1
 	e.PrevHash = s.chain.hash
 	e.Hash = e.ComputeHash(e.PrevHash)
@@ -69,6 +70,20 @@ func (s *Store) AuditEntries(ctx context.Context, fn func(*veil.AuditEntry) erro
 		c := *e // Export reuses its entry
 		return fn(&c)
 	})
+}
+
+// MaxRowPaths bounds the paths one audit row lists in fields_kept or
+// fields_dropped: a payload with 90,000 keys is recorded with the first
+// MaxRowPaths-1 and an entry saying how many more there were, so one row
+// stays small.
+const MaxRowPaths = 256
+
+func capPaths(ps []string) []string {
+	if len(ps) <= MaxRowPaths {
+		return ps
+	}
+	out := append([]string(nil), ps[:MaxRowPaths-1]...)
+	return append(out, fmt.Sprintf("…(%d more paths)", len(ps)-(MaxRowPaths-1)))
 }
 
 func nonNil(s []string) []string {

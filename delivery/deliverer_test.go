@@ -2,7 +2,13 @@ package delivery_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net"
 	"net/netip"
 	"strings"
@@ -114,5 +120,55 @@ func TestDeliverer_BoundedClaims(t *testing.T) {
 	dl.Stop()
 	if len(sending) == 0 || len(sending) > 16 {
 		t.Fatalf("%d deliveries claimed at once, want between 1 and 16", len(sending))
+	}
+}
+
+// TestDeliverer_SigningSecretRotation: with signing_secrets [new, old]
+// every delivery carries one signature per secret, so a receiver that
+// still knows only the old one verifies it, as does one that knows the new.
+func TestDeliverer_SigningSecretRotation(t *testing.T) {
+	newSecret, oldSecret := "whsec_bmV3LXNpZ25pbmctc2VjcmV0LWZvci1yb3RhdGlvbg==", "whsec_b2xkLXNpZ25pbmctc2VjcmV0LWZvci1yb3RhdGlvbg=="
+	got := make(chan http.Header, 1)
+	dest := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		h := r.Header.Clone()
+		h.Set("X-Body", string(body))
+		got <- h
+	}))
+	defer dest.Close()
+	cfg := mustConfig(t)
+	cfg.Destinations = []veil.Destination{{Name: "rot", URL: dest.URL, Sources: []string{"greenhouse"}, Policy: "p",
+		SigningSecret: newSecret, SigningSecrets: []string{oldSecret}, Timeout: veil.Duration(5 * time.Second),
+		Concurrency: 1, AllowPrivateNetwork: true, Retry: veil.RetryConfig{MaxAttempts: 1, Backoff: []veil.Duration{veil.Duration(time.Second)}}}}
+	st := MustOpenStore(t, time.Now)
+	e := &veil.Event{Source: "greenhouse", Vendor: "greenhouse", EventType: "x", Subject: "greenhouse:candidate:1",
+		DedupKey: "rot", ReceivedAt: time.Now(), Payload: []byte(`{}`)}
+	d := &veil.Delivery{Destination: "rot", Status: veil.DeliveryPending, Body: []byte(`{"ok":true}`)}
+	if _, _, err := st.IngestEvent(context.Background(), e, []*veil.Delivery{d}, veil.Drift{}); err != nil {
+		t.Fatal(err)
+	}
+	dl := delivery.New(st, cfg.Destinations)
+	dl.Interval = 5 * time.Millisecond
+	if err := dl.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Stop()
+	var h http.Header
+	select {
+	case h = <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no delivery")
+	}
+	if n := len(strings.Fields(h.Get("webhook-signature"))); n != 2 {
+		t.Fatalf("webhook-signature has %d entries, want 2: %q", n, h.Get("webhook-signature"))
+	}
+	for _, secret := range []string{newSecret, oldSecret} {
+		key, _ := veil.DecodeStandardSecret(secret)
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(h.Get("webhook-id") + "." + h.Get("webhook-timestamp") + "." + h.Get("X-Body")))
+		want := "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+		if !strings.Contains(h.Get("webhook-signature"), want) {
+			t.Errorf("no signature verifies with %s", secret)
+		}
 	}
 }

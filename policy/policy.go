@@ -147,7 +147,7 @@ func readsInput(m *ast.Module, key string) bool {
 
 // runTests runs the set's test_ rules; any failure or error rejects it.
 func runTests(ctx context.Context, modules map[string]*ast.Module, store storage.Store) error {
-	ch, err := tester.NewRunner().SetStore(store).Run(ctx, modules)
+	ch, err := tester.NewRunner().SetStore(store).SetModules(modules).RunTests(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("compile policies: %w", err)
 	}
@@ -172,7 +172,7 @@ func RunTests(ctx context.Context, dir string, w io.Writer, verbose bool) (bool,
 	if err != nil {
 		return false, err
 	}
-	ch, err := tester.NewRunner().SetStore(store).Run(ctx, modules)
+	ch, err := tester.NewRunner().SetStore(store).SetModules(modules).RunTests(ctx, nil)
 	if err != nil {
 		return false, err
 	}

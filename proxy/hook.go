@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -35,6 +36,10 @@ type hookResponse struct {
 // its headers have: a stalled sender holds a connection no longer.
 const bodyReadTimeout = 30 * time.Second
 
+// bodyWaitTimeout bounds how long a webhook waits for room in the body
+// budget before it is answered 503 (the ATS retries).
+const bodyWaitTimeout = 10 * time.Second
+
 // handleHook receives one webhook: verify the signature over the raw
 // bytes, validate the JSON, decide for each destination, commit, then
 // answer 200. Nothing is answered 200 before the commit that holds it.
@@ -53,6 +58,21 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]bool{"handshake": true})
 		return
 	}
+	// Bodies held in memory are bounded in bytes, whatever the number of
+	// connections: a request waits for room before it reads.
+	held := s.cfg.MaxBodyBytes
+	if r.ContentLength >= 0 && r.ContentLength < held {
+		held = r.ContentLength
+	}
+	waitCtx, cancel := context.WithTimeout(r.Context(), bodyWaitTimeout)
+	err := s.bodies.Acquire(waitCtx, held)
+	cancel()
+	if err != nil {
+		w.Header().Set("Retry-After", "1")
+		s.reject(w, r, name, veil.Errorf(veil.EUNAVAILABLE, "Too many webhook bodies in progress; retry later."))
+		return
+	}
+	defer s.bodies.Release(held)
 	body, err := s.readBody(w, r)
 	if err != nil {
 		s.reject(w, r, name, err)
@@ -77,7 +97,7 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.admit.Release(weight)
-	doc, err := redact.Parse(body)
+	doc, err := redact.ParseValidated(body, values)
 	if err != nil {
 		s.reject(w, r, name, veil.Errorf(veil.EMALFORMED, "The body is not a JSON object."))
 		return
@@ -120,7 +140,6 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
 	var buf bytes.Buffer
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
@@ -157,9 +176,6 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, source string, e
 func NewEvent(src *veil.Source, h http.Header, body []byte, now time.Time) (*veil.Event, *redact.Doc, error) {
 	sch, err := ats.New(src)
 	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := redact.Validate(body, 0); err != nil {
 		return nil, nil, err
 	}
 	doc, err := redact.Parse(body)

@@ -82,10 +82,3 @@ func (l *connLimiter) connState(c net.Conn, s http.ConnState) {
 		delete(l.conns, c)
 	}
 }
-
-// open returns the number of open connections, for tests.
-func (l *connLimiter) open() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.conns)
-}

@@ -81,6 +81,7 @@ type Server struct {
 	// checks, metrics and the admin API.
 	admit       *semaphore.Weighted
 	admitBudget int64
+	bodies      *semaphore.Weighted // bytes of webhook bodies held, bodyBudget
 	hooks       chan struct{}
 	rejections  rejections
 	// tokenKey keys the digests tokens are compared by.
@@ -99,9 +100,17 @@ type Server struct {
 // implements it.
 type Notifier interface{ Notify() }
 
+// bodyBudget is how many bytes of webhook bodies are held in memory at
+// once (or one body of max_body_bytes, if that is larger): at 6 KB a
+// webhook that is thousands of requests at once; at the 1 MiB limit, 32.
+const bodyBudget = 32 << 20
+
 // admitBudget is the number of JSON values being indexed and decided at
-// once, across requests: about 150 bytes of index each, so some 60 MB.
-const admitBudget = 400_000
+// once, across requests: some 250 bytes each while an event is decided and
+// committed, so about 25 MB. A typical webhook holds 100 to 300 values, so
+// hundreds are decided at once and only bodies with tens of thousands of
+// keys ever wait for each other.
+const admitBudget = 100_000
 
 // NewServer returns a server for cfg backed by store.
 func NewServer(cfg *veil.Config, store EventStore) *Server {
@@ -176,6 +185,7 @@ func (s *Server) init() error {
 	}
 	s.admitBudget = admitBudget
 	s.admit = semaphore.NewWeighted(s.admitBudget)
+	s.bodies = semaphore.NewWeighted(max(bodyBudget, s.cfg.MaxBodyBytes))
 	// Keep a quarter of the connections (up to 64) for everything but hooks.
 	s.hooks = make(chan struct{}, max(1, s.cfg.MaxConnections-min(64, s.cfg.MaxConnections/4)))
 	s.rejections.record = s.store.Record
@@ -231,8 +241,13 @@ func (s *Server) Handler() (http.Handler, error) {
 	return s, nil
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Every request's body must arrive
+// within bodyReadTimeout, so no request, whatever its handler reads, holds
+// its connection longer waiting for a stalled sender.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	s.router.ServeHTTP(w, r)
+}
 
 // URL returns the base URL the server listens on.
 func (s *Server) URL() string {
@@ -248,13 +263,15 @@ func (s *Server) URL() string {
 // flight; each finishes its commit before it answers. Then it writes the
 // aggregated rejections of the current minute.
 func (s *Server) Close(ctx context.Context) error {
-	if s.srv == nil {
-		return nil
+	var err error
+	if s.srv != nil {
+		err = s.srv.Shutdown(ctx)
+		s.stop()
+		s.wg.Wait()
 	}
-	err := s.srv.Shutdown(ctx)
-	s.stop()
-	s.wg.Wait()
-	s.rejections.flush(s.Now(), true)
+	if s.Now != nil {
+		s.rejections.flush(s.Now(), true)
+	}
 	return err
 }
 
@@ -273,6 +290,7 @@ func (s *Server) limitHooks(h http.HandlerFunc) http.HandlerFunc {
 				name = ""
 			}
 			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Connection", "close") // and do not wait for its body
 			s.reject(w, r, name, veil.Errorf(veil.EUNAVAILABLE, "Too many webhooks in progress; retry later."))
 		}
 	}

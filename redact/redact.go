@@ -16,8 +16,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/veilhq/veil"
 )
 
@@ -66,24 +64,37 @@ type leaf struct {
 // reuses their slices: allocating them was most of a decision's garbage.
 var docs = sync.Pool{New: func() any { return &Doc{} }}
 
-// Parse checks that payload is one JSON object and indexes its leaves.
+// maxParseDepth is the nesting Parse accepts: the most a config may allow
+// (max_depth), so a payload stored under any config parses again.
+const maxParseDepth = 1000
+
+// Parse checks that payload is one JSON object (valid UTF-8, unique keys,
+// bounded nesting: see Validate) and indexes its leaves.
 func Parse(payload []byte) (*Doc, error) {
+	values, err := Validate(payload, maxParseDepth)
+	if err != nil {
+		return nil, err
+	}
+	return ParseValidated(payload, values)
+}
+
+// ParseValidated indexes a payload Validate accepted, with the number of
+// values Validate counted, which sizes the index exactly.
+func ParseValidated(payload []byte, values int) (*Doc, error) {
 	if len(payload) > math.MaxInt32 {
 		return nil, errTooLarge // the index holds int32 offsets
 	}
-	if !gjson.ValidBytes(payload) {
-		return nil, ErrNotObject
-	}
 	d := docs.Get().(*Doc)
-	if cap(d.nodes) == 0 {
-		// Sized from what the samples hold: a value per 35 to 65 bytes, a
-		// leaf per 46 to 81.
-		d.nodes, d.leaves = make([]jnode, 0, len(payload)/34+8), make([]leaf, 0, len(payload)/45+8)
+	if cap(d.nodes) < values {
+		d.nodes = make([]jnode, 0, values)
+	}
+	if cap(d.leaves) < values {
+		d.leaves = make([]leaf, 0, values)
 	}
 	d.raw = string(payload)
 	d.gen++
 	if d.known == nil || len(d.known) > 4096 || d.gen == 0 {
-		d.known, d.gen = map[string]*knownPattern{}, 1
+		d.known, d.gen = make(map[string]*knownPattern, min(values, 1<<17)), 1
 	}
 	sc := scanner{d: d, s: d.raw, pat: make([]byte, 0, 256)}
 	sc.ws()
@@ -206,6 +217,12 @@ func (d *Doc) text(n int32) string {
 		return d.leaves[d.nodes[n].leaf].str
 	}
 	return d.raw[d.nodes[n].off:d.nodes[n].end]
+}
+
+// isNothing reports whether node n is null or the empty string.
+func (d *Doc) isNothing(n int32) bool {
+	raw := d.raw[d.nodes[n].off:d.nodes[n].end]
+	return raw == "null" || raw == `""`
 }
 
 // pathOf returns the concrete path (with indices) of the leaf at offset off.
@@ -354,6 +371,14 @@ func (p *projector) emit(buf []byte, n int32, ns []*node, pat []byte) ([]byte, b
 	keep := false
 	for _, t := range ns {
 		if t.pseudo {
+			if d.isNothing(n) {
+				// null and "" carry no identity: a pseudonym of them would
+				// make every missing value the same ps_ and join unrelated
+				// records. They stay what they are, and count as kept.
+				p.keptPats = append(p.keptPats, string(pat))
+				p.markKept(jn.off, jn.end)
+				return appendCompact(buf, d.raw[jn.off:jn.end]), true
+			}
 			p.pseudoPats = append(p.pseudoPats, string(pat))
 			return strconv.AppendQuote(buf, Pseudonym(p.key, d.text(n))), true
 		}

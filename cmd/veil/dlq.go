@@ -123,7 +123,7 @@ func (c *adminClient) dead(ctx context.Context) ([]deadDelivery, error) {
 		return nil, err
 	}
 	if status != http.StatusOK {
-		return nil, fmt.Errorf("Veil answered %d: %s", status, out.Message)
+		return nil, fmt.Errorf("veil answered %d: %s", status, out.Message)
 	}
 	return out.Deliveries, nil
 }
@@ -136,11 +136,11 @@ func (c *adminClient) do(ctx context.Context, method, path string, out any) (int
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("Veil did not answer at %s: %w (is `veil serve` running?)", c.base, err)
+		return 0, fmt.Errorf("veil did not answer at %s: %w (is `veil serve` running?)", c.base, err)
 	}
 	defer resp.Body.Close()
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(out); err != nil {
-		return resp.StatusCode, fmt.Errorf("Veil's answer (%d) could not be read: %w", resp.StatusCode, err)
+		return resp.StatusCode, fmt.Errorf("veil's answer (%d) could not be read: %w", resp.StatusCode, err)
 	}
 	return resp.StatusCode, nil
 }

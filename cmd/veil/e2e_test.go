@@ -57,6 +57,8 @@ sources:
   - {name: lever, vendor: lever, secret: lever-fixture-sigtoken-8d2e6a51}
   - {name: ashby, vendor: ashby, secret: ashby-fixture-secret-4f1c9e7a2b}
   - {name: standard, vendor: standard, secret: "whsec_qi30n6UNTGAkAqwOsrRJil8R+0kDgCYHta7MhRRlqlw="}
+  - {name: smartrecruiters, vendor: smartrecruiters, secret: sr-fixture-secret-7Hq2Lm4x}
+  - {name: workable, vendor: hmac, secret: workable-test-secret-77ab, hmac: {header: X-Workable-Signature}}
 `
 
 // e2eDestinations point at the discard port on loopback: decisions are

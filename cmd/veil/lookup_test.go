@@ -50,7 +50,9 @@ func TestLookup(t *testing.T) {
 
 	get := func(event, key, purpose string) (int, http.Header, string) {
 		req, _ := http.NewRequest(http.MethodGet, p.url+"/v1/events/"+event+"/record", nil)
-		if key != "" {
+		if raw, ok := strings.CutPrefix(key, "raw:"); ok {
+			req.Header.Set("Authorization", raw)
+		} else if key != "" {
 			req.Header.Set("Authorization", "Bearer "+key)
 		}
 		if purpose != "" {
@@ -72,6 +74,7 @@ func TestLookup(t *testing.T) {
 	}{
 		{"no key", hire, "", "onboarding", 401, "lookup_denied", "unauthorized", nil, nil},
 		{"unknown key", hire, "vk_not-a-key", "onboarding", 401, "lookup_denied", "unauthorized", nil, nil},
+		{"key without Bearer", hire, "raw:" + onboarding, "onboarding", 401, "lookup_denied", "unauthorized", nil, nil},
 		{"revoked key", hire, old, "onboarding", 401, "lookup_denied", "unauthorized", nil, nil},
 		{"no purpose", hire, onboarding, "", 403, "lookup_denied", "forbidden", nil, nil},
 		{"purpose not granted", hire, onboarding, "analytics", 403, "lookup_denied", "forbidden", nil, nil},

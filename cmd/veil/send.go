@@ -58,13 +58,13 @@ func runSend(ctx context.Context, c *command, args []string, stdout, stderr io.W
 	req.Header = h
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
-		return fmt.Errorf("Veil did not answer at %s: %w (is `veil serve` running?)", base, err)
+		return fmt.Errorf("veil did not answer at %s: %w (is `veil serve` running?)", base, err)
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	fmt.Fprintf(stdout, "%s %s\n%s", resp.Proto, resp.Status, answer)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("Veil answered %s", resp.Status)
+		return fmt.Errorf("veil answered %s", resp.Status)
 	}
 	return nil
 }
