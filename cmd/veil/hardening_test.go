@@ -147,7 +147,7 @@ func TestConsumers_AuditedAndRegrantable(t *testing.T) {
 	if code, out := add("onboarding"); code != 0 {
 		t.Fatalf("add: exit %d\n%s", code, out)
 	}
-	if code, out := add("onboarding"); code != 1 || !strings.Contains(out, "exists already") {
+	if code, out := add("onboarding"); code != 1 || !strings.Contains(out, "exists already") || strings.Contains(out, "code=") {
 		t.Fatalf("add twice: exit %d\n%s", code, out)
 	}
 	if code, out := runVeil(t, "consumer", "revoke", "onboarding", "--config", config); code != 0 {
