@@ -47,10 +47,12 @@ type KeysConfig struct {
 	Pseudonym string `yaml:"pseudonym"` // HMAC key for pseudonyms and subject hashes
 }
 
-// Retention says how long Veil keeps payloads and audit rows.
+// Retention says how long Veil keeps payloads and audit rows, and how
+// often serve applies it.
 type Retention struct {
 	Payload Duration `yaml:"payload"`
 	Audit   Duration `yaml:"audit"`
+	Every   Duration `yaml:"every"` // 0 means 5m
 }
 
 // Source is one inbound webhook sender, reached at POST /hooks/{name}.
@@ -109,12 +111,15 @@ type Destination struct {
 	SigningSecret string   `yaml:"signing_secret"`
 	// SigningSecrets sign alongside SigningSecret while a secret rotates:
 	// each delivery carries one signature per secret.
-	SigningSecrets      []string    `yaml:"signing_secrets"`
-	Timeout             Duration    `yaml:"timeout"`
-	Retry               RetryConfig `yaml:"retry"`
-	Concurrency         int         `yaml:"concurrency"`
-	AllowPrivateNetwork bool        `yaml:"allow_private_network"`
-	Processor           Processor   `yaml:"processor"`
+	SigningSecrets []string    `yaml:"signing_secrets"`
+	Timeout        Duration    `yaml:"timeout"`
+	Retry          RetryConfig `yaml:"retry"`
+	Concurrency    int         `yaml:"concurrency"`
+	// MaxConcurrency is how far concurrency may rise while the destination
+	// answers fast (a backlog drains); 0 means 4 × concurrency.
+	MaxConcurrency      int       `yaml:"max_concurrency"`
+	AllowPrivateNetwork bool      `yaml:"allow_private_network"`
+	Processor           Processor `yaml:"processor"`
 }
 
 // SigningSecretList returns the destination's signing secrets,
@@ -329,6 +334,9 @@ func (c *Config) setDefaults() {
 	if c.Retention.Audit == 0 {
 		c.Retention.Audit = Duration(8760 * time.Hour)
 	}
+	if c.Retention.Every == 0 {
+		c.Retention.Every = Duration(5 * time.Minute)
+	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Tolerance == 0 {
@@ -356,6 +364,9 @@ func (c *Config) setDefaults() {
 		if d.Concurrency == 0 {
 			d.Concurrency = 4
 		}
+		if d.MaxConcurrency == 0 {
+			d.MaxConcurrency = 4 * d.Concurrency
+		}
 	}
 }
 
@@ -380,7 +391,7 @@ func (c *Config) Validate() error {
 	if c.MaxDepth < 2 || c.MaxDepth > 1000 {
 		return fmt.Errorf("config: max_depth: must be between 2 and 1000")
 	}
-	if c.Retention.Payload < 0 || c.Retention.Audit < 0 {
+	if c.Retention.Payload < 0 || c.Retention.Audit < 0 || c.Retention.Every < 0 {
 		return fmt.Errorf("config: retention: durations must be positive")
 	}
 	seen := map[string]bool{}
@@ -438,6 +449,9 @@ func (c *Config) Validate() error {
 		}
 		if d.Timeout < 0 || d.Retry.MaxAttempts < 1 || d.Concurrency < 1 {
 			return fmt.Errorf("config: %s: timeout, retry.max_attempts and concurrency must be positive", p)
+		}
+		if d.MaxConcurrency < d.Concurrency {
+			return fmt.Errorf("config: %s.max_concurrency: must be at least concurrency (%d)", p, d.Concurrency)
 		}
 		for j, b := range d.Retry.Backoff {
 			if b <= 0 {

@@ -123,3 +123,26 @@ type Attempt struct {
 	NextAt     time.Time     // when to retry, for DeliveryPending
 	Detail     string        // why it failed; never a payload value
 }
+
+// Erasure is what erasing one data subject did.
+type Erasure struct {
+	Subject  string `json:"subject"`           // the keyed hash the subject is known by
+	Events   int64  `json:"events"`            // events whose payload can no longer be decrypted
+	DataKeys int64  `json:"data_keys_deleted"` // data keys deleted
+	// Cancelled counts, per destination, the deliveries that were waiting
+	// and will never be sent; each has a dead audit row (outcome erased).
+	Cancelled map[string]int64 `json:"deliveries_cancelled"`
+}
+
+// PurgeResult counts what a retention run removed (or would remove).
+type PurgeResult struct {
+	Payloads       int64 `json:"payloads"`        // event payloads past retention.payload
+	DeliveryBodies int64 `json:"delivery_bodies"` // outbound bodies of those events
+	DataKeys       int64 `json:"data_keys"`       // data keys no live payload needs
+	AuditRows      int64 `json:"audit_rows"`      // audit rows past retention.audit
+	// Expired counts, per destination, the deliveries given up because
+	// their payload passed retention before they could be sent. Each has a
+	// dead audit row (outcome expired) and shows in the dead-letter inbox.
+	Expired map[string]int64 `json:"deliveries_expired"`
+	Pages   int64            `json:"pages_freed"` // database pages given back to the file system
+}

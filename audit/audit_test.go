@@ -238,11 +238,21 @@ func TestErase(t *testing.T) {
 	path := seeded(t, time.Now())
 	st := MustOpenStore(t, path)
 	ctx := context.Background()
-	events, cancelled, err := st.Erase(ctx, "greenhouse:candidate:1")
-	if err != nil || events != 10 || cancelled != 10 {
-		t.Fatalf("erase: %d events %d cancelled %v; want 10, 10", events, cancelled, err)
+	res, err := st.Erase(ctx, "greenhouse:candidate:1")
+	if err != nil || res.Events != 10 || res.Cancelled["hris"] != 10 {
+		t.Fatalf("erase: %+v %v; want 10 events, 10 cancelled", res, err)
 	}
-	if _, _, err := st.Erase(ctx, "greenhouse:candidate:1"); err != nil {
+	dead := 0
+	st.AuditEntries(ctx, func(e *veil.AuditEntry) error {
+		if e.Action == veil.ActionDead && e.Outcome == "erased" {
+			dead++
+		}
+		return nil
+	})
+	if dead != 10 {
+		t.Fatalf("%d dead rows with outcome erased, want one per cancelled delivery (10)", dead)
+	}
+	if _, err := st.Erase(ctx, "greenhouse:candidate:1"); err != nil {
 		t.Fatalf("second erase: %v", err)
 	}
 	gone, readable := 0, 0

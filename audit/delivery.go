@@ -59,7 +59,8 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 func (s *Store) EventDeliveries(ctx context.Context, eventID string) ([]*veil.Delivery, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT d.id, d.destination, d.status, b.body, b.fields_kept,
 		b.pseudonymized, d.detail, d.attempts, d.created_at, k.wrapped, d.subject
-		FROM deliveries d JOIN delivery_bodies b ON b.id = d.id LEFT JOIN data_keys k ON k.subject = d.subject
+		FROM deliveries d JOIN delivery_bodies b ON b.id = d.id JOIN events e ON e.id = d.event_id
+		LEFT JOIN data_keys k ON k.epoch = e.key_epoch AND k.subject = d.subject
 		WHERE d.event_id = ? ORDER BY d.destination`, eventID)
 	if err != nil {
 		return nil, fmt.Errorf("read deliveries: %w", err)
@@ -119,22 +120,57 @@ func (s *Store) SchemaPaths(ctx context.Context) (map[string]map[string]bool, er
 	return out, rows.Err()
 }
 
-// ClaimDeliveries marks up to limit pending deliveries that are due at now
-// as sending and returns them with their decrypted bodies. A delivery whose
-// subject was erased cannot be decrypted: it is marked dead instead.
-func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int) ([]*veil.Delivery, error) {
+// ClaimDeliveries marks deliveries as sending under a lease that ends at
+// now+lease, at most limits[destination] for each destination, and returns
+// them with their decrypted bodies: pending ones that are due, and sending
+// ones whose lease has ended (the process that claimed them died, or could
+// not record the result), so a claim is never lost. Oldest due first. A
+// delivery whose body is gone (retention, erasure) comes back with a nil
+// Body and the reason in Detail, for the caller to give up and count.
+func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[string]int, lease time.Duration) ([]*veil.Delivery, error) {
 	var out []*veil.Delivery
 	err := s.write(ctx, func(tx *wtx) error {
 		out = out[:0]
+		// Ids first, each query reading its index range in order; then the
+		// details of just those.
+		var ids []any
+		for dest, limit := range limits {
+			for _, status := range []string{veil.DeliveryPending, veil.DeliverySending} {
+				if limit <= 0 {
+					break
+				}
+				rows, err := tx.Query(`SELECT id FROM deliveries WHERE status = ? AND destination = ? AND next_attempt_at <= ?
+					ORDER BY next_attempt_at LIMIT ?`, status, dest, now.UnixNano(), limit)
+				if err != nil {
+					return fmt.Errorf("claim deliveries: %w", err)
+				}
+				for rows.Next() {
+					var id string
+					if err := rows.Scan(&id); err != nil {
+						rows.Close()
+						return err
+					}
+					ids = append(ids, id)
+					limit--
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					return err
+				}
+			}
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
 		rows, err := tx.Query(`SELECT d.id, d.event_id, d.destination, d.subject, b.body, d.attempts, d.created_at,
 			e.source, e.event_type, k.wrapped
 			FROM deliveries d JOIN events e ON e.id = d.event_id JOIN delivery_bodies b ON b.id = d.id
-			LEFT JOIN data_keys k ON k.subject = d.subject
-			WHERE d.status = 'pending' AND d.next_attempt_at <= ? ORDER BY d.next_attempt_at LIMIT ?`, now.UnixNano(), limit)
+			LEFT JOIN data_keys k ON k.epoch = e.key_epoch AND k.subject = d.subject
+			WHERE d.id IN `+in+` ORDER BY d.next_attempt_at`, ids...)
 		if err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
 		}
-		var gone []*veil.Delivery
 		for rows.Next() {
 			var (
 				d               = &veil.Delivery{Status: veil.DeliverySending}
@@ -147,37 +183,32 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limit int) (
 				return err
 			}
 			d.CreatedAt = time.Unix(0, created).UTC()
-			if sealed == nil || wrapped == nil {
-				gone = append(gone, d)
-				continue
+			switch {
+			case sealed == nil:
+				d.Detail = "expired: the payload passed retention before it could be delivered"
+			case wrapped == nil:
+				d.Detail = "erased: the subject was erased; the outbound body can no longer be decrypted"
 			}
-			key, err := open(s.vaultKey, wrapped, []byte(d.Subject))
-			if err == nil {
-				d.Body, err = open(key, sealed, []byte(d.ID))
-			}
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("decrypt delivery: %w", err)
+			if sealed != nil && wrapped != nil {
+				key, err := open(s.vaultKey, wrapped, []byte(d.Subject))
+				if err == nil {
+					d.Body, err = open(key, sealed, []byte(d.ID))
+				}
+				if err != nil {
+					rows.Close()
+					return fmt.Errorf("decrypt delivery: %w", err)
+				}
 			}
 			out = append(out, d)
 		}
 		rows.Close()
-		if len(out) > 0 {
-			// One statement for the whole claim.
-			args := make([]any, 0, len(out)+1)
-			args = append(args, now.UnixNano())
-			for _, d := range out {
-				args = append(args, d.ID)
-			}
-			q := `UPDATE deliveries SET status = 'sending', updated_at = ? WHERE id IN (?` + strings.Repeat(`, ?`, len(out)-1) + `)`
-			if _, err := tx.Exec(q, args...); err != nil {
-				return fmt.Errorf("claim deliveries: %w", err)
-			}
+		if err := rows.Err(); err != nil {
+			return err
 		}
-		for _, d := range gone {
-			if err := s.finishTx(tx, d, &veil.Attempt{Status: veil.DeliveryDead, Detail: "erased: the payload can no longer be decrypted"}, now); err != nil {
-				return err
-			}
+		// One statement for the whole claim.
+		args := append([]any{now.Add(lease).UnixNano(), now.UnixNano()}, ids...)
+		if _, err := tx.Exec(`UPDATE deliveries SET status = 'sending', next_attempt_at = ?, updated_at = ? WHERE id IN `+in, args...); err != nil {
+			return fmt.Errorf("claim deliveries: %w", err)
 		}
 		return nil
 	})
@@ -218,11 +249,13 @@ func (s *Store) finishTx(tx *wtx, d *veil.Delivery, a *veil.Attempt, now time.Ti
 }
 
 // ResetSending returns deliveries claimed by a process that stopped before
-// finishing them to pending: at least once, never lost.
+// finishing them to pending, due at once rather than when their lease
+// would have ended: at least once, never lost. Only for a store no other
+// process delivers from (SQLite, whose data folder serve locks).
 func (s *Store) ResetSending(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.write(ctx, func(tx *wtx) error {
-		res, err := tx.exec(`UPDATE deliveries SET status = 'pending' WHERE status = 'sending'`)
+		res, err := tx.exec(`UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE status = 'sending'`, s.Now().UnixNano())
 		if err != nil {
 			return err
 		}
@@ -297,7 +330,8 @@ func (s *Store) ReplayDelivery(ctx context.Context, old *veil.Delivery, nd *veil
 	return s.write(ctx, func(tx *wtx) error {
 		var subject, status string
 		var wrapped []byte
-		err := tx.queryRow(`SELECT d.subject, d.status, k.wrapped FROM deliveries d LEFT JOIN data_keys k ON k.subject = d.subject
+		err := tx.queryRow(`SELECT d.subject, d.status, k.wrapped FROM deliveries d JOIN events e ON e.id = d.event_id
+			LEFT JOIN data_keys k ON k.epoch = e.key_epoch AND k.subject = d.subject
 			WHERE d.id = ?`, old.ID).Scan(&subject, &status, &wrapped)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -338,12 +372,13 @@ func (s *Store) ReplayDelivery(ctx context.Context, old *veil.Delivery, nd *veil
 	})
 }
 
-// QueueStats returns the number of pending deliveries and the time the
-// oldest has been due.
+// QueueStats returns the number of deliveries waiting (pending or being
+// sent) and when the oldest of them was created: its event's payload
+// expires retention.payload after that, and the delivery with it.
 func (s *Store) QueueStats(ctx context.Context) (int64, time.Time, error) {
 	var n int64
 	var oldest sql.NullInt64
-	err := s.rdb.QueryRowContext(ctx, `SELECT count(*), min(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'sending')`).Scan(&n, &oldest)
+	err := s.rdb.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM deliveries WHERE status IN ('pending', 'sending')`).Scan(&n, &oldest)
 	if err != nil || !oldest.Valid {
 		return n, time.Time{}, err
 	}

@@ -41,7 +41,7 @@ func TestDedup_KeyedAndErased(t *testing.T) {
 		}
 	}
 	st = MustOpenStore(t, path)
-	if _, _, err := st.Erase(ctx, "greenhouse:candidate:77"); err != nil {
+	if _, err := st.Erase(ctx, "greenhouse:candidate:77"); err != nil {
 		t.Fatal(err)
 	}
 	db, _ := sql.Open("sqlite", path)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
@@ -16,7 +17,8 @@ import (
 // TestMigrate_Legacy opens a database in the layout of the releases before
 // numbered migrations (no schema_migrations; deliveries carrying their body
 // and path lists in the row; no upstream column; an unkeyed body digest;
-// consumers keyed by name; audit rows without categories): the store brings
+// consumers keyed by name; audit rows without categories; one data key per
+// subject): the store brings
 // it to version 1, applies the numbered migrations, reads the delivery
 // back, verifies the chain, and a second open finds nothing to do.
 func TestMigrate_Legacy(t *testing.T) {
@@ -46,7 +48,9 @@ func TestMigrate_Legacy(t *testing.T) {
 		CREATE TABLE old_consumers AS SELECT name, key_hash, purposes, created_at, revoked_at FROM consumers;
 		DROP TABLE consumers; ALTER TABLE old_consumers RENAME TO consumers;
 		ALTER TABLE audit DROP COLUMN categories;
-		DROP TABLE meta; DROP TABLE schema_migrations;`)
+		CREATE TABLE old_keys AS SELECT subject, wrapped, created_at FROM data_keys;
+		DROP TABLE data_keys; ALTER TABLE old_keys RENAME TO data_keys;
+		DROP TABLE erasures; DROP TABLE meta; DROP TABLE schema_migrations;`)
 
 	st = MustOpenStore(t, path)
 	if got := st.Migrated; len(got) == 0 || got[0].Version != 2 {
@@ -68,7 +72,7 @@ func TestMigrate_Legacy(t *testing.T) {
 	if err != nil || len(cs) != 1 || cs[0].Name != "onboarding" {
 		t.Fatalf("consumers after migration: %+v, %v", cs, err)
 	}
-	claimed, err := st.ClaimDeliveries(ctx, got.CreatedAt, 10)
+	claimed, err := st.ClaimDeliveries(ctx, got.CreatedAt, map[string]int{"hris": 10}, time.Minute)
 	if err != nil || len(claimed) != 1 || !bytes.Equal(claimed[0].Body, d.Body) {
 		t.Fatalf("claim after migration: %v, %d", err, len(claimed))
 	}

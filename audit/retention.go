@@ -5,123 +5,461 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/veilhq/veil"
 )
 
-// PurgeResult counts what a retention run removed (or would remove).
-type PurgeResult struct {
-	Payloads       int64 // event payloads past retention.payload
-	DeliveryBodies int64 // outbound bodies of those events
-	DataKeys       int64 // data keys no live payload needs
-	AuditRows      int64 // audit rows past retention.audit
-}
-
-// errDryRun rolls a dry run's changes back.
-var errDryRun = errors.New("dry run")
+// Retention works in chunks, each its own small transaction queued on the
+// writer between the batches of webhooks, so a purge never holds the write
+// lock for long: ingest goes on while it runs.
+const (
+	purgeEventChunk = 200  // events per transaction
+	purgeAuditChunk = 5000 // audit rows per transaction
+	purgeKeyChunk   = 2000 // data keys per transaction
+	vacuumPages     = 1024 // pages given back per transaction (4 MiB)
+)
 
 // Purge applies retention at now: payloads (and the outbound bodies of their
 // deliveries) received before now-payloadTTL are deleted, and the data keys
-// no remaining payload needs; audit rows older than now-auditTTL are deleted
-// from the start of the chain, behind an anchor so verification still
-// passes. A delivery still waiting when its payload expires is given up.
-// One purged row records the counts. With dryRun nothing changes.
-func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL time.Duration, dryRun bool) (PurgeResult, error) {
-	var r PurgeResult
-	payloadCut := now.Add(-payloadTTL).UnixNano()
+// of the hours they were sealed in; a delivery still waiting for its payload
+// is given up with a dead audit row (expired); audit rows older than
+// now-auditTTL are deleted from the start of the chain, behind an anchor so
+// verification still passes; the pages freed are given back to the file
+// system. One purged row records the counts. With dryRun nothing changes
+// and the counts say what would go.
+//
+// One purge runs at a time per store: a second waits for the first.
+func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL time.Duration, dryRun bool) (veil.PurgeResult, error) {
+	s.purgeMu.Lock()
+	defer s.purgeMu.Unlock()
+	payloadCut := now.Add(-payloadTTL)
 	auditCut := now.Add(-auditTTL).UTC().Format(veil.AuditTimeFormat)
-	err := s.write(ctx, func(tx *wtx) error {
-		r = PurgeResult{}
-		expiring := `SELECT id FROM events WHERE received_at < ? AND payload IS NOT NULL`
-		if _, err := tx.Exec(`UPDATE deliveries SET status = 'dead', detail = 'expired: the payload is past retention'
-			WHERE status IN ('pending', 'sending') AND event_id IN (`+expiring+`)`, payloadCut); err != nil {
-			return fmt.Errorf("expire waiting deliveries: %w", err)
-		}
-		res, err := tx.Exec(`UPDATE delivery_bodies SET body = NULL WHERE body IS NOT NULL
-			AND id IN (SELECT id FROM deliveries WHERE event_id IN (`+expiring+`))`, payloadCut)
-		if err != nil {
-			return fmt.Errorf("purge delivery bodies: %w", err)
-		}
-		r.DeliveryBodies, _ = res.RowsAffected()
-		if res, err = tx.Exec(`UPDATE events SET payload = NULL, upstream = NULL WHERE received_at < ? AND (payload IS NOT NULL OR upstream IS NOT NULL)`, payloadCut); err != nil {
-			return fmt.Errorf("purge payloads: %w", err)
-		}
-		r.Payloads, _ = res.RowsAffected()
-		if res, err = tx.Exec(`DELETE FROM data_keys WHERE subject NOT IN (
-			SELECT subject FROM events WHERE payload IS NOT NULL OR upstream IS NOT NULL
-			UNION SELECT d.subject FROM deliveries d JOIN delivery_bodies b ON b.id = d.id WHERE b.body IS NOT NULL)`); err != nil {
-			return fmt.Errorf("purge data keys: %w", err)
-		}
-		r.DataKeys, _ = res.RowsAffected()
-
-		// Audit rows go from the start of the chain: up to the row before the
-		// first one that is still young.
-		var last int64
-		err = tx.QueryRow(`SELECT seq FROM audit WHERE time >= ? ORDER BY seq LIMIT 1`, auditCut).Scan(&last)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			err = tx.QueryRow(`SELECT coalesce(max(seq), 0) FROM audit`).Scan(&last)
-		case err == nil:
-			last--
-		}
-		if err != nil {
-			return fmt.Errorf("find purgeable audit rows: %w", err)
-		}
-		if last > 0 {
-			var hash string
-			if err := tx.QueryRow(`SELECT hash FROM audit WHERE seq = ?`, last).Scan(&hash); err == nil {
-				if res, err = tx.Exec(`DELETE FROM audit WHERE seq <= ?`, last); err != nil {
-					return fmt.Errorf("purge audit rows: %w", err)
-				}
-				r.AuditRows, _ = res.RowsAffected()
-				if _, err := tx.Exec(`INSERT INTO audit_anchor (id, seq, hash) VALUES (1, ?, ?)
-					ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, last, hash); err != nil {
-					return fmt.Errorf("write audit anchor: %w", err)
-				}
-			}
-		}
-		if dryRun {
-			return errDryRun
-		}
-		clear(s.dataKeys)
-		return s.appendTx(tx, &veil.AuditEntry{Time: now, Action: veil.ActionPurged, Actor: "veil", Outcome: "purged",
-			Detail: fmt.Sprintf("payloads=%d delivery_bodies=%d data_keys=%d audit_rows=%d", r.Payloads, r.DeliveryBodies, r.DataKeys, r.AuditRows)})
-	})
-	if errors.Is(err, errDryRun) {
-		err = nil
+	if dryRun {
+		return s.purgeCounts(ctx, payloadCut, auditCut)
 	}
+	r := veil.PurgeResult{Expired: map[string]int64{}}
+	for {
+		n, err := s.purgeEvents(ctx, payloadCut, &r)
+		if err != nil {
+			return r, err
+		}
+		if n < purgeEventChunk {
+			break
+		}
+	}
+	if err := s.purgeKeys(ctx, payloadCut, &r); err != nil {
+		return r, err
+	}
+	for {
+		n, err := s.purgeAudit(ctx, auditCut, &r)
+		if err != nil {
+			return r, err
+		}
+		if n < purgeAuditChunk {
+			break
+		}
+	}
+	expired := int64(0)
+	for _, n := range r.Expired {
+		expired += n
+	}
+	err := s.write(ctx, func(tx *wtx) error {
+		return s.appendTx(tx, &veil.AuditEntry{Time: now, Action: veil.ActionPurged, Actor: "veil", Outcome: "purged",
+			Detail: fmt.Sprintf("payloads=%d delivery_bodies=%d data_keys=%d audit_rows=%d deliveries_expired=%d",
+				r.Payloads, r.DeliveryBodies, r.DataKeys, r.AuditRows, expired)})
+	})
+	if err != nil {
+		return r, err
+	}
+	r.Pages, err = s.vacuum(ctx)
 	return r, err
 }
 
-// Erase crypto-shreds one data subject: its data key is deleted, so every
-// stored payload and outbound body of that subject can no longer be
-// decrypted; its waiting deliveries are given up; one erased row records
-// the counts. Erasing again changes nothing more.
-func (s *Store) Erase(ctx context.Context, ref string) (events, cancelled int64, err error) {
-	subject := s.SubjectHash(ref)
-	err = s.write(ctx, func(tx *wtx) error {
-		if err := tx.QueryRow(`SELECT count(*) FROM events WHERE subject = ?`, subject).Scan(&events); err != nil {
+// purgeEvents purges the payloads of up to purgeEventChunk events received
+// before cut, in one transaction, and returns how many it found.
+func (s *Store) purgeEvents(ctx context.Context, cut time.Time, r *veil.PurgeResult) (int, error) {
+	var n int
+	err := s.write(ctx, func(tx *wtx) error {
+		var cursor int64
+		if err := tx.queryRow(`SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'retention_cursor'), 0)`).Scan(&cursor); err != nil {
+			return fmt.Errorf("read retention cursor: %w", err)
+		}
+		rows, err := tx.Query(`SELECT id, received_at FROM events WHERE received_at >= ? AND received_at < ?
+			AND (payload IS NOT NULL OR upstream IS NOT NULL) ORDER BY received_at LIMIT ?`, cursor, cut.UnixNano(), purgeEventChunk)
+		if err != nil {
+			return fmt.Errorf("find expired payloads: %w", err)
+		}
+		var ids []any
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id, &cursor); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if n = len(ids); n == 0 {
+			return rows.Err()
+		}
+		in := "(?" + strings.Repeat(", ?", n-1) + ")"
+		expired, err := s.expireWaiting(tx, `d.event_id IN `+in, ids, "expired", "expired: the payload passed retention before it could be delivered")
+		if err != nil {
 			return err
 		}
-		res, err := tx.Exec(`UPDATE deliveries SET status = 'dead', detail = 'erased: the subject was erased'
-			WHERE subject = ? AND status IN ('pending', 'sending')`, subject)
+		res, err := tx.Exec(`UPDATE delivery_bodies SET body = NULL WHERE body IS NOT NULL
+			AND id IN (SELECT id FROM deliveries WHERE event_id IN `+in+`)`, ids...)
 		if err != nil {
-			return fmt.Errorf("cancel deliveries: %w", err)
+			return fmt.Errorf("purge delivery bodies: %w", err)
 		}
-		cancelled, _ = res.RowsAffected()
-		// The dedup hashes are derived from the subject's requests: they go too.
-		if _, err := tx.Exec(`UPDATE events SET dedup = NULL, body_dedup = NULL WHERE subject = ?`, subject); err != nil {
-			return fmt.Errorf("delete dedup hashes: %w", err)
+		bodies, _ := res.RowsAffected()
+		if _, err := tx.Exec(`UPDATE events SET payload = NULL, upstream = NULL WHERE id IN `+in, ids...); err != nil {
+			return fmt.Errorf("purge payloads: %w", err)
 		}
-		res, err = tx.Exec(`DELETE FROM data_keys WHERE subject = ?`, subject)
-		if err != nil {
-			return fmt.Errorf("delete data key: %w", err)
+		if _, err := tx.Exec(`INSERT INTO meta (key, value) VALUES ('retention_cursor', ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, fmt.Sprint(cursor)); err != nil {
+			return fmt.Errorf("write retention cursor: %w", err)
 		}
-		deleted, _ := res.RowsAffected()
-		delete(s.dataKeys, subject)
-		return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionErased, Actor: "admin", Subject: subject, Outcome: "erased",
-			Detail: fmt.Sprintf("events=%d deliveries_cancelled=%d data_key_deleted=%v", events, cancelled, deleted > 0)})
+		// Counted only once the transaction is sure to commit its own part.
+		r.Payloads += int64(n)
+		r.DeliveryBodies += bodies
+		for d, c := range expired {
+			r.Expired[d] += c
+		}
+		return nil
 	})
-	return events, cancelled, err
+	return n, err
+}
+
+// expireWaiting gives up the deliveries matching where (over deliveries d
+// joined with events e) that wait: pending, or claimed by a process whose
+// lease has ended. Each gets its dead audit row saying why; it returns how
+// many per destination. An attempt in flight (a live lease) is left to
+// finish and record its own outcome, so no delivery ends twice; if it is
+// to be retried, the body it would need is gone, and the next claim gives
+// it up.
+func (s *Store) expireWaiting(tx *wtx, where string, args []any, outcome, detail string) (map[string]int64, error) {
+	args = append([]any{s.Now().UnixNano()}, args...)
+	rows, err := tx.Query(`SELECT d.id, d.destination, d.attempts, d.subject, d.event_id, e.source, e.event_type
+		FROM deliveries d JOIN events e ON e.id = d.event_id
+		WHERE (d.status = 'pending' OR (d.status = 'sending' AND d.next_attempt_at <= ?)) AND `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find waiting deliveries: %w", err)
+	}
+	var ds []*veil.Delivery
+	for rows.Next() {
+		d := &veil.Delivery{}
+		if err := rows.Scan(&d.ID, &d.Destination, &d.Attempts, &d.Subject, &d.EventID, &d.Source, &d.EventType); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	now := s.Now()
+	for _, d := range ds {
+		if _, err := tx.exec(`UPDATE deliveries SET status = 'dead', detail = ?, next_attempt_at = 0, updated_at = ? WHERE id = ?`,
+			detail, now.UnixNano(), d.ID); err != nil {
+			return nil, fmt.Errorf("give up delivery: %w", err)
+		}
+		if err := s.appendTx(tx, &veil.AuditEntry{Time: now, Action: veil.ActionDead, Actor: "veil", Source: d.Source,
+			EventType: d.EventType, EventID: d.EventID, Destination: d.Destination, Subject: d.Subject,
+			Outcome: outcome, Attempt: d.Attempts, Detail: detail}); err != nil {
+			return nil, err
+		}
+		out[d.Destination]++
+	}
+	return out, nil
+}
+
+// GiveUpRemoved gives up the waiting deliveries of destinations that are
+// no longer configured (they would never be claimed), each with a dead
+// audit row, and returns how many per destination. serve calls it at start.
+func (s *Store) GiveUpRemoved(ctx context.Context, configured []string) (map[string]int64, error) {
+	var out map[string]int64
+	err := s.write(ctx, func(tx *wtx) error {
+		args := make([]any, len(configured))
+		for i, d := range configured {
+			args[i] = d
+		}
+		where := "1 = 1"
+		if len(args) > 0 {
+			where = "d.destination NOT IN (?" + strings.Repeat(", ?", len(args)-1) + ")"
+		}
+		var err error
+		out, err = s.expireWaiting(tx, where, args, "destination_removed", "destination no longer configured")
+		return err
+	})
+	return out, err
+}
+
+// purgeKeys deletes the data keys of the hours whose events are all past
+// cut, in chunks, and the keys made before per-hour keys (epoch 0) that no
+// remaining payload needs.
+func (s *Store) purgeKeys(ctx context.Context, cut time.Time, r *veil.PurgeResult) error {
+	for {
+		var n int64
+		err := s.write(ctx, func(tx *wtx) error {
+			res, err := tx.Exec(`DELETE FROM data_keys WHERE (epoch, subject) IN
+				(SELECT epoch, subject FROM data_keys WHERE epoch > 0 AND epoch < ? LIMIT ?)`, epochOf(cut), purgeKeyChunk)
+			if err != nil {
+				return fmt.Errorf("purge data keys: %w", err)
+			}
+			n, _ = res.RowsAffected()
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		r.DataKeys += n
+		if n < purgeKeyChunk {
+			break
+		}
+	}
+	return s.write(ctx, func(tx *wtx) error {
+		res, err := tx.Exec(`DELETE FROM data_keys WHERE epoch = 0 AND subject NOT IN (SELECT subject FROM events
+			WHERE key_epoch = 0 AND (payload IS NOT NULL OR upstream IS NOT NULL))`)
+		if err != nil {
+			return fmt.Errorf("purge data keys: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		r.DataKeys += n
+		return nil
+	})
+}
+
+// purgeAudit deletes up to purgeAuditChunk audit rows from the start of
+// the chain, stopping before the first row at or after cut, and moves the
+// anchor to the last one deleted.
+func (s *Store) purgeAudit(ctx context.Context, cut string, r *veil.PurgeResult) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(tx *wtx) error {
+		var young sql.NullInt64
+		if err := tx.QueryRow(`SELECT min(seq) FROM audit WHERE time >= ?`, cut).Scan(&young); err != nil {
+			return fmt.Errorf("find purgeable audit rows: %w", err)
+		}
+		upto := int64(1<<63 - 1)
+		if young.Valid {
+			upto = young.Int64
+		}
+		var last int64
+		var hash string
+		err := tx.QueryRow(`SELECT seq, hash FROM (SELECT seq, hash FROM audit WHERE seq < ? ORDER BY seq LIMIT ?)
+			ORDER BY seq DESC LIMIT 1`, upto, purgeAuditChunk).Scan(&last, &hash)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("find purgeable audit rows: %w", err)
+		}
+		res, err := tx.Exec(`DELETE FROM audit WHERE seq <= ?`, last)
+		if err != nil {
+			return fmt.Errorf("purge audit rows: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		if _, err := tx.Exec(`INSERT INTO audit_anchor (id, seq, hash) VALUES (1, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, last, hash); err != nil {
+			return fmt.Errorf("write audit anchor: %w", err)
+		}
+		r.AuditRows += n
+		return nil
+	})
+	return n, err
+}
+
+// vacuum gives the database's free pages back to the file system, a few
+// megabytes per transaction, so the file stays in proportion to what
+// retention keeps.
+func (s *Store) vacuum(ctx context.Context) (int64, error) {
+	var total int64
+	for {
+		var before, after int64
+		err := s.write(ctx, func(tx *wtx) error {
+			if err := tx.QueryRow(`PRAGMA freelist_count`).Scan(&before); err != nil || before == 0 {
+				after = before
+				return err
+			}
+			rows, err := tx.Query(fmt.Sprintf(`PRAGMA incremental_vacuum(%d)`, vacuumPages))
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return tx.QueryRow(`PRAGMA freelist_count`).Scan(&after)
+		})
+		if err != nil {
+			return total, fmt.Errorf("give back free pages: %w", err)
+		}
+		if after >= before { // nothing more to give back (or not in incremental mode)
+			return total, nil
+		}
+		total += before - after
+	}
+}
+
+// purgeCounts says what a purge at these cuts would remove, reading only.
+func (s *Store) purgeCounts(ctx context.Context, payloadCut time.Time, auditCut string) (veil.PurgeResult, error) {
+	r := veil.PurgeResult{Expired: map[string]int64{}}
+	q := func(dst *int64, query string, args ...any) error {
+		return s.rdb.QueryRowContext(ctx, query, args...).Scan(dst)
+	}
+	cut := payloadCut.UnixNano()
+	for _, c := range []struct {
+		dst   *int64
+		query string
+		args  []any
+	}{
+		{&r.Payloads, `SELECT count(*) FROM events WHERE received_at < ? AND (payload IS NOT NULL OR upstream IS NOT NULL)`, []any{cut}},
+		{&r.DeliveryBodies, `SELECT count(*) FROM delivery_bodies WHERE body IS NOT NULL AND id IN (SELECT d.id FROM deliveries d
+			JOIN events e ON e.id = d.event_id WHERE e.received_at < ? AND (e.payload IS NOT NULL OR e.upstream IS NOT NULL))`, []any{cut}},
+		{&r.DataKeys, `SELECT count(*) FROM data_keys WHERE epoch > 0 AND epoch < ?`, []any{epochOf(payloadCut)}},
+		{&r.AuditRows, `SELECT count(*) FROM audit WHERE seq < coalesce((SELECT min(seq) FROM audit WHERE time >= ?), (SELECT max(seq) + 1 FROM audit))`, []any{auditCut}},
+	} {
+		if err := q(c.dst, c.query, c.args...); err != nil {
+			return r, fmt.Errorf("count what retention would purge: %w", err)
+		}
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT d.destination, count(*) FROM deliveries d JOIN events e ON e.id = d.event_id
+		WHERE d.status IN ('pending', 'sending') AND e.received_at < ? AND (e.payload IS NOT NULL OR e.upstream IS NOT NULL)
+		GROUP BY d.destination`, cut)
+	if err != nil {
+		return r, fmt.Errorf("count waiting deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d string
+		var n int64
+		if err := rows.Scan(&d, &n); err != nil {
+			return r, err
+		}
+		r.Expired[d] = n
+	}
+	return r, rows.Err()
+}
+
+// Erase crypto-shreds one data subject: its data keys are deleted, so
+// every stored payload and outbound body of that subject can no longer be
+// decrypted; its waiting deliveries are given up, each with a dead audit
+// row; its dedup hashes go; every process's key cache is told (erasures);
+// one erased row records the counts. Erasing again changes nothing more.
+//
+// The subject's events are found by a scan on a read connection, outside
+// the write lock, and the transaction adds only those that arrived since.
+func (s *Store) Erase(ctx context.Context, ref string) (veil.Erasure, error) {
+	subject := s.SubjectHash(ref)
+	res := veil.Erasure{Subject: subject, Cancelled: map[string]int64{}}
+	scanned := s.Now().Add(-time.Minute).UnixNano() // events after this are looked for again, in the transaction
+	ids, err := s.eventsOf(ctx, subject)
+	if err != nil {
+		return res, err
+	}
+	err = s.write(ctx, func(tx *wtx) error {
+		all := append([]string(nil), ids...)
+		rows, err := tx.Query(`SELECT id FROM events WHERE received_at >= ? AND subject = ?`, scanned, subject)
+		if err != nil {
+			return fmt.Errorf("find the subject's events: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			all = append(all, id)
+		}
+		rows.Close()
+		all = dedupStrings(all)
+		res.Events, res.DataKeys, res.Cancelled = int64(len(all)), 0, map[string]int64{}
+		epochs := map[int64]bool{0: true}
+		for start := 0; start < len(all); start += 500 {
+			chunk := all[start:min(len(all), start+500)]
+			args := make([]any, len(chunk))
+			for i, id := range chunk {
+				args[i] = id
+			}
+			in := "(?" + strings.Repeat(", ?", len(chunk)-1) + ")"
+			cancelled, err := s.expireWaiting(tx, `d.event_id IN `+in, args, "erased", "erased: the subject was erased")
+			if err != nil {
+				return err
+			}
+			for d, n := range cancelled {
+				res.Cancelled[d] += n
+			}
+			// The dedup hashes are derived from the subject's requests: they go too.
+			if _, err := tx.Exec(`UPDATE events SET dedup = NULL, body_dedup = NULL WHERE id IN `+in, args...); err != nil {
+				return fmt.Errorf("delete dedup hashes: %w", err)
+			}
+			rows, err := tx.Query(`SELECT DISTINCT key_epoch FROM events WHERE id IN `+in, args...)
+			if err != nil {
+				return fmt.Errorf("find the subject's keys: %w", err)
+			}
+			for rows.Next() {
+				var e int64
+				if err := rows.Scan(&e); err != nil {
+					rows.Close()
+					return err
+				}
+				epochs[e] = true
+			}
+			rows.Close()
+		}
+		for e := range epochs {
+			r, err := tx.Exec(`DELETE FROM data_keys WHERE epoch = ? AND subject = ?`, e, subject)
+			if err != nil {
+				return fmt.Errorf("delete data key: %w", err)
+			}
+			n, _ := r.RowsAffected()
+			res.DataKeys += n
+		}
+		if _, err := tx.Exec(`INSERT INTO erasures (subject, at) VALUES (?, ?)`, subject, s.Now().UnixNano()); err != nil {
+			return fmt.Errorf("record erasure: %w", err)
+		}
+		s.evictSubjects(map[string]bool{subject: true})
+		cancelled := int64(0)
+		for _, n := range res.Cancelled {
+			cancelled += n
+		}
+		return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionErased, Actor: "admin", Subject: subject, Outcome: "erased",
+			Detail: fmt.Sprintf("events=%d deliveries_cancelled=%d data_keys_deleted=%d", res.Events, cancelled, res.DataKeys)})
+	})
+	return res, err
+}
+
+// eventsOf returns the ids of a subject's events, read outside the write lock.
+func (s *Store) eventsOf(ctx context.Context, subject string) ([]string, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id FROM events WHERE subject = ?`, subject)
+	if err != nil {
+		return nil, fmt.Errorf("find the subject's events: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+func dedupStrings(in []string) []string {
+	seen := make(map[string]bool, len(in))
+	out := in[:0]
+	for _, s := range in {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	_ "modernc.org/sqlite"
@@ -56,6 +57,9 @@ type Store struct {
 	// CheckpointInterval is how often the WAL is copied into the database;
 	// 0 means 1s.
 	CheckpointInterval time.Duration
+	// KeyCacheSize bounds the unwrapped data keys kept in memory (an LRU);
+	// 0 means DefaultKeyCacheSize.
+	KeyCacheSize int
 
 	// Migrated lists the migrations Open applied.
 	Migrated []Migration
@@ -68,18 +72,23 @@ type Store struct {
 	rdb *sql.DB // readers
 	ops chan *op
 
+	purgeMu sync.Mutex // one retention run at a time
+
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
 	done   chan struct{} // closed when the writer has stopped
 
 	stopCheckpoint, checkpointDone chan struct{}
 
+	// keys caches unwrapped data keys (safe for concurrent use).
+	keys *lru.Cache[keyID, []byte]
+
 	// writer-goroutine state
-	chain      chainState
-	dataKeys   map[string][]byte // subject hash -> data key, cache of the writer
-	newKeys    []string          // data keys created in the uncommitted batch
-	stmts      map[string]*sql.Stmt
-	unprepared []string
+	chain       chainState
+	newKeys     []keyID // data keys created in the uncommitted batch
+	erasureSeen int64   // the last erasures.seq whose keys were evicted
+	stmts       map[string]*sql.Stmt
+	unprepared  []string
 }
 
 // chainTail returns the last row of the chain, or the anchor retention left
@@ -142,18 +151,28 @@ func (s *Store) Open() error {
 	if s.CheckpointInterval <= 0 {
 		s.CheckpointInterval = time.Second
 	}
+	if s.KeyCacheSize <= 0 {
+		s.KeyCacheSize = DefaultKeyCacheSize
+	}
+	var err error
+	if s.keys, err = lru.New[keyID, []byte](s.KeyCacheSize); err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Dir(s.Path), 0o700); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	dsn := "file:" + s.Path + "?_pragma=page_size(4096)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
 		"&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
-	var err error
 	// The writer never checkpoints: copying the WAL into the database took
 	// a sixth of its time. The checkpointer goroutine does it beside it.
 	if s.wdb, err = sql.Open("sqlite", dsn+"&_pragma=wal_autocheckpoint(0)"); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	s.wdb.SetMaxOpenConns(1)
+	if err := incrementalVacuum(s.wdb, s.Logger); err != nil {
+		s.wdb.Close()
+		return fmt.Errorf("open store: %w", err)
+	}
 	if s.Migrated, err = migrateSQLite(s.wdb, s.Now()); err != nil {
 		s.wdb.Close()
 		return fmt.Errorf("migrate store: %w", err)
@@ -172,7 +191,11 @@ func (s *Store) Open() error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	s.rdb.SetMaxOpenConns(4)
-	s.dataKeys = make(map[string][]byte)
+	if err := s.wdb.QueryRow(`SELECT coalesce(max(seq), 0) FROM erasures`).Scan(&s.erasureSeen); err != nil {
+		s.wdb.Close()
+		s.rdb.Close()
+		return fmt.Errorf("open store: %w", err)
+	}
 	s.stmts = make(map[string]*sql.Stmt)
 	s.ops = make(chan *op, 4*s.MaxBatch)
 	s.done = make(chan struct{})
@@ -180,6 +203,31 @@ func (s *Store) Open() error {
 	s.checkpointDone = make(chan struct{})
 	go s.writer()
 	go s.checkpointer()
+	return nil
+}
+
+// incrementalVacuum puts the database in incremental auto-vacuum mode, so
+// that retention can give freed pages back to the file system a few at a
+// time: a new database before its first table, one made before this mode
+// with a VACUUM, once.
+func incrementalVacuum(db *sql.DB, log *slog.Logger) error {
+	var mode, tables int
+	if err := db.QueryRow(`PRAGMA auto_vacuum`).Scan(&mode); err != nil {
+		return err
+	}
+	if mode == 2 {
+		return nil
+	}
+	if _, err := db.Exec(`PRAGMA auto_vacuum = INCREMENTAL`); err != nil {
+		return err
+	}
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master`).Scan(&tables); err != nil || tables == 0 {
+		return err
+	}
+	log.Info("rewriting the database once so retention can give space back (VACUUM)")
+	if _, err := db.Exec(`VACUUM`); err != nil {
+		return fmt.Errorf("vacuum into incremental mode: %w", err)
+	}
 	return nil
 }
 
@@ -323,7 +371,7 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 	unavailable := func(err error) ([]error, bool) {
 		commitErrors.Inc()
 		s.Logger.Error("commit batch", "err", err, "writes", len(ops))
-		s.forgetNewKeys(0)
+		s.forgetNewKeys()
 		for i := range errs {
 			errs[i] = veil.Errorf(veil.EUNAVAILABLE, "The store could not commit; retry later.")
 		}
@@ -340,10 +388,14 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 		tx.Rollback()
 		return unavailable(fmt.Errorf("read audit chain tail: %w", err))
 	}
+	if err := s.evictErased(tx); err != nil {
+		tx.Rollback()
+		return unavailable(err)
+	}
 	for i, o := range ops {
 		if errs[i] = o.fn(tx); errs[i] != nil {
 			tx.Rollback()
-			s.forgetNewKeys(0)
+			s.forgetNewKeys()
 			return errs, false
 		}
 	}
@@ -394,15 +446,6 @@ func (s *Store) prepare() {
 		s.stmts[q] = st
 	}
 	s.unprepared = s.unprepared[:0]
-}
-
-// forgetNewKeys drops from the cache the data keys created since mark, whose
-// inserts were rolled back.
-func (s *Store) forgetNewKeys(mark int) {
-	for _, k := range s.newKeys[mark:] {
-		delete(s.dataKeys, k)
-	}
-	s.newKeys = s.newKeys[:mark]
 }
 
 // SubjectHash returns the keyed hash that stands for a subject reference

@@ -61,7 +61,8 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 		case !errors.Is(err, sql.ErrNoRows):
 			return fmt.Errorf("dedup lookup: %w", err)
 		}
-		key, err := s.dataKey(tx, subject)
+		epoch := epochOf(e.ReceivedAt)
+		key, err := s.dataKey(tx, subject, epoch)
 		if err != nil {
 			return err
 		}
@@ -73,9 +74,9 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 		} else if sealed, err = seal(key, e.Payload, []byte(e.ID)); err != nil {
 			return err
 		}
-		if _, err := tx.exec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at, payload, upstream)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType, subject, dedup, bodyDedup,
-			e.ReceivedAt.UnixNano(), sealed, upstream); err != nil {
+		if _, err := tx.exec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
+			key_epoch, payload, upstream) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType,
+			subject, dedup, bodyDedup, e.ReceivedAt.UnixNano(), epoch, sealed, upstream); err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
 		if err := s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionReceived, Actor: e.Source,
@@ -123,7 +124,7 @@ func (s *Store) Event(ctx context.Context, id string) (*veil.Event, error) {
 		upstream sql.NullString
 	)
 	err := s.rdb.QueryRowContext(ctx, `SELECT e.source, e.vendor, e.event_type, e.subject, e.received_at, e.payload, k.wrapped, e.upstream
-		FROM events e LEFT JOIN data_keys k ON k.subject = e.subject WHERE e.id = ?`, id).
+		FROM events e LEFT JOIN data_keys k ON k.epoch = e.key_epoch AND k.subject = e.subject WHERE e.id = ?`, id).
 		Scan(&e.Source, &e.Vendor, &e.EventType, &e.Subject, &nanos, &sealed, &wrapped, &upstream)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -149,58 +150,6 @@ func (s *Store) Event(ctx context.Context, id string) (*veil.Event, error) {
 		return nil, fmt.Errorf("decrypt event: %w", err)
 	}
 	return &e, nil
-}
-
-// dataKey returns the subject's data key, creating and storing a wrapped one
-// on first use. Writer goroutine only.
-func (s *Store) dataKey(tx *wtx, subject string) ([]byte, error) {
-	var wrapped []byte
-	if k, ok := s.dataKeys[subject]; ok {
-		// Still there? Another process may have erased the subject.
-		var one int
-		if err := tx.queryRow(`SELECT 1 FROM data_keys WHERE subject = ?`, subject).Scan(&one); err == nil {
-			return k, nil
-		}
-		delete(s.dataKeys, subject)
-	}
-	err := tx.queryRow(`SELECT wrapped FROM data_keys WHERE subject = ?`, subject).Scan(&wrapped)
-	switch {
-	case err == nil:
-		k, err := open(s.vaultKey, wrapped, []byte(subject))
-		if err != nil {
-			return nil, fmt.Errorf("unwrap data key: %w", err)
-		}
-		s.cacheKey(subject, k)
-		return k, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return nil, fmt.Errorf("read data key: %w", err)
-	}
-	k := make([]byte, 32)
-	rand.Read(k)
-	if wrapped, err = seal(s.vaultKey, k, []byte(subject)); err != nil {
-		return nil, err
-	}
-	if _, err := tx.exec(`INSERT INTO data_keys (subject, wrapped, created_at) VALUES (?, ?, ?)`,
-		subject, wrapped, s.Now().UnixNano()); err != nil {
-		return nil, fmt.Errorf("insert data key: %w", err)
-	}
-	s.cacheKey(subject, k)
-	s.newKeys = append(s.newKeys, subject)
-	return k, nil
-}
-
-// cacheKey keeps a bounded cache; an arbitrary half is dropped when full.
-func (s *Store) cacheKey(subject string, k []byte) {
-	if len(s.dataKeys) >= 100_000 {
-		n := 0
-		for sub := range s.dataKeys {
-			if n++; n > 50_000 {
-				break
-			}
-			delete(s.dataKeys, sub)
-		}
-	}
-	s.dataKeys[subject] = k
 }
 
 // dedupHash is the stored form of a dedup key or a body: keyed, so the

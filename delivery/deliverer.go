@@ -29,23 +29,40 @@ import (
 
 var (
 	deliveriesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "veil_deliveries_total", Help: "Delivery attempts by destination and outcome (delivered, retry, dead).",
+		Name: "veil_deliveries_total", Help: "Delivery outcomes by destination: delivered, retry, dead (dead includes deliveries given up by retention or erasure).",
 	}, []string{"destination", "outcome"})
 	deliverySeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "veil_delivery_seconds", Help: "Time from request to answer of a delivery attempt.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 	}, []string{"destination"})
 	queueDepth = promauto.NewGauge(prometheus.GaugeOpts{
-		Name: "veil_delivery_queue_depth", Help: "Deliveries pending or being sent.",
+		Name: "veil_delivery_queue_depth", Help: "Deliveries waiting: pending or being sent.",
 	})
 	oldestPending = promauto.NewGauge(prometheus.GaugeOpts{
-		Name: "veil_delivery_oldest_pending_seconds", Help: "How long the oldest pending delivery has been due.",
+		Name: "veil_delivery_oldest_pending_seconds", Help: "Age of the oldest delivery still waiting. Alert before it nears retention.payload: at that age its payload expires and it is given up.",
 	})
+	concurrencyLimit = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "veil_delivery_concurrency", Help: "Attempts a destination may have in flight now (adapts between concurrency and max_concurrency).",
+	}, []string{"destination"})
+	breakerOpen = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "veil_delivery_breaker_open", Help: "1 while a destination is paused after consecutive failures.",
+	}, []string{"destination"})
 )
+
+// CountDead counts deliveries given up outside an attempt (retention,
+// erasure), per destination, as dead in veil_deliveries_total, so the
+// metric matches the dead rows of the audit log.
+func CountDead(byDestination map[string]int64) {
+	for d, n := range byDestination {
+		deliveriesTotal.WithLabelValues(d, "dead").Add(float64(n))
+	}
+}
 
 // Store is the durable queue the workers drive; audit.Store implements it.
 type Store interface {
-	ClaimDeliveries(ctx context.Context, now time.Time, limit int) ([]*veil.Delivery, error)
+	// ClaimDeliveries leases due deliveries until now+lease, at most
+	// limits[destination] per destination.
+	ClaimDeliveries(ctx context.Context, now time.Time, limits map[string]int, lease time.Duration) ([]*veil.Delivery, error)
 	FinishDelivery(ctx context.Context, d *veil.Delivery, a *veil.Attempt) error
 	QueueStats(ctx context.Context) (int64, time.Time, error)
 }
@@ -53,7 +70,7 @@ type Store interface {
 // Deliverer sends claimed deliveries to their destinations: signed, with a
 // per-destination concurrency limit and timeout, retried on the
 // destination's schedule, and refused at dial time when the address is
-// private. Create it with NewDeliverer, then Start it.
+// private. Create it with New, then Start it.
 type Deliverer struct {
 	// Logger receives one line per failure, never a payload value; nil discards.
 	Logger *slog.Logger
@@ -61,33 +78,37 @@ type Deliverer struct {
 	Now func() time.Time
 	// Interval is how often the queue is polled when nothing wakes it; 0 means 500ms.
 	Interval time.Duration
-	// BreakerThreshold consecutive failures pause a destination for
-	// BreakerPause; 0 means 5 and 30s.
+	// BreakerThreshold consecutive failures pause a destination, first for
+	// BreakerMinPause, then twice as long after each failed probe up to
+	// BreakerPause; 0 means 5, 1s and 10s. A longer cap idles longer after
+	// a destination recovers; a probe per pause costs one request.
 	BreakerThreshold int
+	BreakerMinPause  time.Duration
 	BreakerPause     time.Duration
+	// PayloadRetention, when set, is retention.payload: a warning is logged
+	// when the oldest waiting delivery is half that old.
+	PayloadRetention time.Duration
 	// Lookup and Dial, when set, replace name resolution and dialling in
 	// every destination's SSRF guard (tests).
 	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 	Dial   func(ctx context.Context, network, addr string) (net.Conn, error)
 
-	store    Store
-	dests    map[string]*destState
-	wake     chan struct{}
-	inflight atomic.Int64 // claimed and not finished
-	maxClaim int64        // bound on inflight: 4 per unit of concurrency
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	store  Store
+	dests  map[string]*destState
+	wake   chan struct{}
+	lease  time.Duration
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 type destState struct {
-	cfg    *veil.Destination
-	client *http.Client
-	keys   [][]byte // decoded signing secrets (new first), or none
-	sem    chan struct{}
-
-	mu          sync.Mutex
-	failures    int
-	pausedUntil time.Time
+	cfg      *veil.Destination
+	client   *http.Client
+	keys     [][]byte // decoded signing secrets (new first), or none
+	limit    *limiter
+	breaker  *breaker
+	inflight atomic.Int64 // claimed and not finished
+	maxClaim int64        // bound on inflight: 4 per unit of max concurrency
 }
 
 // New returns a deliverer for the destinations dests.
@@ -113,18 +134,26 @@ func (d *Deliverer) Start(ctx context.Context) error {
 	if d.BreakerThreshold <= 0 {
 		d.BreakerThreshold = 5
 	}
+	if d.BreakerMinPause <= 0 {
+		d.BreakerMinPause = time.Second
+	}
 	if d.BreakerPause <= 0 {
-		d.BreakerPause = 30 * time.Second
+		d.BreakerPause = 10 * time.Second
 	}
 	for _, st := range d.dests {
-		d.maxClaim += 4 * int64(st.cfg.Concurrency)
+		maxConc := max(st.cfg.Concurrency, st.cfg.MaxConcurrency)
+		st.maxClaim = 4 * int64(maxConc)
+		// A claimed delivery may wait behind 4 per slot, each up to the
+		// timeout, and a breaker pause: its lease outlasts that.
+		d.lease = max(d.lease, 5*time.Duration(st.cfg.Timeout)+d.BreakerPause+30*time.Second)
 		guard := &Guard{AllowPrivate: st.cfg.AllowPrivateNetwork, Lookup: d.Lookup, Dial: d.Dial}
 		st.client = &http.Client{
-			Transport: &http.Transport{DialContext: guard.DialContext, MaxIdleConnsPerHost: st.cfg.Concurrency,
+			Transport: &http.Transport{DialContext: guard.DialContext, MaxIdleConnsPerHost: maxConc,
 				ForceAttemptHTTP2: true, Proxy: nil, TLSHandshakeTimeout: 10 * time.Second},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
-		st.sem = make(chan struct{}, st.cfg.Concurrency)
+		st.limit = newLimiter(st.cfg.Concurrency, maxConc)
+		st.breaker = newBreaker(d.BreakerThreshold, d.BreakerMinPause, d.BreakerPause, d.Now)
 		for _, secret := range st.cfg.SigningSecretList() {
 			key, err := veil.DecodeStandardSecret(secret)
 			if err != nil {
@@ -140,7 +169,8 @@ func (d *Deliverer) Start(ctx context.Context) error {
 }
 
 // Stop ends the dispatcher and waits for attempts in flight; deliveries it
-// claimed but did not finish go back to the queue at the next start.
+// claimed but did not finish go back to the queue when their lease ends
+// (or at the next start).
 func (d *Deliverer) Stop() {
 	if d.cancel != nil {
 		d.cancel()
@@ -156,11 +186,19 @@ func (d *Deliverer) Notify() {
 	}
 }
 
+// Breaker returns a destination's breaker state: closed, open or probing.
+func (d *Deliverer) Breaker(destination string) string {
+	if st := d.dests[destination]; st != nil && st.breaker != nil {
+		return st.breaker.state()
+	}
+	return ""
+}
+
 func (d *Deliverer) run(ctx context.Context) {
 	defer d.wg.Done()
 	t := time.NewTicker(d.Interval)
 	defer t.Stop()
-	lastStats := time.Time{}
+	var lastStats, lastWarn time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -175,75 +213,132 @@ func (d *Deliverer) run(ctx context.Context) {
 		}
 		if time.Since(lastStats) > 5*time.Second {
 			lastStats = time.Now()
-			if n, oldest, err := d.store.QueueStats(ctx); err == nil {
-				queueDepth.Set(float64(n))
-				if oldest.IsZero() || oldest.After(d.Now()) {
-					oldestPending.Set(0)
-				} else {
-					oldestPending.Set(d.Now().Sub(oldest).Seconds())
-				}
-			}
+			d.stats(ctx, &lastWarn)
 		}
 	}
 }
 
+// stats updates the queue gauges and warns when the oldest waiting
+// delivery nears the age at which retention gives it up.
+func (d *Deliverer) stats(ctx context.Context, lastWarn *time.Time) {
+	for name, st := range d.dests {
+		concurrencyLimit.WithLabelValues(name).Set(float64(st.limit.current()))
+		open := 0.0
+		if st.breaker.state() != "closed" {
+			open = 1
+		}
+		breakerOpen.WithLabelValues(name).Set(open)
+	}
+	n, oldest, err := d.store.QueueStats(ctx)
+	if err != nil {
+		return
+	}
+	queueDepth.Set(float64(n))
+	age := time.Duration(0)
+	if !oldest.IsZero() && oldest.Before(d.Now()) {
+		age = d.Now().Sub(oldest)
+	}
+	oldestPending.Set(age.Seconds())
+	if d.PayloadRetention > 0 && age > d.PayloadRetention/2 && time.Since(*lastWarn) > time.Minute {
+		*lastWarn = time.Now()
+		d.Logger.Warn("deliveries are falling behind: the oldest waiting one is over half the payload retention old, "+
+			"and is given up (dead, expired) when it reaches it", "oldest_age", age.Round(time.Second).String(),
+			"retention_payload", d.PayloadRetention.String(), "waiting", n)
+	}
+}
+
 // dispatch claims due deliveries and starts an attempt for each; it
-// reports whether it claimed a full batch (so there may be more).
+// reports whether some destination's claim came back full (so there may be
+// more).
 func (d *Deliverer) dispatch(ctx context.Context) bool {
-	// Claim no more than the destinations can work on soon: a destination
-	// that is down must not pull the whole queue into memory as 'sending'.
-	batch := min(256, max(d.maxClaim, 16)-d.inflight.Load())
-	if batch <= 0 {
+	// Claim no more than each destination can work on soon: one that is
+	// down must not pull its whole backlog into memory as 'sending', nor
+	// take the claims of the others.
+	limits := map[string]int{}
+	for name, st := range d.dests {
+		if room := min(256, st.maxClaim-st.inflight.Load()); room > 0 {
+			limits[name] = int(room)
+		}
+	}
+	if len(limits) == 0 {
 		return false
 	}
-	ds, err := d.store.ClaimDeliveries(ctx, d.Now(), int(batch))
+	ds, err := d.store.ClaimDeliveries(ctx, d.Now(), limits, d.lease)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.Logger.Error("claim deliveries", "err", err)
 		}
 		return false
 	}
-	d.inflight.Add(int64(len(ds)))
+	claimed := map[string]int{}
 	for _, dl := range ds {
+		claimed[dl.Destination]++
 		st := d.dests[dl.Destination]
-		if st == nil {
+		switch {
+		case st == nil:
 			d.finish(ctx, dl, &veil.Attempt{Status: veil.DeliveryDead, Detail: "destination no longer configured"})
-			d.inflight.Add(-1)
+			continue
+		case dl.Body == nil:
+			d.finish(ctx, dl, &veil.Attempt{Status: veil.DeliveryDead, Detail: dl.Detail})
 			continue
 		}
+		st.inflight.Add(1)
 		d.wg.Add(1)
 		go func() {
 			defer d.wg.Done()
 			defer func() {
-				d.inflight.Add(-1)
+				st.inflight.Add(-1)
 				d.Notify() // room for more: claim again
 			}()
-			select {
-			case st.sem <- struct{}{}:
-			case <-ctx.Done():
-				return // still 'sending': requeued at the next start
+			if st.limit.acquire(ctx) != nil {
+				return // stopping: the lease returns it to the queue
 			}
-			defer func() { <-st.sem }()
-			st.waitBreaker(ctx, d.Now)
-			if ctx.Err() != nil {
+			probe, err := st.breaker.wait(ctx)
+			if err != nil {
+				st.limit.release(false, false)
 				return
 			}
 			a := d.attempt(ctx, st, dl)
-			if ctx.Err() != nil && a.Status != veil.DeliveryDelivered {
-				return // cut short by Stop: still 'sending', requeued at the next start
+			ok := a.Status == veil.DeliveryDelivered
+			if st.breaker.record(probe, ok) {
+				d.Logger.Warn("destination paused after failures; one attempt will probe it when the pause ends",
+					"destination", st.cfg.Name)
+			}
+			st.limit.release(ok && a.Latency < time.Duration(st.cfg.Timeout)/4, !ok)
+			if ctx.Err() != nil && !ok {
+				return // cut short by Stop: the lease returns it to the queue
 			}
 			d.finish(ctx, dl, a)
 		}()
 	}
-	return int64(len(ds)) == batch
+	for name, n := range claimed {
+		if n == limits[name] {
+			return true
+		}
+	}
+	return false
 }
 
+// finish records an attempt's outcome. A failure to record it is retried
+// with a capped backoff until it succeeds or the deliverer stops (then the
+// lease returns the delivery to the queue): an outcome is never dropped.
 func (d *Deliverer) finish(ctx context.Context, dl *veil.Delivery, a *veil.Attempt) {
 	outcome := map[string]string{veil.DeliveryDelivered: "delivered", veil.DeliveryPending: "retry", veil.DeliveryDead: "dead"}[a.Status]
-	deliveriesTotal.WithLabelValues(dl.Destination, outcome).Inc()
-	if err := d.store.FinishDelivery(context.WithoutCancel(ctx), dl, a); err != nil {
-		d.Logger.Error("record delivery attempt", "delivery", dl.ID, "err", err)
+	wait := 50 * time.Millisecond
+	for {
+		err := d.store.FinishDelivery(context.WithoutCancel(ctx), dl, a)
+		if err == nil {
+			break
+		}
+		d.Logger.Error("record delivery attempt; retrying", "delivery", dl.ID, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
 	}
+	deliveriesTotal.WithLabelValues(dl.Destination, outcome).Inc()
 	switch a.Status {
 	case veil.DeliveryDead:
 		d.Logger.Warn("delivery dead", "delivery", dl.ID, "destination", dl.Destination, "attempt", dl.Attempts+1,
@@ -251,34 +346,6 @@ func (d *Deliverer) finish(ctx context.Context, dl *veil.Delivery, a *veil.Attem
 	case veil.DeliveryPending:
 		d.Logger.Info("delivery will be retried", "delivery", dl.ID, "destination", dl.Destination, "attempt", dl.Attempts+1,
 			"http_status", a.HTTPStatus, "detail", a.Detail, "next_attempt_in", a.NextAt.Sub(d.Now()).Round(time.Millisecond).String())
-	}
-}
-
-// waitBreaker blocks while the destination is paused.
-func (st *destState) waitBreaker(ctx context.Context, now func() time.Time) {
-	st.mu.Lock()
-	until := st.pausedUntil
-	st.mu.Unlock()
-	if wait := until.Sub(now()); wait > 0 {
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-		}
-	}
-}
-
-// record updates the breaker after an attempt.
-func (d *Deliverer) record(st *destState, ok bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if ok {
-		st.failures = 0
-		return
-	}
-	if st.failures++; st.failures >= d.BreakerThreshold {
-		st.pausedUntil = d.Now().Add(d.BreakerPause)
-		st.failures = 0
-		d.Logger.Warn("destination paused after consecutive failures", "destination", st.cfg.Name, "pause", d.BreakerPause)
 	}
 }
 
@@ -306,7 +373,6 @@ func (d *Deliverer) attempt(ctx context.Context, st *destState, dl *veil.Deliver
 	deliverySeconds.WithLabelValues(st.cfg.Name).Observe(latency.Seconds())
 	attempt := dl.Attempts + 1
 	retry := func(detail string, after time.Duration) *veil.Attempt {
-		d.record(st, false)
 		if attempt >= st.cfg.Retry.MaxAttempts {
 			return &veil.Attempt{Status: veil.DeliveryDead, HTTPStatus: statusOf(resp), Latency: latency,
 				Detail: detail + "; gave up after " + strconv.Itoa(attempt) + " attempts"}
@@ -333,7 +399,6 @@ func (d *Deliverer) attempt(ctx context.Context, st *destState, dl *veil.Deliver
 	code := resp.StatusCode
 	switch {
 	case code >= 200 && code < 300:
-		d.record(st, true)
 		return &veil.Attempt{Status: veil.DeliveryDelivered, HTTPStatus: code, Latency: latency}
 	case code == 408 || code == 429 || code >= 500:
 		return retry("http "+strconv.Itoa(code), retryAfter(resp.Header.Get("Retry-After"), now))

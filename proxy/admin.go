@@ -22,8 +22,28 @@ type AdminStore interface {
 	Event(ctx context.Context, id string) (*veil.Event, error)
 	ReplayDelivery(ctx context.Context, old, nd *veil.Delivery) error
 	WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error
-	Erase(ctx context.Context, ref string) (events, cancelled int64, err error)
+	Erase(ctx context.Context, ref string) (veil.Erasure, error)
 	SubjectHash(ref string) string
+	Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL time.Duration, dryRun bool) (veil.PurgeResult, error)
+}
+
+// handlePurge applies retention now, in the server's own small
+// transactions, so `veil audit purge` never competes with it for the
+// database: POST /v1/retention/purge[?dry_run=true].
+func (s *Server) handlePurge(w http.ResponseWriter, r *http.Request) {
+	dry := r.URL.Query().Get("dry_run") == "true"
+	// A purge runs to its end even if the caller leaves: each of its
+	// transactions commits on its own, and what it gave up is counted.
+	res, err := s.Admin.Purge(context.WithoutCancel(r.Context()), s.Now(), time.Duration(s.cfg.Retention.Payload),
+		time.Duration(s.cfg.Retention.Audit), dry)
+	if !dry && s.GivenUp != nil {
+		s.GivenUp(res.Expired)
+	}
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 // handleExport streams the audit log as csv or jsonl.
@@ -99,12 +119,15 @@ func (s *Server) checkFilter(f veil.AuditFilter) error {
 // handleErase crypto-shreds one data subject.
 func (s *Server) handleErase(w http.ResponseWriter, r *http.Request) {
 	ref := mux.Vars(r)["ref"]
-	events, cancelled, err := s.Admin.Erase(r.Context(), ref)
+	res, err := s.Admin.Erase(r.Context(), ref)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"subject": s.Admin.SubjectHash(ref), "events": events, "deliveries_cancelled": cancelled})
+	if s.GivenUp != nil {
+		s.GivenUp(res.Cancelled)
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 // deliveryJSON is a delivery as the admin API shows it: no body.

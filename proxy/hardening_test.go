@@ -114,8 +114,8 @@ func TestHook_LeverSignatureCase(t *testing.T) {
 func TestHook_StrictJSON(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	bodies := map[string]string{
-		"duplicate key": `{"action":"hire_candidate","action":"reject_candidate","type":"x","data":{}}`,
-		"invalid utf-8": "{\"action\":\"hire_candidate\",\"type\":\"x\",\"note\":\"\xff\xfe\"}",
+		"duplicate key":  `{"action":"hire_candidate","action":"reject_candidate","type":"x","data":{}}`,
+		"invalid utf-8":  "{\"action\":\"hire_candidate\",\"type\":\"x\",\"note\":\"\xff\xfe\"}",
 		"lone surrogate": `{"action":"hire_candidate","type":"x","note":"\udc00"}`,
 		"too deep":       `{"action":"x","type":"x","d":` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}`,
 	}

@@ -61,6 +61,9 @@ type Server struct {
 	Admin AdminStore
 	// Deliverer, when set, is woken when new deliveries are due.
 	Deliverer Notifier
+	// GivenUp, when set, is told of deliveries given up outside an attempt
+	// (an erasure through the admin API), per destination, for metrics.
+	GivenUp func(byDestination map[string]int64)
 	// Lookup, when set, serves GET /v1/events/{id}/record.
 	Lookup LookupStore
 	// Upstream fetches records of sources in upstream lookup mode; nil
@@ -227,6 +230,7 @@ func (s *Server) init() error {
 		r.HandleFunc("/v1/deliveries/{id}/replay", s.requireAdmin(s.handleReplay)).Methods(http.MethodPost).Name("replay")
 		r.HandleFunc("/v1/audit/export", s.requireAdmin(s.handleExport)).Methods(http.MethodGet).Name("export")
 		r.HandleFunc("/v1/subjects/{ref}", s.requireAdmin(s.handleErase)).Methods(http.MethodDelete).Name("erase")
+		r.HandleFunc("/v1/retention/purge", s.requireAdmin(s.handlePurge)).Methods(http.MethodPost).Name("purge")
 	}
 	s.router = r
 	return nil

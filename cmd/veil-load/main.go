@@ -53,6 +53,10 @@ func main() {
 		seedAudit     = flag.Int("seed-audit", 0, "append this many audit rows to the store in -data-dir (for the export benchmark) and exit")
 		dataDir       = flag.String("data-dir", "", "with -seed-audit: the data_dir of the config to seed")
 		sample        = flag.String("sample", "testdata/samples/greenhouse/new_candidate_application.json", "Greenhouse body to send (ids are varied per request)")
+		soak          = flag.Bool("soak", false, "soak: flapping destinations (down 20 s of every minute, 5% random 503s), purges every 3 minutes, at -rate for -duration; then drain, and check that every delivery ended once, metrics match the audit log, disk and memory")
+		serveFlapping = flag.Bool("serve-flapping-sink", false, "internal: run the flapping sink and print its address")
+		purgeEvery    = flag.Duration("purge-every", 3*time.Minute, "with -soak: run `veil audit purge` this often")
+		retention     = flag.Duration("retention", 5*time.Minute, "with -soak: retention.payload")
 	)
 	flag.Parse()
 	if *serveBaseline {
@@ -61,6 +65,14 @@ func main() {
 	}
 	if *serveSink {
 		runSink()
+		return
+	}
+	if *serveFlapping {
+		runFlappingSink()
+		return
+	}
+	if *soak {
+		runSoak(*veilBin, *rate, *duration, *purgeEvery, *retention)
 		return
 	}
 	if *seedAudit > 0 {
@@ -313,6 +325,13 @@ func gets(ctx context.Context, client *http.Client, base string, ids []string, k
 func startChild(cmd *exec.Cmd) (stop func(), url string, err error) {
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
+	if cmd.Stderr == nil || true {
+		if logPath := os.Getenv("VEIL_LOAD_CHILD_LOG"); logPath != "" && strings.HasSuffix(cmd.Path, "veil") {
+			if f, err := os.Create(logPath); err == nil {
+				cmd.Stdout, cmd.Stderr = io.MultiWriter(pw, f), io.MultiWriter(pw, f)
+			}
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, "", err
 	}
@@ -551,4 +570,11 @@ func seed(dataDir string, n int) {
 		}
 	}
 	fmt.Printf("seeded %d audit rows in %s\n", n, time.Since(start).Round(time.Millisecond))
+}
+
+// hexHMAC is Greenhouse's signature of body with the fixture secret.
+func hexHMAC(body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
 }

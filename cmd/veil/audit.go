@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -166,20 +168,47 @@ func runAuditPurge(ctx context.Context, c *command, args []string, stdout, stder
 	if len(pos) != 0 {
 		return c.usage(fs, stderr, "purge takes flags only")
 	}
-	cfg, st, err := loadStore(*configPath)
+	cfg, err := veil.LoadConfig(*configPath)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	r, err := st.Purge(ctx, time.Now(), time.Duration(cfg.Retention.Payload), time.Duration(cfg.Retention.Audit), *dry)
-	if err != nil {
-		return err
+	var r veil.PurgeResult
+	if serveRunning(cfg.DataDir) {
+		// The server does it in its own small transactions, and counts
+		// the deliveries it gives up in its metrics.
+		client := &adminClient{base: serverURL(cfg), token: cfg.AdminToken, timeout: time.Hour}
+		var out struct {
+			veil.PurgeResult
+			Message string
+		}
+		status, err := client.do(ctx, http.MethodPost, "/v1/retention/purge?dry_run="+strconv.FormatBool(*dry), &out)
+		if err != nil {
+			return fmt.Errorf("a veil serve holds %s, but %w", cfg.DataDir, err)
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("veil serve answered %d: %s", status, out.Message)
+		}
+		r = out.PurgeResult
+	} else {
+		st, err := openStore(cfg, newLogger(io.Discard))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if r, err = st.Purge(ctx, time.Now(), time.Duration(cfg.Retention.Payload), time.Duration(cfg.Retention.Audit), *dry); err != nil {
+			return err
+		}
+	}
+	expired := int64(0)
+	for _, n := range r.Expired {
+		expired += n
 	}
 	verb := "purged"
 	if *dry {
 		verb = "would purge"
 	}
-	fmt.Fprintf(stdout, "%s: %d payloads, %d delivery bodies, %d data keys, %d audit rows\n", verb, r.Payloads, r.DeliveryBodies, r.DataKeys, r.AuditRows)
+	fmt.Fprintf(stdout, "%s: %d payloads, %d delivery bodies, %d data keys, %d audit rows; %d waiting deliveries given up (expired)\n",
+		verb, r.Payloads, r.DeliveryBodies, r.DataKeys, r.AuditRows, expired)
 	return nil
 }
 

@@ -24,7 +24,7 @@ func dlqClient(configPath, base *string) (*adminClient, error) {
 	}
 	b := *base
 	if b == "" {
-		b = listenURL(cfg)
+		b = serverURL(cfg)
 	}
 	return &adminClient{base: strings.TrimSuffix(b, "/"), token: cfg.AdminToken}, nil
 }
@@ -102,7 +102,10 @@ func runDLQReplay(ctx context.Context, c *command, args []string, stdout, stderr
 	return nil
 }
 
-type adminClient struct{ base, token string }
+type adminClient struct {
+	base, token string
+	timeout     time.Duration // 0 means 30s
+}
 
 type deadDelivery struct {
 	ID          string    `json:"id"`
@@ -134,7 +137,11 @@ func (c *adminClient) do(ctx context.Context, method, path string, out any) (int
 		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	timeout := c.timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	resp, err := (&http.Client{Timeout: timeout}).Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("veil did not answer at %s: %w (is `veil serve` running?)", c.base, err)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/veilhq/veil"
@@ -28,16 +30,37 @@ func runErase(ctx context.Context, c *command, args []string, stdout, stderr io.
 	if err := checkSubject(cfg, *subject); err != nil {
 		return c.usage(fs, stderr, err.Error())
 	}
-	st, err := openStore(cfg, newLogger(io.Discard))
-	if err != nil {
-		return err
+	var res veil.Erasure
+	if serveRunning(cfg.DataDir) {
+		// The server erases, so its deliverer and metrics know at once.
+		client := &adminClient{base: serverURL(cfg), token: cfg.AdminToken}
+		var out struct {
+			veil.Erasure
+			Message string
+		}
+		status, err := client.do(ctx, http.MethodDelete, "/v1/subjects/"+url.PathEscape(*subject), &out)
+		if err != nil {
+			return fmt.Errorf("a veil serve holds %s, but %w", cfg.DataDir, err)
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("veil serve answered %d: %s", status, out.Message)
+		}
+		res = out.Erasure
+	} else {
+		st, err := openStore(cfg, newLogger(io.Discard))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if res, err = st.Erase(ctx, *subject); err != nil {
+			return err
+		}
 	}
-	defer st.Close()
-	events, cancelled, err := st.Erase(ctx, *subject)
-	if err != nil {
-		return err
+	cancelled := int64(0)
+	for _, n := range res.Cancelled {
+		cancelled += n
 	}
-	fmt.Fprintf(stdout, "erased %s: %d events can no longer be decrypted, %d waiting deliveries cancelled\n", st.SubjectHash(*subject), events, cancelled)
+	fmt.Fprintf(stdout, "erased %s: %d events can no longer be decrypted, %d waiting deliveries cancelled\n", res.Subject, res.Events, cancelled)
 	return nil
 }
 

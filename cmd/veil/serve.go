@@ -70,17 +70,25 @@ func pprofMux() *http.ServeMux {
 	return m
 }
 
-// retention applies the retention periods at start and every hour, until
-// ctx ends.
+// retention applies the retention periods at start and every
+// retention.every, until ctx ends. Each run works in small transactions
+// between the webhooks' batches; deliveries it gives up are counted.
 func retention(ctx context.Context, cfg *veil.Config, st *audit.Store, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
+	t := time.NewTicker(time.Duration(cfg.Retention.Every))
 	defer t.Stop()
 	for {
-		r, err := st.Purge(ctx, time.Now(), time.Duration(cfg.Retention.Payload), time.Duration(cfg.Retention.Audit), false)
+		start := time.Now()
+		r, err := st.Purge(ctx, start, time.Duration(cfg.Retention.Payload), time.Duration(cfg.Retention.Audit), false)
+		delivery.CountDead(r.Expired)
 		if err != nil && ctx.Err() == nil {
 			log.Error("retention", "err", err)
 		} else if err == nil {
-			log.Info("retention applied", "payloads", r.Payloads, "delivery_bodies", r.DeliveryBodies, "data_keys", r.DataKeys, "audit_rows", r.AuditRows)
+			expired := int64(0)
+			for _, n := range r.Expired {
+				expired += n
+			}
+			log.Info("retention applied", "payloads", r.Payloads, "delivery_bodies", r.DeliveryBodies, "data_keys", r.DataKeys,
+				"audit_rows", r.AuditRows, "deliveries_expired", expired, "pages_freed", r.Pages, "took", time.Since(start).Round(time.Millisecond).String())
 		}
 		select {
 		case <-ctx.Done():
@@ -167,7 +175,7 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 
 	// Nothing is written to the audit log until the port is ours, the data
 	// folder is ours, and the store is open with the right key.
-	unlock, err := lockDataDir(cfg.DataDir)
+	unlock, setURL, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -225,14 +233,22 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	srv.Lookup = st
 	srv.Upstream = proxy.NewATSClient(cfg)
 	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
+	srv.GivenUp = delivery.CountDead
 
 	if n, err := st.ResetSending(ctx); err != nil {
 		return err
 	} else if n > 0 {
 		log.Info("requeued deliveries left in flight by the last run", "count", n)
 	}
+	if removed, err := st.GiveUpRemoved(ctx, cfg.DestinationNames()); err != nil {
+		return err
+	} else if len(removed) > 0 {
+		delivery.CountDead(removed)
+		log.Warn("gave up the waiting deliveries of destinations no longer configured (dead, in the dead-letter inbox)", "per_destination", removed)
+	}
 	deliverer := delivery.New(st, cfg.Destinations)
 	deliverer.Logger = log.With("component", "delivery")
+	deliverer.PayloadRetention = time.Duration(cfg.Retention.Payload)
 	if err := deliverer.Start(bg); err != nil {
 		return err
 	}
@@ -250,6 +266,7 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 		// Profiling on request only, on an address the operator chose.
 		go func() { log.Warn("pprof", "err", http.ListenAndServe(addr, pprofMux())) }()
 	}
+	setURL(srv.URL())
 	log.Info("listening", "addr", srv.URL(), "sources", len(cfg.Sources), "data_dir", cfg.DataDir)
 
 	<-ctx.Done()

@@ -1,0 +1,117 @@
+package audit
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Data keys. Each subject has one data key per hour in which it had events
+// (its epoch); the key is wrapped by the vault key. Retention deletes the
+// keys of whole hours past the payload period by range; erasure deletes
+// every key of a subject, so each of its payloads, wherever a copy of the
+// file went, becomes unreadable at once.
+
+// keyEpochSeconds is the span of events one data key seals.
+const keyEpochSeconds = 3600
+
+// epochOf is the key epoch of an event received at t.
+func epochOf(t time.Time) int64 { return t.Unix() / keyEpochSeconds }
+
+// keyID names one data key.
+type keyID struct {
+	epoch   int64
+	subject string
+}
+
+// DefaultKeyCacheSize is how many unwrapped data keys a store keeps in
+// memory when KeyCacheSize is 0: about 1 MB.
+const DefaultKeyCacheSize = 10_000
+
+// dataKey returns the data key of subject for epoch, creating and storing a
+// wrapped one on first use. Writer goroutine only (it may insert).
+func (s *Store) dataKey(tx *wtx, subject string, epoch int64) ([]byte, error) {
+	id := keyID{epoch, subject}
+	if k, ok := s.keys.Get(id); ok {
+		return k, nil
+	}
+	var wrapped []byte
+	err := tx.queryRow(`SELECT wrapped FROM data_keys WHERE epoch = ? AND subject = ?`, epoch, subject).Scan(&wrapped)
+	switch {
+	case err == nil:
+		k, err := open(s.vaultKey, wrapped, []byte(subject))
+		if err != nil {
+			return nil, fmt.Errorf("unwrap data key: %w", err)
+		}
+		s.keys.Add(id, k)
+		return k, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("read data key: %w", err)
+	}
+	k := make([]byte, 32)
+	rand.Read(k)
+	if wrapped, err = seal(s.vaultKey, k, []byte(subject)); err != nil {
+		return nil, err
+	}
+	if _, err := tx.exec(`INSERT INTO data_keys (epoch, subject, wrapped, created_at) VALUES (?, ?, ?, ?)`,
+		epoch, subject, wrapped, s.Now().UnixNano()); err != nil {
+		return nil, fmt.Errorf("insert data key: %w", err)
+	}
+	s.keys.Add(id, k)
+	s.newKeys = append(s.newKeys, id)
+	return k, nil
+}
+
+// forgetNewKeys drops from the cache the data keys created in a batch that
+// was rolled back. Writer goroutine only.
+func (s *Store) forgetNewKeys() {
+	for _, id := range s.newKeys {
+		s.keys.Remove(id)
+	}
+	s.newKeys = s.newKeys[:0]
+}
+
+// evictErased drops from the cache the keys of subjects erased since the
+// last batch, by this process or another (veil erase, another replica).
+// It runs at the start of every batch, inside its transaction, so no
+// payload is ever sealed with a key that was deleted.
+func (s *Store) evictErased(tx *wtx) error {
+	var last int64
+	if err := tx.queryRow(`SELECT coalesce(max(seq), 0) FROM erasures`).Scan(&last); err != nil {
+		return fmt.Errorf("read erasures: %w", err)
+	}
+	if last <= s.erasureSeen {
+		return nil
+	}
+	rows, err := tx.Query(`SELECT subject FROM erasures WHERE seq > ?`, s.erasureSeen)
+	if err != nil {
+		return fmt.Errorf("read erasures: %w", err)
+	}
+	erased := map[string]bool{}
+	for rows.Next() {
+		var sub string
+		if err := rows.Scan(&sub); err != nil {
+			rows.Close()
+			return err
+		}
+		erased[sub] = true
+	}
+	rows.Close()
+	s.evictSubjects(erased)
+	s.erasureSeen = last
+	return rows.Err()
+}
+
+// evictSubjects drops every cached key of the subjects.
+func (s *Store) evictSubjects(subjects map[string]bool) {
+	for _, id := range s.keys.Keys() {
+		if subjects[id.subject] {
+			s.keys.Remove(id)
+		}
+	}
+}
+
+// CachedKeys returns the number of data keys held in memory.
+func (s *Store) CachedKeys() int { return s.keys.Len() }

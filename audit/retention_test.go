@@ -1,0 +1,167 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/audit"
+)
+
+// TestClaimLease: a claim whose process died (it never finished the
+// delivery) is claimed again once its lease ends, not before, and without
+// a restart.
+func TestClaimLease(t *testing.T) {
+	st := MustOpenStore(t, "")
+	ctx := context.Background()
+	d := &veil.Delivery{Destination: "hris", Status: veil.DeliveryPending, Body: []byte(`{"a":1}`)}
+	e := event(1, "greenhouse:candidate:1")
+	if _, _, err := st.IngestEvent(ctx, e, []*veil.Delivery{d}, veil.Drift{}); err != nil {
+		t.Fatal(err)
+	}
+	t0 := e.ReceivedAt.Add(time.Second)
+	first, err := st.ClaimDeliveries(ctx, t0, map[string]int{"hris": 10}, time.Minute)
+	if err != nil || len(first) != 1 {
+		t.Fatalf("first claim: %d, %v", len(first), err)
+	}
+	if again, _ := st.ClaimDeliveries(ctx, t0.Add(59*time.Second), map[string]int{"hris": 10}, time.Minute); len(again) != 0 {
+		t.Fatalf("claimed again within the lease: %d", len(again))
+	}
+	again, err := st.ClaimDeliveries(ctx, t0.Add(61*time.Second), map[string]int{"hris": 10}, time.Minute)
+	if err != nil || len(again) != 1 || again[0].ID != d.ID || !bytes.Equal(again[0].Body, d.Body) {
+		t.Fatalf("after the lease: %d, %v; want the same delivery back with its body", len(again), err)
+	}
+}
+
+// TestPurge_ExpiredDeliveriesEndLoudly: a delivery still waiting when its
+// payload passes retention ends dead with reason expired, has its audit
+// row, is counted, shows in the dead-letter inbox, and cannot be replayed.
+func TestPurge_ExpiredDeliveriesEndLoudly(t *testing.T) {
+	st := MustOpenStore(t, "")
+	ctx := context.Background()
+	for i := 0; i < 450; i++ { // more than one chunk
+		e := event(i, fmt.Sprint("greenhouse:candidate:", i))
+		ds := []*veil.Delivery{{Destination: "hris", Status: veil.DeliveryPending, Body: []byte(`{}`)},
+			{Destination: "bi", Status: veil.DeliveryPending, Body: []byte(`{}`)}}
+		if _, _, err := st.IngestEvent(ctx, e, ds, veil.Drift{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Unix(1795688100, 0).Add(73 * time.Hour)
+	dry, err := st.Purge(ctx, now, 72*time.Hour, 8760*time.Hour, true)
+	if err != nil || dry.Payloads != 450 || dry.Expired["hris"] != 450 {
+		t.Fatalf("dry run: %+v %v", dry, err)
+	}
+	r, err := st.Purge(ctx, now, 72*time.Hour, 8760*time.Hour, false)
+	if err != nil || r.Payloads != 450 || r.Expired["hris"] != 450 || r.Expired["bi"] != 450 || r.DataKeys != 450 {
+		t.Fatalf("purge: %+v %v", r, err)
+	}
+	dead, _ := st.Deliveries(ctx, veil.DeliveryDead, 2000)
+	if len(dead) != 900 || !strings.HasPrefix(dead[0].Detail, "expired") {
+		t.Fatalf("dead-letter inbox: %d rows, want 900 with reason expired", len(dead))
+	}
+	rows := 0
+	st.AuditEntries(ctx, func(e *veil.AuditEntry) error {
+		if e.Action == veil.ActionDead && e.Outcome == "expired" {
+			rows++
+		}
+		return nil
+	})
+	if rows != 900 {
+		t.Fatalf("%d dead rows with outcome expired, want 900", rows)
+	}
+	if err := st.ReplayDelivery(ctx, dead[0], &veil.Delivery{Status: veil.DeliveryPending, Body: []byte(`{}`)}); veil.ErrorCode(err) != veil.EGONE {
+		t.Fatalf("replay of an expired delivery: %v, want gone", err)
+	}
+	if n, err := st.Verify(ctx); err != nil || n == 0 {
+		t.Fatalf("verify: %d %v", n, err)
+	}
+	// A second run finds nothing left to do.
+	if r, err := st.Purge(ctx, now, 72*time.Hour, 8760*time.Hour, false); err != nil || r.Payloads != 0 || len(r.Expired) != 0 {
+		t.Fatalf("second purge: %+v %v", r, err)
+	}
+}
+
+// TestPurge_GivesSpaceBack: once payloads are purged the database file
+// shrinks to about what retention keeps, without a full VACUUM.
+func TestPurge_GivesSpaceBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "veil.db")
+	st := MustOpenStore(t, path)
+	ctx := context.Background()
+	big := bytes.Repeat([]byte("x"), 16<<10)
+	for i := 0; i < 600; i++ {
+		e := event(i, fmt.Sprint("greenhouse:candidate:", i))
+		e.Payload = append([]byte(`{"blob":"`), append(big, `"}`...)...)
+		d := &veil.Delivery{Destination: "hris", Status: veil.DeliveryDelivered, Body: big}
+		if _, _, err := st.IngestEvent(ctx, e, []*veil.Delivery{d}, veil.Drift{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	full := fileSize(t, path)
+	st = MustOpenStore(t, path)
+	r, err := st.Purge(ctx, time.Unix(1795688100, 0).Add(73*time.Hour), 72*time.Hour, 8760*time.Hour, false)
+	if err != nil || r.Pages == 0 {
+		t.Fatalf("purge: %+v %v; want pages given back", r, err)
+	}
+	st.Close()
+	after := fileSize(t, path)
+	if after > full/5 {
+		t.Fatalf("database %d KB after the purge, %d KB before; want it to shrink to under a fifth", after>>10, full>>10)
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+// TestKeyCacheCap: 100,000 subjects later the data-key cache holds no more
+// than its cap.
+func TestKeyCacheCap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("ingests 100,000 events")
+	}
+	st := audit.NewStore(filepath.Join(t.TempDir(), "veil.db"), vaultKey, pseudonymKey)
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	const workers, n = 64, 100_000
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				e := &veil.Event{Source: "greenhouse", Vendor: "greenhouse", EventType: "x", Subject: fmt.Sprint("greenhouse:candidate:", i),
+					DedupKey: fmt.Sprint(i), ReceivedAt: time.Unix(1795688100, 0), Payload: []byte(`{}`)}
+				if _, _, err := st.IngestEvent(ctx, e, nil, veil.Drift{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	if got := st.CachedKeys(); got > audit.DefaultKeyCacheSize || got == 0 {
+		t.Fatalf("%d keys cached after %d subjects, want between 1 and %d", got, n, audit.DefaultKeyCacheSize)
+	}
+}
