@@ -70,6 +70,8 @@ type Source struct {
 	// type and the candidate id are read; the vendor default applies when empty.
 	EventTypePath string `yaml:"event_type_path"`
 	SubjectPath   string `yaml:"subject_path"`
+	// Normalize maps a generic (hmac) sender's body onto the normal form.
+	Normalize *NormalizeConfig `yaml:"normalize"`
 	// Lookup "upstream" keeps no payload: lookups fetch the record from the
 	// ATS API (Greenhouse Harvest, Lever). "" or "vault" keeps it encrypted.
 	Lookup string     `yaml:"lookup"`
@@ -92,6 +94,56 @@ type APIConfig struct {
 	BaseURL string   `yaml:"base_url"`
 	Key     string   `yaml:"key"`     // sent as the HTTP Basic user, as Harvest and Lever expect
 	Timeout Duration `yaml:"timeout"` // 0 means 10s
+}
+
+// NormalizeConfig maps a generic sender's body onto the normal form: a
+// gjson path into the body for each normal-form field it has, and where
+// its event name is and how it maps onto the normal types.
+//
+//	normalize:
+//	  type: { path: event, map: { candidate_created: application.created } }
+//	  candidate.id: data.id
+//	  candidate.first_name: data.firstname
+type NormalizeConfig struct {
+	Type   *NormalizeType
+	Fields map[string]string // normal-form field -> gjson path
+}
+
+// NormalizeType says where a generic sender's event name is and which
+// normal type each name is.
+type NormalizeType struct {
+	Path string            `yaml:"path"`
+	Map  map[string]string `yaml:"map"`
+}
+
+// UnmarshalYAML reads the type entry and the field paths.
+func (n *NormalizeConfig) UnmarshalYAML(node *yaml.Node) error {
+	if node.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: normalize is a mapping of normal-form fields to paths", node.Line)
+	}
+	n.Fields = map[string]string{}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		k, v := node.Content[i], node.Content[i+1]
+		if k.Value == "type" {
+			n.Type = &NormalizeType{}
+			dec := yaml.NewDecoder(bytes.NewReader(mustMarshal(v)))
+			dec.KnownFields(true)
+			if err := dec.Decode(n.Type); err != nil {
+				return fmt.Errorf("line %d: normalize.type is {path: …, map: {…}}", k.Line)
+			}
+			continue
+		}
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: normalize.%s: the value is a path into the body", v.Line, k.Value)
+		}
+		n.Fields[k.Value] = v.Value
+	}
+	return nil
+}
+
+func mustMarshal(n *yaml.Node) []byte {
+	b, _ := yaml.Marshal(n)
+	return b
 }
 
 // HMACConfig configures the generic hmac vendor: an HMAC-SHA256 of the raw
@@ -417,6 +469,9 @@ func (c *Config) Validate() error {
 		}
 		if s.HMAC != nil && s.Vendor != VendorHMAC {
 			return fmt.Errorf("config: %s.hmac: only for vendor hmac", p)
+		}
+		if s.Normalize != nil && s.Vendor != VendorHMAC {
+			return fmt.Errorf("config: %s.normalize: only a generic hmac source needs one; %s events are normalised by Veil", p, s.Vendor)
 		}
 		if err := vendorChecks[s.Vendor](&c.Sources[i]); err != nil {
 			return fmt.Errorf("config: %s.%w", p, err)

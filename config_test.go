@@ -61,6 +61,12 @@ func TestParseConfig_Errors(t *testing.T) {
 		{"wrong type", baseConfig + "destinations: nope\n", okEnv, "line 7: expected a list here, not text"},
 		{"max_depth", baseConfig + "max_depth: 1\n", okEnv, "max_depth"},
 		{"bad signing secret", baseConfig + "destinations:\n  - {name: d, url: 'https://x.example', sources: [greenhouse], policy: p, signing_secret: nope}\n", okEnv, "destinations[0].signing_secret"},
+		{"normalize: not a gjson path", baseConfig + "  - {name: w, vendor: hmac, secret: s, hmac: {header: X-S}, normalize: {candidate.id: 'data.#(id==1)'}}\n", okEnv, `sources[1].normalize.candidate.id: "data.#(id==1)" is not a gjson path`},
+		{"normalize: empty segment", baseConfig + "  - {name: w, vendor: hmac, secret: s, hmac: {header: X-S}, normalize: {candidate.id: 'data..id'}}\n", okEnv, `sources[1].normalize.candidate.id: "data..id" is not a gjson path`},
+		{"normalize: modifier", baseConfig + "  - {name: w, vendor: hmac, secret: s, hmac: {header: X-S}, normalize: {type: {path: '@reverse', map: {}}}}\n", okEnv, `sources[1].normalize.type.path: "@reverse" is not a gjson path`},
+		{"normalize: type outside the list", baseConfig + "  - {name: w, vendor: hmac, secret: s, hmac: {header: X-S}, normalize: {type: {path: event, map: {moved: application.moved}}}}\n", okEnv, `sources[1].normalize.type.map.moved: "application.moved" is not a normal type`},
+		{"normalize: unknown field", baseConfig + "  - {name: w, vendor: hmac, secret: s, hmac: {header: X-S}, normalize: {candidate.nickname: data.nick}}\n", okEnv, `sources[1].normalize.candidate.nickname: not a field of the normal form`},
+		{"normalize: not hmac", strings.Replace(baseConfig, "vendor: greenhouse,", "vendor: greenhouse, normalize: {candidate.id: x},", 1), okEnv, "sources[0].normalize: only a generic hmac source"},
 		{"destination bad backoff", baseConfig + "destinations:\n  - {name: d, url: 'https://x.example', sources: [greenhouse], policy: p, retry: {backoff: [5s, -1s]}}\n", okEnv, "destinations[0].retry.backoff[1]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -69,6 +75,31 @@ func TestParseConfig_Errors(t *testing.T) {
 				t.Fatalf("got %v, want an error containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestParseConfig_Normalize: a normalize block with escaped keys, indices
+// and # is accepted.
+func TestParseConfig_Normalize(t *testing.T) {
+	okEnv := map[string]string{"VAULT": "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", "GH_SECRET": "x"}
+	yaml := baseConfig + `  - name: w
+    vendor: hmac
+    secret: s
+    hmac: {header: X-S}
+    normalize:
+      type: {path: meta.event, map: {moved: application.stage_changed, hired: application.hired}}
+      candidate.id: data.id
+      candidate.emails: data.emails.#.address
+      application.stage.name: 'data.stage\.name'
+      job.id: data.jobs.0.id
+`
+	cfg, err := veil.ParseConfig([]byte(yaml), env(okEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := cfg.Sources[1].Normalize
+	if n == nil || n.Type.Path != "meta.event" || n.Type.Map["hired"] != veil.TypeApplicationHired || n.Fields["candidate.emails"] != "data.emails.#.address" {
+		t.Errorf("normalize: %+v", n)
 	}
 }
 

@@ -69,12 +69,23 @@ func NewID(prefix string) string {
 
 var idEncoding = base32.HexEncoding.WithPadding(base32.NoPadding)
 
+// Policy formats: what a policy's paths and templates address.
+const (
+	FormatVendor = "vendor" // the vendor's body, projected in its own shape
+	FormatEvent  = "event"  // the normal form, the same shape for every ATS
+)
+
 // Decision is what a destination's policy says about one event.
 type Decision struct {
 	Allow        bool     // deliver at all
+	Format       string   // FormatVendor (the default) or FormatEvent
 	Keep         []string // paths copied to the outbound payload
 	Pseudonymize []string // paths replaced by a keyed pseudonym
-	Body         []byte   // JSON object replacing the projection, or nil
+	// KeepCategories and PseudonymizeCategories add every field whose data
+	// category is, or lies under, one of these.
+	KeepCategories         []string
+	PseudonymizeCategories []string
+	Body                   []byte // JSON object replacing the projection, or nil
 	// LeakExempt lists paths (patterns, # for arrays) whose dropped values
 	// the leak guard does not look for: an explicit, reviewable statement
 	// that a value may coincide with a kept one (a candidate's current title
@@ -103,7 +114,8 @@ type Delivery struct {
 	FieldsKept    []string // path patterns
 	FieldsDropped []string
 	Pseudonymized []string
-	Detail        string // the leaked path, or why it failed; never a value
+	Categories    []string // data categories of the kept and pseudonymised fields
+	Detail        string   // the leaked path, or why it failed; never a value
 	Attempts      int
 	CreatedAt     time.Time
 	UpdatedAt     time.Time

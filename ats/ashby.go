@@ -14,6 +14,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/redact"
 )
 
 func init() {
@@ -67,3 +68,92 @@ func parseAshbySignature(v string) ([]byte, error) {
 	}
 	return decodeHexSHA256(hexSig)
 }
+
+// ashbyTypes maps Ashby's actions onto normal event types.
+var ashbyTypes = map[string]string{
+	"applicationSubmit": veil.TypeApplicationCreated, "applicationUpdate": veil.TypeApplicationUpdated,
+	"candidateStageChange": veil.TypeStageChanged, "interviewPlanTransition": veil.TypeStageChanged,
+	"candidateHire": veil.TypeApplicationHired, "candidateDelete": veil.TypeCandidateDeleted,
+	"candidateMerge": veil.TypeCandidateUpdated, "offerCreate": veil.TypeOfferCreated, "offerUpdate": veil.TypeOfferUpdated,
+	"interviewScheduleCreate": veil.TypeInterviewScheduled, "interviewScheduleUpdate": veil.TypeInterviewScheduled,
+	"jobCreate": veil.TypeJobCreated, "jobUpdate": veil.TypeJobUpdated, "surveySubmit": veil.TypeSurveySubmitted,
+}
+
+// Normalize reads Ashby's payloads: data.application (with its candidate,
+// stage and job), data.offer, data.surveySubmission, data.job.
+func (a *ashby) Normalize(eventType string, doc *redact.Doc) *veil.NormalEvent {
+	e := newEvent(a.source, veil.VendorAshby, eventType, ashbyTypes)
+	d := doc.Root().Get("data")
+	app, survey, offer := d.Get("application"), d.Get("surveySubmission"), d.Get("offer")
+	cand := app.Get("candidate")
+	if !cand.Exists() {
+		cand = d.Get("candidate")
+	}
+	e.OccurredAt = first(app.Get("updatedAt"), offer.Get("decidedAt"), survey.Get("submittedAt"), d.Get("job.updatedAt"))
+	c := &e.Candidate
+	c.ID = first(cand.Get("id"), survey.Get("candidateId"), d.Get("candidateId"))
+	c.Name = cand.Get("name").Ptr()
+	c.Emails = texts(cand.Get("emailAddresses"), "value")
+	if p := cand.Get("primaryEmailAddress.value").Ptr(); p != nil && len(c.Emails) == 0 {
+		c.Emails = []string{*p}
+	}
+	c.Phones = texts(cand.Get("phoneNumbers"), "value")
+	if p := cand.Get("primaryPhoneNumber.value").Ptr(); p != nil && len(c.Phones) == 0 {
+		c.Phones = []string{*p}
+	}
+	ap := &e.Application
+	ap.ID = first(app.Get("id"), survey.Get("applicationId"), offer.Get("applicationId"))
+	ap.Status, ap.AppliedAt = app.Get("status").Ptr(), app.Get("createdAt").Ptr()
+	ap.Stage = veil.NormalRef{ID: app.Get("currentInterviewStage.id").Ptr(), Name: app.Get("currentInterviewStage.title").Ptr()}
+	ap.Source = veil.NormalRef{ID: app.Get("source.id").Ptr(), Name: app.Get("source.title").Ptr()}
+	ap.Rejection.Reason = first(app.Get("archiveReason.text"), app.Get("archiveReason.title"))
+	if s, _ := app.Get("status").Text(); s == "Archived" && eventType == "applicationUpdate" {
+		e.Type = veil.TypeApplicationRejected
+	}
+	job := app.Get("job")
+	if !job.Exists() {
+		job = d.Get("job")
+	}
+	e.Job = veil.NormalJob{ID: job.Get("id").Ptr(), Title: job.Get("title").Ptr(), RequisitionID: job.Get("requisitionId").Ptr()}
+	if id := job.Get("departmentId").Ptr(); id != nil {
+		e.Job.Departments = []veil.NormalRef{{ID: id}}
+	}
+	if id := job.Get("locationId").Ptr(); id != nil {
+		e.Job.Offices = []veil.NormalRef{{ID: id}}
+	}
+	if s, _ := job.Get("status").Text(); s == "Closed" && eventType == "jobUpdate" {
+		e.Type = veil.TypeJobClosed
+	}
+	if offer.Exists() {
+		v := offer.Get("latestVersion")
+		e.Offer = veil.NormalOffer{ID: offer.Get("id").Ptr(), Status: first(offer.Get("offerStatus"), offer.Get("acceptanceStatus")),
+			ResolvedAt: offer.Get("decidedAt").Ptr(), StartsAt: v.Get("startDate").Ptr(),
+			Compensation: compensation(v.Get("salary.value"), v.Get("salary.currencyCode"), redact.Value{})}
+	}
+	return e
+}
+
+func (a *ashby) Classifier() Classifier { return ashbyCategories }
+
+func (a *ashby) Category(pattern string) string { return ashbyCategories.Category(pattern) }
+
+var ashbyCategories = categories(
+	"action", ops, "webhookActionId", ops,
+	"**.candidate.id", uid, "**.candidateId", uid, "**.applicationId", uid, "data.application.id", uid,
+	"**.candidate.name", name, "**.candidate.**.value", private, "**.candidate.primaryEmailAddress.value", email,
+	"**.candidate.primaryPhoneNumber.value", phone, "**.candidate.emailAddresses.#.value", email,
+	"**.candidate.phoneNumbers.#.value", phone, "**.candidate.**", ops,
+	// people who work for the customer
+	"**.creditedToUser.firstName", "user.name.first", "**.creditedToUser.lastName", "user.name.last",
+	"**.creditedToUser.email", email, "**.author.firstName", "user.name.first", "**.author.lastName", "user.name.last",
+	"**.author.email", email, "**.hiringTeam.#.firstName", "user.name.first", "**.hiringTeam.#.lastName", "user.name.last",
+	"**.hiringTeam.#.email", email,
+	"**.customFields.#.value", private, "**.customFields.#.**", ops,
+	"data.application.submitterClientIp", "user.device.ip_address", "data.application.submitterUserAgent", "user.device",
+	"data.offer.latestVersion.salary.**", money, "data.offer.latestVersion.fileHandles.**", private,
+	"data.surveySubmission.submittedValues.**", private,
+	"**.archiveReason.text", private,
+	"data.**", ops,
+)
+
+func (a *ashby) Recognize(body []byte) bool { return hasAll(body, "action", "data", "webhookActionId") }

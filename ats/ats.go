@@ -51,6 +51,27 @@ type Scheme interface {
 	// Describe reads the event type, dedup key and subject of a verified
 	// request whose body passed redact.Validate.
 	Describe(h http.Header, body []byte) Inbound
+	// Normalize and Category: the event in the normal form, and the data
+	// category of each path of the vendor's payloads.
+	Normalizer
+	Classifier
+	// Classifier returns the classifier behind Category, one pointer for as
+	// long as its answers hold (the vendor's map), so parsed documents can
+	// remember its answers.
+	Classifier() Classifier
+	// Recognize reports whether a valid JSON body has the shape of this
+	// vendor's webhooks (for previews of files whose source is not named).
+	Recognize(body []byte) bool
+}
+
+// hasAll reports whether body has every one of the top-level keys.
+func hasAll(body []byte, keys ...string) bool {
+	for _, r := range gjson.GetManyBytes(body, keys...) {
+		if !r.Exists() {
+			return false
+		}
+	}
+	return true
 }
 
 // Upstreamer is implemented by schemes whose source can run in upstream

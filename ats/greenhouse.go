@@ -15,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/redact"
 )
 
 func init() {
@@ -79,4 +80,152 @@ func parseGreenhouseSignature(v string) ([]byte, error) {
 		return nil, errors.New(`want "sha256 <hex>"`)
 	}
 	return decodeHexSHA256(strings.TrimSpace(hexSig))
+}
+
+// greenhouseTypes maps Greenhouse's actions onto normal event types.
+var greenhouseTypes = map[string]string{
+	"new_candidate_application": veil.TypeApplicationCreated, "new_prospect_application": veil.TypeApplicationCreated,
+	"candidate_stage_change": veil.TypeStageChanged, "hire_candidate": veil.TypeApplicationHired,
+	"reject_candidate": veil.TypeApplicationRejected, "unreject_candidate": veil.TypeApplicationUpdated,
+	"unhire_candidate": veil.TypeApplicationUpdated, "application_updated": veil.TypeApplicationUpdated,
+	"delete_application": veil.TypeApplicationUpdated, "prospect_created": veil.TypeCandidateCreated,
+	"update_candidate": veil.TypeCandidateUpdated, "merge_candidate": veil.TypeCandidateUpdated,
+	"delete_candidate": veil.TypeCandidateDeleted, "candidate_anonymized": veil.TypeCandidateDeleted,
+	"offer_created": veil.TypeOfferCreated, "offer_approved": veil.TypeOfferUpdated, "offer_updated": veil.TypeOfferUpdated,
+	"offer_deleted": veil.TypeOfferUpdated, "interview_deleted": veil.TypeInterviewCancelled,
+	"job_created": veil.TypeJobCreated, "job_updated": veil.TypeJobUpdated, "job_approved": veil.TypeJobUpdated,
+	"job_deleted": veil.TypeJobClosed,
+}
+
+// Normalize reads Greenhouse's web hook payloads: an application (with
+// its candidate and jobs) under payload.application, an offer as the payload
+// itself, a candidate under payload.candidate, a job under payload.job. A
+// record fetched from Harvest in upstream lookup mode ({application,
+// candidate} at the root) reads the same way.
+func (g *greenhouse) Normalize(eventType string, doc *redact.Doc) *veil.NormalEvent {
+	e := newEvent(g.source, veil.VendorGreenhouse, eventType, greenhouseTypes)
+	p := doc.Root().Get("payload")
+	if !p.Exists() {
+		p = doc.Root() // a Harvest record
+	}
+	app := p.Get("application")
+	cand := app.Get("candidate")
+	if !cand.Exists() {
+		cand = p.Get("candidate")
+	}
+	e.OccurredAt = first(app.Get("last_activity_at"), p.Get("resolved_at"), p.Get("updated_at"))
+	c := &e.Candidate
+	c.ID, c.FirstName, c.LastName = cand.Get("id").Ptr(), cand.Get("first_name").Ptr(), cand.Get("last_name").Ptr()
+	c.Name = joinName(c.FirstName, c.LastName)
+	c.Emails = texts(cand.Get("email_addresses"), "value")
+	c.Phones = texts(cand.Get("phone_numbers"), "value")
+	if addrs := texts(cand.Get("addresses"), "value"); len(addrs) > 0 {
+		c.Address.Street = &addrs[0] // one free-text field: the whole address
+	}
+	c.Title, c.Company = cand.Get("title").Ptr(), cand.Get("company").Ptr()
+	c.Links = append(texts(cand.Get("website_addresses"), "value"), texts(cand.Get("social_media_addresses"), "value")...)
+
+	a := &e.Application
+	a.ID = first(app.Get("id"), p.Get("application_id"))
+	a.Status, a.AppliedAt = app.Get("status").Ptr(), app.Get("applied_at").Ptr()
+	a.Stage = veil.NormalRef{ID: app.Get("current_stage.id").Ptr(), Name: app.Get("current_stage.name").Ptr()}
+	a.Source = veil.NormalRef{ID: app.Get("source.id").Ptr(), Name: first(app.Get("source.name"), app.Get("source.public_name"))}
+	a.Rejection.Reason = first(app.Get("rejection_reason.name"), app.Get("rejection_reason"))
+	if eventType == "hire_candidate" && a.Status == nil {
+		a.Status = veil.Str("hired")
+	}
+
+	job := app.Get("jobs.0")
+	if !job.Exists() {
+		job = app.Get("job")
+	}
+	if !job.Exists() {
+		job = p.Get("job")
+	}
+	e.Job = veil.NormalJob{ID: first(job.Get("id"), p.Get("job_id")), Title: job.Get("name").Ptr(),
+		RequisitionID: job.Get("requisition_id").Ptr(), Departments: refs(job.Get("departments"), "id", "name"),
+		Offices: refs(job.Get("offices"), "id", "name")}
+	if eventType == "job_updated" {
+		if s, _ := job.Get("status").Text(); s == "closed" {
+			e.Type = veil.TypeJobClosed
+		}
+	}
+
+	offer := app.Get("offer")
+	if strings.HasPrefix(eventType, "offer_") {
+		offer = p
+		if o := p.Get("offer"); o.Exists() {
+			offer = o // offer_deleted nests it
+		}
+	}
+	if offer.Exists() {
+		salary := offer.Get("custom_fields.salary")
+		e.Offer = veil.NormalOffer{ID: offer.Get("id").Ptr(), Status: offer.Get("offer_status").Ptr(),
+			SentAt: first(offer.Get("sent_at"), offer.Get("sent_on")), ResolvedAt: offer.Get("resolved_at").Ptr(),
+			StartsAt: first(offer.Get("starts_at"), offer.Get("start_date"))}
+		if t, _ := salary.Get("type").Text(); t == "currency" {
+			e.Offer.Compensation = compensation(salary.Get("value.amount"), salary.Get("value.unit"), salary.Get("frequency"))
+		}
+	}
+	return e
+}
+
+// Category classifies Greenhouse payload paths. Custom fields are the
+// customer's own: their values are private unless their key says
+// otherwise (salary, date of birth, EEO-style self-identification).
+func (g *greenhouse) Classifier() Classifier { return greenhouseCategories }
+
+func (g *greenhouse) Category(pattern string) string { return greenhouseCategories.Category(pattern) }
+
+var greenhouseCategories = categories(
+	"action", ops,
+	// people who work for the customer: names and addresses are personal data too
+	"**.recruiter.name", name, "**.coordinator.name", name, "**.credited_to.name", name,
+	"**.recruiter.email", email, "**.coordinator.email", email, "**.credited_to.email", email,
+	"**.recruiter.employee_id", uid, "**.coordinator.employee_id", uid, "**.credited_to.employee_id", uid,
+	"**.recruiter.**", ops, "**.coordinator.**", ops, "**.credited_to.**", ops,
+	"**.interviewers.#.display_name", name, "**.interviewers.#.name", name, "**.interviewers.#.email", email,
+	"**.interviewers.#.**", ops,
+	"**.interview_kit.content", private, "**.interview_kit.url", private, "**.interview_kit.**", ops,
+	"**.value.user_id", ops, "**.value.name", name, "**.value.email", email, "**.value.employee_id", uid,
+	// custom fields: the label and type are the customer's schema; the value is the data
+	"**.custom_fields.*.name", ops, "**.custom_fields.*.type", ops,
+	"payload.application.jobs.#.custom_fields.**", ops, "payload.application.job.custom_fields.**", ops,
+	"payload.job.custom_fields.**", ops,
+	"**.custom_fields.*salary*.**", money, "**.custom_fields.*bonus*.**", money, "**.custom_fields.*equity*.**", money,
+	"**.custom_fields.date_of_birth.**", dob, "**.custom_fields.*gender*.**", gender,
+	"**.custom_fields.*ethnicity*.**", race, "**.custom_fields.*race*.**", race,
+	"**.custom_fields.*disability*.**", health, "**.custom_fields.*veteran*.**", veteran,
+	"**.custom_fields.**", private,
+	// the candidate
+	"**.candidate.id", uid, "**.candidate.external_id", uid, "**.candidate.url", uid, "**.candidate.photo_url", private,
+	"**.candidate.first_name", "user.name.first", "**.candidate.last_name", "user.name.last",
+	"**.candidate.title", jobTitle, "**.candidate.company", company,
+	"**.candidate.phone_numbers.#.value", phone, "**.candidate.email_addresses.#.value", email,
+	"**.candidate.addresses.#.value", address, "**.candidate.website_addresses.#.value", social,
+	"**.candidate.social_media_addresses.#.value", social,
+	"**.candidate.educations.**", private, "**.candidate.employments.#.title", jobTitle,
+	"**.candidate.employments.#.company_name", company, "**.candidate.employments.**", private,
+	"**.candidate.attachments.#.type", ops, "**.candidate.attachments.**", private,
+	"**.candidate.tags.#", private, "**.candidate.*.#.type", ops,
+	"**.candidate.is_private", ops, "**.candidate.can_email", ops, "**.candidate.created_at", ops,
+	"**.candidate.updated_at", ops, "**.candidate.last_activity", ops,
+	"payload.person.id", uid,
+	// the application, its jobs and offer
+	"payload.application.id", uid, "payload.application.url", uid,
+	"payload.application.jobs.#.notes", private, "payload.application.job.notes", private, "payload.job.notes", private,
+	"payload.application.rejection_details.**", private,
+	"payload.application.**", ops,
+	// offers, when the payload is the offer
+	"payload.notes", private, "payload.offer.notes", private,
+	"payload.id", ops, "payload.application_id", uid, "payload.job_id", ops, "payload.user_id", ops, "payload.version", ops,
+	"payload.offer_status", ops, "payload.sent_on", ops, "payload.resolved_at", ops, "payload.start_date", ops,
+	"payload.created_at", ops, "payload.updated_at", ops, "payload.offer.**", ops,
+	"payload.job.**", ops,
+	// records fetched from Harvest: {application, candidate}
+	"application.id", uid, "application.candidate_id", uid, "application.**", ops,
+)
+
+func (g *greenhouse) Recognize(body []byte) bool {
+	return hasAll(body, "action", "payload") && !gjson.GetBytes(body, "webhookActionId").Exists()
 }

@@ -103,3 +103,57 @@ func parseLeverBody(body []byte) (token string, triggeredAt int64, signature str
 	}
 	return token, triggeredAt, signature, nil
 }
+
+// leverTypes maps Lever's events onto normal event types.
+var leverTypes = map[string]string{
+	"applicationCreated": veil.TypeApplicationCreated, "candidateStageChange": veil.TypeStageChanged,
+	"candidateArchiveChange": veil.TypeApplicationUpdated, "candidateHired": veil.TypeApplicationHired,
+	"candidateDeleted": veil.TypeCandidateDeleted, "interviewCreated": veil.TypeInterviewScheduled,
+	"interviewUpdated": veil.TypeInterviewScheduled, "interviewDeleted": veil.TypeInterviewCancelled,
+	"contactCreated": veil.TypeCandidateCreated, "contactUpdated": veil.TypeCandidateUpdated,
+}
+
+// Normalize reads Lever's id-only payloads: the opportunity is the
+// application, its candidate the candidate, the stage ids those it moved
+// between; the rest waits for an upstream fetch.
+func (l *lever) Normalize(eventType string, doc *redact.Doc) *veil.NormalEvent {
+	e := newEvent(l.source, veil.VendorLever, eventType, leverTypes)
+	root := doc.Root()
+	d := root.Get("data")
+	if !root.Get("event").Exists() && d.Get("id").Exists() {
+		// An opportunity fetched from Lever's API in upstream lookup mode.
+		e.Application.ID = d.Get("id").Ptr()
+		e.Candidate.ID = first(d.Get("contact"), d.Get("id"))
+		e.Candidate.Name = d.Get("name").Ptr()
+		e.Candidate.Emails = texts(d.Get("emails"), "")
+		e.Candidate.Phones = texts(d.Get("phones"), "value")
+		e.Application.Stage.ID = first(d.Get("stage.id"), d.Get("stage"))
+		return e
+	}
+	e.OccurredAt = millis(root.Get("triggeredAt"))
+	e.Candidate.ID = first(d.Get("candidateId"), d.Get("contactId"))
+	e.Application.ID = d.Get("opportunityId").Ptr()
+	e.Application.Stage.ID = d.Get("toStageId").Ptr()
+	e.Application.PreviousStage.ID = d.Get("fromStageId").Ptr()
+	if to := d.Get("toArchived"); to.IsObject() && eventType == "candidateArchiveChange" {
+		e.Type = veil.TypeApplicationRejected
+		e.Application.Rejection.Reason = to.Get("reason").Ptr()
+	}
+	return e
+}
+
+func (l *lever) Classifier() Classifier { return leverCategories }
+
+func (l *lever) Category(pattern string) string { return leverCategories.Category(pattern) }
+
+var leverCategories = categories(
+	"data.candidateId", uid, "data.contactId", uid, "data.opportunityId", uid, "data.applicationId", uid,
+	// opportunities fetched from Lever's API
+	"data.id", uid, "data.contact", uid, "data.name", name, "data.headline", private, "data.emails.#", email,
+	"data.phones.#.value", phone, "data.location", address, "data.links.#", social, "data.tags.#", private,
+	"token", ops, "signature", ops, "triggeredAt", ops, "event", ops, "data.**", ops,
+)
+
+func (l *lever) Recognize(body []byte) bool {
+	return hasAll(body, "token", "triggeredAt", "signature", "event")
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/redact"
 )
 
 func init() {
@@ -92,4 +93,39 @@ func parseSmartRecruitersSignatures(v string) [][]byte {
 		}
 	}
 	return out
+}
+
+// smartRecruitersTypes maps the event-name header onto normal types.
+var smartRecruitersTypes = map[string]string{
+	"application.created": veil.TypeApplicationCreated, "application.status.updated": veil.TypeStageChanged,
+	"candidate.created": veil.TypeCandidateCreated, "candidate.updated": veil.TypeCandidateUpdated,
+	"candidate.deleted": veil.TypeCandidateDeleted, "job.created": veil.TypeJobCreated, "job.updated": veil.TypeJobUpdated,
+	"job.status.updated": veil.TypeJobUpdated,
+}
+
+// Normalize reads SmartRecruiters' id-only bodies: the application is
+// identified by its job and candidate (job_id:candidate_id).
+func (s *smartRecruiters) Normalize(eventType string, doc *redact.Doc) *veil.NormalEvent {
+	e := newEvent(s.source, veil.VendorSmartRecruiters, eventType, smartRecruitersTypes)
+	root := doc.Root()
+	cand, job := first(root.Get("candidate_id"), root.Get("candidateId")), first(root.Get("job_id"), root.Get("jobId"))
+	e.Candidate.ID, e.Job.ID = cand, job
+	if cand != nil && job != nil {
+		e.Application.ID = veil.Str(*job + ":" + *cand)
+	}
+	return e
+}
+
+func (s *smartRecruiters) Classifier() Classifier { return smartRecruitersCategories }
+
+func (s *smartRecruiters) Category(pattern string) string {
+	return smartRecruitersCategories.Category(pattern)
+}
+
+var smartRecruitersCategories = categories(
+	"candidate_id", uid, "candidateId", uid, "job_id", ops, "jobId", ops,
+)
+
+func (s *smartRecruiters) Recognize(body []byte) bool {
+	return hasAll(body, "job_id", "candidate_id") || hasAll(body, "jobId", "candidateId")
 }

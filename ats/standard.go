@@ -10,11 +10,13 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/redact"
 )
 
 func init() {
@@ -121,4 +123,83 @@ func parseStandardSignatures(v string) [][]byte {
 		}
 	}
 	return out
+}
+
+// Normalize reads the shape the Standard Webhooks samples use
+// ({type, timestamp, data: {application_id, candidate, job, stage…}}). A type
+// that is already a normal type is kept; candidate.hired is a hire.
+func (s *standard) Normalize(eventType string, doc *redact.Doc) *veil.NormalEvent {
+	e := newEvent(s.source, veil.VendorStandard, eventType, standardTypes)
+	if e.Type == veil.TypeUnknown && slices.Contains(veil.NormalTypes, eventType) {
+		e.Type = eventType
+	}
+	root := doc.Root()
+	d := root.Get("data")
+	cand := d.Get("candidate")
+	e.OccurredAt = first(root.Get("timestamp"), d.Get("hired_at"))
+	c := &e.Candidate
+	c.ID, c.FirstName, c.LastName = first(cand.Get("id"), d.Get("candidate_id")), cand.Get("first_name").Ptr(), cand.Get("last_name").Ptr()
+	c.Name = first(cand.Get("name"))
+	if c.Name == nil {
+		c.Name = joinName(c.FirstName, c.LastName)
+	}
+	c.Emails, c.Phones = texts(cand.Get("emails"), "address"), texts(cand.Get("phones"), "number")
+	addr := cand.Get("address")
+	c.Address = veil.NormalAddress{Street: first(addr.Get("line1"), addr.Get("street")), City: addr.Get("city").Ptr(),
+		Region: addr.Get("region").Ptr(), PostalCode: addr.Get("postal_code").Ptr(), Country: addr.Get("country").Ptr()}
+	c.DateOfBirth = cand.Get("date_of_birth").Ptr()
+	if u := cand.Get("linkedin_url").Ptr(); u != nil {
+		c.Links = []string{*u}
+	}
+	a := &e.Application
+	a.ID = d.Get("application_id").Ptr()
+	a.Status = first(d.Get("application_status"))
+	a.Stage = veil.NormalRef{ID: d.Get("stage.id").Ptr(), Name: d.Get("stage.name").Ptr()}
+	a.PreviousStage = veil.NormalRef{ID: d.Get("previous_stage.id").Ptr(), Name: d.Get("previous_stage.name").Ptr()}
+	job := d.Get("job")
+	e.Job = veil.NormalJob{ID: job.Get("id").Ptr(), Title: first(job.Get("title"), d.Get("terms.title"))}
+	if loc := job.Get("location").Ptr(); loc != nil {
+		e.Job.Offices = []veil.NormalRef{{Name: loc}}
+	}
+	offer, terms := d.Get("offer"), d.Get("terms")
+	if id := first(offer.Get("id"), d.Get("offer_id")); id != nil {
+		pay := offer.Get("base_salary")
+		if !pay.Exists() {
+			pay = terms.Get("base_salary")
+		}
+		e.Offer = veil.NormalOffer{ID: id, StartsAt: first(d.Get("start_date"), terms.Get("start_date")),
+			Compensation: compensation(pay.Get("amount"), pay.Get("currency"), pay.Get("period"))}
+		if strings.HasPrefix(eventType, "offer.") {
+			e.Offer.Status = d.Get("status").Ptr()
+		}
+	}
+	return e
+}
+
+var standardTypes = map[string]string{"candidate.hired": veil.TypeApplicationHired}
+
+func (s *standard) Classifier() Classifier { return standardCategories }
+
+func (s *standard) Category(pattern string) string { return standardCategories.Category(pattern) }
+
+var standardCategories = categories(
+	"type", ops, "timestamp", ops,
+	"data.candidate.id", uid, "data.candidate_id", uid, "data.application_id", uid,
+	"data.candidate.first_name", "user.name.first", "data.candidate.last_name", "user.name.last", "data.candidate.name", name,
+	"data.candidate.emails.#.address", email, "data.candidate.phones.#.number", phone, "data.candidate.*.#.kind", ops,
+	"data.candidate.address.line1", "user.contact.address.street", "data.candidate.address.city", "user.contact.address.city",
+	"data.candidate.address.region", "user.contact.address.state", "data.candidate.address.postal_code", "user.contact.address.postal_code",
+	"data.candidate.address.country", "user.contact.address.country", "data.candidate.linkedin_url", social,
+	"data.candidate.resume_url", private, "data.candidate.date_of_birth", dob,
+	"data.eeo.gender", gender, "data.eeo.race_ethnicity", race, "data.eeo.disability_status", health, "data.eeo.veteran_status", veteran,
+	"data.*.name", name, "data.*.email", email, "data.*.#.approver.name", name, "data.*.#.approver.email", email,
+	"data.approvals.#.comment", private, "data.interview_summary", private, "data.custom_fields.#.value", private,
+	"data.custom_fields.#.**", ops, "data.onboarding.**", private, "data.terms.manager", name,
+	"data.offer.base_salary.**", money, "data.terms.base_salary.**", money, "data.offer.bonus_target_percent", money,
+	"data.offer.equity", money, "data.referrer.referral_bonus_eligible", ops,
+	"data.job.**", ops, "data.stage.**", ops, "data.previous_stage.**", ops, "data.*.id", ops, "data.**", ops,
+)
+
+func (s *standard) Recognize(body []byte) bool {
+	return hasAll(body, "type", "data") && !hasAll(body, "token")
 }

@@ -28,14 +28,15 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 	}
 	kept, _ := json.Marshal(nonNil(d.FieldsKept))
 	pseudo, _ := json.Marshal(nonNil(d.Pseudonymized))
+	cats, _ := json.Marshal(nonNil(d.Categories))
 	now := e.ReceivedAt.UnixNano()
 	if _, err := tx.exec(`INSERT INTO deliveries (id, event_id, destination, subject, status, detail, attempts,
 		next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
 		d.ID, e.ID, d.Destination, subject, d.Status, d.Detail, now, now, now); err != nil {
 		return fmt.Errorf("insert delivery: %w", err)
 	}
-	if _, err := tx.exec(`INSERT INTO delivery_bodies (id, body, fields_kept, pseudonymized)
-		VALUES (?, ?, ?, ?)`, d.ID, sealed, string(kept), string(pseudo)); err != nil {
+	if _, err := tx.exec(`INSERT INTO delivery_bodies (id, body, fields_kept, pseudonymized, categories)
+		VALUES (?, ?, ?, ?, ?)`, d.ID, sealed, string(kept), string(pseudo), string(cats)); err != nil {
 		return fmt.Errorf("insert delivery: %w", err)
 	}
 	row := &veil.AuditEntry{Time: e.ReceivedAt, Actor: "veil", Source: e.Source, EventType: e.EventType,
@@ -45,7 +46,8 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 	case veil.DeliveryFiltered:
 		row.Action, row.Outcome = veil.ActionFiltered, "not_allowed"
 	case veil.DeliveryBlocked:
-		row.Action, row.Outcome = veil.ActionBlockedLeak, "blocked"
+		// What the guard stopped: the categories the body would have released.
+		row.Action, row.Outcome, row.Categories = veil.ActionBlockedLeak, "blocked", d.Categories
 	case veil.DeliveryDead:
 		row.Action, row.Outcome = veil.ActionDead, "policy_error"
 	default:
@@ -58,7 +60,7 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 // bodies decrypted (nil once the subject is erased).
 func (s *Store) EventDeliveries(ctx context.Context, eventID string) ([]*veil.Delivery, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT d.id, d.destination, d.status, b.body, b.fields_kept,
-		b.pseudonymized, d.detail, d.attempts, d.created_at, k.wrapped, d.subject
+		b.pseudonymized, b.categories, d.detail, d.attempts, d.created_at, k.wrapped, d.subject
 		FROM deliveries d JOIN delivery_bodies b ON b.id = d.id JOIN events e ON e.id = d.event_id
 		LEFT JOIN data_keys k ON k.epoch = e.key_epoch AND k.subject = d.subject
 		WHERE d.event_id = ? ORDER BY d.destination`, eventID)
@@ -69,18 +71,18 @@ func (s *Store) EventDeliveries(ctx context.Context, eventID string) ([]*veil.De
 	var out []*veil.Delivery
 	for rows.Next() {
 		var (
-			d               = &veil.Delivery{EventID: eventID}
-			sealed, wrapped []byte
-			kept, pseudo    string
-			created         int64
-			subject         string
+			d                  = &veil.Delivery{EventID: eventID}
+			sealed, wrapped    []byte
+			kept, pseudo, cats string
+			created            int64
+			subject            string
 		)
-		if err := rows.Scan(&d.ID, &d.Destination, &d.Status, &sealed, &kept, &pseudo, &d.Detail,
+		if err := rows.Scan(&d.ID, &d.Destination, &d.Status, &sealed, &kept, &pseudo, &cats, &d.Detail,
 			&d.Attempts, &created, &wrapped, &subject); err != nil {
 			return nil, fmt.Errorf("read delivery: %w", err)
 		}
 		d.CreatedAt = time.Unix(0, created).UTC()
-		if err := decodePaths(d.ID, kept, pseudo, &d.FieldsKept, &d.Pseudonymized); err != nil {
+		if err := decodePaths(d.ID, kept, pseudo, cats, &d.FieldsKept, &d.Pseudonymized, &d.Categories); err != nil {
 			return nil, err
 		}
 		if sealed != nil && wrapped != nil {
@@ -163,8 +165,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 			return nil
 		}
 		in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
-		rows, err := tx.Query(`SELECT d.id, d.event_id, d.destination, d.subject, b.body, d.attempts, d.created_at,
-			e.source, e.event_type, k.wrapped
+		rows, err := tx.Query(`SELECT d.id, d.event_id, d.destination, d.subject, b.body, b.fields_kept, b.pseudonymized,
+			b.categories, d.attempts, d.created_at, e.source, e.event_type, k.wrapped
 			FROM deliveries d JOIN events e ON e.id = d.event_id JOIN delivery_bodies b ON b.id = d.id
 			LEFT JOIN data_keys k ON k.epoch = e.key_epoch AND k.subject = d.subject
 			WHERE d.id IN `+in+` ORDER BY d.next_attempt_at`, ids...)
@@ -173,12 +175,17 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 		}
 		for rows.Next() {
 			var (
-				d               = &veil.Delivery{Status: veil.DeliverySending}
-				sealed, wrapped []byte
-				created         int64
+				d                  = &veil.Delivery{Status: veil.DeliverySending}
+				sealed, wrapped    []byte
+				kept, pseudo, cats string
+				created            int64
 			)
-			if err := rows.Scan(&d.ID, &d.EventID, &d.Destination, &d.Subject, &sealed, &d.Attempts, &created,
-				&d.Source, &d.EventType, &wrapped); err != nil {
+			if err := rows.Scan(&d.ID, &d.EventID, &d.Destination, &d.Subject, &sealed, &kept, &pseudo, &cats,
+				&d.Attempts, &created, &d.Source, &d.EventType, &wrapped); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := decodePaths(d.ID, kept, pseudo, cats, &d.FieldsKept, &d.Pseudonymized, &d.Categories); err != nil {
 				rows.Close()
 				return err
 			}
@@ -236,16 +243,28 @@ func (s *Store) finishTx(tx *wtx, d *veil.Delivery, a *veil.Attempt, now time.Ti
 		Destination: d.Destination, Subject: d.Subject, HTTPStatus: a.HTTPStatus, Attempt: attempt, Detail: a.Detail}
 	switch a.Status {
 	case veil.DeliveryDelivered:
+		// What left: the fields (pseudonymised ones marked) and their categories.
 		row.Action, row.Outcome = veil.ActionDelivered, "delivered"
+		row.FieldsKept, row.Categories = released(d), d.Categories
 	case veil.DeliveryPending:
 		row.Action, row.Outcome = veil.ActionRetry, "retry"
 	default:
 		row.Action, row.Outcome = veil.ActionDead, "dead"
 	}
 	if a.Latency > 0 {
-		row.Detail = fmt.Sprintf("latency_ms=%d %s", a.Latency.Milliseconds(), a.Detail)
+		row.Detail = strings.TrimSpace(fmt.Sprintf("latency_ms=%d %s", a.Latency.Milliseconds(), a.Detail))
 	}
 	return s.appendTx(tx, row)
+}
+
+// released lists the fields a delivery sends: kept paths, and
+// pseudonymised ones marked as such.
+func released(d *veil.Delivery) []string {
+	out := append([]string(nil), d.FieldsKept...)
+	for _, p := range d.Pseudonymized {
+		out = append(out, p+" (pseudonymised)")
+	}
+	return out
 }
 
 // ResetSending returns deliveries claimed by a process that stopped before
@@ -308,14 +327,17 @@ func (s *Store) deliveriesWhere(ctx context.Context, where string, args ...any) 
 	return out, rows.Err()
 }
 
-// decodePaths decodes a delivery's stored path lists; a corrupt row is an
-// error naming what it belongs to, never silently an empty list.
-func decodePaths(owner, kept, pseudo string, k, p *[]string) error {
-	if err := json.Unmarshal([]byte(kept), k); err != nil {
-		return fmt.Errorf("delivery %s: fields_kept: %w", owner, err)
-	}
-	if err := json.Unmarshal([]byte(pseudo), p); err != nil {
-		return fmt.Errorf("delivery %s: pseudonymized: %w", owner, err)
+// decodePaths decodes a delivery's stored path and category lists; a
+// corrupt row is an error naming what it belongs to, never silently an
+// empty list.
+func decodePaths(owner, kept, pseudo, cats string, k, p, c *[]string) error {
+	for _, l := range []struct {
+		name, raw string
+		dst       *[]string
+	}{{"fields_kept", kept, k}, {"pseudonymized", pseudo, p}, {"categories", cats, c}} {
+		if err := json.Unmarshal([]byte(l.raw), l.dst); err != nil {
+			return fmt.Errorf("delivery %s: %s: %w", owner, l.name, err)
+		}
 	}
 	return nil
 }
@@ -357,18 +379,19 @@ func (s *Store) ReplayDelivery(ctx context.Context, old *veil.Delivery, nd *veil
 		}
 		kept, _ := json.Marshal(nonNil(nd.FieldsKept))
 		pseudo, _ := json.Marshal(nonNil(nd.Pseudonymized))
+		cats, _ := json.Marshal(nonNil(nd.Categories))
 		now := s.Now().UnixNano()
 		if _, err := tx.exec(`UPDATE deliveries SET status = ?, detail = ?, attempts = 0, next_attempt_at = ?, updated_at = ?
 			WHERE id = ?`, nd.Status, nd.Detail, now, now, old.ID); err != nil {
 			return fmt.Errorf("replay delivery: %w", err)
 		}
-		if _, err := tx.exec(`UPDATE delivery_bodies SET body = ?, fields_kept = ?, pseudonymized = ? WHERE id = ?`,
-			sealed, string(kept), string(pseudo), old.ID); err != nil {
+		if _, err := tx.exec(`UPDATE delivery_bodies SET body = ?, fields_kept = ?, pseudonymized = ?, categories = ? WHERE id = ?`,
+			sealed, string(kept), string(pseudo), string(cats), old.ID); err != nil {
 			return fmt.Errorf("replay delivery: %w", err)
 		}
 		return s.appendTx(tx, &veil.AuditEntry{Actor: "admin", Source: old.Source, EventType: old.EventType,
 			EventID: old.EventID, Destination: old.Destination, Subject: subject, Action: veil.ActionReplayed,
-			Outcome: nd.Status, FieldsKept: nd.FieldsKept, FieldsDropped: nd.FieldsDropped, Detail: nd.Detail})
+			Outcome: nd.Status, FieldsKept: nd.FieldsKept, FieldsDropped: nd.FieldsDropped, Categories: nd.Categories, Detail: nd.Detail})
 	})
 }
 
@@ -388,23 +411,23 @@ func (s *Store) QueueStats(ctx context.Context) (int64, time.Time, error) {
 // DeliveredFields calls fn for every delivery that was or will be sent
 // (pending, sending, delivered or dead), with its event type and the paths
 // it carries: what the records-of-processing report aggregates.
-func (s *Store) DeliveredFields(ctx context.Context, fn func(destination, eventType string, kept, pseudonymized []string) error) error {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT d.destination, e.event_type, b.fields_kept, b.pseudonymized
+func (s *Store) DeliveredFields(ctx context.Context, fn func(destination, eventType string, kept, pseudonymized, categories []string) error) error {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT d.destination, e.event_type, b.fields_kept, b.pseudonymized, b.categories
 		FROM deliveries d JOIN events e ON e.id = d.event_id JOIN delivery_bodies b ON b.id = d.id WHERE d.status IN ('pending', 'sending', 'delivered', 'dead')`)
 	if err != nil {
 		return fmt.Errorf("read deliveries: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var dest, et, kept, pseudo string
-		if err := rows.Scan(&dest, &et, &kept, &pseudo); err != nil {
+		var dest, et, kept, pseudo, cats string
+		if err := rows.Scan(&dest, &et, &kept, &pseudo, &cats); err != nil {
 			return err
 		}
-		var k, p []string
-		if err := decodePaths(dest, kept, pseudo, &k, &p); err != nil {
+		var k, p, c []string
+		if err := decodePaths(dest, kept, pseudo, cats, &k, &p, &c); err != nil {
 			return err
 		}
-		if err := fn(dest, et, k, p); err != nil {
+		if err := fn(dest, et, k, p, c); err != nil {
 			return err
 		}
 	}

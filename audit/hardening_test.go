@@ -69,7 +69,7 @@ func TestStore_CorruptRowsAreErrors(t *testing.T) {
 	if _, err := st.EventDeliveries(ctx, id); err == nil {
 		t.Error("EventDeliveries: got no error for a corrupt row")
 	}
-	if err := st.DeliveredFields(ctx, func(string, string, []string, []string) error { return nil }); err == nil {
+	if err := st.DeliveredFields(ctx, func(string, string, []string, []string, []string) error { return nil }); err == nil {
 		t.Error("DeliveredFields: got no error for a corrupt row")
 	}
 }

@@ -4,31 +4,31 @@ import data.veil.destinations.hris_onboarding as hris
 
 with_dpa := {"name": "Personio", "dpa": "DPA-2026-021", "purpose": "onboarding", "legal_basis": "contract"}
 
+hire := {"type": "application.hired"}
+
 test_hires_only if {
-	hris.allow with input as {"vendor": "greenhouse", "event_type": "hire_candidate", "processor": with_dpa, "payload": {}}
-	not hris.allow with input as {"vendor": "greenhouse", "event_type": "candidate_stage_change", "processor": with_dpa, "payload": {}}
-	hris.allow with input as {"vendor": "ashby", "event_type": "candidateHire", "processor": with_dpa, "payload": {}}
-	hris.allow with input as {"vendor": "standard", "event_type": "candidate.hired", "processor": with_dpa, "payload": {}}
+	hris.format == "event"
+	every v in ["greenhouse", "lever", "ashby", "standard", "smartrecruiters", "hmac"] {
+		hris.allow with input as {"event": object.union(hire, {"vendor": v}), "processor": with_dpa}
+	}
+	not hris.allow with input as {"event": {"type": "application.stage_changed"}, "processor": with_dpa}
 }
 
 test_no_dpa_no_data if {
-	not hris.allow with input as {"vendor": "greenhouse", "event_type": "hire_candidate", "processor": {"dpa": ""}, "payload": {}}
-	count(hris.keep) == 0 with input as {"vendor": "greenhouse", "event_type": "hire_candidate", "processor": {"dpa": ""}, "payload": {}}
+	not hris.allow with input as {"event": hire, "processor": {"dpa": ""}}
+	not hris.keep with input as {"event": hire, "processor": {"dpa": ""}}
+	not hris.keep_categories with input as {"event": hire, "processor": {"dpa": ""}}
 }
 
-test_name_and_work_contact_kept if {
-	keep := hris.keep with input as {"vendor": "greenhouse", "event_type": "hire_candidate", "processor": with_dpa, "payload": {}}
-	"payload.application.candidate.first_name" in keep
-	"payload.application.candidate.email_addresses.#.value" in keep
-	not "payload.application.candidate.addresses.#.value" in keep
-	not "payload.application.candidate.educations.#.school_name" in keep
-}
-
-test_standard_keeps_no_onboarding_secrets if {
-	keep := hris.keep with input as {"vendor": "standard", "event_type": "candidate.hired", "processor": with_dpa, "payload": {}}
-	every p in keep {
-		not startswith(p, "data.onboarding")
-		not contains(p, "date_of_birth")
-		not startswith(p, "data.eeo")
+test_name_and_contact_not_address_or_demographics if {
+	cats := hris.keep_categories with input as {"event": hire, "processor": with_dpa}
+	"user.name" in cats
+	"user.contact.email" in cats
+	not "user.contact.address" in cats
+	not "user.contact" in cats
+	every c in cats {
+		not startswith(c, "user.demographic")
+		not startswith(c, "user.financial")
 	}
+	"offer.starts_at" in hris.keep with input as {"event": hire, "processor": with_dpa}
 }

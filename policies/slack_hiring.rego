@@ -1,62 +1,25 @@
 # Slack: tell the hiring channel that an application moved stage or was
-# hired. Job title, stage and record IDs only; never a name or contact.
+# hired, for every ATS, from the normal form. Job title, stage and record
+# ids only; never a name or contact.
 #
-# The message is a template: Veil fills each {{path}} from the payload, so
-# this policy never reads input.payload and Veil skips converting it.
+# The message is a template: Veil fills each {{path}} from the normal form
+# (the first present of a|b, or a 'literal'), so this policy reads only the
+# event's type, and Veil can cache its decisions.
 package veil.destinations.slack_hiring
 
-import data.veil.lib
+format := "event"
 
-allow if lib.is_stage_change
+moves := {"application.stage_changed", "application.hired"}
 
-allow if lib.is_hire
+allow if input.event.type in moves
 
 # The fields the message is built from: the leak guard allows exactly these.
-keep_paths := {
-	"greenhouse": {
-		"action", "payload.application.id", "payload.application.candidate.id",
-		"payload.application.current_stage.id", "payload.application.current_stage.name",
-		"payload.application.jobs.#.id", "payload.application.jobs.#.name",
-	},
-	"ashby": {
-		"action", "data.application.id", "data.application.candidate.id",
-		"data.application.currentInterviewStage.id", "data.application.currentInterviewStage.title",
-		"data.application.job.id", "data.application.job.title",
-	},
-	"lever": {"event", "data.opportunityId", "data.candidateId", "data.fromStageId", "data.toStageId"},
-	"standard": {
-		"type", "data.application_id", "data.candidate.id",
-		"data.stage.id", "data.stage.name", "data.job.id", "data.job.title",
-	},
+keep := {"application.id", "candidate.id", "application.stage.id", "application.stage.name", "job.id", "job.title"}
+
+subject := "Application {{application.id}} (candidate {{candidate.id}}) for {{job.title|'a job'}}"
+
+body := {"text": sprintf("%s was hired.", [subject])} if input.event.type == "application.hired"
+
+body := {"text": sprintf("%s moved to %s.", [subject, "{{application.stage.name|application.stage.id|'a new stage'}}"])} if {
+	input.event.type == "application.stage_changed"
 }
-
-keep contains p if {
-	allow
-	some p in keep_paths[input.vendor]
-}
-
-# A candidate's current title may be the job's title, or part of it.
-leak_exempt contains p if {
-	input.vendor == "greenhouse"
-	some p in {"payload.application.candidate.title", "payload.application.candidate.employments.#.title"}
-}
-
-subject := {
-	"greenhouse": "Application {{payload.application.id}} (candidate {{payload.application.candidate.id}}) for {{payload.application.jobs.0.name}}",
-	"ashby": "Application {{data.application.id}} (candidate {{data.application.candidate.id}}) for {{data.application.job.title}}",
-	"lever": "Application {{data.opportunityId}} (candidate {{data.candidateId}})",
-	"standard": "Application {{data.application_id}} (candidate {{data.candidate.id}}) for {{data.job.title}}",
-}
-
-new_stage := {
-	"greenhouse": "{{payload.application.current_stage.name}}",
-	"ashby": "{{data.application.currentInterviewStage.title}}",
-	"lever": "{{data.toStageId}}",
-	"standard": "{{data.stage.name}}",
-}
-
-text := sprintf("%s was hired.", [subject[input.vendor]]) if lib.is_hire
-
-else := sprintf("%s moved to stage %s.", [subject[input.vendor], new_stage[input.vendor]])
-
-body := {"text": text} if allow

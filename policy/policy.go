@@ -5,6 +5,7 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,11 +17,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/cover"
+	"github.com/open-policy-agent/opa/v1/format"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/tester"
@@ -44,6 +48,12 @@ type Set struct {
 	queries      map[string]*rego.PreparedEvalQuery // by package path, e.g. veil.destinations.slack_hiring
 	readsPayload bool                               // some rule reads input.payload
 	readsTime    bool                               // some rule reads input.received_at
+	// readsEvent says some rule reads input.event beyond its envelope
+	// (type, vendor_type, source, vendor, reconciled): then the whole normal
+	// form is converted for each event, and decisions are not cached.
+	readsEvent bool
+	// Untested names the destination packages no test refers to.
+	Untested []string
 
 	// Decisions depend only on the input, and without the payload or the
 	// time the input is a handful of names: decisions are cached by them.
@@ -76,18 +86,19 @@ func Load(ctx context.Context, dir string) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load policies: %w", err)
 	}
+	compiler, err := Check(modules)
+	if err != nil {
+		return nil, err
+	}
 	if err := runTests(ctx, modules, store); err != nil {
 		return nil, err
 	}
-	compiler := ast.NewCompiler()
-	if compiler.Compile(modules); compiler.Failed() {
-		return nil, fmt.Errorf("compile policies: %w", compiler.Errors)
-	}
 	s := &Set{Digest: digest, Files: files, LoadedAt: time.Now(), compiler: compiler, store: store,
-		queries: map[string]*rego.PreparedEvalQuery{}}
+		queries: map[string]*rego.PreparedEvalQuery{}, Untested: untested(modules)}
 	for _, m := range modules {
 		s.readsPayload = s.readsPayload || readsInput(m, "payload")
 		s.readsTime = s.readsTime || readsInput(m, "received_at")
+		s.readsEvent = s.readsEvent || readsEventBody(m)
 		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
 		if _, ok := s.queries[pkg]; ok {
 			continue
@@ -101,12 +112,31 @@ func Load(ctx context.Context, dir string) (*Set, error) {
 	return s, nil
 }
 
+// Check compiles modules with input type-checked against the input Veil
+// gives (the normal form's schema under input.event), and checks that the
+// paths and categories of format "event" policies exist. Errors name file
+// and line.
+func Check(modules map[string]*ast.Module) (*ast.Compiler, error) {
+	ss, err := schemaSet()
+	if err != nil {
+		return nil, err
+	}
+	compiler := ast.NewCompiler().WithSchemas(ss)
+	if compiler.Compile(modules); compiler.Failed() {
+		return nil, fmt.Errorf("compile policies: %w", compiler.Errors)
+	}
+	if errs := CheckPaths(modules); len(errs) > 0 {
+		return nil, fmt.Errorf("check policies: %w", errors.Join(errs...))
+	}
+	return compiler, nil
+}
+
 // prepare builds the query that reads the four rules by name. Each rule is
 // wrapped in an array comprehension, so an undefined rule is an empty array
 // instead of making the whole query undefined.
 func prepare(ctx context.Context, c *ast.Compiler, store storage.Store, pkgRef string) (*rego.PreparedEvalQuery, error) {
 	var q strings.Builder
-	for _, r := range []string{"allow", "keep", "pseudonymize", "body", "leak_exempt"} {
+	for _, r := range []string{"allow", "format", "keep", "pseudonymize", "keep_categories", "pseudonymize_categories", "body", "leak_exempt"} {
 		fmt.Fprintf(&q, "%s := [x | x := %s.%s]\n", r, pkgRef, r)
 	}
 	pq, err := rego.New(rego.Query(q.String()), rego.Compiler(c), rego.Store(store)).PrepareForEval(ctx)
@@ -145,6 +175,37 @@ func readsInput(m *ast.Module, key string) bool {
 	return found
 }
 
+// envelope are the keys of input.event whose values decisions may be
+// cached by: the event's kind, not its content.
+var envelope = map[string]bool{"type": true, "vendor_type": true, "source": true, "vendor": true, "reconciled": true, "schema": true}
+
+// readsEventBody reports whether a non-test rule of m may read input.event
+// beyond its envelope: input.event itself, a field of it outside envelope,
+// or input.event[<var>].
+func readsEventBody(m *ast.Module) bool {
+	found := false
+	check := func(ref ast.Ref) bool {
+		if found || !ref.HasPrefix(ast.InputRootRef) || len(ref) < 2 {
+			return found
+		}
+		if k, ok := ref[1].Value.(ast.String); !ok || string(k) == "event" {
+			if len(ref) == 2 {
+				found = true
+			} else if f, ok := ref[2].Value.(ast.String); !ok || !envelope[string(f)] {
+				found = true
+			}
+		}
+		return found
+	}
+	for _, r := range m.Rules {
+		if strings.HasPrefix(r.Head.Name.String(), tester.TestPrefix) {
+			continue
+		}
+		ast.WalkRefs(r, check)
+	}
+	return found
+}
+
 // runTests runs the set's test_ rules; any failure or error rejects it.
 func runTests(ctx context.Context, modules map[string]*ast.Module, store storage.Store) error {
 	ch, err := tester.NewRunner().SetStore(store).SetModules(modules).RunTests(ctx, nil)
@@ -165,16 +226,40 @@ func runTests(ctx context.Context, modules map[string]*ast.Module, store storage
 	return nil
 }
 
-// RunTests runs the tests under dir and writes OPA's report to w. It
-// reports whether every test passed.
-func RunTests(ctx context.Context, dir string, w io.Writer, verbose bool) (bool, error) {
+// TestReport is the outcome of RunTests.
+type TestReport struct {
+	Passed   bool               // every test passed and the set checks
+	Untested []string           // destination packages no test refers to
+	Coverage map[string]float64 // per file, in percent, when asked for
+	Total    float64            // over every file, in percent, when asked for
+	// Uncovered lists, per file, the lines no test reached ("12", "14-16").
+	Uncovered map[string][]string
+}
+
+// RunTests checks the policies under dir against the input schema and the
+// normal form (a misspelled input.event field, a keep path or category no
+// event can match: each error names file and line), runs their tests with
+// OPA's tester and writes its report to w, names destination packages
+// without tests, and with coverage measures OPA's per-file coverage.
+func RunTests(ctx context.Context, dir string, w io.Writer, verbose, coverage bool) (*TestReport, error) {
 	modules, store, err := tester.Load([]string{dir}, nil)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	ch, err := tester.NewRunner().SetStore(store).SetModules(modules).RunTests(ctx, nil)
+	rep := &TestReport{Untested: untested(modules)}
+	if _, err := Check(modules); err != nil {
+		fmt.Fprintln(w, err)
+		return rep, nil
+	}
+	runner := tester.NewRunner().SetStore(store).SetModules(modules)
+	var cov *cover.Cover
+	if coverage {
+		cov = cover.New()
+		runner = runner.SetCoverageQueryTracer(cov)
+	}
+	ch, err := runner.RunTests(ctx, nil)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	passed := true
 	results := make(chan *tester.Result)
@@ -186,9 +271,55 @@ func RunTests(ctx context.Context, dir string, w io.Writer, verbose bool) (bool,
 		}
 	}()
 	if err := (tester.PrettyReporter{Output: w, Verbose: verbose, FailureLine: true}).Report(results); err != nil {
-		return false, err
+		return nil, err
 	}
-	return passed, nil
+	rep.Passed = passed
+	if cov != nil {
+		r := cov.Report(modules)
+		rep.Coverage, rep.Total, rep.Uncovered = map[string]float64{}, r.Coverage, map[string][]string{}
+		for f, fr := range r.Files {
+			if strings.HasSuffix(f, "_test.rego") {
+				continue
+			}
+			rep.Coverage[f] = fr.Coverage
+			for _, rg := range fr.NotCovered {
+				l := strconv.Itoa(rg.Start.Row)
+				if rg.End.Row != rg.Start.Row {
+					l += "-" + strconv.Itoa(rg.End.Row)
+				}
+				rep.Uncovered[f] = append(rep.Uncovered[f], l)
+			}
+		}
+	}
+	return rep, nil
+}
+
+// Format formats every .rego file under dir with OPA's formatter. With
+// check it changes nothing and returns the files that would change.
+func Format(dir string, check bool) ([]string, error) {
+	var changed []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".rego") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out, err := format.SourceWithOpts(path, src, format.Opts{RegoVersion: ast.RegoV1})
+		if err != nil {
+			return fmt.Errorf("format %s: %w", path, err)
+		}
+		if bytes.Equal(src, out) {
+			return nil
+		}
+		changed = append(changed, path)
+		if check {
+			return nil
+		}
+		return os.WriteFile(path, out, 0o644)
+	})
+	return changed, err
 }
 
 // digestDir hashes the names (relative to dir) and contents of every .rego file.
@@ -223,32 +354,50 @@ func (s *Set) Has(pkg string) bool { _, ok := s.queries[pkg]; return ok }
 func (s *Set) ReadsPayload() bool { return s.readsPayload }
 
 // Input is one event converted for OPA once and shared by every
-// destination's decision.
+// destination's decision; converted on the first decision the cache does
+// not answer.
 type Input struct {
-	meta     [][2]*ast.Term // source, vendor, event_type, received_at
+	e        *veil.Event
+	ne       *veil.NormalEvent
+	full     bool           // convert the whole normal form, not only its envelope
+	meta     [][2]*ast.Term // source, vendor, event_type, received_at, event; nil until needed
 	payload  *ast.Term
 	cacheKey string // "" when decisions on this input cannot be cached
 }
 
-// NewInput converts an event for evaluation. The payload is converted only
-// when some policy of s reads it.
-func (s *Set) NewInput(e *veil.Event) (*Input, error) {
-	in := &Input{meta: [][2]*ast.Term{
-		ast.Item(ast.StringTerm("source"), ast.StringTerm(e.Source)),
-		ast.Item(ast.StringTerm("vendor"), ast.StringTerm(e.Vendor)),
-		ast.Item(ast.StringTerm("event_type"), ast.StringTerm(e.EventType)),
-		ast.Item(ast.StringTerm("received_at"), ast.StringTerm(e.ReceivedAt.UTC().Format(time.RFC3339Nano))),
-	}}
+// NewInput prepares an event and its normal form for evaluation. The
+// payload is converted only when some policy of s reads it, the normal
+// form in full only when some policy reads more than its envelope.
+func (s *Set) NewInput(e *veil.Event, ne *veil.NormalEvent) (*Input, error) {
+	in := &Input{e: e, ne: ne, full: s.readsEvent}
 	if s.readsPayload {
 		v, err := valueOf(e.Payload)
 		if err != nil {
 			return nil, err
 		}
 		in.payload = ast.NewTerm(v)
-	} else if !s.readsTime {
+	} else if !s.readsTime && !s.readsEvent {
 		in.cacheKey = e.Source + "\x00" + e.Vendor + "\x00" + e.EventType
+		if ne != nil {
+			in.cacheKey += "\x00" + ne.Type + "\x00" + strconv.FormatBool(ne.Reconciled)
+		}
 	}
 	return in, nil
+}
+
+// terms converts the event's fields for OPA, once.
+func (in *Input) terms() [][2]*ast.Term {
+	if in.meta == nil {
+		e := in.e
+		in.meta = [][2]*ast.Term{
+			ast.Item(ast.StringTerm("source"), ast.StringTerm(e.Source)),
+			ast.Item(ast.StringTerm("vendor"), ast.StringTerm(e.Vendor)),
+			ast.Item(ast.StringTerm("event_type"), ast.StringTerm(e.EventType)),
+			ast.Item(ast.StringTerm("received_at"), ast.StringTerm(e.ReceivedAt.UTC().Format(time.RFC3339Nano))),
+			ast.Item(ast.StringTerm("event"), ast.NewTerm(eventValue(in.ne, in.full))),
+		}
+	}
+	return in.meta
 }
 
 // valueOf converts a JSON document straight into an OPA value with gjson.
@@ -322,7 +471,7 @@ func (s *Set) Decide(ctx context.Context, pkg string, in *Input, destination str
 }
 
 func (s *Set) decide(ctx context.Context, pkg string, in *Input, destination string, p veil.Processor) (*veil.Decision, error) {
-	items := append(slices.Clone(in.meta),
+	items := append(slices.Clone(in.terms()),
 		ast.Item(ast.StringTerm("destination"), ast.StringTerm(destination)),
 		ast.Item(ast.StringTerm("processor"), ast.NewTerm(ast.NewObject(
 			ast.Item(ast.StringTerm("name"), ast.StringTerm(p.Name)),
@@ -336,8 +485,9 @@ func (s *Set) decide(ctx context.Context, pkg string, in *Input, destination str
 	return s.eval(ctx, pkg, ast.NewObject(items...))
 }
 
-// DecideLookup evaluates the lookup policy for a consumer and purpose.
-func (s *Set) DecideLookup(ctx context.Context, consumer, purpose string, e *veil.Event) (*veil.Decision, error) {
+// DecideLookup evaluates the lookup policy for a consumer and purpose on
+// a stored (or fetched) event and its normal form.
+func (s *Set) DecideLookup(ctx context.Context, consumer, purpose string, e *veil.Event, ne *veil.NormalEvent) (*veil.Decision, error) {
 	var v ast.Value = ast.NewObject()
 	if s.readsPayload {
 		var err error
@@ -348,12 +498,12 @@ func (s *Set) DecideLookup(ctx context.Context, consumer, purpose string, e *vei
 	return s.eval(ctx, LookupPackage, ast.NewObject(
 		ast.Item(ast.StringTerm("consumer"), ast.StringTerm(consumer)),
 		ast.Item(ast.StringTerm("purpose"), ast.StringTerm(purpose)),
-		ast.Item(ast.StringTerm("event"), ast.NewTerm(ast.NewObject(
-			ast.Item(ast.StringTerm("id"), ast.StringTerm(e.ID)),
-			ast.Item(ast.StringTerm("source"), ast.StringTerm(e.Source)),
-			ast.Item(ast.StringTerm("event_type"), ast.StringTerm(e.EventType)),
-			ast.Item(ast.StringTerm("received_at"), ast.StringTerm(e.ReceivedAt.UTC().Format(time.RFC3339Nano))),
-		))),
+		ast.Item(ast.StringTerm("event_id"), ast.StringTerm(e.ID)),
+		ast.Item(ast.StringTerm("source"), ast.StringTerm(e.Source)),
+		ast.Item(ast.StringTerm("vendor"), ast.StringTerm(e.Vendor)),
+		ast.Item(ast.StringTerm("event_type"), ast.StringTerm(e.EventType)),
+		ast.Item(ast.StringTerm("received_at"), ast.StringTerm(e.ReceivedAt.UTC().Format(time.RFC3339Nano))),
+		ast.Item(ast.StringTerm("event"), ast.NewTerm(eventValue(ne, true))),
 		ast.Item(ast.StringTerm("payload"), ast.NewTerm(v)),
 	))
 }
@@ -378,6 +528,20 @@ func (s *Set) eval(ctx context.Context, pkg string, input ast.Value) (*veil.Deci
 			return nil, fmt.Errorf("%s.allow is %T, want boolean", pkg, v)
 		}
 		d.Allow = allow
+	}
+	d.Format = veil.FormatVendor
+	if v := one(b["format"]); v != nil {
+		f, ok := v.(string)
+		if !ok || (f != veil.FormatVendor && f != veil.FormatEvent) {
+			return nil, fmt.Errorf("%s.format is %v, want \"vendor\" or \"event\"", pkg, v)
+		}
+		d.Format = f
+	}
+	if d.KeepCategories, err = paths(pkg, "keep_categories", one(b["keep_categories"])); err != nil {
+		return nil, err
+	}
+	if d.PseudonymizeCategories, err = paths(pkg, "pseudonymize_categories", one(b["pseudonymize_categories"])); err != nil {
+		return nil, err
 	}
 	if d.Keep, err = paths(pkg, "keep", one(b["keep"])); err != nil {
 		return nil, err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/ats"
-	"github.com/veilhq/veil/redact"
 )
 
 // AdminStore is what the admin API reads and changes; audit.Store implements it.
@@ -220,17 +219,17 @@ func (s *Server) Replay(ctx context.Context, id string) (*veil.Delivery, error) 
 	if target == nil || s.Policies == nil {
 		return nil, veil.Errorf(veil.ECONFLICT, "The destination is no longer configured.")
 	}
-	doc, err := redact.Parse(e.Payload)
+	ev, err := s.Prepare(e)
 	if err != nil {
 		return nil, err
 	}
-	defer doc.Release()
+	defer ev.Release()
 	set := s.Policies.Current()
-	in, err := set.NewInput(e)
+	in, err := set.NewInput(e, ev.Normal)
 	if err != nil {
 		return nil, err
 	}
-	nd := Decide(ctx, set, in, doc, *target)
+	nd := Decide(ctx, set, in, ev, *target)
 	if err := s.Admin.ReplayDelivery(ctx, d, nd); err != nil {
 		return nil, err
 	}

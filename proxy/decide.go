@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/ats"
+	"github.com/veilhq/veil/policies"
 	"github.com/veilhq/veil/policy"
 	"github.com/veilhq/veil/redact"
 )
@@ -40,17 +42,63 @@ func NewTargets(cfg *veil.Config, pseudonymKey []byte) []Target {
 	return out
 }
 
-// Decide asks t's policy about event e (in is e converted once for the
-// set, doc its parsed payload) and returns the delivery it calls for:
-// filtered, blocked by the leak guard, pending with its outbound body, or
-// dead when the policy fails. A policy error's text is not kept: it may
-// quote a payload value.
-func Decide(ctx context.Context, set *policy.Set, in *policy.Input, doc *redact.Doc, t Target) *veil.Delivery {
+// Prepared is one event made ready for its destinations' decisions: the
+// payload parsed once, its normal form, and the vendor's classifier. The
+// normal form is parsed for projection only when a policy of format
+// "event" needs it.
+type Prepared struct {
+	Event    *veil.Event
+	Payload  *redact.Doc
+	Normal   *veil.NormalEvent
+	Classify redact.Classifier // the vendor's categories of payload paths
+
+	normalDoc *redact.Doc
+	normalErr error
+}
+
+// NewPrepared prepares an event whose payload is parsed as doc.
+func NewPrepared(e *veil.Event, doc *redact.Doc, sch ats.Scheme) *Prepared {
+	return &Prepared{Event: e, Payload: doc, Normal: sch.Normalize(e.EventType, doc), Classify: sch.Classifier()}
+}
+
+// NormalDoc returns the normal form parsed for projection, once.
+func (p *Prepared) NormalDoc() (*redact.Doc, error) {
+	if p.normalDoc == nil && p.normalErr == nil {
+		// AppendJSON writes valid JSON with unique keys, shallow: no need
+		// to validate it. The value count only sizes the index.
+		p.normalDoc, p.normalErr = redact.ParseValidated(p.Normal.AppendJSON(make([]byte, 0, 2048)), normalValues)
+	}
+	return p.normalDoc, p.normalErr
+}
+
+// normalValues is about the number of values of a normal form.
+const normalValues = 96
+
+// Release hands the parsed documents back for reuse.
+func (p *Prepared) Release() {
+	if p.normalDoc != nil {
+		p.normalDoc.Release()
+		p.normalDoc = nil
+	}
+	if p.Payload != nil {
+		p.Payload.Release()
+		p.Payload = nil
+	}
+}
+
+// Decide asks t's policy about the prepared event (in is it converted once
+// for the set) and returns the delivery it calls for: filtered, blocked by
+// the leak guard, pending with its outbound body, or dead when the policy
+// fails. A policy of format "event" projects the normal form, and the leak
+// guard looks for the payload's dropped personal values in what it sends;
+// one of format "vendor" projects the payload. A policy error's text is not
+// kept: it may quote a payload value.
+func Decide(ctx context.Context, set *policy.Set, in *policy.Input, ev *Prepared, t Target) *veil.Delivery {
 	d := &veil.Delivery{ID: veil.NewID("dlv_"), Destination: t.Name}
 	dec, err := set.Decide(ctx, t.Policy, in, t.Name, t.Processor)
 	var res *redact.Result
 	if err == nil && dec.Allow {
-		res, err = doc.Apply(dec, t.Key)
+		res, err = Project(ev, dec, t.Key)
 	}
 	switch {
 	case errors.Is(err, policy.ErrNoPackage):
@@ -61,32 +109,50 @@ func Decide(ctx context.Context, set *policy.Set, in *policy.Input, doc *redact.
 		d.Status = veil.DeliveryFiltered
 	case res.LeakPath != "":
 		d.Status, d.Detail = veil.DeliveryBlocked, res.LeakPath
+		if res.LeakIn != "" {
+			d.Detail += " found in " + res.LeakIn
+		}
 	default:
 		d.Status, d.Body = veil.DeliveryPending, res.Body
 	}
 	if res != nil {
-		d.FieldsKept, d.FieldsDropped, d.Pseudonymized = res.Kept, res.Dropped, res.Pseudonymized
+		d.FieldsKept, d.FieldsDropped, d.Pseudonymized, d.Categories = res.Kept, res.Dropped, res.Pseudonymized, res.Categories
 	}
 	decisions.WithLabelValues(t.Name, d.Status).Inc()
 	return d
 }
 
+// Project applies a decision to the document its format addresses: the
+// normal form for format "event" (the leak guard looking for the payload's
+// dropped personal values), the payload for format "vendor".
+func Project(ev *Prepared, dec *veil.Decision, key []byte) (*redact.Result, error) {
+	if dec.Format == veil.FormatEvent {
+		doc, err := ev.NormalDoc()
+		if err != nil {
+			return nil, err
+		}
+		return doc.ApplyWith(dec, key, redact.Options{Classify: policies.EventClassifier, Expand: policies.PathsUnder,
+			Hunt: ev.Payload, HuntClassify: ev.Classify})
+	}
+	return ev.Payload.ApplyWith(dec, key, redact.Options{Classify: ev.Classify})
+}
+
 // fanOut decides for every destination of e's source.
-func (s *Server) fanOut(ctx context.Context, e *veil.Event, doc *redact.Doc) []*veil.Delivery {
-	targets := s.targets[e.Source]
+func (s *Server) fanOut(ctx context.Context, ev *Prepared) []*veil.Delivery {
+	targets := s.targets[ev.Event.Source]
 	if len(targets) == 0 || s.Policies == nil {
 		return nil
 	}
 	set := s.Policies.Current()
 	out := make([]*veil.Delivery, 0, len(targets))
-	in, err := set.NewInput(e)
+	in, err := set.NewInput(ev.Event, ev.Normal)
 	for _, t := range targets {
 		if err != nil {
 			out = append(out, &veil.Delivery{ID: veil.NewID("dlv_"), Destination: t.Name,
 				Status: veil.DeliveryDead, Detail: "policy_error: payload could not be converted"})
 			continue
 		}
-		out = append(out, Decide(ctx, set, in, doc, t))
+		out = append(out, Decide(ctx, set, in, ev, t))
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -102,7 +103,6 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, name, veil.Errorf(veil.EMALFORMED, "The body is not a JSON object."))
 		return
 	}
-	defer doc.Release()
 	in := sch.Describe(r.Header, body)
 	e := &veil.Event{ID: veil.NewID("evt_"), Source: name, Vendor: src.Vendor, EventType: in.EventType,
 		Subject: in.Subject, DedupKey: in.DedupKey, BodyKey: in.BodyKey, ReceivedAt: now, Payload: body}
@@ -111,7 +111,9 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	}
 	// Decide before the commit, so the event and what each destination may
 	// see are stored together: a crash leaves neither half.
-	deliveries := s.fanOut(r.Context(), e, doc)
+	ev := NewPrepared(e, doc, sch)
+	defer ev.Release()
+	deliveries := s.fanOut(r.Context(), ev)
 	drift := s.drift.observe(name, e.EventType, doc.Paths())
 	id, dup, err := s.store.IngestEvent(r.Context(), e, deliveries, drift)
 	if err != nil {
@@ -170,22 +172,37 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, source string, e
 }
 
 // NewEvent builds the event Veil would commit for body arriving at src
-// (event type, dedup key and subject as the vendor's scheme reads them)
-// and parses it for the redactor, without verifying a signature: for
-// previews and policy diffs of sample files.
-func NewEvent(src *veil.Source, h http.Header, body []byte, now time.Time) (*veil.Event, *redact.Doc, error) {
+// with headers h (event type, dedup key and subject as the vendor's scheme
+// reads them) and prepares it for decisions, without verifying a
+// signature: for previews and policy diffs of sample files.
+func NewEvent(src *veil.Source, h http.Header, body []byte, now time.Time) (*Prepared, error) {
 	sch, err := ats.New(src)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	doc, err := redact.Parse(body)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if h == nil {
 		h = http.Header{}
 	}
 	in := sch.Describe(h, body)
-	return &veil.Event{ID: veil.NewID("evt_"), Source: src.Name, Vendor: src.Vendor, EventType: in.EventType,
-		Subject: in.Subject, DedupKey: in.DedupKey, BodyKey: in.BodyKey, ReceivedAt: now, Payload: body}, doc, nil
+	e := &veil.Event{ID: veil.NewID("evt_"), Source: src.Name, Vendor: src.Vendor, EventType: in.EventType,
+		Subject: in.Subject, DedupKey: in.DedupKey, BodyKey: in.BodyKey, ReceivedAt: now, Payload: body}
+	return NewPrepared(e, doc, sch), nil
+}
+
+// Prepare parses a stored (or fetched) event's payload and builds its
+// normal form with its source's scheme, for a replay or a lookup.
+func (s *Server) Prepare(e *veil.Event) (*Prepared, error) {
+	sch := s.schemes[e.Source]
+	if sch == nil {
+		return nil, veil.Errorf(veil.ECONFLICT, "The event's source %s is no longer configured.", ats.Label(e.Source))
+	}
+	doc, err := redact.Parse(e.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("parse stored payload: %w", err)
+	}
+	return NewPrepared(e, doc, sch), nil
 }

@@ -104,8 +104,14 @@ func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
 		s.denied(w, r, c.Name, purpose, id, err)
 		return
 	}
+	ev, err := s.Prepare(e)
+	if err != nil {
+		s.denied(w, r, c.Name, purpose, id, err)
+		return
+	}
+	defer ev.Release()
 	set := s.Policies.Current()
-	dec, err := set.DecideLookup(ctx, c.Name, purpose, e)
+	dec, err := set.DecideLookup(ctx, c.Name, purpose, e, ev.Normal)
 	if err != nil {
 		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The lookup policy could not decide."))
 		return
@@ -114,20 +120,14 @@ func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
 		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The lookup policy does not allow this purpose for this record."))
 		return
 	}
-	doc, err := redact.Parse(e.Payload)
-	if err != nil {
-		s.denied(w, r, c.Name, purpose, id, err)
-		return
-	}
-	defer doc.Release()
-	res, err := doc.Apply(dec, redact.DestinationKey(s.pseudonymKey, "lookup:"+c.Name))
+	res, err := Project(ev, dec, redact.DestinationKey(s.pseudonymKey, "lookup:"+c.Name))
 	if err != nil || res.LeakPath != "" {
 		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The record would leak a dropped field; nothing is released."))
 		return
 	}
 	row := &veil.AuditEntry{Action: veil.ActionLookup, Actor: c.Name, Source: e.Source, EventType: e.EventType,
 		EventID: e.ID, Subject: e.Subject, Outcome: "released", HTTPStatus: http.StatusOK, FieldsKept: res.Kept,
-		FieldsDropped: res.Dropped, Detail: "purpose=" + purpose}
+		FieldsDropped: res.Dropped, Categories: res.Categories, Detail: "purpose=" + purpose}
 	if err := s.Lookup.Append(ctx, row); err != nil {
 		writeError(w, r, s.Logger, veil.Errorf(veil.EUNAVAILABLE, "The lookup could not be audited; nothing is released."))
 		return

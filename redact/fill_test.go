@@ -16,9 +16,21 @@ func TestFill(t *testing.T) {
 	} {
 		// Twice: the second fill comes from the template cache.
 		for range 2 {
-			if got := string(d.fill([]byte(c.body))); got != c.want {
+			if got, _ := d.fill([]byte(c.body), nil); string(got) != c.want {
 				t.Errorf("fill(%s) = %s, want %s", c.body, got, c.want)
 			}
+		}
+	}
+}
+
+func TestAppendCompact(t *testing.T) {
+	for in, want := range map[string]string{
+		`{ "a" : [ 1 , "x y\" }" ], "b":"\\" }`: `{"a":[1,"x y\" }"],"b":"\\"}`,
+		"{\n\t\"k\": \"tab\\there\"\r\n}":       `{"k":"tab\there"}`,
+		`"no white space"`:                      `"no white space"`,
+	} {
+		if got := string(appendCompact(nil, in)); got != want {
+			t.Errorf("appendCompact(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -50,7 +50,7 @@ func TestGolden(t *testing.T) {
 			}
 			e := &veil.Event{Source: "golden", Vendor: "standard", Payload: input,
 				EventType: gjson.GetBytes(input, "action|type|event").String()}
-			in, err := set.NewInput(e)
+			in, err := set.NewInput(e, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

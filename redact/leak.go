@@ -5,42 +5,95 @@ package redact
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/veilhq/veil"
 )
 
 // minLeak is the shortest dropped string the leak guard looks for; shorter
 // ones ("NY", "yes") would match by chance.
 const minLeak = 4
 
-// leak returns the index of the first dropped string leaf whose value
-// appears in body, or -1. Comparison is case-insensitive at word
-// boundaries, phone numbers as their digits. A value the policy kept at some
-// other path is allowed, and so are leak_exempt paths.
+// hayText is what the leak guard searches: the strings that entered the
+// outbound body, lower-cased, each ended by a NUL, and their digits.
+// Values of system data (a job title, a department) are left out, so a
+// personal phrase that happens to be part of one (a candidate's title
+// inside the job's title) is not a leak; personal values that were kept,
+// keys, the policy's own text and anything Veil cannot attribute are in.
+type hayText struct {
+	words, digits []byte
+	// Each entry's end in words and digits, and where it came from (a kept
+	// field's path; "" for the policy's body), to say where a leak was found.
+	wordEnds, digitEnds []int
+	from                []string
+}
+
+// grow sizes the hay for about n bytes in k strings.
+func (h *hayText) grow(n, k int) {
+	h.words, h.digits = make([]byte, 0, n), make([]byte, 0, n/4)
+	h.wordEnds, h.digitEnds, h.from = make([]int, 0, k), make([]int, 0, k), make([]string, 0, k)
+}
+
+func (h *hayText) add(s, from string) {
+	if h.from == nil {
+		h.grow(256, 16)
+	}
+	h.words = appendLower(h.words, s)
+	h.words = append(h.words, 0)
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			h.digits = append(h.digits, s[i])
+		}
+	}
+	h.digits = append(h.digits, 0)
+	h.wordEnds, h.digitEnds = append(h.wordEnds, len(h.words)), append(h.digitEnds, len(h.digits))
+	h.from = append(h.from, from)
+}
+
+// addJSON adds every string of a JSON text (keys included), as the
+// policy's body.
+func (h *hayText) addJSON(body []byte) {
+	h.grow(len(body), 16)
+	eachString(string(body), func(s string) { h.add(s, "") })
+}
+
+// source says where the entry holding offset off of words (or digits)
+// came from.
+func (h *hayText) source(off int, inDigits bool) string {
+	ends := h.wordEnds
+	if inDigits {
+		ends = h.digitEnds
+	}
+	i, _ := slices.BinarySearch(ends, off+1)
+	if i < len(h.from) && h.from[i] != "" {
+		return h.from[i]
+	}
+	return "the policy's body"
+}
+
+// leak returns the index of the first dropped string leaf of personal data
+// (cats gives each pattern's category: user.* or unclassified is personal)
+// whose value appears in the hay, and where in the outbound body it was
+// found; or -1. kept says which leaves the
+// projection copied (nil when d is not the projected document). Comparison
+// is case-insensitive at word boundaries, phone numbers as their digits. A
+// value the policy kept at some other path is allowed, and so are
+// leak_exempt paths.
 //
 // A value that starts with a letter or digit can only be found at a word
-// boundary if its first word is one of the body's words, so the body's
-// words are hashed into a bitmap first and only values whose first word
-// hits it are searched for: most dropped values are ruled out by one bit.
-func (d *Doc) leak(body []byte, p *projector) int {
-	hay, digits := make([]byte, 0, len(body)), make([]byte, 0, len(body)/2)
-	eachString(string(body), func(s string) {
-		hay = appendLower(hay, s)
-		hay = append(hay, 0)
-		for i := 0; i < len(s); i++ {
-			if s[i] >= '0' && s[i] <= '9' {
-				digits = append(digits, s[i])
-			}
-		}
-		digits = append(digits, 0)
-	})
-	h, dg := string(hay), string(digits)
+// boundary if its first word is one of the hay's words, so those words are
+// hashed into a bitmap first and only values whose first word hits it are
+// searched for: most dropped values are ruled out by one bit.
+func (d *Doc) leak(hay *hayText, p *projector, kept []bool, cats []string) (int, string) {
+	h, dg := string(hay.words), string(hay.digits)
 	var words wordSet
 	forWords(h, func(w string) { words.add(w) })
 	for i := range d.leaves {
 		l := &d.leaves[i]
-		if !l.isStr || p.kept[i] {
+		if !l.isStr || (kept != nil && kept[i]) || !veil.Personal(cats[l.pat]) {
 			continue
 		}
 		if !l.norm {
@@ -49,18 +102,21 @@ func (d *Doc) leak(body []byte, p *projector) int {
 		if !l.long {
 			continue
 		}
-		found := l.digits != "" && strings.Contains(dg, l.digits)
-		if !found && (!l.word || words.has(l.first)) {
+		at, inDigits := -1, false
+		if l.digits != "" {
+			at, inDigits = strings.Index(dg, l.digits), true
+		}
+		if at < 0 && (!l.word || words.has(l.first)) {
 			if l.lower == "" {
 				l.lower = strings.ToLower(l.str)
 			}
-			found = containsWord(h, l.lower)
+			at, inDigits = indexWord(h, l.lower), false
 		}
-		if found && !p.keptValues[l.str] && !exempt(d.patterns[l.pat], p.exempt) {
-			return i
+		if at >= 0 && !p.keptValue(l.str) && !exempt(d.patterns[l.pat], p.exempt) {
+			return i, hay.source(at, inDigits)
 		}
 	}
-	return -1
+	return -1, ""
 }
 
 // normalise fills what the leak guard needs of a value once per event:
@@ -169,18 +225,22 @@ func wordHash(w string) uint64 {
 // containsWord reports whether needle occurs in hay at word boundaries: not
 // preceded or followed by a letter or digit, so "Mara" is not found in
 // "Amara" nor "Accepted" in "CandidateAccepted".
-func containsWord(hay, needle string) bool {
+func containsWord(hay, needle string) bool { return indexWord(hay, needle) >= 0 }
+
+// indexWord returns where needle first occurs in hay at word boundaries,
+// or -1.
+func indexWord(hay, needle string) int {
 	for off := 0; ; {
 		i := strings.Index(hay[off:], needle)
 		if i < 0 {
-			return false
+			return -1
 		}
 		start, end := off+i, off+i+len(needle)
 		before, _ := utf8.DecodeLastRuneInString(hay[:start])
 		after, _ := utf8.DecodeRuneInString(hay[end:])
 		if !isWordRune(before) || !isWordRune(firstRune(needle)) {
 			if !isWordRune(after) || !isWordRune(lastRune(needle)) {
-				return true
+				return start
 			}
 		}
 		off = start + 1

@@ -38,7 +38,7 @@ func bruteLeak(d *Doc, body []byte, p *projector) int {
 	}
 	walk(gjson.ParseBytes(body))
 	for i, l := range d.leaves {
-		if !l.isStr || p.kept[i] || len([]rune(l.str)) < minLeak || p.keptValues[l.str] || exempt(d.patterns[l.pat], p.exempt) {
+		if !l.isStr || p.kept[i] || len([]rune(l.str)) < minLeak || p.keptValue(l.str) || exempt(d.patterns[l.pat], p.exempt) {
 			continue
 		}
 		if containsWord(hay.String(), strings.ToLower(l.str)) {
@@ -91,7 +91,7 @@ func TestLeakMatchesBruteForce(t *testing.T) {
 			t.Fatal(err)
 		}
 		root, _ := trieFor(dec)
-		pr := projector{doc: d, kept: make([]bool, len(d.leaves)), exempt: dec.LeakExempt}
+		pr := projector{doc: d, kept: make([]bool, len(d.leaves)), exempt: dec.LeakExempt, cats: d.categories(nil)}
 		pr.emit(nil, 0, []*node{root}, nil)
 		want := bruteLeak(d, body, &pr)
 		wantPath := ""

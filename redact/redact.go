@@ -1,11 +1,9 @@
 package redact
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -37,12 +35,22 @@ type Doc struct {
 	// pattern's string is made once rather than per event.
 	known map[string]*knownPattern
 	gen   uint32 // which Parse of this Doc; knownPattern.id is valid when gen matches
+	// patKnown is each pattern's entry in known.
+	patKnown []*knownPattern
+	// cats is each pattern's category, filled by the first classification
+	// (a document has one classifier: its vendor's, or the normal form's)
+	// and shared by every destination's projection.
+	cats       []string
+	classified bool
 }
 
 type knownPattern struct {
 	s   string
 	gen uint32
 	id  int32 // index into patterns
+	// The pattern's category as by last classified it.
+	by  Classifier
+	cat string
 }
 
 type leaf struct {
@@ -116,7 +124,10 @@ func (d *Doc) Release() {
 	clear(d.nodes) // drop the references into the payload
 	clear(d.leaves)
 	clear(d.patterns)
-	*d = Doc{nodes: d.nodes[:0], leaves: d.leaves[:0], patterns: d.patterns[:0], known: d.known, gen: d.gen}
+	clear(d.cats)
+	clear(d.patKnown)
+	*d = Doc{nodes: d.nodes[:0], leaves: d.leaves[:0], patterns: d.patterns[:0], known: d.known, gen: d.gen, cats: d.cats[:0],
+		patKnown: d.patKnown[:0]}
 	docs.Put(d)
 }
 
@@ -142,30 +153,91 @@ type Result struct {
 	Kept          []string // path patterns copied as they were
 	Dropped       []string // leaf patterns not copied (pseudonymised ones included)
 	Pseudonymized []string // path patterns replaced by pseudonyms
+	// Categories are the data categories of the kept and pseudonymised
+	// leaves, sorted: what the body releases.
+	Categories []string
 	// LeakPath names the first dropped field whose value still appears in
-	// Body; "" when the leak guard passed. It never holds the value.
-	LeakPath string
+	// Body, and LeakIn the kept field (or "the policy's body") it appears
+	// in; "" when the leak guard passed. Neither ever holds the value.
+	LeakPath, LeakIn string
 }
 
-// Apply projects the document for a decision: the kept paths copied byte
-// for byte in the vendor's shape and key order, the pseudonymised paths
-// replaced by Pseudonym(key, value), or dec.Body instead when the policy
-// gives one. Then it runs the leak guard. key is the destination's
-// pseudonym key (DestinationKey). A malformed path is an error.
+// Classifier gives the data category of a path pattern; "" means
+// unclassified, which the leak guard treats as personal. It must be a
+// pointer that lives as long as its answers hold (a vendor's map, a
+// schema's): documents remember the category each pattern was given by it,
+// so a payload of a known shape is classified without asking again.
+type Classifier interface {
+	Category(pattern string) string
+}
+
+// Options say how to classify a document and where the leak guard looks.
+type Options struct {
+	// Classify categorises this document's leaves; nil leaves every one
+	// unclassified (so every dropped string is looked for).
+	Classify Classifier
+	// Hunt, when set, is the document whose dropped personal values the
+	// leak guard looks for instead of this one's: the vendor's payload, when
+	// this document is its normal form (whose keys, a schema's names, are
+	// then not searched). HuntClassify categorises it.
+	Hunt         *Doc
+	HuntClassify Classifier
+	// Expand, when set, gives the paths of every field under some
+	// categories from the document's schema, in place of the document's
+	// own patterns under them (a schema's list is the same for every
+	// event, so the projection's trie is built once).
+	Expand func(cats []string) []string
+}
+
+// Apply projects the document for a decision with every leaf
+// unclassified: see ApplyWith.
 func (d *Doc) Apply(dec *veil.Decision, key []byte) (*Result, error) {
+	return d.ApplyWith(dec, key, Options{})
+}
+
+// ApplyWith projects the document for a decision: the kept paths (and
+// every field whose category is under one of dec.KeepCategories) copied
+// byte for byte in the document's shape and key order, the pseudonymised
+// ones replaced by Pseudonym(key, value), or dec.Body instead when the
+// policy gives one. Then it runs the leak guard, which looks for the
+// dropped values of personal data (a user.* category, or unclassified),
+// not those of system data. key is the destination's pseudonym key
+// (DestinationKey). A malformed path is an error.
+func (d *Doc) ApplyWith(dec *veil.Decision, key []byte, opt Options) (*Result, error) {
+	cats := d.categories(opt.Classify)
+	if len(dec.KeepCategories) > 0 || len(dec.PseudonymizeCategories) > 0 {
+		under := func(c []string) []string { return d.patternsUnder(cats, c) }
+		if opt.Expand != nil {
+			under = func(c []string) []string {
+				if len(c) == 0 {
+					return nil
+				}
+				return opt.Expand(c)
+			}
+		}
+		expanded := *dec
+		expanded.Keep = append(slices.Clone(dec.Keep), under(dec.KeepCategories)...)
+		expanded.Pseudonymize = append(slices.Clone(dec.Pseudonymize), under(dec.PseudonymizeCategories)...)
+		dec = &expanded
+	}
 	root, err := trieFor(dec)
 	if err != nil {
 		return nil, err
 	}
-	pr := projector{doc: d, key: key, kept: make([]bool, len(d.leaves)), exempt: dec.LeakExempt}
+	pr := projector{doc: d, key: key, kept: make([]bool, len(d.leaves)), exempt: dec.LeakExempt, cats: cats, schemaKeys: opt.Hunt != nil,
+		keptPats: make([]string, 0, 32), scratch: make([][]*node, 0, 8)}
 	buf := make([]byte, 0, 512)
 	buf, ok := pr.emit(buf, 0, []*node{root}, make([]byte, 0, 256))
 	if !ok {
 		buf = append(buf[:0], "{}"...)
 	}
 	res := &Result{Body: buf, Kept: dedup(pr.keptPats), Pseudonymized: dedup(pr.pseudoPats)}
+	hay := &pr.hay // what the projection put in
 	if dec.Body != nil {
-		res.Body = d.fill(dec.Body)
+		var masked []byte
+		res.Body, masked = d.fill(dec.Body, cats)
+		hay = &hayText{}
+		hay.addJSON(masked)
 	}
 	seen := make([]bool, len(d.patterns))
 	res.Dropped = make([]string, 0, len(d.patterns))
@@ -178,21 +250,118 @@ func (d *Doc) Apply(dec *veil.Decision, key []byte) (*Result, error) {
 	if res.Dropped == nil {
 		res.Dropped = []string{}
 	}
-	if i := d.leak(res.Body, &pr); i >= 0 {
-		res.LeakPath = d.pathOf(d.leaves[i].off)
+	res.Categories = releasedCategories(cats, d.patterns, pr.kept, d.leaves, res.Pseudonymized, opt.Classify)
+	hunt, huntCats, kept := d, cats, pr.kept
+	if opt.Hunt != nil {
+		hunt, huntCats, kept = opt.Hunt, opt.Hunt.categories(opt.HuntClassify), nil
+	}
+	if i, in := hunt.leak(hay, &pr, kept, huntCats); i >= 0 {
+		res.LeakPath, res.LeakIn = hunt.pathOf(hunt.leaves[i].off), in
 	}
 	return res, nil
 }
 
-// lookup returns the text of the value at a concrete path (no wildcards).
-func (d *Doc) lookup(segs []segment) (string, bool) {
+// categories returns the category of each of the document's patterns,
+// classified once: the first classifier a document is given is its only
+// one (nil leaves every pattern unclassified).
+func (d *Doc) categories(classify Classifier) []string {
+	if d.classified {
+		return d.cats
+	}
+	d.classified = true
+	d.cats = slices.Grow(d.cats[:0], len(d.patterns))[:len(d.patterns)]
+	for i, p := range d.patterns {
+		d.cats[i] = ""
+		if classify == nil {
+			continue
+		}
+		k := d.patKnown[i]
+		if k.by != classify {
+			k.by, k.cat = classify, classify.Category(p)
+		}
+		d.cats[i] = k.cat
+	}
+	return d.cats
+}
+
+// patternsUnder returns the document's patterns whose category is under one
+// of cats. Categories are few: each is tested once.
+func (d *Doc) patternsUnder(cats []string, under []string) []string {
+	if len(under) == 0 {
+		return nil
+	}
+	var out []string
+	var memo [16]struct {
+		cat string
+		in  bool
+	}
+	n := 0
+	for i, p := range d.patterns {
+		c := cats[i]
+		if c == "" {
+			continue
+		}
+		in, found := false, false
+		for j := range n {
+			if memo[j].cat == c {
+				in, found = memo[j].in, true
+				break
+			}
+		}
+		if !found {
+			in = veil.AnyUnder(c, under)
+			if n < len(memo) {
+				memo[n].cat, memo[n].in = c, in
+				n++
+			}
+		}
+		if in {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// releasedCategories is the sorted set of categories of the kept leaves
+// and the pseudonymised patterns.
+func releasedCategories(cats, patterns []string, kept []bool, leaves []leaf, pseudo []string, classify Classifier) []string {
+	set := map[string]bool{}
+	for i, l := range leaves {
+		if kept[i] {
+			set[orUnclassified(cats[l.pat])] = true
+		}
+	}
+	for _, p := range pseudo {
+		c := ""
+		if classify != nil {
+			c = classify.Category(p)
+		}
+		set[orUnclassified(c)] = true
+	}
+	out := make([]string, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func orUnclassified(c string) string {
+	if c == "" {
+		return veil.CategoryUnclassified
+	}
+	return c
+}
+
+// lookupNode returns the node at a concrete path.
+func (d *Doc) lookupNode(segs []segment) (int32, bool) {
 	if len(segs) == 0 {
-		return "", false
+		return 0, false
 	}
 	n := int32(0)
 	for _, s := range segs {
 		if s.kind != segKey {
-			return "", false
+			return 0, false
 		}
 		found, i := int32(-1), 0
 		for c := d.nodes[n].first; c >= 0; c = d.nodes[c].next {
@@ -203,11 +372,11 @@ func (d *Doc) lookup(segs []segment) (string, bool) {
 			i++
 		}
 		if found < 0 {
-			return "", false
+			return 0, false
 		}
 		n = found
 	}
-	return d.text(n), true
+	return n, true
 }
 
 // text is what a pseudonym or a template uses of a value: a string's
@@ -354,12 +523,14 @@ func (n *node) insert(path string, pseudo bool) error {
 type projector struct {
 	doc        *Doc
 	key        []byte
-	kept       []bool          // per leaf: copied as it was
-	keptPats   []string        // patterns of kept subtrees
-	pseudoPats []string        // patterns of pseudonymised values
-	keptValues map[string]bool // string values copied: the policy allowed these
-	exempt     []string        // leak_exempt paths
-	scratch    [][]*node       // per depth: the trie nodes of the child being emitted
+	kept       []bool    // per leaf: copied as it was
+	keptPats   []string  // patterns of kept subtrees
+	pseudoPats []string  // patterns of pseudonymised values
+	exempt     []string  // leak_exempt paths
+	cats       []string  // category of each pattern of doc
+	hay        hayText   // the strings the projection wrote, system values left out
+	schemaKeys bool      // the keys are a schema's names, not data: not hunted in
+	scratch    [][]*node // per depth: the trie nodes of the child being emitted
 	depth      int
 }
 
@@ -376,17 +547,17 @@ func (p *projector) emit(buf []byte, n int32, ns []*node, pat []byte) ([]byte, b
 				// make every missing value the same ps_ and join unrelated
 				// records. They stay what they are, and count as kept.
 				p.keptPats = append(p.keptPats, string(pat))
-				p.markKept(jn.off, jn.end)
+				p.markKept(n)
 				return appendCompact(buf, d.raw[jn.off:jn.end]), true
 			}
-			p.pseudoPats = append(p.pseudoPats, string(pat))
+			p.pseudoPats = append(p.pseudoPats, intern(pat))
 			return strconv.AppendQuote(buf, Pseudonym(p.key, d.text(n))), true
 		}
 		keep = keep || t.keep
 	}
 	if keep {
-		p.keptPats = append(p.keptPats, string(pat))
-		p.markKept(jn.off, jn.end)
+		p.keptPats = append(p.keptPats, intern(pat))
+		p.markKept(n)
 		return appendCompact(buf, d.raw[jn.off:jn.end]), true
 	}
 	isArr := jn.kind == '['
@@ -460,6 +631,9 @@ func (p *projector) emit(buf []byte, n int32, ns []*node, pat []byte) ([]byte, b
 		}
 		buf = append(buf, d.raw[d.nodes[c].keyOff:d.nodes[c].keyEnd]...)
 		buf = append(buf, ':')
+		if !p.schemaKeys {
+			p.hay.add(key, "a key")
+		}
 		var ok bool
 		buf, ok = p.emit(buf, c, child, appendSeg(pat, key, true))
 		pat = pat[:mark]
@@ -478,32 +652,84 @@ func (p *projector) emit(buf []byte, n int32, ns []*node, pat []byte) ([]byte, b
 	return append(buf, '}'), true
 }
 
+// patterns interns the path patterns projections report: the same few
+// for every event of a policy, so each string is made once.
+var patterns struct {
+	sync.Mutex
+	m map[string]string
+}
+
+func intern(pat []byte) string {
+	patterns.Lock()
+	defer patterns.Unlock()
+	if s, ok := patterns.m[string(pat)]; ok {
+		return s
+	}
+	if patterns.m == nil || len(patterns.m) >= 1<<14 {
+		patterns.m = map[string]string{} // paths built per event: start over
+	}
+	s := string(pat)
+	patterns.m[s] = s
+	return s
+}
+
 // appendCompact appends raw JSON without insignificant white space; every
-// number and string keeps its exact bytes.
+// number and string keeps its exact bytes. raw was validated.
 func appendCompact(buf []byte, raw string) []byte {
 	if !strings.ContainsAny(raw, " \t\r\n") {
 		return append(buf, raw...)
 	}
-	var b bytes.Buffer
-	if err := json.Compact(&b, []byte(raw)); err != nil {
-		return append(buf, raw...) // gjson validated it; cannot happen
+	inStr := false
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch {
+		case inStr:
+			buf = append(buf, c)
+			if c == '\\' && i+1 < len(raw) {
+				i++
+				buf = append(buf, raw[i])
+			} else if c == '"' {
+				inStr = false
+			}
+		case c == ' ', c == '\t', c == '\r', c == '\n':
+		default:
+			inStr = c == '"'
+			buf = append(buf, c)
+		}
 	}
-	return append(buf, b.Bytes()...)
+	return buf
 }
 
-// markKept records every leaf inside [off, end) as copied.
-func (p *projector) markKept(off, end int32) {
-	ls := p.doc.leaves
+// markKept records every leaf of node n's subtree as copied, and adds
+// its keys and its personal string values to the hay.
+func (p *projector) markKept(n int32) {
+	d := p.doc
+	off, end := d.nodes[n].off, d.nodes[n].end
+	for c := n + 1; int(c) < len(d.nodes) && d.nodes[c].off < end; c++ {
+		if d.nodes[c].key != "" && !p.schemaKeys {
+			p.hay.add(d.nodes[c].key, "a key")
+		}
+	}
+	ls := d.leaves
 	i := sort.Search(len(ls), func(i int) bool { return ls[i].off >= off })
 	for ; i < len(ls) && ls[i].off < end; i++ {
 		p.kept[i] = true
-		if ls[i].isStr {
-			if p.keptValues == nil {
-				p.keptValues = map[string]bool{}
-			}
-			p.keptValues[ls[i].str] = true
+		if ls[i].isStr && veil.Personal(p.cats[ls[i].pat]) {
+			p.hay.add(ls[i].str, d.patterns[ls[i].pat])
 		}
 	}
+}
+
+// keptValue reports whether the projection copied a string leaf equal to
+// s: a value the policy allowed at some path is no leak at another. Asked
+// only when the leak guard has found a dropped value, so a scan.
+func (p *projector) keptValue(s string) bool {
+	for i, l := range p.doc.leaves {
+		if p.kept[i] && l.isStr && l.str == s {
+			return true
+		}
+	}
+	return false
 }
 
 // DestinationKey derives a destination's pseudonym key from the master

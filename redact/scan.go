@@ -125,6 +125,7 @@ func (sc *scanner) leaf(start int, str string, isStr bool) int32 {
 	if k.gen != sc.d.gen {
 		k.gen, k.id = sc.d.gen, int32(len(sc.d.patterns))
 		sc.d.patterns = append(sc.d.patterns, k.s)
+		sc.d.patKnown = append(sc.d.patKnown, k)
 	}
 	l := leaf{off: int32(start), end: int32(sc.i), pat: k.id, isStr: isStr, str: str}
 	sc.d.leaves = append(sc.d.leaves, l)

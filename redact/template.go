@@ -7,40 +7,69 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/veilhq/veil"
 )
 
 // placeholder is {{path}} inside a string of a policy's body.
 var placeholder = regexp.MustCompile(`\{\{([^{}"]+)\}\}`)
 
-// fill replaces each {{path}} in the body's strings with the payload's
-// value there (a string's text, any other value's JSON; "" when absent), so
-// a policy can format a message without reading input.payload, which spares
-// converting the payload for OPA. The leak guard still checks the result.
-func (d *Doc) fill(body []byte) []byte {
+// fill replaces each {{path}} in the body's strings with the document's
+// value there (a string's text, any other value's JSON), so a policy can
+// format a message without reading the payload or the event, which spares
+// converting them for OPA. A placeholder may give alternatives, the first
+// present and non-empty one winning: {{application.stage.name|application.stage.id}},
+// and end with a quoted literal: {{job.title|'a job'}}. A placeholder with
+// nothing to fill becomes "".
+//
+// It also returns the body with the values of system data masked (cats
+// gives each pattern's category), for the leak guard: a personal phrase
+// inside a job title filled in is no leak, inside a filled-in note it is.
+func (d *Doc) fill(body []byte, cats []string) (out, masked []byte) {
 	if !bytes.Contains(body, []byte("{{")) {
-		return body
+		return body, body
 	}
 	t := templateFor(body)
-	out := make([]byte, 0, len(body)+64)
+	out, masked = make([]byte, 0, len(body)+64), make([]byte, 0, len(body)+64)
 	for _, c := range t {
-		out = append(out, c.lit...)
-		if c.segs == nil {
-			continue
-		}
-		if v, ok := d.lookup(c.segs); ok {
-			out = appendEscaped(out, v)
+		out, masked = append(out, c.lit...), append(masked, c.lit...)
+		for _, alt := range c.alts {
+			if alt.segs == nil {
+				out, masked = appendEscaped(out, alt.lit), appendEscaped(masked, alt.lit)
+				break
+			}
+			n, ok := d.lookupNode(alt.segs)
+			if !ok || d.isNothing(n) {
+				continue
+			}
+			v := appendEscaped(nil, d.text(n))
+			out = append(out, v...)
+			if l := d.nodes[n].leaf; l >= 0 && cats != nil && !veil.Personal(cats[d.leaves[l].pat]) && d.nodes[n].kind != '{' && d.nodes[n].kind != '[' {
+				masked = append(masked, ' ') // system data: not hunted in
+			} else {
+				masked = append(masked, v...)
+			}
+			break
 		}
 	}
-	return out
+	return out, masked
 }
 
-// chunk is a literal part of a body template and the path that follows it
-// (nil after the last literal, or for a placeholder that is not a path).
+// chunk is a literal part of a body template and the placeholder that
+// follows it: its alternatives, paths or a literal (none after the last
+// literal, or for a placeholder that is not a path).
 type chunk struct {
 	lit  []byte
+	alts []alt
+}
+
+// alt is one alternative of a placeholder: a path, or (segs nil) a literal.
+type alt struct {
 	segs []segment
+	lit  string
 }
 
 // templates caches the parsed chunks of each body: a policy returns the
@@ -60,13 +89,20 @@ func templateFor(body []byte) []chunk {
 	body = bytes.Clone(body) // the chunks outlive the decision
 	prev := 0
 	for _, m := range placeholder.FindAllSubmatchIndex(body, -1) {
-		c := chunk{lit: body[prev:m[0]], segs: []segment{}}
-		var path string
+		c := chunk{lit: body[prev:m[0]]}
+		var text string
 		// The match sits inside a JSON string: unescape it.
 		raw := append(append([]byte{'"'}, body[m[2]:m[3]]...), '"')
-		if json.Unmarshal(raw, &path) == nil {
-			if segs, err := parsePath(path); err == nil {
-				c.segs = segs
+		if json.Unmarshal(raw, &text) == nil {
+			for _, a := range strings.Split(text, "|") {
+				a = strings.TrimSpace(a)
+				if len(a) >= 2 && a[0] == '\'' && a[len(a)-1] == '\'' {
+					c.alts = append(c.alts, alt{lit: a[1 : len(a)-1]})
+					break // a literal ends the alternatives
+				}
+				if segs, err := parsePath(a); err == nil {
+					c.alts = append(c.alts, alt{segs: segs})
+				}
 			}
 		}
 		t = append(t, c)

@@ -58,18 +58,27 @@ sources:
   - {name: ashby, vendor: ashby, secret: ashby-fixture-secret-4f1c9e7a2b}
   - {name: standard, vendor: standard, secret: "whsec_qi30n6UNTGAkAqwOsrRJil8R+0kDgCYHta7MhRRlqlw="}
   - {name: smartrecruiters, vendor: smartrecruiters, secret: sr-fixture-secret-7Hq2Lm4x}
-  - {name: workable, vendor: hmac, secret: workable-test-secret-77ab, hmac: {header: X-Workable-Signature}}
+  - name: workable
+    vendor: hmac
+    secret: workable-test-secret-77ab
+    hmac: {header: X-Workable-Signature}
+    normalize:
+      type: {path: event, map: {candidate_created: application.created, candidate_moved: application.stage_changed}}
+      candidate.id: data.id
+      candidate.first_name: data.firstname
+      candidate.last_name: data.lastname
+      application.stage.name: data.stage
 `
 
 // e2eDestinations point at the discard port on loopback: decisions are
 // made and stored, attempts fail and are retried, nothing leaves the machine.
 const e2eDestinations = `
 destinations:
-  - {name: slack-hiring, url: "http://127.0.0.1:9/slack", sources: [greenhouse, lever, ashby, standard], policy: veil.destinations.slack_hiring, allow_private_network: true}
-  - {name: bi-warehouse, url: "http://127.0.0.1:9/bi", sources: [greenhouse, lever, ashby, standard], policy: veil.destinations.bi_events, allow_private_network: true}
+  - {name: slack-hiring, url: "http://127.0.0.1:9/slack", sources: [greenhouse, lever, ashby, standard, smartrecruiters, workable], policy: veil.destinations.slack_hiring, allow_private_network: true}
+  - {name: bi-warehouse, url: "http://127.0.0.1:9/bi", sources: [greenhouse, lever, ashby, standard, smartrecruiters, workable], policy: veil.destinations.bi_events, allow_private_network: true}
   - name: hris-onboarding
     url: "http://127.0.0.1:9/hris"
-    sources: [greenhouse, lever, ashby, standard]
+    sources: [greenhouse, lever, ashby, standard, smartrecruiters, workable]
     policy: veil.destinations.hris_onboarding
     allow_private_network: true
     processor: {name: HRIS, dpa: DPA-1, purpose: onboarding, legal_basis: contract}

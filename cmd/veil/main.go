@@ -37,7 +37,9 @@ var commands = []*command{
 	{name: "send", args: "--source NAME [--url URL] FILE", about: "Sign FILE exactly as that source's vendor would and POST it to Veil: the ATS in one command.", run: runSend},
 	{name: "sink", args: "[--listen ADDR] [--secret whsec_…]", about: "A local destination that prints each delivery (headers and body) and checks its Standard Webhooks signature.", run: runSink},
 	{name: "policy", about: "Test, preview and compare the Rego policies that decide what each destination sees.", sub: []*command{
-		{name: "policy test", args: "[-v] [DIR]", about: "Run the Rego tests of DIR (default: the config's policy folder) with OPA's tester; exit 1 when one fails.", run: runPolicyTest},
+		{name: "policy test", args: "[-v] [--coverage] [DIR]", about: "Type-check the policies of DIR (default: the config's policy folder) against the normal form, check that their keep paths and categories exist, run their Rego tests with OPA's tester and name destination packages without tests; exit 1 when a check or a test fails.", run: runPolicyTest},
+		{name: "policy fmt", args: "[--check] [DIR]", about: "Format the policy files with OPA's formatter; with --check, list those that are not formatted and exit 1.", run: runPolicyFmt},
+		{name: "policy schema", args: "[--table]", about: "Print the JSON Schema of the normal form (veil.event/v1), each field with its data category; --table prints path and category only.", run: runPolicySchema},
 		{name: "policy preview", args: "--destination NAME [--source NAME] [--policies DIR] FILE", about: "Show what one destination would receive for the payload in FILE: the outbound body, or why it is filtered or blocked, with the kept, pseudonymised and dropped paths.", run: runPolicyPreview},
 		{name: "policy diff", args: "--policies NEW_DIR [--samples DIR]", about: "Per destination, the fields that would newly leave or stop leaving under the policies in NEW_DIR, over the events in the vault or the sample files in DIR.", run: runPolicyDiff},
 	}},

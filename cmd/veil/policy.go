@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,14 +15,18 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/ats"
+	"github.com/veilhq/veil/policies"
 	"github.com/veilhq/veil/policy"
 	"github.com/veilhq/veil/proxy"
+	"github.com/veilhq/veil/redact"
 )
 
 // runPolicyTest runs the Rego tests with OPA's tester and prints its report.
 func runPolicyTest(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
 	fs, configPath := c.flags()
 	verbose := fs.Bool("v", false, "list every test")
+	coverage := fs.Bool("coverage", false, "print OPA's coverage of each policy file")
 	pos, err := c.parse(fs, args, stdout, stderr)
 	if err != nil {
 		return err
@@ -39,12 +44,79 @@ func runPolicyTest(ctx context.Context, c *command, args []string, stdout, stder
 	default:
 		return c.usage(fs, stderr, "name at most one policy folder")
 	}
-	ok, err := policy.RunTests(ctx, dir, stdout, *verbose)
+	rep, err := policy.RunTests(ctx, dir, stdout, *verbose, *coverage)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return fmt.Errorf("some policy tests failed (listed above)")
+	for _, pkg := range rep.Untested {
+		fmt.Fprintf(stdout, "no tests: %s (write a %s_test package)\n", pkg, pkg)
+	}
+	if *coverage {
+		fmt.Fprintln(stdout, "\ncoverage:")
+		for _, f := range sortedKeys(rep.Coverage) {
+			fmt.Fprintf(stdout, "  %6.1f%%  %s\n", rep.Coverage[f], f)
+		}
+		fmt.Fprintf(stdout, "  %6.1f%%  in all\n", rep.Total)
+	}
+	if !rep.Passed {
+		return fmt.Errorf("the policies do not check or their tests fail (above)")
+	}
+	return nil
+}
+
+// runPolicyFmt formats the policy files with OPA's formatter.
+func runPolicyFmt(_ context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
+	check := fs.Bool("check", false, "change nothing; list the files that are not formatted and exit 1 if any")
+	pos, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	var dir string
+	switch len(pos) {
+	case 0:
+		cfg, err := veil.LoadConfig(*configPath)
+		if err != nil {
+			return err
+		}
+		dir = cfg.Policies
+	case 1:
+		dir = pos[0]
+	default:
+		return c.usage(fs, stderr, "name at most one policy folder")
+	}
+	changed, err := policy.Format(dir, *check)
+	if err != nil {
+		return err
+	}
+	for _, f := range changed {
+		fmt.Fprintln(stdout, f)
+	}
+	if *check && len(changed) > 0 {
+		return fmt.Errorf("%s not formatted; run `veil policy fmt %s`", plural(int64(len(changed)), "file"), dir)
+	}
+	return nil
+}
+
+// runPolicySchema prints the normal form's JSON Schema, or a table of its
+// fields and their data categories.
+func runPolicySchema(_ context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, _ := c.flags()
+	table := fs.Bool("table", false, "print each field with its data category instead of the schema")
+	pos, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return c.usage(fs, stderr, "schema takes no arguments")
+	}
+	if !*table {
+		_, err := stdout.Write(policies.EventSchema())
+		return err
+	}
+	cats := policies.EventCategories()
+	for _, p := range policies.EventPaths() {
+		fmt.Fprintf(stdout, "%-34s %s\n", p, cats[p])
 	}
 	return nil
 }
@@ -53,7 +125,7 @@ func runPolicyTest(ctx context.Context, c *command, args []string, stdout, stder
 func runPolicyPreview(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
 	fs, configPath := c.flags()
 	destName := fs.String("destination", "", "destination name (required)")
-	sourceName := fs.String("source", "", "source the file arrives at (default: the destination's first)")
+	sourceName := fs.String("source", "", "source the file arrives at (default: the one configured source whose vendor recognises the file)")
 	dir := fs.String("policies", "", "policy folder (default: the config's)")
 	pos, err := c.parse(fs, args, stdout, stderr)
 	if err != nil {
@@ -70,8 +142,14 @@ func runPolicyPreview(ctx context.Context, c *command, args []string, stdout, st
 	if err != nil {
 		return err
 	}
+	body, err := os.ReadFile(pos[0])
+	if err != nil {
+		return err
+	}
 	if *sourceName == "" {
-		*sourceName = target.Sources[0]
+		if *sourceName, err = inferSource(cfg, target, body); err != nil {
+			return c.usage(fs, stderr, err.Error())
+		}
 	}
 	src, err := sourceNamed(cfg, *sourceName)
 	if err != nil {
@@ -84,15 +162,18 @@ func runPolicyPreview(ctx context.Context, c *command, args []string, stdout, st
 	if err != nil {
 		return err
 	}
-	body, err := os.ReadFile(pos[0])
-	if err != nil {
-		return err
-	}
-	d, err := decideFile(ctx, set, src, target, body)
+	// A sample in a samples folder (vendor/file.json) comes with the
+	// headers it was sent with in the folder's headers.json: the event
+	// name SmartRecruiters sends as a header.
+	samples := filepath.Dir(filepath.Dir(pos[0]))
+	d, err := decideFile(ctx, set, src, target, body, sampleHeaders(samples)[sampleKey(samples, pos[0])])
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "destination: %s (%s)\nsource: %s (%s)\n", target.Name, target.Policy, src.Name, src.Vendor)
+	if d.Event != nil {
+		fmt.Fprintf(stdout, "event: %s (%s)\n", d.Event.Type, d.Event.VendorType)
+	}
 	switch d.Status {
 	case veil.DeliveryFiltered:
 		fmt.Fprintln(stdout, "decision: filtered (the policy does not allow this event here); nothing is sent")
@@ -112,8 +193,35 @@ func runPolicyPreview(ctx context.Context, c *command, args []string, stdout, st
 	}
 	printPaths(stdout, "kept", d.FieldsKept)
 	printPaths(stdout, "pseudonymised", d.Pseudonymized)
+	printPaths(stdout, "categories released", d.Categories)
 	printPaths(stdout, "dropped", d.FieldsDropped)
 	return nil
+}
+
+// inferSource finds the one source of the destination whose vendor
+// recognises body; several or none is an error that lists them.
+func inferSource(cfg *veil.Config, t proxy.Target, body []byte) (string, error) {
+	var fits []string
+	for _, name := range t.Sources {
+		src := cfg.Source(name)
+		sch, err := ats.New(src)
+		if err == nil && sch.Recognize(body) {
+			fits = append(fits, name)
+		}
+	}
+	switch len(fits) {
+	case 1:
+		return fits[0], nil
+	case 0:
+		return "", fmt.Errorf("no source of %s recognises the file; name one with --source (%s)", t.Name, strings.Join(t.Sources, ", "))
+	}
+	return "", fmt.Errorf("the file fits several sources of %s (%s); name one with --source", t.Name, strings.Join(fits, ", "))
+}
+
+// decided is a decision with the event it was made on, for previews.
+type decided struct {
+	*veil.Delivery
+	Event *veil.NormalEvent
 }
 
 func printPaths(w io.Writer, title string, paths []string) {
@@ -133,17 +241,69 @@ func findTarget(cfg *veil.Config, name string) (proxy.Target, error) {
 	return proxy.Target{}, fmt.Errorf("no destination is named %q; the configured destinations are %s", name, strings.Join(cfg.DestinationNames(), ", "))
 }
 
-// decideFile runs one destination's policy on a payload file.
-func decideFile(ctx context.Context, set *policy.Set, src *veil.Source, t proxy.Target, body []byte) (*veil.Delivery, error) {
-	e, doc, err := proxy.NewEvent(src, nil, body, time.Now())
+// decideFile runs one destination's policy on a payload file (with the
+// headers the vendor sent it with, when known: SmartRecruiters' event name).
+func decideFile(ctx context.Context, set *policy.Set, src *veil.Source, t proxy.Target, body []byte, h http.Header) (*decided, error) {
+	ev, err := proxy.NewEvent(src, h, body, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("parse payload: %w", err)
 	}
-	in, err := set.NewInput(e)
+	defer ev.Release()
+	return decidePrepared(ctx, set, ev, t)
+}
+
+// decidePrepared runs one destination's policy on a prepared event.
+func decidePrepared(ctx context.Context, set *policy.Set, ev *proxy.Prepared, t proxy.Target) (*decided, error) {
+	in, err := set.NewInput(ev.Event, ev.Normal)
 	if err != nil {
 		return nil, err
 	}
-	return proxy.Decide(ctx, set, in, doc, t), nil
+	return &decided{Delivery: proxy.Decide(ctx, set, in, ev, t), Event: ev.Normal}, nil
+}
+
+// prepareStored prepares a stored event with its source's scheme: its
+// event type as it was received, whatever headers named it.
+func prepareStored(src *veil.Source, e *veil.Event) (*proxy.Prepared, error) {
+	sch, err := ats.New(src)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := redact.Parse(e.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("parse stored payload of %s: %w", e.ID, err)
+	}
+	return proxy.NewPrepared(e, doc, sch), nil
+}
+
+// sampleHeaders reads dir/headers.json, the headers each sample file was
+// sent with (keyed by its path below dir), when there is one.
+func sampleHeaders(dir string) map[string]http.Header {
+	out := map[string]http.Header{}
+	b, err := os.ReadFile(filepath.Join(dir, "headers.json"))
+	if err != nil {
+		return out
+	}
+	var raw map[string]map[string]string
+	if json.Unmarshal(b, &raw) != nil {
+		return out
+	}
+	for file, hs := range raw {
+		h := http.Header{}
+		for k, v := range hs {
+			h.Set(k, v)
+		}
+		out[file] = h
+	}
+	return out
+}
+
+// sampleKey is a sample's key in headers.json: its path below dir.
+func sampleKey(dir, path string) string {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil {
+		return path
+	}
+	return filepath.ToSlash(rel)
 }
 
 // sampleVendors maps a samples sub-folder to its vendor.
@@ -179,17 +339,18 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 	type change struct{ gained, lost map[string]int }
 	changes := map[string]*change{}
 	events := 0
-	compare := func(src *veil.Source, body []byte) error {
+	compare := func(src *veil.Source, ev *proxy.Prepared) error {
 		events++
+		defer ev.Release()
 		for _, t := range proxy.NewTargets(cfg, mustKey(cfg.Keys.Pseudonym)) {
 			if !slices.Contains(t.Sources, src.Name) {
 				continue
 			}
-			before, err := decideFile(ctx, oldSet, src, t, body)
+			before, err := decidePrepared(ctx, oldSet, ev, t)
 			if err != nil {
 				return err
 			}
-			after, err := decideFile(ctx, newSet, src, t, body)
+			after, err := decidePrepared(ctx, newSet, ev, t)
 			if err != nil {
 				return err
 			}
@@ -213,6 +374,7 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 		return nil
 	}
 	if *samples != "" {
+		headers := sampleHeaders(*samples)
 		err = filepath.WalkDir(*samples, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
 				return err
@@ -226,7 +388,11 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 			if err != nil {
 				return err
 			}
-			return compare(src, body)
+			ev, err := proxy.NewEvent(src, headers[sampleKey(*samples, path)], body, time.Now())
+			if err != nil {
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			return compare(src, ev)
 		})
 	} else {
 		st, oerr := openStore(cfg, newLogger(io.Discard))
@@ -235,10 +401,15 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 		}
 		defer st.Close()
 		err = st.Events(ctx, func(e *veil.Event) error {
-			if src := cfg.Source(e.Source); src != nil {
-				return compare(src, e.Payload)
+			src := cfg.Source(e.Source)
+			if src == nil {
+				return nil
 			}
-			return nil
+			ev, err := prepareStored(src, e)
+			if err != nil {
+				return err
+			}
+			return compare(src, ev)
 		})
 	}
 	if err != nil {
@@ -268,7 +439,7 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 
 // leaving is the set of fields a delivery sends: kept paths, and
 // pseudonymised ones marked as such. A delivery not sent sends nothing.
-func leaving(d *veil.Delivery) map[string]bool {
+func leaving(d *decided) map[string]bool {
 	out := map[string]bool{}
 	if d.Status != veil.DeliveryPending {
 		return out
@@ -308,13 +479,4 @@ func mustKey(s string) []byte {
 
 func proxyTargets(cfg *veil.Config) []proxy.Target {
 	return proxy.NewTargets(cfg, mustKey(cfg.Keys.Pseudonym))
-}
-
-// gjsonEventType is the event type Veil reads for body at src.
-func gjsonEventType(src *veil.Source, body []byte) string {
-	e, _, err := proxy.NewEvent(src, nil, body, time.Now())
-	if err != nil {
-		return "unknown"
-	}
-	return e.EventType
 }

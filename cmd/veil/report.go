@@ -14,22 +14,51 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/audit"
 	"github.com/veilhq/veil/policy"
+	"github.com/veilhq/veil/proxy"
+	"github.com/veilhq/veil/redact"
 )
 
-// processingRecord is one destination's entry in the records of processing
-// (GDPR Art. 30): generated from the config, the policies and the traffic.
+// processingReport is the records of processing (GDPR Art. 30(1)): for
+// each destination and each lookup consumer, who receives which categories
+// of personal data about whom, for what, on which legal basis, and how long
+// Veil keeps it. It is collected from the config, the policies evaluated
+// on sample payloads, and what the audit log shows actually left.
+type processingReport struct {
+	Generated        time.Time          `json:"generated"`
+	Since            *time.Time         `json:"observed_since,omitempty"` // nil: the whole audit log
+	PayloadRetention string             `json:"payload_retention"`
+	AuditRetention   string             `json:"audit_retention"`
+	Destinations     []processingRecord `json:"destinations"`
+	Consumers        []consumerRecord   `json:"lookup_consumers"`
+}
+
 type processingRecord struct {
-	Destination     string         `json:"destination"`
-	Host            string         `json:"host"`
-	Processor       veil.Processor `json:"processor"`
-	Policy          string         `json:"policy"`
-	Sources         []string       `json:"sources"`
-	EventTypes      []string       `json:"event_types"`
-	Paths           []string       `json:"paths"`
-	Pseudonymized   []string       `json:"pseudonymized"`
-	PayloadRetained string         `json:"payload_retention"`
-	AuditRetained   string         `json:"audit_retention"`
+	Destination  string         `json:"destination"`
+	Host         string         `json:"host"`
+	Processor    veil.Processor `json:"processor"`
+	Policy       string         `json:"policy"`
+	Sources      []string       `json:"sources"`
+	DataSubjects []string       `json:"data_subjects"`
+	EventTypes   []string       `json:"event_types"`
+	// Categories the policies release for the samples, and those the audit
+	// log shows did leave over the period.
+	Categories         []string `json:"categories"`
+	CategoriesObserved []string `json:"categories_observed"`
+	Deliveries         int      `json:"deliveries_observed"`
+	Fields             []string `json:"fields"`
+	Pseudonymized      []string `json:"pseudonymized"`
+}
+
+type consumerRecord struct {
+	Consumer           string   `json:"consumer"`
+	Purposes           []string `json:"purposes"`
+	Revoked            bool     `json:"revoked"`
+	DataSubjects       []string `json:"data_subjects"`
+	Categories         []string `json:"categories"`
+	CategoriesObserved []string `json:"categories_observed"`
+	Lookups            int      `json:"lookups_observed"`
 }
 
 // runReportProcessing prints the records-of-processing report.
@@ -37,12 +66,17 @@ func runReportProcessing(ctx context.Context, c *command, args []string, stdout,
 	fset, configPath := c.flags()
 	format := fset.String("format", "md", "md or json")
 	samples := fset.String("samples", "testdata/samples", "sample payloads in vendor sub-folders, evaluated with the policies")
+	since := fset.String("since", "", "what left since this time (RFC 3339 or YYYY-MM-DD; default: the whole audit log)")
 	pos, err := c.parse(fset, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 || (*format != "md" && *format != "json") {
 		return c.usage(fset, stderr, "the format is md or json, and there are no arguments")
+	}
+	from, err := parseTime("since", *since)
+	if err != nil {
+		return c.usage(fset, stderr, err.Error())
 	}
 	cfg, err := veil.LoadConfig(*configPath)
 	if err != nil {
@@ -52,28 +86,56 @@ func runReportProcessing(ctx context.Context, c *command, args []string, stdout,
 	if err != nil {
 		return err
 	}
-	type agg struct{ types, paths, pseudo map[string]bool }
-	byDest := map[string]*agg{}
-	add := func(dest, et string, kept, pseudo []string) {
-		a := byDest[dest]
-		if a == nil {
-			a = &agg{map[string]bool{}, map[string]bool{}, map[string]bool{}}
-			byDest[dest] = a
-		}
-		a.types[et] = true
-		for _, p := range kept {
-			a.paths[p] = true
-		}
-		for _, p := range pseudo {
-			a.paths[p] = true
-			a.pseudo[p] = true
+	st, err := openStore(cfg, newLogger(io.Discard))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rep, err := collectProcessing(ctx, cfg, set, st, *samples, from, time.Now())
+	if err != nil {
+		return err
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	renderProcessing(stdout, rep)
+	return nil
+}
+
+// collectProcessing builds the report.
+func collectProcessing(ctx context.Context, cfg *veil.Config, set *policy.Set, st *audit.Store, samples string, since, now time.Time) (*processingReport, error) {
+	rep := &processingReport{Generated: now.UTC(), PayloadRetention: humanDuration(time.Duration(cfg.Retention.Payload)),
+		AuditRetention: humanDuration(time.Duration(cfg.Retention.Audit))}
+	if !since.IsZero() {
+		rep.Since = &since
+	}
+	type agg struct{ types, cats, observed, fields, pseudo map[string]bool }
+	newAgg := func() *agg {
+		return &agg{map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}}
+	}
+	dests := map[string]*agg{}
+	consumers := map[string]*agg{}
+	deliveries, lookups := map[string]int{}, map[string]int{}
+	targets := proxyTargets(cfg)
+	for _, t := range targets {
+		dests[t.Name] = newAgg()
+	}
+	cs, err := st.Consumers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cs {
+		if consumers[c.Name] == nil {
+			consumers[c.Name] = newAgg()
 		}
 	}
-	targets := proxyTargets(cfg)
-	// What the policies let through for the samples…
-	if _, err := os.Stat(*samples); err == nil {
-		err = filepath.WalkDir(*samples, func(path string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
+	// What the policies release for the samples…
+	if _, err := os.Stat(samples); err == nil {
+		headers := sampleHeaders(samples)
+		err = filepath.WalkDir(samples, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") || filepath.Base(path) == "headers.json" {
 				return err
 			}
 			src := sourceForVendor(cfg, sampleVendors[filepath.Base(filepath.Dir(path))])
@@ -84,73 +146,180 @@ func runReportProcessing(ctx context.Context, c *command, args []string, stdout,
 			if err != nil {
 				return err
 			}
+			h := headers[sampleKey(samples, path)]
 			for _, t := range targets {
 				if !slices.Contains(t.Sources, src.Name) {
 					continue
 				}
-				dl, err := decideFile(ctx, set, src, t, body)
+				dl, err := decideFile(ctx, set, src, t, body, h)
 				if err != nil {
 					return err
 				}
 				if dl.Status == veil.DeliveryPending {
-					e := gjsonEventType(src, body)
-					add(t.Name, e, dl.FieldsKept, dl.Pseudonymized)
+					a := dests[t.Name]
+					a.types[dl.Event.Type] = true
+					addAll(a.cats, dl.Categories)
+					addAll(a.fields, dl.FieldsKept)
+					addAll(a.fields, dl.Pseudonymized)
+					addAll(a.pseudo, dl.Pseudonymized)
+				}
+			}
+			for _, c := range cs {
+				for _, purpose := range c.Purposes {
+					cats, err := lookupCategories(ctx, set, src, body, h, c.Name, purpose)
+					if err != nil {
+						return err
+					}
+					addAll(consumers[c.Name].cats, cats)
 				}
 			}
 			return nil
 		})
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
-	// …and what the traffic so far carried.
-	if st, err := openStore(cfg, newLogger(io.Discard)); err == nil {
-		err = st.DeliveredFields(ctx, func(dest, et string, kept, pseudo []string) error {
-			add(dest, et, kept, pseudo)
-			return nil
-		})
-		st.Close()
-		if err != nil {
-			return err
+	// …and what the audit log shows did leave.
+	err = st.Export(ctx, veil.AuditFilter{Since: since, Actions: []string{veil.ActionDelivered, veil.ActionLookup}}, func(e *veil.AuditEntry) error {
+		switch e.Action {
+		case veil.ActionDelivered:
+			if a := dests[e.Destination]; a != nil {
+				addAll(a.observed, e.Categories)
+				deliveries[e.Destination]++
+			}
+		case veil.ActionLookup:
+			a := consumers[e.Actor]
+			if a == nil {
+				a = newAgg()
+				consumers[e.Actor] = a
+			}
+			addAll(a.observed, e.Categories)
+			lookups[e.Actor]++
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	var recs []processingRecord
 	for _, t := range targets {
 		host := t.URL
 		if u, err := url.Parse(t.URL); err == nil {
 			host = u.Hostname()
 		}
-		r := processingRecord{Destination: t.Name, Host: host, Processor: t.Processor, Policy: t.Policy,
-			Sources: t.Sources, PayloadRetained: time.Duration(cfg.Retention.Payload).String(),
-			AuditRetained: time.Duration(cfg.Retention.Audit).String(), EventTypes: []string{}, Paths: []string{}, Pseudonymized: []string{}}
-		if a := byDest[t.Name]; a != nil {
-			r.EventTypes, r.Paths, r.Pseudonymized = sortedKeys(a.types), sortedKeys(a.paths), sortedKeys(a.pseudo)
+		a := dests[t.Name]
+		rep.Destinations = append(rep.Destinations, processingRecord{Destination: t.Name, Host: host, Processor: t.Processor,
+			Policy: t.Policy, Sources: t.Sources, DataSubjects: []string{"job_applicant"}, EventTypes: sortedKeys(a.types),
+			Categories: sortedKeys(a.cats), CategoriesObserved: sortedKeys(a.observed), Deliveries: deliveries[t.Name],
+			Fields: sortedKeys(a.fields), Pseudonymized: sortedKeys(a.pseudo)})
+	}
+	for _, name := range sortedKeys(consumers) {
+		a := consumers[name]
+		r := consumerRecord{Consumer: name, DataSubjects: []string{"job_applicant"}, Categories: sortedKeys(a.cats),
+			CategoriesObserved: sortedKeys(a.observed), Lookups: lookups[name], Purposes: []string{}}
+		for _, c := range cs {
+			if c.Name == name && !c.Revoked {
+				r.Purposes = c.Purposes
+			}
 		}
-		recs = append(recs, r)
+		r.Revoked = len(r.Purposes) == 0
+		rep.Consumers = append(rep.Consumers, r)
 	}
-	if *format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(recs)
+	return rep, nil
+}
+
+// lookupCategories is what the lookup policy releases of a sample to a
+// consumer for a purpose.
+func lookupCategories(ctx context.Context, set *policy.Set, src *veil.Source, body []byte, h map[string][]string, consumer, purpose string) ([]string, error) {
+	ev, err := proxy.NewEvent(src, h, body, time.Now())
+	if err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(stdout, "# Records of processing (GDPR Art. 30) — generated by veil on %s\n\n", time.Now().UTC().Format(time.DateOnly))
-	fmt.Fprintf(stdout, "Veil holds encrypted payloads for %s and its audit log for %s.\n", time.Duration(cfg.Retention.Payload), time.Duration(cfg.Retention.Audit))
-	for _, r := range recs {
-		fmt.Fprintf(stdout, "\n## %s\n\n| | |\n| --- | --- |\n", r.Destination)
-		fmt.Fprintf(stdout, "| recipient | %s (%s) |\n| processing agreement | %s |\n| purpose | %s |\n| legal basis | %s |\n",
-			orDash(r.Processor.Name), r.Host, orDash(r.Processor.DPA), orDash(r.Processor.Purpose), orDash(r.Processor.LegalBasis))
-		fmt.Fprintf(stdout, "| policy | `%s` |\n| sources | %s |\n| event types | %s |\n| retention | payload %s, audit %s |\n\n",
-			r.Policy, strings.Join(r.Sources, ", "), orDash(strings.Join(r.EventTypes, ", ")), r.PayloadRetained, r.AuditRetained)
-		fmt.Fprintf(stdout, "Fields it receives (%d):\n\n", len(r.Paths))
-		for _, p := range r.Paths {
+	defer ev.Release()
+	dec, err := set.DecideLookup(ctx, consumer, purpose, ev.Event, ev.Normal)
+	if err != nil || !dec.Allow {
+		return nil, err
+	}
+	res, err := proxy.Project(ev, dec, redact.DestinationKey(make([]byte, 32), "lookup:"+consumer))
+	if err != nil || res.LeakPath != "" {
+		return nil, err
+	}
+	return res.Categories, nil
+}
+
+// renderProcessing writes the report as Markdown.
+func renderProcessing(w io.Writer, r *processingReport) {
+	fmt.Fprintf(w, "# Records of processing (GDPR Art. 30) — generated by veil on %s\n\n", r.Generated.Format(time.DateOnly))
+	fmt.Fprintf(w, "Data subjects: job applicants. Veil keeps encrypted payloads for %s and its audit log for %s.\n", r.PayloadRetention, r.AuditRetention)
+	observed := "the whole audit log"
+	if r.Since != nil {
+		observed = "the audit log since " + r.Since.UTC().Format(time.RFC3339)
+	}
+	fmt.Fprintf(w, "Categories are those the policies release for the sample payloads; \"observed\" are those %s shows did leave.\n", observed)
+	for _, d := range r.Destinations {
+		fmt.Fprintf(w, "\n## %s\n\n| | |\n| --- | --- |\n", d.Destination)
+		fmt.Fprintf(w, "| recipient | %s (%s) |\n| processing agreement | %s |\n| purpose | %s |\n| legal basis | %s |\n",
+			orDash(d.Processor.Name), d.Host, orDash(d.Processor.DPA), orDash(d.Processor.Purpose), orDash(d.Processor.LegalBasis))
+		fmt.Fprintf(w, "| data subjects | job applicants |\n| categories of personal data | %s |\n| observed | %s (%d deliveries) |\n",
+			orDash(strings.Join(personalOnly(d.Categories), ", ")), orDash(strings.Join(personalOnly(d.CategoriesObserved), ", ")), d.Deliveries)
+		fmt.Fprintf(w, "| policy | `%s` |\n| sources | %s |\n| events | %s |\n| retention in Veil | payloads %s, audit log %s |\n\n",
+			d.Policy, strings.Join(d.Sources, ", "), orDash(strings.Join(d.EventTypes, ", ")), r.PayloadRetention, r.AuditRetention)
+		fmt.Fprintf(w, "Fields it receives (%d):\n\n", len(d.Fields))
+		for _, p := range d.Fields {
 			mark := ""
-			if slices.Contains(r.Pseudonymized, p) {
+			if slices.Contains(d.Pseudonymized, p) {
 				mark = " (pseudonymised)"
 			}
-			fmt.Fprintf(stdout, "- `%s`%s\n", p, mark)
+			fmt.Fprintf(w, "- `%s`%s\n", p, mark)
 		}
 	}
-	return nil
+	if len(r.Consumers) > 0 {
+		fmt.Fprintf(w, "\n## Lookup consumers\n\n| consumer | purposes | categories of personal data | observed | lookups |\n| --- | --- | --- | --- | --- |\n")
+		for _, c := range r.Consumers {
+			purposes := strings.Join(c.Purposes, ", ")
+			if c.Revoked {
+				purposes = "(revoked)"
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %d |\n", c.Consumer, orDash(purposes), orDash(strings.Join(personalOnly(c.Categories), ", ")),
+				orDash(strings.Join(personalOnly(c.CategoriesObserved), ", ")), c.Lookups)
+		}
+	}
+}
+
+// personalOnly drops system categories: Art. 30 lists personal data.
+func personalOnly(cats []string) []string {
+	var out []string
+	for _, c := range cats {
+		if veil.Personal(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func addAll(set map[string]bool, items []string) {
+	for _, s := range items {
+		set[s] = true
+	}
+}
+
+// humanDuration writes a retention period as a person would: "72 hours",
+// "365 days", "5 minutes" (days from a week up).
+func humanDuration(d time.Duration) string {
+	unit := func(n int64, name string) string {
+		if n == 1 {
+			return "1 " + name
+		}
+		return fmt.Sprintf("%d %ss", n, name)
+	}
+	switch {
+	case d >= 7*24*time.Hour && d%(24*time.Hour) == 0:
+		return unit(int64(d/(24*time.Hour)), "day")
+	case d >= time.Hour && d%time.Hour == 0:
+		return unit(int64(d/time.Hour), "hour")
+	case d >= time.Minute && d%time.Minute == 0:
+		return unit(int64(d/time.Minute), "minute")
+	}
+	return unit(int64(d/time.Second), "second")
 }
 
 func orDash(s string) string {
