@@ -31,9 +31,25 @@ type Config struct {
 	// MaxDepth bounds the nesting of a webhook's JSON body; 0 means 64.
 	MaxDepth     int           `yaml:"max_depth"`
 	Lookup       LookupConfig  `yaml:"lookup"`
+	Storage      StorageConfig `yaml:"storage"`
 	Sources      []Source      `yaml:"sources"`
 	Destinations []Destination `yaml:"destinations"`
 }
+
+// StorageConfig chooses the store: SQLite in data_dir (the default, no
+// setup) or PostgreSQL, which several serve replicas can share.
+type StorageConfig struct {
+	Driver string `yaml:"driver"` // "sqlite" (default) or "postgres"
+	// DSN is PostgreSQL's connection string, a URL
+	// (postgres://user:password@host:5432/db?sslmode=…) or key=value pairs.
+	DSN string `yaml:"dsn"`
+}
+
+// Storage drivers.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
 
 // LookupConfig bounds each consumer's lookups (a token bucket).
 type LookupConfig struct {
@@ -368,6 +384,9 @@ func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "./data"
 	}
+	if c.Storage.Driver == "" {
+		c.Storage.Driver = DriverSQLite
+	}
 	if c.Policies == "" {
 		c.Policies = "./policies"
 	}
@@ -445,6 +464,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Retention.Payload < 0 || c.Retention.Audit < 0 || c.Retention.Every < 0 {
 		return fmt.Errorf("config: retention: durations must be positive")
+	}
+	switch c.Storage.Driver {
+	case DriverSQLite:
+		if c.Storage.DSN != "" {
+			return fmt.Errorf("config: storage.dsn: only for driver postgres; SQLite keeps its file in data_dir")
+		}
+	case DriverPostgres:
+		if c.Storage.DSN == "" {
+			return fmt.Errorf("config: storage.dsn: required for driver postgres (postgres://user@host:5432/db)")
+		}
+	default:
+		return fmt.Errorf("config: storage.driver: %q is not sqlite or postgres", c.Storage.Driver)
 	}
 	seen := map[string]bool{}
 	for i, s := range c.Sources {

@@ -157,4 +157,7 @@ type PurgeResult struct {
 	// dead audit row (outcome expired) and shows in the dead-letter inbox.
 	Expired map[string]int64 `json:"deliveries_expired"`
 	Pages   int64            `json:"pages_freed"` // database pages given back to the file system
+	// Elsewhere says another replica was applying retention (PostgreSQL):
+	// this call did nothing.
+	Elsewhere bool `json:"elsewhere,omitempty"`
 }

@@ -131,7 +131,7 @@ func (s *Store) SchemaPaths(ctx context.Context) (map[string]map[string]bool, er
 // Body and the reason in Detail, for the caller to give up and count.
 func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[string]int, lease time.Duration) ([]*veil.Delivery, error) {
 	var out []*veil.Delivery
-	err := s.write(ctx, func(tx *wtx) error {
+	err := s.writeBackground(ctx, func(tx *wtx) error {
 		out = out[:0]
 		// Ids first, each query reading its index range in order; then the
 		// details of just those.
@@ -141,8 +141,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 				if limit <= 0 {
 					break
 				}
+				// PostgreSQL: rows another replica is claiming are skipped,
+				// not waited for.
 				rows, err := tx.Query(`SELECT id FROM deliveries WHERE status = ? AND destination = ? AND next_attempt_at <= ?
-					ORDER BY next_attempt_at LIMIT ?`, status, dest, now.UnixNano(), limit)
+					ORDER BY next_attempt_at LIMIT ?`+s.skipLocked(), status, dest, now.UnixNano(), limit)
 				if err != nil {
 					return fmt.Errorf("claim deliveries: %w", err)
 				}
@@ -226,7 +228,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 // audit row (delivered, retry or dead) with the HTTP status, the attempt
 // number and the latency.
 func (s *Store) FinishDelivery(ctx context.Context, d *veil.Delivery, a *veil.Attempt) error {
-	return s.write(ctx, func(tx *wtx) error { return s.finishTx(tx, d, a, s.Now()) })
+	return s.writeBackground(ctx, func(tx *wtx) error { return s.finishTx(tx, d, a, s.Now()) })
 }
 
 func (s *Store) finishTx(tx *wtx, d *veil.Delivery, a *veil.Attempt, now time.Time) error {
@@ -287,7 +289,10 @@ func (s *Store) ResetSending(ctx context.Context) (int64, error) {
 // Deliveries lists deliveries with the given status (all when ""), newest
 // first, without bodies.
 func (s *Store) Deliveries(ctx context.Context, status string, limit int) ([]*veil.Delivery, error) {
-	return s.deliveriesWhere(ctx, `(? = '' OR d.status = ?) ORDER BY d.updated_at DESC LIMIT ?`, status, status, limit)
+	if status == "" {
+		return s.deliveriesWhere(ctx, `1 = 1 ORDER BY d.updated_at DESC LIMIT ?`, limit)
+	}
+	return s.deliveriesWhere(ctx, `d.status = ? ORDER BY d.updated_at DESC LIMIT ?`, status, limit)
 }
 
 // Delivery returns one delivery without its body, or ErrNotFound.

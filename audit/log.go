@@ -34,7 +34,7 @@ func (s *Store) Record(entries ...*veil.AuditEntry) {
 		}
 		return nil
 	}}
-	if err := s.enqueue(context.Background(), o); err != nil {
+	if err := s.enqueue(context.Background(), o, false); err != nil {
 		s.Logger.Warn("audit row not recorded", "action", entries[0].Action, "err", err)
 	}
 }

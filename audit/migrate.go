@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -64,7 +63,7 @@ type Migration struct {
 // the migrations it applied. A database made before numbered migrations
 // (it has tables but no schema_migrations) is first brought to version 1
 // the way earlier releases probed their columns.
-func migrateSQLite(db *sql.DB, now time.Time) ([]Migration, error) {
+func migrateSQLite(db dbh, now time.Time) ([]Migration, error) {
 	ms, err := migrations("sqlite")
 	if err != nil {
 		return nil, err
@@ -117,7 +116,7 @@ func migrateSQLite(db *sql.DB, now time.Time) ([]Migration, error) {
 // to version 1: those releases created missing tables at every start and
 // probed columns, adding the upstream column and moving each delivery's
 // body and path lists to delivery_bodies. v1 is version 1's SQL.
-func upgradeLegacy(db *sql.DB, v1 string) error {
+func upgradeLegacy(db dbh, v1 string) error {
 	v1 = strings.ReplaceAll(v1, "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ")
 	v1 = strings.ReplaceAll(v1, "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ")
 	if _, err := db.Exec(v1); err != nil {

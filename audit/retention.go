@@ -19,7 +19,29 @@ const (
 	purgeAuditChunk = 5000 // audit rows per transaction
 	purgeKeyChunk   = 2000 // data keys per transaction
 	vacuumPages     = 1024 // pages given back per transaction (4 MiB)
+	// Between two chunks retention pauses, and while the WAL is past
+	// walLimit it waits (up to paceWait) for the checkpointer: a purge
+	// that wrote its chunks back to back grew the WAL by a hundred
+	// megabytes, and the checkpoint that then emptied it held ingest back
+	// for a third of a second.
+	pacePause = 5 * time.Millisecond
+	paceWait  = 3 * time.Second
 )
+
+// pace runs between two chunks of retention work: see pacePause.
+func (s *Store) pace(ctx context.Context) error {
+	deadline := time.Now().Add(paceWait)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pacePause):
+		}
+		if s.walSize() <= walLimit || time.Now().After(deadline) {
+			return nil
+		}
+	}
+}
 
 // Purge applies retention at now: payloads (and the outbound bodies of their
 // deliveries) received before now-payloadTTL are deleted, and the data keys
@@ -30,7 +52,9 @@ const (
 // system. One purged row records the counts. With dryRun nothing changes
 // and the counts say what would go.
 //
-// One purge runs at a time per store: a second waits for the first.
+// One purge runs at a time per store (a second waits for the first), and
+// on PostgreSQL one per database: a replica that finds another applying
+// retention returns at once with Elsewhere set.
 func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL time.Duration, dryRun bool) (veil.PurgeResult, error) {
 	s.purgeMu.Lock()
 	defer s.purgeMu.Unlock()
@@ -39,6 +63,19 @@ func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL t
 	if dryRun {
 		return s.purgeCounts(ctx, payloadCut, auditCut)
 	}
+	var r veil.PurgeResult
+	ran, err := s.exclusive(ctx, lockRetention, func() error {
+		var err error
+		r, err = s.purge(ctx, now, payloadCut, auditCut)
+		return err
+	})
+	if err == nil && !ran {
+		r.Elsewhere = true
+	}
+	return r, err
+}
+
+func (s *Store) purge(ctx context.Context, now, payloadCut time.Time, auditCut string) (veil.PurgeResult, error) {
 	r := veil.PurgeResult{Expired: map[string]int64{}}
 	for {
 		n, err := s.purgeEvents(ctx, payloadCut, &r)
@@ -47,6 +84,9 @@ func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL t
 		}
 		if n < purgeEventChunk {
 			break
+		}
+		if err := s.pace(ctx); err != nil {
+			return r, err
 		}
 	}
 	if err := s.purgeKeys(ctx, payloadCut, &r); err != nil {
@@ -59,6 +99,9 @@ func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL t
 		}
 		if n < purgeAuditChunk {
 			break
+		}
+		if err := s.pace(ctx); err != nil {
+			return r, err
 		}
 	}
 	expired := int64(0)
@@ -81,9 +124,9 @@ func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL t
 // before cut, in one transaction, and returns how many it found.
 func (s *Store) purgeEvents(ctx context.Context, cut time.Time, r *veil.PurgeResult) (int, error) {
 	var n int
-	err := s.write(ctx, func(tx *wtx) error {
+	err := s.writeBackground(ctx, func(tx *wtx) error {
 		var cursor int64
-		if err := tx.queryRow(`SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'retention_cursor'), 0)`).Scan(&cursor); err != nil {
+		if err := tx.queryRow(`SELECT coalesce((SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'retention_cursor'), 0)`).Scan(&cursor); err != nil {
 			return fmt.Errorf("read retention cursor: %w", err)
 		}
 		rows, err := tx.Query(`SELECT id, received_at FROM events WHERE received_at >= ? AND received_at < ?
@@ -205,7 +248,7 @@ func (s *Store) GiveUpRemoved(ctx context.Context, configured []string) (map[str
 func (s *Store) purgeKeys(ctx context.Context, cut time.Time, r *veil.PurgeResult) error {
 	for {
 		var n int64
-		err := s.write(ctx, func(tx *wtx) error {
+		err := s.writeBackground(ctx, func(tx *wtx) error {
 			res, err := tx.Exec(`DELETE FROM data_keys WHERE (epoch, subject) IN
 				(SELECT epoch, subject FROM data_keys WHERE epoch > 0 AND epoch < ? LIMIT ?)`, epochOf(cut), purgeKeyChunk)
 			if err != nil {
@@ -220,6 +263,9 @@ func (s *Store) purgeKeys(ctx context.Context, cut time.Time, r *veil.PurgeResul
 		r.DataKeys += n
 		if n < purgeKeyChunk {
 			break
+		}
+		if err := s.pace(ctx); err != nil {
+			return err
 		}
 	}
 	return s.write(ctx, func(tx *wtx) error {
@@ -239,7 +285,7 @@ func (s *Store) purgeKeys(ctx context.Context, cut time.Time, r *veil.PurgeResul
 // anchor to the last one deleted.
 func (s *Store) purgeAudit(ctx context.Context, cut string, r *veil.PurgeResult) (int64, error) {
 	var n int64
-	err := s.write(ctx, func(tx *wtx) error {
+	err := s.writeBackground(ctx, func(tx *wtx) error {
 		var young sql.NullInt64
 		if err := tx.QueryRow(`SELECT min(seq) FROM audit WHERE time >= ?`, cut).Scan(&young); err != nil {
 			return fmt.Errorf("find purgeable audit rows: %w", err)
@@ -277,9 +323,12 @@ func (s *Store) purgeAudit(ctx context.Context, cut string, r *veil.PurgeResult)
 // retention keeps.
 func (s *Store) vacuum(ctx context.Context) (int64, error) {
 	var total int64
+	if s.pg {
+		return 0, nil // PostgreSQL's autovacuum reuses the space
+	}
 	for {
 		var before, after int64
-		err := s.write(ctx, func(tx *wtx) error {
+		err := s.writeBackground(ctx, func(tx *wtx) error {
 			if err := tx.QueryRow(`PRAGMA freelist_count`).Scan(&before); err != nil || before == 0 {
 				after = before
 				return err
@@ -303,6 +352,9 @@ func (s *Store) vacuum(ctx context.Context) (int64, error) {
 			return total, nil
 		}
 		total += before - after
+		if err := s.pace(ctx); err != nil {
+			return total, err
+		}
 	}
 }
 

@@ -1,8 +1,10 @@
-// Package audit is Veil's SQLite store: the vault of encrypted events, the
-// delivery queue and the hash-chained audit log. One writer goroutine owns
-// every write and commits them in batches (group commit), so a burst of
-// webhooks costs one fsync per batch, not one per request, and the audit
-// chain is extended in a single, total order.
+// Package audit is Veil's store: the vault of encrypted events, the
+// delivery queue and the hash-chained audit log, on SQLite (one file, no
+// setup) or PostgreSQL (several serve replicas on one database). One
+// writer goroutine per process owns every write and commits them in
+// batches (group commit), so a burst of webhooks costs one fsync per
+// batch, not one per request; on PostgreSQL each batch locks the chain's
+// head row first, so the audit chain has one total order across replicas.
 package audit
 
 import (
@@ -46,8 +48,11 @@ var (
 
 // Store is the SQLite store. Create it with NewStore, then Open it.
 type Store struct {
-	// Path is the database file; its folder is created if missing.
+	// Path is the SQLite database file; its folder is created if missing.
 	Path string
+	// DSN is the PostgreSQL connection string, for a store made by
+	// NewPostgresStore.
+	DSN string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives operational messages, never a payload value; nil discards.
@@ -68,9 +73,13 @@ type Store struct {
 	subjectKey []byte // keyed hash of subject references
 	dedupKey   []byte // keyed hash of dedup keys and bodies
 
-	wdb *sql.DB // the writer's single connection
-	rdb *sql.DB // readers
-	ops chan *op
+	pg  bool     // PostgreSQL, not SQLite
+	wdb dbh      // the writer's single connection
+	rdb dbh      // readers
+	ops chan *op // webhooks and what a user waits on
+	// lastTruncate is when the writer last emptied the WAL.
+	lastTruncate time.Time
+	bg           chan *op // delivery bookkeeping and retention: see writeBackground
 
 	purgeMu sync.Mutex // one retention run at a time
 
@@ -126,6 +135,22 @@ func NewStore(path string, vaultKey, pseudonymKey []byte) *Store {
 		dedupKey: derive(pseudonymKey, "veil dedup hash v1"), MaxBatch: 256}
 }
 
+// NewPostgresStore returns a store on the PostgreSQL database dsn names;
+// the keys as for NewStore. Several processes may open the same database.
+func NewPostgresStore(dsn string, vaultKey, pseudonymKey []byte) *Store {
+	s := NewStore("", vaultKey, pseudonymKey)
+	s.DSN, s.pg = dsn, true
+	return s
+}
+
+// Driver names the store's database: "sqlite" or "postgres".
+func (s *Store) Driver() string {
+	if s.pg {
+		return veil.DriverPostgres
+	}
+	return veil.DriverSQLite
+}
+
 // derive returns HMAC-SHA256(key, label): one master key, separate keys
 // per use.
 func derive(key []byte, label string) []byte {
@@ -158,6 +183,37 @@ func (s *Store) Open() error {
 	if s.keys, err = lru.New[keyID, []byte](s.KeyCacheSize); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	if s.pg {
+		err = s.openPostgres()
+	} else {
+		err = s.openSQLite()
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.wdb.QueryRow(`SELECT coalesce(max(seq), 0) FROM erasures`).Scan(&s.erasureSeen); err != nil {
+		s.wdb.Close()
+		s.rdb.Close()
+		return fmt.Errorf("open store: %w", err)
+	}
+	s.stmts = make(map[string]*sql.Stmt)
+	s.ops = make(chan *op, 4*s.MaxBatch)
+	s.bg = make(chan *op, 4*s.MaxBatch)
+	s.done = make(chan struct{})
+	s.stopCheckpoint = make(chan struct{})
+	s.checkpointDone = make(chan struct{})
+	go s.writer()
+	if s.pg {
+		close(s.checkpointDone) // PostgreSQL checkpoints by itself
+	} else {
+		go s.checkpointer()
+	}
+	return nil
+}
+
+// openSQLite opens the file with the writer's connection and the readers',
+// in WAL mode, and migrates it.
+func (s *Store) openSQLite() error {
 	if err := os.MkdirAll(filepath.Dir(s.Path), 0o700); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -165,9 +221,11 @@ func (s *Store) Open() error {
 		"&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
 	// The writer never checkpoints: copying the WAL into the database took
 	// a sixth of its time. The checkpointer goroutine does it beside it.
-	if s.wdb, err = sql.Open("sqlite", dsn+"&_pragma=wal_autocheckpoint(0)"); err != nil {
+	w, err := sql.Open("sqlite", dsn+"&_pragma=wal_autocheckpoint(0)")
+	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	s.wdb = dbh{DB: w}
 	s.wdb.SetMaxOpenConns(1)
 	if err := incrementalVacuum(s.wdb, s.Logger); err != nil {
 		s.wdb.Close()
@@ -186,23 +244,13 @@ func (s *Store) Open() error {
 	for _, p := range []string{s.Path, s.Path + "-wal", s.Path + "-shm"} {
 		_ = os.Chmod(p, 0o600)
 	}
-	if s.rdb, err = sql.Open("sqlite", dsn); err != nil {
+	r, err := sql.Open("sqlite", dsn)
+	if err != nil {
 		s.wdb.Close()
 		return fmt.Errorf("open store: %w", err)
 	}
+	s.rdb = dbh{DB: r}
 	s.rdb.SetMaxOpenConns(4)
-	if err := s.wdb.QueryRow(`SELECT coalesce(max(seq), 0) FROM erasures`).Scan(&s.erasureSeen); err != nil {
-		s.wdb.Close()
-		s.rdb.Close()
-		return fmt.Errorf("open store: %w", err)
-	}
-	s.stmts = make(map[string]*sql.Stmt)
-	s.ops = make(chan *op, 4*s.MaxBatch)
-	s.done = make(chan struct{})
-	s.stopCheckpoint = make(chan struct{})
-	s.checkpointDone = make(chan struct{})
-	go s.writer()
-	go s.checkpointer()
 	return nil
 }
 
@@ -210,7 +258,7 @@ func (s *Store) Open() error {
 // that retention can give freed pages back to the file system a few at a
 // time: a new database before its first table, one made before this mode
 // with a VACUUM, once.
-func incrementalVacuum(db *sql.DB, log *slog.Logger) error {
+func incrementalVacuum(db dbh, log *slog.Logger) error {
 	var mode, tables int
 	if err := db.QueryRow(`PRAGMA auto_vacuum`).Scan(&mode); err != nil {
 		return err
@@ -245,18 +293,53 @@ func (s *Store) checkpointer() {
 		case <-s.stopCheckpoint:
 			return
 		case <-t.C:
-			// PASSIVE copies what it can without blocking the writer, but
-			// under steady writes the WAL never gets a chance to restart, so
-			// past walLimit a TRUNCATE briefly holds the writer back.
-			mode := "PASSIVE"
-			if fi, err := os.Stat(s.Path + "-wal"); err == nil && fi.Size() > walLimit {
-				mode = "TRUNCATE"
+			// PASSIVE copies what it can without blocking the writer. The
+			// writer empties the file itself once it is past walLimit
+			// (truncateWAL); a PASSIVE run then would only make the
+			// writer's attempt find a checkpoint in progress and give up.
+			if s.walSize() > walLimit {
+				continue
 			}
-			if _, err := s.rdb.Exec(`PRAGMA wal_checkpoint(` + mode + `)`); err != nil {
-				s.Logger.Warn("checkpoint", "mode", mode, "err", err)
+			if _, err := s.rdb.Exec(`PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+				s.Logger.Warn("checkpoint", "mode", "PASSIVE", "err", err)
 			}
 		}
 	}
+}
+
+// truncateWAL empties the WAL once it is past walLimit: under steady
+// writes it never gets a chance to restart by itself. The writer does it
+// between two batches, so it cannot be starved (run from another
+// connection it waited for the write lock, gave up, and the WAL grew to
+// a quarter of a gigabyte); the checkpointer's PASSIVE runs have already
+// copied nearly everything, so the batches wait only briefly.
+func (s *Store) truncateWAL() {
+	if s.pg || s.walSize() <= walLimit || time.Since(s.lastTruncate) < s.CheckpointInterval {
+		return
+	}
+	s.lastTruncate = time.Now()
+	// Readers are short, but an export streams for minutes: wait for them
+	// a tenth of a second at most, and try again after the next batch.
+	s.wdb.Exec(`PRAGMA busy_timeout = 100`)
+	var busy, frames, copied int
+	if err := s.wdb.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &copied); err != nil {
+		s.Logger.Warn("checkpoint", "mode", "TRUNCATE", "err", err)
+	} else if busy != 0 {
+		s.Logger.Debug("checkpoint busy", "mode", "TRUNCATE", "frames", frames, "copied", copied, "wal_bytes", s.walSize())
+	}
+	s.wdb.Exec(`PRAGMA busy_timeout = 5000`)
+}
+
+// walSize is the size of the WAL file, 0 when there is none.
+func (s *Store) walSize() int64 {
+	if s.pg {
+		return 0
+	}
+	fi, err := os.Stat(s.Path + "-wal")
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // Close lets queued writes commit, stops the writer and closes the database.
@@ -268,11 +351,15 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	close(s.ops)
+	close(s.bg)
 	s.mu.Unlock()
 	<-s.done
 	close(s.stopCheckpoint)
 	<-s.checkpointDone
-	_, err := s.wdb.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	var err error
+	if !s.pg {
+		_, err = s.wdb.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	}
 	return errors.Join(err, s.rdb.Close(), s.wdb.Close())
 }
 
@@ -289,8 +376,24 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // write hands fn to the writer and waits until its batch commits.
 func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
+	return s.writeOn(ctx, false, fn)
+}
+
+// writeBackground is write for bookkeeping that may wait behind webhooks
+// (delivery claims and outcomes, retention): the writer adds at most
+// maxBackground such writes to a batch, after the webhooks waiting, so a
+// destination's backlog draining at thousands of deliveries a second does
+// not hold back the commits the ATS waits on.
+func (s *Store) writeBackground(ctx context.Context, fn func(tx *wtx) error) error {
+	return s.writeOn(ctx, true, fn)
+}
+
+// maxBackground bounds the background writes in one batch.
+const maxBackground = 64
+
+func (s *Store) writeOn(ctx context.Context, background bool, fn func(tx *wtx) error) error {
 	o := &op{fn: fn, done: make(chan error, 1)}
-	if err := s.enqueue(ctx, o); err != nil {
+	if err := s.enqueue(ctx, o, background); err != nil {
 		return err
 	}
 	// Once queued, the write will be committed or fail; wait for the answer
@@ -298,14 +401,18 @@ func (s *Store) write(ctx context.Context, fn func(tx *wtx) error) error {
 	return <-o.done
 }
 
-func (s *Store) enqueue(ctx context.Context, o *op) error {
+func (s *Store) enqueue(ctx context.Context, o *op, background bool) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed || s.ops == nil {
 		return ErrClosed
 	}
+	ch := s.ops
+	if background {
+		ch = s.bg
+	}
 	select {
-	case s.ops <- o:
+	case ch <- o:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -315,13 +422,31 @@ func (s *Store) enqueue(ctx context.Context, o *op) error {
 func (s *Store) writer() {
 	defer close(s.done)
 	batch := make([]*op, 0, s.MaxBatch)
-	for o := range s.ops {
-		batch = append(batch[:0], o)
+	ops, bg := s.ops, s.bg // nil once closed and drained
+	for ops != nil || bg != nil {
+		var first *op
+		select {
+		case o, ok := <-ops:
+			if !ok {
+				ops = nil
+				continue
+			}
+			first = o
+		case o, ok := <-bg:
+			if !ok {
+				bg = nil
+				continue
+			}
+			first = o
+		}
+		batch = append(batch[:0], first)
+		// The webhooks waiting first, then a bounded share of the rest.
 	fill:
 		for len(batch) < s.MaxBatch {
 			select {
-			case o, ok := <-s.ops:
+			case o, ok := <-ops:
 				if !ok {
+					ops = nil
 					break fill
 				}
 				batch = append(batch, o)
@@ -329,7 +454,21 @@ func (s *Store) writer() {
 				break fill
 			}
 		}
+	fillBackground:
+		for n := 0; n < maxBackground && len(batch) < s.MaxBatch; n++ {
+			select {
+			case o, ok := <-bg:
+				if !ok {
+					bg = nil
+					break fillBackground
+				}
+				batch = append(batch, o)
+			default:
+				break fillBackground
+			}
+		}
 		s.commit(batch)
+		s.truncateWAL()
 		if len(s.unprepared) > 0 {
 			s.prepare()
 		}
@@ -383,11 +522,12 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 	}
 	tx := &wtx{Tx: sqlTx, s: s}
 	// Read the chain's tail under the write lock: another process (veil
-	// erase, veil audit purge) may have appended since the last batch.
-	if s.chain, err = chainTail(tx); err != nil {
+	// erase, another replica) may have appended since the last batch.
+	if s.chain, err = s.lockChain(tx); err != nil {
 		tx.Rollback()
 		return unavailable(fmt.Errorf("read audit chain tail: %w", err))
 	}
+	from := s.chain
 	if err := s.evictErased(tx); err != nil {
 		tx.Rollback()
 		return unavailable(err)
@@ -398,6 +538,10 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 			s.forgetNewKeys()
 			return errs, false
 		}
+	}
+	if err := s.saveChain(tx, from); err != nil {
+		tx.Rollback()
+		return unavailable(fmt.Errorf("save audit chain head: %w", err))
 	}
 	if err := tx.Commit(); err != nil {
 		return unavailable(fmt.Errorf("commit: %w", err))
@@ -413,6 +557,20 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 type wtx struct {
 	*sql.Tx
 	s *Store
+}
+
+// Exec, Query and QueryRow run a query unprepared (rebound for
+// PostgreSQL).
+func (tx *wtx) Exec(query string, args ...any) (sql.Result, error) {
+	return tx.Tx.Exec(tx.s.wdb.q(query), args...)
+}
+
+func (tx *wtx) Query(query string, args ...any) (*sql.Rows, error) {
+	return tx.Tx.Query(tx.s.wdb.q(query), args...)
+}
+
+func (tx *wtx) QueryRow(query string, args ...any) *sql.Row {
+	return tx.Tx.QueryRow(tx.s.wdb.q(query), args...)
 }
 
 func (tx *wtx) exec(query string, args ...any) (sql.Result, error) {
@@ -469,12 +627,14 @@ var ErrVaultKey = errors.New("keys.vault is not the key this database was create
 // so a different key stops the start instead of failing every read later.
 // A database without one gets it, after the key has unwrapped a stored data
 // key if there is one.
-func checkVaultKey(db *sql.DB, vaultKey []byte) error {
+func checkVaultKey(db dbh, vaultKey []byte) error {
 	want := derive(vaultKey, "veil vault key check v1")
 	var got []byte
 	err := db.QueryRow(`SELECT value FROM meta WHERE key = 'vault_check'`).Scan(&got)
 	if err == nil {
-		if !hmac.Equal(got, want) {
+		// Written in hex; databases of the first SQLite releases hold the
+		// raw bytes.
+		if !hmac.Equal(got, []byte(hex.EncodeToString(want))) && !hmac.Equal(got, want) {
 			return ErrVaultKey
 		}
 		return nil
@@ -492,7 +652,7 @@ func checkVaultKey(db *sql.DB, vaultKey []byte) error {
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("read data key: %w", err)
 	}
-	if _, err := db.Exec(`INSERT INTO meta (key, value) VALUES ('vault_check', ?)`, want); err != nil {
+	if _, err := db.Exec(`INSERT INTO meta (key, value) VALUES ('vault_check', ?)`, hex.EncodeToString(want)); err != nil {
 		return fmt.Errorf("write vault key check: %w", err)
 	}
 	return nil

@@ -139,3 +139,19 @@ func TestApply_Hunt(t *testing.T) {
 		t.Errorf("note and the name it quotes: leak %s in %s", res.LeakPath, res.LeakIn)
 	}
 }
+
+// TestDatesAreNotPhoneNumbers: a dropped date's digits inside a kept
+// record id are no leak; a phone number's still are.
+func TestDatesAreNotPhoneNumbers(t *testing.T) {
+	for s, want := range map[string]string{"2027-01-11": "", "09/01/2010": "", "11.1.2027": "", "+1 415 555 0182": "14155550182",
+		"415-555-0182": "4155550182", "0770 090 0418": "07700900418", "2027-01-11-5": "202701115"} {
+		if got := phoneDigits(s); got != want {
+			t.Errorf("phoneDigits(%q) = %q, want %q", s, got, want)
+		}
+	}
+	d, _ := Parse([]byte(`{"app":"509012010 AB-5559012010","start":"09/01/2010","phone":"555 901 2010"}`))
+	res, _ := d.Apply(&veil.Decision{Allow: true, Keep: []string{"app"}}, []byte("k"))
+	if res.LeakPath != "phone" {
+		t.Errorf("leak %q, want the phone number (and not the date)", res.LeakPath)
+	}
+}

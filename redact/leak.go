@@ -294,8 +294,12 @@ func eachString(body string, fn func(string)) {
 }
 
 // phoneDigits returns the digits of s when s looks like a phone number
-// (7 to 15 digits, otherwise only + ( ) - . / and spaces), else "".
+// (7 to 15 digits, otherwise only + ( ) - . / and spaces, and not a date),
+// else "".
 func phoneDigits(s string) string {
+	if isDate(s) {
+		return "" // 2027-01-11 is not 20270111 inside a record id
+	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
@@ -310,4 +314,28 @@ func phoneDigits(s string) string {
 		return ""
 	}
 	return b.String()
+}
+
+// isDate reports whether s is a calendar date written as three groups of
+// digits with one separator: 2027-01-11, 01/11/2027, 11.1.2027.
+func isDate(s string) bool {
+	var groups []int
+	var sep byte
+	n := 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			n++
+		case (c == '-' || c == '/' || c == '.') && n > 0 && (sep == 0 || sep == c):
+			sep, groups, n = c, append(groups, n), 0
+		default:
+			return false
+		}
+	}
+	groups = append(groups, n)
+	if len(groups) != 3 {
+		return false
+	}
+	short := func(g int) bool { return g == 1 || g == 2 }
+	return (groups[0] == 4 && short(groups[1]) && short(groups[2])) || (short(groups[0]) && short(groups[1]) && groups[2] == 4)
 }

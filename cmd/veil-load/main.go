@@ -325,11 +325,10 @@ func gets(ctx context.Context, client *http.Client, base string, ids []string, k
 func startChild(cmd *exec.Cmd) (stop func(), url string, err error) {
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	if cmd.Stderr == nil || true {
-		if logPath := os.Getenv("VEIL_LOAD_CHILD_LOG"); logPath != "" && strings.HasSuffix(cmd.Path, "veil") {
-			if f, err := os.Create(logPath); err == nil {
-				cmd.Stdout, cmd.Stderr = io.MultiWriter(pw, f), io.MultiWriter(pw, f)
-			}
+	// VEIL_LOAD_CHILD_LOG keeps a copy of what veil serve writes.
+	if logPath := os.Getenv("VEIL_LOAD_CHILD_LOG"); logPath != "" && strings.HasSuffix(cmd.Path, "veil") {
+		if f, err := os.Create(logPath); err == nil {
+			cmd.Stdout, cmd.Stderr = io.MultiWriter(pw, f), io.MultiWriter(pw, f)
 		}
 	}
 	if err := cmd.Start(); err != nil {
