@@ -3,11 +3,8 @@ package audit_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,12 +15,11 @@ import (
 	"github.com/veilhq/veil/audit"
 )
 
-// seeded returns the path of a closed database holding events for three
-// subjects, a delivery each, and their audit rows.
-func seeded(t *testing.T, now time.Time) string {
+// seed fills the database with events for three subjects, a delivery
+// each, and their audit rows, and closes it.
+func seed(t *testing.T, d testDB, now time.Time) testDB {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "veil.db")
-	st := audit.NewStore(path, vaultKey, pseudonymKey)
+	st := d.store(vaultKey, pseudonymKey)
 	st.Now = func() time.Time { return now }
 	if err := st.Open(); err != nil {
 		t.Fatal(err)
@@ -37,46 +33,23 @@ func seeded(t *testing.T, now time.Time) string {
 		}
 	}
 	st.Close()
-	return path
+	return d
 }
 
-func verifyDB(t *testing.T, path string) (int64, error) {
+func verifyDB(t *testing.T, d testDB) (int64, error) {
 	t.Helper()
-	st := MustOpenStore(t, path)
+	st := d.open(t)
 	defer st.Close()
 	return st.Verify(context.Background())
 }
 
-func exec(t *testing.T, path, q string, args ...any) {
-	t.Helper()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(q, args...); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func copyFile(t *testing.T, src string) string {
-	t.Helper()
-	dst := filepath.Join(t.TempDir(), "veil.db")
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
 // TestVerify_TamperedDatabase edits, deletes, swaps and inserts rows in
-// copies of the database; each is caught at the first bad seq.
-func TestVerify_TamperedDatabase(t *testing.T) {
-	orig := seeded(t, time.Now())
-	if n, err := verifyDB(t, copyFile(t, orig)); err != nil || n < 60 {
+// seeded databases; each is caught at the first bad seq.
+func TestVerify_TamperedDatabase(t *testing.T) { eachDriver(t, testTamperedDatabase) }
+
+func testTamperedDatabase(t *testing.T, d testDB) {
+	now := time.Now()
+	if n, err := verifyDB(t, seed(t, d, now)); err != nil || n < 60 {
 		t.Fatalf("untouched: %d rows, %v; want 60+ rows, no error", n, err)
 	}
 	for _, c := range []struct {
@@ -94,16 +67,16 @@ func TestVerify_TamperedDatabase(t *testing.T) {
 			FROM audit WHERE seq = 30`, 31},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			path := copyFile(t, orig)
+			d := seed(t, newTestDB(t, d.driver), now)
 			// swap needs a free seq to pass through the primary key
 			if strings.HasPrefix(c.name, "swap") {
-				exec(t, path, `UPDATE audit SET seq = -1 WHERE seq = 20`)
-				exec(t, path, `UPDATE audit SET seq = 20 WHERE seq = 21`)
-				exec(t, path, `UPDATE audit SET seq = 21 WHERE seq = -1`)
+				d.exec(t, `UPDATE audit SET seq = -1 WHERE seq = 20`)
+				d.exec(t, `UPDATE audit SET seq = 20 WHERE seq = 21`)
+				d.exec(t, `UPDATE audit SET seq = 21 WHERE seq = -1`)
 			} else {
-				exec(t, path, c.tamper)
+				d.exec(t, c.tamper)
 			}
-			_, err := verifyDB(t, path)
+			_, err := verifyDB(t, d)
 			var ce *veil.ChainError
 			if !errors.As(err, &ce) || ce.Seq != c.wantSeq {
 				t.Fatalf("got %v, want a chain error at seq %d", err, c.wantSeq)
@@ -113,8 +86,10 @@ func TestVerify_TamperedDatabase(t *testing.T) {
 }
 
 // TestVerify_TamperedExport does the same to an exported JSONL file.
-func TestVerify_TamperedExport(t *testing.T) {
-	st := MustOpenStore(t, copyFile(t, seeded(t, time.Now())))
+func TestVerify_TamperedExport(t *testing.T) { eachDriver(t, testTamperedExport) }
+
+func testTamperedExport(t *testing.T, d testDB) {
+	st := seed(t, d, time.Now()).open(t)
 	var buf bytes.Buffer
 	if err := st.WriteExport(context.Background(), &buf, "jsonl", veil.AuditFilter{}); err != nil {
 		t.Fatal(err)
@@ -151,16 +126,13 @@ func TestVerify_TamperedExport(t *testing.T) {
 // TestRetention: with a controllable clock, payloads past retention are
 // gone (reads answer gone), old audit rows are gone behind an anchor, and
 // the chain still verifies, in the database and in a fresh export.
-func TestRetention(t *testing.T) {
+func TestRetention(t *testing.T) { eachDriver(t, testRetention) }
+
+func testRetention(t *testing.T, d testDB) {
 	start := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
-	path := seeded(t, start)
-	st := audit.NewStore(path, vaultKey, pseudonymKey)
+	seed(t, d, start)
 	now := start.Add(30 * 24 * time.Hour)
-	st.Now = func() time.Time { return now }
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := d.openAt(t, func() time.Time { return now })
 	ctx := context.Background()
 	// A young event that must survive.
 	young := event(99, "greenhouse:candidate:young")
@@ -196,7 +168,7 @@ func TestRetention(t *testing.T) {
 		t.Fatalf("young event purged: %v", err)
 	}
 	// Old payloads are gone: reads (and so lookups and replays) answer gone.
-	for _, id := range allEventIDs(t, path) {
+	for _, id := range eventIDs(t, d, "") {
 		if id == youngID {
 			continue
 		}
@@ -234,9 +206,10 @@ func TestRetention(t *testing.T) {
 // TestErase: after erasure no payload or outbound body of the subject can
 // be decrypted (read raw and tried), other subjects are untouched, waiting
 // deliveries are cancelled, and the audit rows keep only the keyed hash.
-func TestErase(t *testing.T) {
-	path := seeded(t, time.Now())
-	st := MustOpenStore(t, path)
+func TestErase(t *testing.T) { eachDriver(t, testErase) }
+
+func testErase(t *testing.T, d testDB) {
+	st := seed(t, d, time.Now()).open(t)
 	ctx := context.Background()
 	res, err := st.Erase(ctx, "greenhouse:candidate:1")
 	if err != nil || res.Events != 10 || res.Cancelled["hris"] != 10 {
@@ -257,7 +230,7 @@ func TestErase(t *testing.T) {
 	}
 	gone, readable := 0, 0
 	st.Events(ctx, func(e *veil.Event) error { readable++; return nil })
-	ids := eventIDs(t, path, st.SubjectHash("greenhouse:candidate:1"))
+	ids := eventIDs(t, d, st.SubjectHash("greenhouse:candidate:1"))
 	for _, id := range ids {
 		if _, err := st.Event(ctx, id); veil.ErrorCode(err) == veil.EGONE {
 			gone++
@@ -267,7 +240,7 @@ func TestErase(t *testing.T) {
 		t.Fatalf("after erasure: %d of the subject's events gone, %d others readable; want 10, 20", gone, readable)
 	}
 	// Raw rows: the ciphertext is still there, and no key in the database opens it.
-	if n := rawDecryptable(t, path, st.SubjectHash("greenhouse:candidate:1")); n != 0 {
+	if n := rawDecryptable(t, d, st.SubjectHash("greenhouse:candidate:1")); n != 0 {
 		t.Fatalf("%d raw payloads of the erased subject still decrypt", n)
 	}
 	var rows bytes.Buffer
@@ -280,17 +253,16 @@ func TestErase(t *testing.T) {
 	}
 }
 
-func allEventIDs(t *testing.T, path string) []string {
-	return eventIDs(t, path, "")
-}
-
-func eventIDs(t *testing.T, path, subject string) []string {
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
+// eventIDs lists the events of a subject's keyed hash (all when "").
+func eventIDs(t *testing.T, d testDB, subject string) []string {
+	q, args := `SELECT id FROM events`, []any{}
+	if subject != "" {
+		q, args = `SELECT id FROM events WHERE subject = ?`, []any{subject}
+		if d.driver == "postgres" {
+			q = rebindTest(q)
+		}
 	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT id FROM events WHERE subject = ? OR ? = ''`, subject, subject)
+	rows, err := d.sql(t).Query(q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,12 +278,8 @@ func eventIDs(t *testing.T, path, subject string) []string {
 
 // rawDecryptable tries every data key left in the database on every raw
 // payload and delivery body of subject, and counts the ones that open.
-func rawDecryptable(t *testing.T, path, subject string) int {
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+func rawDecryptable(t *testing.T, d testDB, subject string) int {
+	db := d.sql(t)
 	var keys [][]byte
 	rows, _ := db.Query(`SELECT subject, wrapped FROM data_keys`)
 	for rows.Next() {
@@ -324,7 +292,11 @@ func rawDecryptable(t *testing.T, path, subject string) int {
 	}
 	rows.Close()
 	n := 0
-	rows, _ = db.Query(`SELECT id, payload FROM events WHERE subject = ? UNION ALL SELECT d.id, b.body FROM deliveries d JOIN delivery_bodies b ON b.id = d.id WHERE d.subject = ?`, subject, subject)
+	q := `SELECT id, payload FROM events WHERE subject = ? UNION ALL SELECT d.id, b.body FROM deliveries d JOIN delivery_bodies b ON b.id = d.id WHERE d.subject = ?`
+	if d.driver == "postgres" {
+		q = rebindTest(q)
+	}
+	rows, _ = db.Query(q, subject, subject)
 	defer rows.Close()
 	for rows.Next() {
 		var id string
@@ -345,8 +317,10 @@ func rawDecryptable(t *testing.T, path, subject string) int {
 // TestVerify_FilteredAndCSV: a filtered export is not one chain, but each
 // row matches its own hash (checked with filtered), and a gap is told apart
 // from an edit; a CSV export verifies like a JSONL one.
-func TestVerify_FilteredAndCSV(t *testing.T) {
-	st := MustOpenStore(t, copyFile(t, seeded(t, time.Now())))
+func TestVerify_FilteredAndCSV(t *testing.T) { eachDriver(t, testFilteredAndCSV) }
+
+func testFilteredAndCSV(t *testing.T, d testDB) {
+	st := seed(t, d, time.Now()).open(t)
 	ctx := context.Background()
 	var csvOut, filtered bytes.Buffer
 	if err := st.WriteExport(ctx, &csvOut, "csv", veil.AuditFilter{}); err != nil {

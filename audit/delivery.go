@@ -30,12 +30,12 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 	pseudo, _ := json.Marshal(nonNil(d.Pseudonymized))
 	cats, _ := json.Marshal(nonNil(d.Categories))
 	now := e.ReceivedAt.UnixNano()
-	if _, err := tx.exec(`INSERT INTO deliveries (id, event_id, destination, subject, status, detail, attempts,
+	if err := tx.deferExec(`INSERT INTO deliveries (id, event_id, destination, subject, status, detail, attempts,
 		next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
 		d.ID, e.ID, d.Destination, subject, d.Status, d.Detail, now, now, now); err != nil {
 		return fmt.Errorf("insert delivery: %w", err)
 	}
-	if _, err := tx.exec(`INSERT INTO delivery_bodies (id, body, fields_kept, pseudonymized, categories)
+	if err := tx.deferExec(`INSERT INTO delivery_bodies (id, body, fields_kept, pseudonymized, categories)
 		VALUES (?, ?, ?, ?, ?)`, d.ID, sealed, string(kept), string(pseudo), string(cats)); err != nil {
 		return fmt.Errorf("insert delivery: %w", err)
 	}
@@ -216,7 +216,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 		}
 		// One statement for the whole claim.
 		args := append([]any{now.Add(lease).UnixNano(), now.UnixNano()}, ids...)
-		if _, err := tx.Exec(`UPDATE deliveries SET status = 'sending', next_attempt_at = ?, updated_at = ? WHERE id IN `+in, args...); err != nil {
+		if err := tx.deferExec(`UPDATE deliveries SET status = 'sending', next_attempt_at = ?, updated_at = ? WHERE id IN `+in, args...); err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
 		}
 		return nil
@@ -237,7 +237,7 @@ func (s *Store) finishTx(tx *wtx, d *veil.Delivery, a *veil.Attempt, now time.Ti
 	if a.Status != veil.DeliveryPending {
 		next = 0
 	}
-	if _, err := tx.exec(`UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, detail = ?, updated_at = ? WHERE id = ?`,
+	if err := tx.deferExec(`UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, detail = ?, updated_at = ? WHERE id = ?`,
 		a.Status, attempt, next, a.Detail, now.UnixNano(), d.ID); err != nil {
 		return fmt.Errorf("finish delivery: %w", err)
 	}

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/veilhq/veil"
@@ -15,9 +12,10 @@ import (
 
 // TestDedup_KeyedAndErased: the store keeps no unkeyed digest of a body or
 // a dedup key, and erasure deletes the keyed ones with the subject.
-func TestDedup_KeyedAndErased(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "veil.db")
-	st := MustOpenStore(t, path)
+func TestDedup_KeyedAndErased(t *testing.T) { eachDriver(t, testDedupKeyedAndErased) }
+
+func testDedupKeyedAndErased(t *testing.T, d testDB) {
+	st := d.open(t)
 	ctx := context.Background()
 	e := event(1, "greenhouse:candidate:77")
 	e.BodyKey = true
@@ -31,24 +29,19 @@ func TestDedup_KeyedAndErased(t *testing.T) {
 		t.Fatalf("same body, new key: dup %v, %v; want a duplicate", dup, err)
 	}
 	st.Close()
-	raw, _ := os.ReadFile(path)
-	wal, _ := os.ReadFile(path + "-wal")
+	contents := d.contents(t)
 	sum := sha256.Sum256(e.Payload)
 	keySum := sha256.Sum256([]byte(e.DedupKey))
 	for _, unkeyed := range [][]byte{sum[:16], []byte(hex.EncodeToString(sum[:])), keySum[:16]} {
-		if bytes.Contains(raw, unkeyed) || bytes.Contains(wal, unkeyed) {
+		if bytes.Contains(contents, unkeyed) || d.holds(contents, string(unkeyed)) {
 			t.Fatalf("the database holds an unkeyed digest %x", unkeyed)
 		}
 	}
-	st = MustOpenStore(t, path)
+	st = d.open(t)
 	if _, err := st.Erase(ctx, "greenhouse:candidate:77"); err != nil {
 		t.Fatal(err)
 	}
-	db, _ := sql.Open("sqlite", path)
-	defer db.Close()
-	var left int
-	db.QueryRow(`SELECT count(*) FROM events WHERE dedup IS NOT NULL OR body_dedup IS NOT NULL`).Scan(&left)
-	if left != 0 {
+	if left := d.queryInt(t, `SELECT count(*) FROM events WHERE dedup IS NOT NULL OR body_dedup IS NOT NULL`); left != 0 {
 		t.Fatalf("%d events keep dedup hashes after erasure, want 0", left)
 	}
 }
@@ -56,16 +49,17 @@ func TestDedup_KeyedAndErased(t *testing.T) {
 // TestStore_CorruptRowsAreErrors: a delivery row whose path list does not
 // decode is an error, not an empty list (which would shrink the Art. 30
 // report without a word).
-func TestStore_CorruptRowsAreErrors(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "veil.db")
-	st := MustOpenStore(t, path)
+func TestStore_CorruptRowsAreErrors(t *testing.T) { eachDriver(t, testCorruptRowsAreErrors) }
+
+func testCorruptRowsAreErrors(t *testing.T, db testDB) {
+	st := db.open(t)
 	ctx := context.Background()
 	d := &veil.Delivery{Destination: "hris", Status: veil.DeliveryPending, Body: []byte(`{}`), FieldsKept: []string{"a"}}
 	id, _, err := st.IngestEvent(ctx, event(1, "greenhouse:candidate:1"), []*veil.Delivery{d}, veil.Drift{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	exec(t, path, `UPDATE delivery_bodies SET fields_kept = '["a",'`)
+	db.exec(t, `UPDATE delivery_bodies SET fields_kept = '["a",'`)
 	if _, err := st.EventDeliveries(ctx, id); err == nil {
 		t.Error("EventDeliveries: got no error for a corrupt row")
 	}
@@ -76,8 +70,10 @@ func TestStore_CorruptRowsAreErrors(t *testing.T) {
 
 // TestReplay_Errors: an unknown delivery is not found, a live one is a
 // conflict; neither is reported as the other.
-func TestReplay_Errors(t *testing.T) {
-	st := MustOpenStore(t, "")
+func TestReplay_Errors(t *testing.T) { eachDriver(t, testReplayErrors) }
+
+func testReplayErrors(t *testing.T, db testDB) {
+	st := db.open(t)
 	ctx := context.Background()
 	d := &veil.Delivery{Destination: "hris", Status: veil.DeliveryPending, Body: []byte(`{}`)}
 	if _, _, err := st.IngestEvent(ctx, event(1, "greenhouse:candidate:1"), []*veil.Delivery{d}, veil.Drift{}); err != nil {

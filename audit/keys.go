@@ -2,8 +2,6 @@ package audit
 
 import (
 	"crypto/rand"
-	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -30,32 +28,33 @@ type keyID struct {
 // memory when KeyCacheSize is 0: about 1 MB.
 const DefaultKeyCacheSize = 10_000
 
-// dataKey returns the data key of subject for epoch, creating and storing a
+// dataKeyRead returns the data key of subject for epoch, given the wrapped
+// key the batch read for it (nil: none stored), creating and storing a
 // wrapped one on first use. Writer goroutine only (it may insert).
-func (s *Store) dataKey(tx *wtx, subject string, epoch int64) ([]byte, error) {
+func (s *Store) dataKeyRead(tx *wtx, subject string, epoch int64, wrapped []byte) ([]byte, error) {
 	id := keyID{epoch, subject}
+	if tx.keysUsed == nil {
+		tx.keysUsed = map[string]bool{}
+	}
+	tx.keysUsed[subject] = true
 	if k, ok := s.keys.Get(id); ok {
 		return k, nil
 	}
-	var wrapped []byte
-	err := tx.queryRow(`SELECT wrapped FROM data_keys WHERE epoch = ? AND subject = ?`, epoch, subject).Scan(&wrapped)
-	switch {
-	case err == nil:
+	if wrapped != nil {
 		k, err := open(s.vaultKey, wrapped, []byte(subject))
 		if err != nil {
 			return nil, fmt.Errorf("unwrap data key: %w", err)
 		}
 		s.keys.Add(id, k)
 		return k, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return nil, fmt.Errorf("read data key: %w", err)
 	}
 	k := make([]byte, 32)
 	rand.Read(k)
-	if wrapped, err = seal(s.vaultKey, k, []byte(subject)); err != nil {
+	wrapped, err := seal(s.vaultKey, k, []byte(subject))
+	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.exec(`INSERT INTO data_keys (epoch, subject, wrapped, created_at) VALUES (?, ?, ?, ?)`,
+	if err := tx.deferExec(`INSERT INTO data_keys (epoch, subject, wrapped, created_at) VALUES (?, ?, ?, ?)`,
 		epoch, subject, wrapped, s.Now().UnixNano()); err != nil {
 		return nil, fmt.Errorf("insert data key: %w", err)
 	}

@@ -46,13 +46,24 @@ func (s *Store) appendTx(tx *wtx, e *veil.AuditEntry) error {
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
 	e.FieldsKept, e.FieldsDropped = capPaths(e.FieldsKept), capPaths(e.FieldsDropped)
+	if s.pg {
+		// Chained when the batch ends, under the chain's lock (sealAudit),
+		// so replicas hold it only for as long as it takes to append.
+		tx.audit = append(tx.audit, e)
+		return nil
+	}
+	return s.insertAudit(tx, e)
+}
+
+// insertAudit chains e to the tail and inserts it.
+func (s *Store) insertAudit(tx *wtx, e *veil.AuditEntry) error {
 	e.Seq = s.chain.seq + 1
 	e.PrevHash = s.chain.hash
 	e.Hash = e.ComputeHash(e.PrevHash)
 	kept, _ := json.Marshal(nonNil(e.FieldsKept))
 	dropped, _ := json.Marshal(nonNil(e.FieldsDropped))
 	cats, _ := json.Marshal(nonNil(e.Categories))
-	if _, err := tx.exec(`INSERT INTO audit (seq, time, action, actor, source, event_type, event_id, destination,
+	if err := tx.deferExec(`INSERT INTO audit (seq, time, action, actor, source, event_type, event_id, destination,
 		subject, outcome, http_status, attempt, fields_kept, fields_dropped, categories, detail, prev_hash, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, e.Time.Format(veil.AuditTimeFormat), e.Action, e.Actor, e.Source, e.EventType, e.EventID,

@@ -3,7 +3,6 @@ package audit_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -23,6 +22,7 @@ import (
 // back, verifies the chain, and a second open finds nothing to do.
 func TestMigrate_Legacy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "veil.db")
+	db := testDB{driver: "sqlite", path: path}
 	st := MustOpenStore(t, path)
 	ctx := context.Background()
 	d := &veil.Delivery{Destination: "hris", Status: veil.DeliveryPending, Body: []byte(`{"name":"Migrated-Canary"}`),
@@ -37,7 +37,7 @@ func TestMigrate_Legacy(t *testing.T) {
 	st.Close()
 
 	// Rebuild the old layout from the new tables.
-	exec(t, path, `
+	db.exec(t, `
 		CREATE TABLE old_events AS SELECT id, source, vendor, event_type, subject, coalesce(dedup, body_dedup) AS dedup,
 			received_at, 'digest' AS digest, payload FROM events;
 		DROP TABLE events; ALTER TABLE old_events RENAME TO events;
@@ -88,31 +88,28 @@ func TestMigrate_Legacy(t *testing.T) {
 
 // TestVaultKeyCheck: a store opened with another vault key refuses to
 // start, with a sentence saying so, before anything reads a payload.
-func TestVaultKeyCheck(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "veil.db")
-	st := MustOpenStore(t, path)
+func TestVaultKeyCheck(t *testing.T) { eachDriver(t, testVaultKeyCheck) }
+
+func testVaultKeyCheck(t *testing.T, d testDB) {
+	st := d.open(t)
 	if _, _, err := st.IngestEvent(context.Background(), event(1, "greenhouse:candidate:1"), nil, veil.Drift{}); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
 	other := bytes.Repeat([]byte{8}, 32)
-	err := audit.NewStore(path, other, pseudonymKey).Open()
+	err := d.store(other, pseudonymKey).Open()
 	if !errors.Is(err, audit.ErrVaultKey) {
 		t.Fatalf("open with another key: got %v, want ErrVaultKey", err)
 	}
 	// A database from before the check value: the key is checked against a
 	// stored data key, then the check value is written.
-	exec(t, path, `DELETE FROM meta`)
-	if err := audit.NewStore(path, other, pseudonymKey).Open(); !errors.Is(err, audit.ErrVaultKey) {
+	d.exec(t, `DELETE FROM meta`)
+	if err := d.store(other, pseudonymKey).Open(); !errors.Is(err, audit.ErrVaultKey) {
 		t.Fatalf("open without check value, another key: got %v, want ErrVaultKey", err)
 	}
-	st = MustOpenStore(t, path)
+	st = d.open(t)
 	st.Close()
-	db, _ := sql.Open("sqlite", path)
-	defer db.Close()
-	var n int
-	db.QueryRow(`SELECT count(*) FROM meta WHERE key = 'vault_check'`).Scan(&n)
-	if n != 1 {
+	if n := d.queryInt(t, `SELECT count(*) FROM meta WHERE key = 'vault_check'`); n != 1 {
 		t.Fatalf("check value rows: %d, want 1", n)
 	}
 }

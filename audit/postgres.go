@@ -7,6 +7,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -37,7 +39,7 @@ func (s *Store) openPostgres() error {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
 	s.wdb = dbh{DB: stdlib.OpenDB(*cfg), pg: true}
-	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxOpenConns(2) // the writer's held connection, and one for a store copy
 	s.rdb = dbh{DB: stdlib.OpenDB(*cfg), pg: true}
 	s.rdb.SetMaxOpenConns(8)
 	s.rdb.SetMaxIdleConns(8)
@@ -127,10 +129,10 @@ func migratePostgres(ctx context.Context, d dbh, now time.Time) ([]Migration, er
 	return applied, nil
 }
 
-// lockChain reads the chain's tail at the start of a batch. On SQLite the
-// batch already holds the only write lock; on PostgreSQL it locks the
-// chain_head row, so batches of different replicas append one after the
-// other and every later row lock is taken after this one (no deadlocks).
+// lockChain reads the chain's tail under the write lock, at the start of
+// a SQLite batch (which already holds the only write lock) and at the end
+// of a PostgreSQL batch that appends (sealAudit): it locks the chain_head
+// row, so replicas append one after the other.
 func (s *Store) lockChain(tx *wtx) (chainState, error) {
 	if !s.pg {
 		return chainTail(tx)
@@ -140,14 +142,49 @@ func (s *Store) lockChain(tx *wtx) (chainState, error) {
 	return c, err
 }
 
-// saveChain leaves the new tail in chain_head before a PostgreSQL batch
-// commits.
-func (s *Store) saveChain(tx *wtx, from chainState) error {
-	if !s.pg || s.chain == from {
+// errRetryAlone fails a batch so that each of its writes runs again alone.
+var errRetryAlone = errors.New("the batch raced another replica; each write runs again")
+
+// sealAudit ends a PostgreSQL batch that appends audit rows: its other
+// writes are sent, then it locks the chain head, gives the rows their seq
+// and hashes, inserts them and leaves the new tail in chain_head. The lock
+// is held from here to the commit only, so replicas do everything else of
+// their batches side by side. A subject erased by another replica since
+// the batch began, whose data key the batch used, fails the batch: run
+// again, each write finds the key gone and makes a new one.
+func (s *Store) sealAudit(tx *wtx) error {
+	if !s.pg || len(tx.audit) == 0 {
 		return nil
 	}
-	_, err := tx.exec(`UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1`, s.chain.seq, s.chain.hash)
-	return err
+	c, err := s.lockChain(tx)
+	if err != nil {
+		return err
+	}
+	before := s.erasureSeen
+	if err := s.evictErased(tx); err != nil {
+		return err
+	}
+	if s.erasureSeen != before && len(tx.keysUsed) > 0 {
+		var n int64
+		subjects := make([]string, 0, len(tx.keysUsed))
+		for sub := range tx.keysUsed {
+			subjects = append(subjects, sub)
+		}
+		if err := tx.QueryRow(`SELECT count(*) FROM erasures WHERE seq > ? AND subject = ANY(?)`, before, subjects).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return errRetryAlone
+		}
+	}
+	s.chain = c
+	for _, e := range tx.audit {
+		if err := s.insertAudit(tx, e); err != nil {
+			return err
+		}
+	}
+	tx.audit = tx.audit[:0]
+	return tx.deferExec(`UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1`, s.chain.seq, s.chain.hash)
 }
 
 // exclusive runs fn while this process holds the named advisory lock, or
@@ -180,4 +217,140 @@ func (s *Store) skipLocked() string {
 		return " FOR UPDATE SKIP LOCKED"
 	}
 	return ""
+}
+
+// begin starts the writer's transaction: on the SQLite writer's only
+// connection, or on PostgreSQL's held connection (a new one after a
+// failure, so serving resumes by itself when the database is back).
+func (s *Store) begin() (*sql.Tx, error) {
+	if !s.pg {
+		return s.wdb.Begin()
+	}
+	if s.wconn == nil {
+		c, err := s.wdb.Conn(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		s.wconn = c
+	}
+	tx, err := s.wconn.BeginTx(context.Background(), nil)
+	if err != nil {
+		s.wconn.Close()
+		s.wconn = nil
+	}
+	return tx, err
+}
+
+// ingestRead is what storing one webhook reads: whether its dedup keys are
+// taken, and its subject's data key for the hour.
+type ingestRead struct {
+	dedup, bodyDedup []byte
+	key              keyID
+}
+
+// prefetched is what prefetch read for a batch, kept up to date with the
+// batch's own inserts.
+type prefetched struct {
+	events map[string]string // dedup or body_dedup hash -> event id
+	keys   map[keyID][]byte  // wrapped data keys found
+}
+
+// prefetch reads, in one round trip for the whole batch, the dedup hashes
+// and data keys its webhooks will look up (PostgreSQL; on SQLite each
+// looks them up itself, a call into the library). A row it misses (one
+// committed by no one before this batch locked the chain, so none) would
+// be caught by the unique constraints anyway.
+func (s *Store) prefetch(tx *wtx, ops []*op) error {
+	if !s.pg {
+		return nil
+	}
+	var dedups, bodies [][]byte
+	var epochs []int64
+	var subjects []string
+	for _, o := range ops {
+		if o.ingest == nil {
+			continue
+		}
+		if o.ingest.dedup != nil {
+			dedups = append(dedups, o.ingest.dedup)
+		}
+		if o.ingest.bodyDedup != nil {
+			bodies = append(bodies, o.ingest.bodyDedup)
+		}
+		if !s.keys.Contains(o.ingest.key) {
+			epochs, subjects = append(epochs, o.ingest.key.epoch), append(subjects, o.ingest.key.subject)
+		}
+	}
+	if dedups == nil && bodies == nil && epochs == nil {
+		return nil
+	}
+	pre := &prefetched{events: map[string]string{}, keys: map[keyID][]byte{}}
+	err := s.wconn.Raw(func(dc any) error {
+		b := &pgx.Batch{}
+		b.Queue(`SELECT id, dedup FROM events WHERE dedup = ANY($1)`, dedups)
+		b.Queue(`SELECT id, body_dedup FROM events WHERE body_dedup = ANY($1)`, bodies)
+		b.Queue(`SELECT k.epoch, k.subject, k.wrapped FROM data_keys k
+			JOIN unnest($1::bigint[], $2::text[]) AS want(epoch, subject) ON k.epoch = want.epoch AND k.subject = want.subject`, epochs, subjects)
+		br := dc.(*stdlib.Conn).Conn().SendBatch(context.Background(), b)
+		defer br.Close()
+		for range 2 {
+			rows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id string
+				var h []byte
+				if err := rows.Scan(&id, &h); err != nil {
+					rows.Close()
+					return err
+				}
+				pre.events[string(h)] = id
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k keyID
+			var w []byte
+			if err := rows.Scan(&k.epoch, &k.subject, &w); err != nil {
+				return err
+			}
+			pre.keys[k] = w
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return err
+	}
+	tx.pre = pre
+	return nil
+}
+
+// retryable reports whether a failed batch of one write is worth running
+// again: it raced another replica (a unique key taken meanwhile: the
+// retry finds the duplicate; a deadlock or serialization failure).
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505", "40P01", "40001":
+			return true
+		}
+	}
+	return errors.Is(err, errRetryAlone)
+}
+
+// isConstraint reports whether err is a PostgreSQL integrity violation
+// (class 23), which one write of a batch caused, not the database.
+func isConstraint(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "23")
 }

@@ -297,7 +297,7 @@ func (s *Store) purgeAudit(ctx context.Context, cut string, r *veil.PurgeResult)
 		var last int64
 		var hash string
 		err := tx.QueryRow(`SELECT seq, hash FROM (SELECT seq, hash FROM audit WHERE seq < ? ORDER BY seq LIMIT ?)
-			ORDER BY seq DESC LIMIT 1`, upto, purgeAuditChunk).Scan(&last, &hash)
+			AS chunk ORDER BY seq DESC LIMIT 1`, upto, purgeAuditChunk).Scan(&last, &hash)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		} else if err != nil {

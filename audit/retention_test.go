@@ -18,8 +18,10 @@ import (
 // TestClaimLease: a claim whose process died (it never finished the
 // delivery) is claimed again once its lease ends, not before, and without
 // a restart.
-func TestClaimLease(t *testing.T) {
-	st := MustOpenStore(t, "")
+func TestClaimLease(t *testing.T) { eachDriver(t, testClaimLease) }
+
+func testClaimLease(t *testing.T, db testDB) {
+	st := db.open(t)
 	ctx := context.Background()
 	d := &veil.Delivery{Destination: "hris", Status: veil.DeliveryPending, Body: []byte(`{"a":1}`)}
 	e := event(1, "greenhouse:candidate:1")
@@ -44,7 +46,11 @@ func TestClaimLease(t *testing.T) {
 // payload passes retention ends dead with reason expired, has its audit
 // row, is counted, shows in the dead-letter inbox, and cannot be replayed.
 func TestPurge_ExpiredDeliveriesEndLoudly(t *testing.T) {
-	st := MustOpenStore(t, "")
+	eachDriver(t, testExpiredDeliveriesEndLoudly)
+}
+
+func testExpiredDeliveriesEndLoudly(t *testing.T, db testDB) {
+	st := db.open(t)
 	ctx := context.Background()
 	for i := 0; i < 450; i++ { // more than one chunk
 		e := event(i, fmt.Sprint("greenhouse:candidate:", i))
@@ -138,6 +144,8 @@ func TestKeyCacheCap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	// SQLite only: the cache is the same code on PostgreSQL, and 100,000
+	// ingests there take minutes on this machine.
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	const workers, n = 64, 100_000

@@ -50,19 +50,52 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 		bodyDedup = s.dedupHash(e.Source, "body", e.Payload)
 	}
 	subject := s.SubjectHash(e.Subject)
-	err = s.write(ctx, func(tx *wtx) error {
+	read := &ingestRead{dedup: dedup, bodyDedup: bodyDedup, key: keyID{epochOf(e.ReceivedAt), subject}}
+	err = s.writeOp(ctx, false, &op{ingest: read, done: make(chan error, 1), fn: func(tx *wtx) error {
 		id, duplicate = e.ID, false
-		var first string
-		switch err := tx.queryRow(`SELECT id FROM events WHERE dedup = ? OR body_dedup = ?`, dedup, bodyDedup).Scan(&first); {
-		case err == nil:
-			id, duplicate = first, true
-			return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionReceived, Actor: e.Source, Source: e.Source,
-				EventType: e.EventType, EventID: first, Subject: subject, Outcome: "duplicate"})
-		case !errors.Is(err, sql.ErrNoRows):
+		// One read for both: is the event a duplicate, and the subject's
+		// data key for the hour when it is not cached. It may miss what
+		// this batch queued (PostgreSQL); the unique constraints catch a
+		// duplicate within one batch, which is then retried write by write.
+		epoch := epochOf(e.ReceivedAt)
+		var first sql.NullString
+		var wrapped []byte
+		var err error
+		switch {
+		case tx.pre != nil:
+			// PostgreSQL: read for the whole batch (prefetch).
+			for _, h := range [][]byte{dedup, bodyDedup} {
+				if id, ok := tx.pre.events[string(h)]; ok && h != nil {
+					first = sql.NullString{String: id, Valid: true}
+				}
+			}
+			wrapped = tx.pre.keys[keyID{epoch, subject}]
+		default:
+			// Each key through its own unique index (an OR of the two made
+			// PostgreSQL scan the table).
+			find, args := `(SELECT id FROM events WHERE dedup = ?)`, []any{dedup}
+			switch {
+			case dedup == nil:
+				find, args = `(SELECT id FROM events WHERE body_dedup = ?)`, []any{bodyDedup}
+			case bodyDedup != nil:
+				find, args = `(SELECT id FROM events WHERE dedup = ? UNION ALL SELECT id FROM events WHERE body_dedup = ? LIMIT 1)`, []any{dedup, bodyDedup}
+			}
+			if s.keys.Contains(keyID{epoch, subject}) {
+				err = tx.queryRowStale(`SELECT `+find, args...).Scan(&first)
+			} else {
+				err = tx.queryRowStale(`SELECT `+find+`, (SELECT wrapped FROM data_keys WHERE epoch = ? AND subject = ?)`,
+					append(args, epoch, subject)...).Scan(&first, &wrapped)
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("dedup lookup: %w", err)
 		}
-		epoch := epochOf(e.ReceivedAt)
-		key, err := s.dataKey(tx, subject, epoch)
+		if first.Valid {
+			id, duplicate = first.String, true
+			return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionReceived, Actor: e.Source, Source: e.Source,
+				EventType: e.EventType, EventID: first.String, Subject: subject, Outcome: "duplicate"})
+		}
+		key, err := s.dataKeyRead(tx, subject, epoch, wrapped)
 		if err != nil {
 			return err
 		}
@@ -74,10 +107,17 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 		} else if sealed, err = seal(key, e.Payload, []byte(e.ID)); err != nil {
 			return err
 		}
-		if _, err := tx.exec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
+		if err := tx.deferExec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
 			key_epoch, payload, upstream) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType,
 			subject, dedup, bodyDedup, e.ReceivedAt.UnixNano(), epoch, sealed, upstream); err != nil {
 			return fmt.Errorf("insert event: %w", err)
+		}
+		if tx.pre != nil { // a second copy in the same batch is a duplicate
+			for _, h := range [][]byte{dedup, bodyDedup} {
+				if h != nil {
+					tx.pre.events[string(h)] = e.ID
+				}
+			}
 		}
 		if err := s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionReceived, Actor: e.Source,
 			Source: e.Source, EventType: e.EventType, EventID: e.ID, Subject: subject, Outcome: "accepted"}); err != nil {
@@ -89,7 +129,7 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 			}
 		}
 		for _, p := range drift.Paths {
-			if _, err := tx.exec(`INSERT INTO schema_paths (source, event_type, path, first_seen) VALUES (?, ?, ?, ?)
+			if err := tx.deferExec(`INSERT INTO schema_paths (source, event_type, path, first_seen) VALUES (?, ?, ?, ?)
 				ON CONFLICT DO NOTHING`, e.Source, e.EventType, p, e.ReceivedAt.UnixNano()); err != nil {
 				return fmt.Errorf("record schema path: %w", err)
 			}
@@ -104,7 +144,7 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 				Detail: fmt.Sprintf("%d more new paths in this event were not recorded", drift.More)})
 		}
 		return nil
-	})
+	}})
 	if err != nil {
 		return "", false, fmt.Errorf("commit event: %w", err)
 	}

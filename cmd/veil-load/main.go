@@ -57,6 +57,8 @@ func main() {
 		serveFlapping = flag.Bool("serve-flapping-sink", false, "internal: run the flapping sink and print its address")
 		purgeEvery    = flag.Duration("purge-every", 3*time.Minute, "with -soak: run `veil audit purge` this often")
 		retention     = flag.Duration("retention", 5*time.Minute, "with -soak: retention.payload")
+		stores        = flag.Bool("stores", false, "ingest with fan-out side by side on SQLite, on PostgreSQL with one replica, and with three replicas sharing the database (loaded round robin)")
+		postgres      = flag.String("postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "with -stores: the PostgreSQL server (a schema is made per run and dropped)")
 	)
 	flag.Parse()
 	if *serveBaseline {
@@ -91,6 +93,10 @@ func main() {
 	}
 	if *e2e {
 		runE2E(ctx, *veilBin, body, *concurrency, *duration, *rate)
+		return
+	}
+	if *stores {
+		runStores(ctx, *veilBin, *postgres, body, *concurrency, *duration)
 		return
 	}
 	target := *url
@@ -189,6 +195,12 @@ func startVeil(bin string, dests string) (stop func(), url string, err error) {
 // startVeilWith also adds a lookup consumer "onboarding" (purpose
 // onboarding) before the start when consumer is set, and returns its key.
 func startVeilWith(bin string, dests string, consumer bool) (stop func(), url, key string, err error) {
+	return startVeilExtra(bin, dests, "", consumer)
+}
+
+// startVeilExtra starts veil serve on a config with extra top-level
+// settings (a storage section).
+func startVeilExtra(bin, dests, extra string, consumer bool) (stop func(), url, key string, err error) {
 	if bin == "" {
 		bin = filepath.Join(filepath.Dir(mustExecutable()), "veil")
 		if _, err := os.Stat(bin); err != nil {
@@ -209,9 +221,10 @@ admin_token: load-admin-token
 keys: {vault: "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", pseudonym: "q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY="}
 policies: %q
 lookup: {rate: 1000000, burst: 1000000}
+%s
 sources:
   - {name: greenhouse, vendor: greenhouse, secret: %s}
-%s`, filepath.Join(dir, "data"), policies, secret, dests)
+%s`, filepath.Join(dir, "data"), policies, extra, secret, dests)
 	config := filepath.Join(dir, "veil.yaml")
 	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
 		return nil, "", "", err
@@ -390,6 +403,11 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // has its answer (closed loop); otherwise requests are scheduled at the rate
 // and latency counts from the scheduled time, so a stall is not hidden.
 func run(ctx context.Context, url string, body []byte, workers int, d time.Duration, rate int) *result {
+	return runOn(ctx, []string{url}, body, workers, d, rate)
+}
+
+// runOn loads several servers round robin, request by request.
+func runOn(ctx context.Context, urls []string, body []byte, workers int, d time.Duration, rate int) *result {
 	tr := &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers, DisableCompression: true}
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	defer tr.CloseIdleConnections()
@@ -432,7 +450,7 @@ func run(ctx context.Context, url string, body []byte, workers int, d time.Durat
 				}
 				n := seq.Add(1)
 				b := bytes.Replace(body, []byte(`"id": 61559902`), []byte(fmt.Sprintf(`"id": %d`, 80000000+n)), 1)
-				if send(ctx, client, url, b, fmt.Sprintf("load-%d-%d", runID, n)) {
+				if send(ctx, client, urls[int(n)%len(urls)], b, fmt.Sprintf("load-%d-%d", runID, n)) {
 					ok.Add(1)
 					lat = append(lat, time.Since(t0))
 				} else {

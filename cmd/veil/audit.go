@@ -199,6 +199,10 @@ func runAuditPurge(ctx context.Context, c *command, args []string, stdout, stder
 			return err
 		}
 	}
+	if r.Elsewhere {
+		fmt.Fprintln(stdout, "another veil serve replica is applying retention right now; nothing done")
+		return nil
+	}
 	expired := int64(0)
 	for _, n := range r.Expired {
 		expired += n

@@ -61,6 +61,10 @@ var commands = []*command{
 	{name: "report", about: "Reports for the data protection officer.", sub: []*command{
 		{name: "report processing", args: "[--format md|json] [--samples DIR]", about: "The records of processing (GDPR Art. 30), per destination: recipient, purpose, legal basis, fields, retention.", run: runReportProcessing},
 	}},
+	{name: "migrate", about: "Apply the store's numbered migrations (serve also does it at start) and print the schema version.", run: runMigrate},
+	{name: "store", about: "Move a deployment between stores.", sub: []*command{
+		{name: "store copy", args: "--to DSN", about: "Copy the config's SQLite store (events, keys, deliveries, consumers, the audit chain and its anchor) into a new PostgreSQL database and verify the copy. Stop serve first.", run: runStoreCopy},
+	}},
 	{name: "version", about: "Print Veil's version, commit, Go version and OPA version.", run: runVersion},
 }
 

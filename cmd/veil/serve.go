@@ -82,6 +82,8 @@ func retention(ctx context.Context, cfg *veil.Config, st *audit.Store, log *slog
 		delivery.CountDead(r.Expired)
 		if err != nil && ctx.Err() == nil {
 			log.Error("retention", "err", err)
+		} else if err == nil && r.Elsewhere {
+			log.Info("retention skipped: another replica is applying it")
 		} else if err == nil {
 			expired := int64(0)
 			for _, n := range r.Expired {
@@ -145,11 +147,16 @@ func loadStore(path string) (*veil.Config, *audit.Store, error) {
 	return cfg, st, nil
 }
 
-// openStore opens the SQLite store of cfg.
+// openStore opens the store of cfg: SQLite in data_dir, or PostgreSQL.
 func openStore(cfg *veil.Config, log *slog.Logger) (*audit.Store, error) {
 	vault, _ := veil.DecodeKey(cfg.Keys.Vault) // validated with the config
 	pseudonym, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
-	st := audit.NewStore(filepath.Join(cfg.DataDir, "veil.db"), vault, pseudonym)
+	var st *audit.Store
+	if cfg.Storage.Driver == veil.DriverPostgres {
+		st = audit.NewPostgresStore(cfg.Storage.DSN, vault, pseudonym)
+	} else {
+		st = audit.NewStore(filepath.Join(cfg.DataDir, "veil.db"), vault, pseudonym)
+	}
 	st.Logger = log.With("component", "store")
 	if err := st.Open(); err != nil {
 		return nil, err
@@ -174,12 +181,17 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	warnings(cfg, log)
 
 	// Nothing is written to the audit log until the port is ours, the data
-	// folder is ours, and the store is open with the right key.
-	unlock, setURL, err := lockDataDir(cfg.DataDir)
-	if err != nil {
-		return err
+	// folder is ours (SQLite: one serve per file; replicas share a
+	// PostgreSQL database), and the store is open with the right key.
+	setURL := func(string) {}
+	if cfg.Storage.Driver == veil.DriverSQLite {
+		unlock, set, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		setURL = set
 	}
-	defer unlock()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -235,10 +247,14 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
 	srv.GivenUp = delivery.CountDead
 
-	if n, err := st.ResetSending(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		log.Info("requeued deliveries left in flight by the last run", "count", n)
+	if cfg.Storage.Driver == veil.DriverSQLite {
+		// The only process delivering from this file: what the last run
+		// left in flight goes back now. (Replicas wait for leases.)
+		if n, err := st.ResetSending(ctx); err != nil {
+			return err
+		} else if n > 0 {
+			log.Info("requeued deliveries left in flight by the last run", "count", n)
+		}
 	}
 	if removed, err := st.GiveUpRemoved(ctx, cfg.DestinationNames()); err != nil {
 		return err
@@ -267,7 +283,11 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 		go func() { log.Warn("pprof", "err", http.ListenAndServe(addr, pprofMux())) }()
 	}
 	setURL(srv.URL())
-	log.Info("listening", "addr", srv.URL(), "sources", len(cfg.Sources), "data_dir", cfg.DataDir)
+	where := []any{"data_dir", cfg.DataDir}
+	if cfg.Storage.Driver == veil.DriverPostgres {
+		where = []any{"storage", "postgres"}
+	}
+	log.Info("listening", append([]any{"addr", srv.URL(), "sources", len(cfg.Sources)}, where...)...)
 
 	<-ctx.Done()
 	log.Info("shutting down: finishing requests in flight")

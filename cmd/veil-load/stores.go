@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+// runStores loads ingest with fan-out on SQLite, on PostgreSQL with one
+// replica, and on PostgreSQL with three replicas sharing the database, one
+// after the other in the same run.
+func runStores(ctx context.Context, bin, pgDSN string, body []byte, workers int, d time.Duration) {
+	fmt.Printf("stores: %d B body, concurrency %d, %s per phase, decided for 3 destinations\n", len(body), workers, d)
+	dests := destinationsFor(true, "")
+	stop, u, _, err := startVeilExtra(bin, dests, "", false)
+	if err != nil {
+		fatal(err)
+	}
+	lite := runOn(ctx, []string{u + "/hooks/greenhouse"}, body, workers, d, 0)
+	stop()
+	lite.print("sqlite")
+
+	for _, replicas := range []int{1, 3} {
+		dsn, drop := pgSchema(pgDSN)
+		extra := fmt.Sprintf("storage: {driver: postgres, dsn: %q}", dsn)
+		var urls []string
+		var stops []func()
+		for range replicas {
+			stop, u, _, err := startVeilExtra(bin, dests, extra, false)
+			if err != nil {
+				fatal(err)
+			}
+			stops = append(stops, stop)
+			urls = append(urls, u+"/hooks/greenhouse")
+		}
+		r := runOn(ctx, urls, body, workers, d, 0)
+		for _, s := range stops {
+			s()
+		}
+		drop()
+		r.print(fmt.Sprintf("postgres, %d replica(s)", replicas))
+		fmt.Printf("ratio: %.1f%% of the SQLite rate\n", 100*r.rps/lite.rps)
+	}
+}
+
+// pgSchema makes a schema for one phase and returns its DSN and a func
+// that drops it.
+func pgSchema(dsn string) (string, func()) {
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		fatal(err)
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	schema := "veil_load_" + hex.EncodeToString(b)
+	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		fatal(fmt.Errorf("PostgreSQL at -postgres: %w", err))
+	}
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "search_path=" + schema, func() {
+		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		admin.Close()
+	}
+}
