@@ -26,6 +26,7 @@ const (
 	ActionPolicyRejected = "policy_rejected"
 	ActionSchemaDrift    = "schema_drift"
 
+	ActionReconciled      = "reconciled"
 	ActionConsumerAdded   = "consumer_added"
 	ActionConsumerRevoked = "consumer_revoked"
 )

@@ -92,6 +92,8 @@ type Source struct {
 	// ATS API (Greenhouse Harvest, Lever). "" or "vault" keeps it encrypted.
 	Lookup string     `yaml:"lookup"`
 	API    *APIConfig `yaml:"api"`
+	// Reconcile polls the ATS API for changes no webhook brought.
+	Reconcile *ReconcileConfig `yaml:"reconcile"`
 }
 
 // SecretList returns the source's secrets, secret first, without empty ones.
@@ -105,11 +107,36 @@ func (s *Source) SecretList() []string {
 	return out
 }
 
-// APIConfig reaches an ATS API for upstream lookups.
+// APIConfig reaches an ATS API, for upstream lookups and reconciliation.
 type APIConfig struct {
-	BaseURL string   `yaml:"base_url"`
-	Key     string   `yaml:"key"`     // sent as the HTTP Basic user, as Harvest and Lever expect
-	Timeout Duration `yaml:"timeout"` // 0 means 10s
+	BaseURL string `yaml:"base_url"`
+	// Key is Lever's and Ashby's API key, sent as the HTTP Basic user.
+	Key string `yaml:"key"`
+	// ClientID, ClientSecret and UserID are Greenhouse Harvest v3's OAuth
+	// 2.0 client credentials and the user the token acts as (its sub).
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	UserID       string `yaml:"user_id"`
+	// TokenURL is where Harvest v3 tokens come from; "" means
+	// https://auth.greenhouse.io/token.
+	TokenURL string   `yaml:"token_url"`
+	Timeout  Duration `yaml:"timeout"` // per request; 0 means 10s
+	// Rate is the requests per second Veil allows itself; 0 means the
+	// vendor's documented limit (Lever 9/s, under its 10/s; Greenhouse and Ashby 5/s).
+	Rate float64 `yaml:"rate"`
+	// AllowPrivateNetwork lets the API resolve to a loopback or private
+	// address (the SSRF guard applies to ATS APIs as to destinations).
+	AllowPrivateNetwork bool `yaml:"allow_private_network"`
+}
+
+// ReconcileConfig schedules reconciliation passes for a source.
+type ReconcileConfig struct {
+	Every   Duration `yaml:"every"`   // between passes; 0 means 15m
+	Overlap Duration `yaml:"overlap"` // listed again before the watermark; 0 means 10m
+	// Since is where the first pass starts (RFC 3339); "" means when Veil
+	// first reconciles the source, minus overlap.
+	Since   string `yaml:"since"`
+	PerPage int    `yaml:"per_page"` // records per page; 0 means 100
 }
 
 // NormalizeConfig maps a generic sender's body onto the normal form: a
@@ -416,6 +443,17 @@ func (c *Config) setDefaults() {
 		if s.HMAC != nil && s.HMAC.Encoding == "" {
 			s.HMAC.Encoding = "hex"
 		}
+		if s.Reconcile != nil {
+			if s.Reconcile.Every == 0 {
+				s.Reconcile.Every = Duration(15 * time.Minute)
+			}
+			if s.Reconcile.Overlap == 0 {
+				s.Reconcile.Overlap = Duration(10 * time.Minute)
+			}
+			if s.Reconcile.PerPage == 0 {
+				s.Reconcile.PerPage = 100
+			}
+		}
 		if s.API != nil && s.API.Timeout == 0 {
 			s.API.Timeout = Duration(10 * time.Second)
 		}
@@ -497,6 +535,9 @@ func (c *Config) Validate() error {
 		case "", "vault", "upstream":
 		default:
 			return fmt.Errorf("config: %s.lookup: %q is not vault or upstream", p, s.Lookup)
+		}
+		if err := s.checkAPI(p); err != nil {
+			return err
 		}
 		if s.HMAC != nil && s.Vendor != VendorHMAC {
 			return fmt.Errorf("config: %s.hmac: only for vendor hmac", p)
@@ -639,4 +680,60 @@ func DecodeStandardSecret(s string) ([]byte, error) {
 		return nil, fmt.Errorf("a Standard Webhooks secret decodes to at least 16 bytes")
 	}
 	return b, nil
+}
+
+// checkAPI validates a source's api and reconcile blocks.
+func (s *Source) checkAPI(p string) error {
+	if s.Lookup == "upstream" && s.API == nil {
+		return fmt.Errorf("config: %s.api: required for lookup: upstream", p)
+	}
+	if s.Reconcile != nil && s.API == nil {
+		return fmt.Errorf("config: %s.api: required for reconcile", p)
+	}
+	if r := s.Reconcile; r != nil {
+		switch {
+		case s.Vendor != VendorGreenhouse && s.Vendor != VendorLever && s.Vendor != VendorAshby:
+			return fmt.Errorf("config: %s.reconcile: Veil reconciles greenhouse, lever and ashby sources", p)
+		case r.Every < Duration(time.Minute):
+			return fmt.Errorf("config: %s.reconcile.every: at least 1m", p)
+		case r.Overlap < 0:
+			return fmt.Errorf("config: %s.reconcile.overlap: must not be negative", p)
+		case r.PerPage < 1 || r.PerPage > 500:
+			return fmt.Errorf("config: %s.reconcile.per_page: between 1 and 500", p)
+		}
+		if r.Since != "" {
+			if _, err := time.Parse(time.RFC3339, r.Since); err != nil {
+				return fmt.Errorf("config: %s.reconcile.since: not an RFC 3339 time (2026-11-01T00:00:00Z)", p)
+			}
+		}
+	}
+	a := s.API
+	if a == nil {
+		return nil
+	}
+	u, err := url.Parse(a.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("config: %s.api.base_url: must be an absolute http or https URL", p)
+	}
+	switch s.Vendor {
+	case VendorGreenhouse:
+		if a.ClientID == "" || a.ClientSecret == "" || a.UserID == "" {
+			return fmt.Errorf("config: %s.api: Harvest v3 needs client_id, client_secret and user_id (Basic-auth keys were retired with v1/v2)", p)
+		}
+		if a.TokenURL != "" {
+			if t, err := url.Parse(a.TokenURL); err != nil || (t.Scheme != "http" && t.Scheme != "https") || t.Host == "" {
+				return fmt.Errorf("config: %s.api.token_url: must be an absolute http or https URL", p)
+			}
+		}
+	case VendorLever, VendorAshby:
+		if a.Key == "" {
+			return fmt.Errorf("config: %s.api.key: required", p)
+		}
+	default:
+		return fmt.Errorf("config: %s.api: Veil has no API client for %s", p, s.Vendor)
+	}
+	if a.Rate < 0 {
+		return fmt.Errorf("config: %s.api.rate: must not be negative", p)
+	}
+	return nil
 }

@@ -67,6 +67,13 @@ func TestParseConfig_Errors(t *testing.T) {
 		{"normalize: type outside the list", baseConfig + "  - {name: w, vendor: hmac, secret: s, hmac: {header: X-S}, normalize: {type: {path: event, map: {moved: application.moved}}}}\n", okEnv, `sources[1].normalize.type.map.moved: "application.moved" is not a normal type`},
 		{"normalize: unknown field", baseConfig + "  - {name: w, vendor: hmac, secret: s, hmac: {header: X-S}, normalize: {candidate.nickname: data.nick}}\n", okEnv, `sources[1].normalize.candidate.nickname: not a field of the normal form`},
 		{"normalize: not hmac", strings.Replace(baseConfig, "vendor: greenhouse,", "vendor: greenhouse, normalize: {candidate.id: x},", 1), okEnv, "sources[0].normalize: only a generic hmac source"},
+		{"harvest v1 key", strings.Replace(baseConfig, "vendor: greenhouse,", "vendor: greenhouse, api: {base_url: 'https://harvest.greenhouse.io/v3', key: k},", 1), okEnv, "sources[0].api: Harvest v3 needs client_id, client_secret and user_id"},
+		{"reconcile without api", strings.Replace(baseConfig, "vendor: greenhouse,", "vendor: greenhouse, reconcile: {every: 15m},", 1), okEnv, "sources[0].api: required for reconcile"},
+		{"upstream without api", strings.Replace(baseConfig, "vendor: greenhouse,", "vendor: greenhouse, lookup: upstream,", 1), okEnv, "sources[0].api: required for lookup: upstream"},
+		{"reconcile too often", strings.Replace(baseConfig, "vendor: greenhouse,", "vendor: greenhouse, api: {base_url: 'https://x.example', client_id: a, client_secret: b, user_id: '1'}, reconcile: {every: 10s},", 1), okEnv, "sources[0].reconcile.every: at least 1m"},
+		{"reconcile bad since", strings.Replace(baseConfig, "vendor: greenhouse,", "vendor: greenhouse, api: {base_url: 'https://x.example', client_id: a, client_secret: b, user_id: '1'}, reconcile: {since: yesterday},", 1), okEnv, "sources[0].reconcile.since"},
+		{"api bad url", baseConfig + "  - {name: l, vendor: lever, secret: s, api: {base_url: 'api.lever.co', key: k}}\n", okEnv, "sources[1].api.base_url"},
+		{"reconcile other vendor", baseConfig + "  - {name: s, vendor: standard, secret: 'whsec_qi30n6UNTGAkAqwOsrRJil8R+0kDgCYHta7MhRRlqlw=', api: {base_url: 'https://x.example', key: k}, reconcile: {}}\n", okEnv, "sources[1].reconcile: Veil reconciles greenhouse, lever and ashby"},
 		{"destination bad backoff", baseConfig + "destinations:\n  - {name: d, url: 'https://x.example', sources: [greenhouse], policy: p, retry: {backoff: [5s, -1s]}}\n", okEnv, "destinations[0].retry.backoff[1]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

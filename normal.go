@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -348,3 +349,107 @@ func appendJSONString(b []byte, s string) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
+
+// Application outcomes, as reconciliation compares them.
+const (
+	OutcomeActive   = "active"
+	OutcomeHired    = "hired"
+	OutcomeRejected = "rejected"
+	// OutcomeClosed is hired or rejected, the vendor's record does not
+	// say which (Lever archives both, with the customer's own reasons).
+	OutcomeClosed = "closed"
+)
+
+// AppState is where an application stands: its id, its stage (id, or
+// name when the vendor sends no id) and its outcome. An empty field is
+// unknown: the event did not say.
+type AppState struct {
+	ID, Stage, Outcome string
+	// New says the ATS created the application inside the listed window
+	// (reconciliation reports it as application.created).
+	New bool
+	// SeenBy is who last reported the state: "webhook" or "reconcile"
+	// (as the store keeps it).
+	SeenBy string
+}
+
+// Transition returns the normal type of the change from prev (nil: never
+// seen) to cur, or "" when there is nothing to report: no field cur knows
+// differs from what prev knows. An unknown field (empty) is no change.
+func Transition(prev *AppState, cur AppState) string {
+	byOutcome := func(def string) string {
+		switch cur.Outcome {
+		case OutcomeHired:
+			return TypeApplicationHired
+		case OutcomeRejected:
+			return TypeApplicationRejected
+		case OutcomeClosed:
+			return TypeApplicationUpdated
+		}
+		return def
+	}
+	if prev == nil {
+		if cur.New {
+			return TypeApplicationCreated
+		}
+		return byOutcome(TypeStageChanged)
+	}
+	closed := func(o string) bool { return o == OutcomeHired || o == OutcomeRejected || o == OutcomeClosed }
+	switch {
+	case cur.Outcome == "" || cur.Outcome == prev.Outcome:
+	case cur.Outcome == OutcomeActive:
+		if closed(prev.Outcome) {
+			return TypeApplicationUpdated // reopened
+		}
+	case cur.Outcome == OutcomeClosed && closed(prev.Outcome):
+	case prev.Outcome == OutcomeClosed && closed(cur.Outcome):
+	default:
+		return byOutcome(TypeApplicationUpdated)
+	}
+	if cur.Stage != "" && prev.Stage != "" && cur.Stage != prev.Stage {
+		return TypeStageChanged
+	}
+	return ""
+}
+
+// AppState returns the application state an application event reports,
+// and false for other events or when it names no application.
+func (n *NormalEvent) AppState() (*AppState, bool) {
+	if !strings.HasPrefix(n.Type, "application.") || n.Application.ID == nil || *n.Application.ID == "" {
+		return nil, false
+	}
+	st := &AppState{ID: *n.Application.ID}
+	if n.Application.Stage.ID != nil {
+		st.Stage = *n.Application.Stage.ID
+	} else if n.Application.Stage.Name != nil {
+		st.Stage = *n.Application.Stage.Name
+	}
+	switch {
+	case n.Type == TypeApplicationHired:
+		st.Outcome = OutcomeHired
+	case n.Type == TypeApplicationRejected:
+		st.Outcome = OutcomeRejected
+	case n.Application.Status != nil:
+		st.Outcome = OutcomeOf(*n.Application.Status)
+	}
+	return st, true
+}
+
+// OutcomeOf maps a vendor's application status onto an outcome:
+// hired, rejected (Lever and Ashby archive), or active.
+func OutcomeOf(status string) string {
+	switch strings.ToLower(status) {
+	case "hired":
+		return OutcomeHired
+	case "rejected", "archived":
+		return OutcomeRejected
+	}
+	return OutcomeActive
+}
+
+// ReconcileState is where a source's reconciliation stands.
+type ReconcileState struct {
+	Watermark time.Time // the last good pass listed everything changed since then
+	Token     string    // the vendor's sync token (Ashby), "" if none
+	Known     bool      // false before the source's first pass
+}

@@ -36,3 +36,33 @@ func TestNormalAppendJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestTransition(t *testing.T) {
+	st := func(stage, outcome string) *veil.AppState {
+		return &veil.AppState{ID: "1", Stage: stage, Outcome: outcome}
+	}
+	for _, c := range []struct {
+		name string
+		prev *veil.AppState
+		cur  veil.AppState
+		want string
+	}{
+		{"never seen, created in the window", nil, veil.AppState{Stage: "s1", Outcome: "active", New: true}, veil.TypeApplicationCreated},
+		{"never seen, moved", nil, *st("s2", "active"), veil.TypeStageChanged},
+		{"never seen, hired", nil, *st("s2", "hired"), veil.TypeApplicationHired},
+		{"never seen, archived (Lever)", nil, *st("s2", "closed"), veil.TypeApplicationUpdated},
+		{"same", st("s1", "active"), *st("s1", "active"), ""},
+		{"moved", st("s1", "active"), *st("s2", "active"), veil.TypeStageChanged},
+		{"hired", st("s1", "active"), *st("s1", "hired"), veil.TypeApplicationHired},
+		{"rejected", st("s1", "active"), *st("s1", "rejected"), veil.TypeApplicationRejected},
+		{"webhook knew the stage only; listing adds active", st("s1", ""), *st("s1", "active"), ""},
+		{"webhook knew the stage only; listing says hired", st("s1", ""), *st("s1", "hired"), veil.TypeApplicationHired},
+		{"webhook said hired; Lever lists it archived", st("s1", "hired"), *st("s1", "closed"), ""},
+		{"listing knows no stage", st("s1", "active"), *st("", "active"), ""},
+		{"reopened", st("s1", "rejected"), *st("s1", "active"), veil.TypeApplicationUpdated},
+	} {
+		if got := veil.Transition(c.prev, c.cur); got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+}

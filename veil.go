@@ -37,6 +37,13 @@ type Event struct {
 	// Upstream holds the record ids to fetch from the ATS API, for a source
 	// in upstream lookup mode (Veil keeps no payload for it); nil otherwise.
 	Upstream map[string]string
+	// App is where the event says its application stands (nil when it says
+	// nothing): kept per application as keyed hashes, so reconciliation
+	// reports only the changes no webhook brought.
+	App *AppState
+	// Reconciled marks an event Veil built from the ATS API for a change no
+	// webhook brought (its App holds the listed state).
+	Reconciled bool
 }
 
 // Drift is the schema drift one event shows: payload paths not seen before

@@ -6,13 +6,19 @@ package ats
 // byte-identical body is a duplicate whatever that header says.
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tidwall/gjson"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/redact"
@@ -228,4 +234,160 @@ var greenhouseCategories = categories(
 
 func (g *greenhouse) Recognize(body []byte) bool {
 	return hasAll(body, "action", "payload") && !gjson.GetBytes(body, "webhookActionId").Exists()
+}
+
+// Greenhouse Harvest v3 (v1/v2 were retired on 31 August 2026): OAuth 2.0
+// client credentials (POST the token URL with HTTP Basic client id and
+// secret, form grant_type=client_credentials&sub=<user id>; one-hour
+// bearer tokens, renewed a minute before they expire), applications
+// listed with updated_at=gte|<RFC 3339> and per_page on the first call,
+// then the Link rel="next" URL, whose cursor is its only parameter.
+type harvest struct {
+	once sync.Once
+	ts   oauth2.TokenSource
+	make func() oauth2.TokenSource
+}
+
+// TokenEarly is how long before its expiry a Harvest token is renewed.
+var TokenEarly = time.Minute
+
+func newHarvest(a *API, transport http.RoundTripper) *harvest {
+	api := a.src.API
+	tokenURL := api.TokenURL
+	if tokenURL == "" {
+		tokenURL = "https://auth.greenhouse.io/token"
+	}
+	cc := &clientcredentials.Config{ClientID: api.ClientID, ClientSecret: api.ClientSecret, TokenURL: tokenURL,
+		EndpointParams: url.Values{"sub": {api.UserID}}, AuthStyle: oauth2.AuthStyleInHeader}
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: transport,
+		Timeout:       time.Duration(api.Timeout),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }})
+	return &harvest{make: func() oauth2.TokenSource {
+		return oauth2.ReuseTokenSourceWithExpiry(nil, tokenFetcher{cc, ctx}, TokenEarly)
+	}}
+}
+
+// tokenFetcher asks the token endpoint every time: the reuse source
+// around it decides when.
+type tokenFetcher struct {
+	cc  *clientcredentials.Config
+	ctx context.Context
+}
+
+func (f tokenFetcher) Token() (*oauth2.Token, error) { return f.cc.Token(f.ctx) }
+
+func (h *harvest) authorize(_ *API, req *http.Request) error {
+	h.once.Do(func() { h.ts = h.make() })
+	t, err := h.ts.Token()
+	if err != nil {
+		// The endpoint's answer is not repeated: only its status.
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil {
+			return &APIError{Status: re.Response.StatusCode, Reason: "the token endpoint refused the client credentials"}
+		}
+		return &APIError{Reason: "no token from the token endpoint"}
+	}
+	t.SetAuthHeader(req)
+	return nil
+}
+
+func (h *harvest) list(ctx context.Context, a *API, l Listing, page func([]AppRecord) error) (string, error) {
+	next := a.endpoint("/applications", url.Values{
+		"updated_at": {"gte|" + l.Since.UTC().Format(time.RFC3339)}, "per_page": {strconv.Itoa(l.PerPage)}})
+	for next != "" {
+		data, hdr, err := a.do(ctx, http.MethodGet, next, nil)
+		if err != nil {
+			return "", err
+		}
+		list := gjson.ParseBytes(data)
+		if !list.IsArray() {
+			return "", &APIError{Status: http.StatusOK, Reason: "the page is not a list of applications"}
+		}
+		var recs []AppRecord
+		for _, r := range list.Array() {
+			recs = append(recs, harvestApp(r))
+		}
+		next = ""
+		if link := nextLink(hdr.Values("Link")); link != "" {
+			u, err := url.Parse(link)
+			if err != nil || !u.IsAbs() || !a.sameHost(u) {
+				return "", &APIError{Status: http.StatusOK, Reason: "the next-page link points to another host"}
+			}
+			next = u.String()
+		}
+		if err := page(recs); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+// harvestApp reads a v3 application: ids are flat (candidate_id, job_id,
+// current_stage_id) where v1 nested them; both are read.
+func harvestApp(r gjson.Result) AppRecord {
+	str := func(paths ...string) string {
+		for _, p := range paths {
+			if v := r.Get(p); v.Exists() && v.Type != gjson.Null {
+				return v.String()
+			}
+		}
+		return ""
+	}
+	out := AppRecord{ID: str("id"), CandidateID: str("candidate_id", "candidate.id"),
+		JobID: str("job_id", "job.id", "jobs.0.id"), StageID: str("current_stage_id", "current_stage.id"),
+		StageName: str("current_stage.name"), CreatedAt: parseTime(r.Get("created_at")),
+		UpdatedAt: parseTime(r.Get("updated_at")), Raw: []byte(r.Raw)}
+	if out.CreatedAt.IsZero() {
+		out.CreatedAt = parseTime(r.Get("applied_at"))
+	}
+	switch strings.ToLower(str("status")) {
+	case "hired":
+		out.Outcome = veil.OutcomeHired
+	case "rejected":
+		out.Outcome = veil.OutcomeRejected
+	default:
+		out.Outcome = veil.OutcomeActive
+	}
+	return out
+}
+
+// nextLink returns the rel="next" URL of RFC 8288 Link header values.
+func nextLink(values []string) string {
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			target, params, ok := strings.Cut(strings.TrimSpace(part), ";")
+			if !ok || !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
+				continue
+			}
+			for _, p := range strings.Split(params, ";") {
+				k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+				if strings.EqualFold(k, "rel") && strings.EqualFold(strings.Trim(v, `"`), "next") {
+					return strings.TrimSuffix(strings.TrimPrefix(target, "<"), ">")
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// fetch returns {"application": …, "candidate": …} from the v3
+// single-resource routes, the shape Normalize reads.
+func (h *harvest) fetch(ctx context.Context, a *API, ids map[string]string) ([]byte, error) {
+	app, _, err := a.do(ctx, http.MethodGet, a.endpoint("/applications/"+url.PathEscape(ids["application"]), nil), nil)
+	if err != nil {
+		return nil, lookupError(err)
+	}
+	cand, _, err := a.do(ctx, http.MethodGet, a.endpoint("/candidates/"+url.PathEscape(ids["candidate"]), nil), nil)
+	if err != nil {
+		return nil, lookupError(err)
+	}
+	return []byte(`{"application":` + string(app) + `,"candidate":` + string(cand) + `}`), nil
+}
+
+func (h *harvest) envelope(rec AppRecord) []byte {
+	return []byte(`{"application":` + string(rec.Raw) + `}`)
+}
+
+func (h *harvest) upstream(rec AppRecord) map[string]string {
+	return map[string]string{"application": rec.ID, "candidate": rec.CandidateID}
 }

@@ -7,11 +7,13 @@ package ats
 // signature, so its hex case does not matter.
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -156,4 +158,72 @@ var leverCategories = categories(
 
 func (l *lever) Recognize(body []byte) bool {
 	return hasAll(body, "token", "triggeredAt", "signature", "event")
+}
+
+// Lever's API: HTTP Basic with the API key as the user;
+// GET /v1/opportunities?updated_at_start=<ms>&limit=N, then offset=<next>
+// while hasNext. Lever allows 10 requests per second.
+type leverAPI struct{}
+
+func (leverAPI) authorize(a *API, req *http.Request) error {
+	req.SetBasicAuth(a.src.API.Key, "")
+	return nil
+}
+
+func (leverAPI) list(ctx context.Context, a *API, l Listing, page func([]AppRecord) error) (string, error) {
+	q := url.Values{"updated_at_start": {strconv.FormatInt(l.Since.UnixMilli(), 10)}, "limit": {strconv.Itoa(min(l.PerPage, 100))}}
+	for {
+		data, _, err := a.do(ctx, http.MethodGet, a.endpoint("/v1/opportunities", q), nil)
+		if err != nil {
+			return "", err
+		}
+		doc := gjson.ParseBytes(data)
+		list := doc.Get("data")
+		if !list.IsArray() {
+			return "", &APIError{Status: http.StatusOK, Reason: "the page has no data list"}
+		}
+		var recs []AppRecord
+		for _, r := range list.Array() {
+			recs = append(recs, leverOpportunity(r))
+		}
+		if err := page(recs); err != nil {
+			return "", err
+		}
+		next := doc.Get("next").String()
+		if !doc.Get("hasNext").Bool() || next == "" {
+			return "", nil
+		}
+		q.Set("offset", next)
+	}
+}
+
+// leverOpportunity reads an opportunity: stage is an id (an object when
+// expanded), archived is null or {reason, archivedAt}. The archive reason
+// is the customer's own list (hired is one of them), so an archived
+// opportunity is closed, hired or rejected.
+func leverOpportunity(r gjson.Result) AppRecord {
+	out := AppRecord{ID: r.Get("id").String(), CandidateID: r.Get("contact").String(),
+		StageID: r.Get("stage").String(), CreatedAt: parseTime(r.Get("createdAt")),
+		UpdatedAt: parseTime(r.Get("updatedAt")), Outcome: veil.OutcomeActive, Raw: []byte(r.Raw)}
+	if st := r.Get("stage"); st.IsObject() {
+		out.StageID, out.StageName = st.Get("id").String(), st.Get("text").String()
+	}
+	if a := r.Get("archived"); a.IsObject() {
+		out.Outcome = veil.OutcomeClosed
+	}
+	return out
+}
+
+func (leverAPI) fetch(ctx context.Context, a *API, ids map[string]string) ([]byte, error) {
+	data, _, err := a.do(ctx, http.MethodGet, a.endpoint("/v1/opportunities/"+url.PathEscape(ids["opportunity"]), nil), nil)
+	if err != nil {
+		return nil, lookupError(err)
+	}
+	return data, nil
+}
+
+func (leverAPI) envelope(rec AppRecord) []byte { return []byte(`{"data":` + string(rec.Raw) + `}`) }
+
+func (leverAPI) upstream(rec AppRecord) map[string]string {
+	return map[string]string{"opportunity": rec.ID}
 }

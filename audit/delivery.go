@@ -45,6 +45,9 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 	switch d.Status {
 	case veil.DeliveryFiltered:
 		row.Action, row.Outcome = veil.ActionFiltered, "not_allowed"
+		if d.Detail == DetailReconciled {
+			row.Outcome = "already_reconciled"
+		}
 	case veil.DeliveryBlocked:
 		// What the guard stopped: the categories the body would have released.
 		row.Action, row.Outcome, row.Categories = veil.ActionBlockedLeak, "blocked", d.Categories

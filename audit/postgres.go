@@ -18,12 +18,15 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/veilhq/veil"
 )
 
 // Advisory lock keys: the same numbers in every replica.
 const (
 	lockMigrate   = 0x7665696c0001 // "veil" 1
 	lockRetention = 0x7665696c0002
+	lockReconcile = 0x7665696c0003 // shifted left 16, the source's hash below
 )
 
 // openPostgres connects (the writer's connection and a pool of readers),
@@ -246,6 +249,7 @@ func (s *Store) begin() (*sql.Tx, error) {
 type ingestRead struct {
 	dedup, bodyDedup []byte
 	key              keyID
+	app              appKey // the application whose state the event reports; zero if none
 }
 
 // prefetched is what prefetch read for a batch, kept up to date with the
@@ -253,6 +257,7 @@ type ingestRead struct {
 type prefetched struct {
 	events map[string]string // dedup or body_dedup hash -> event id
 	keys   map[keyID][]byte  // wrapped data keys found
+	apps   map[appKey]*veil.AppState
 }
 
 // prefetch reads, in one round trip for the whole batch, the dedup hashes
@@ -266,10 +271,13 @@ func (s *Store) prefetch(tx *wtx, ops []*op) error {
 	}
 	var dedups, bodies [][]byte
 	var epochs []int64
-	var subjects []string
+	var subjects, appSources, apps []string
 	for _, o := range ops {
 		if o.ingest == nil {
 			continue
+		}
+		if o.ingest.app.app != "" {
+			appSources, apps = append(appSources, o.ingest.app.source), append(apps, o.ingest.app.app)
 		}
 		if o.ingest.dedup != nil {
 			dedups = append(dedups, o.ingest.dedup)
@@ -281,16 +289,18 @@ func (s *Store) prefetch(tx *wtx, ops []*op) error {
 			epochs, subjects = append(epochs, o.ingest.key.epoch), append(subjects, o.ingest.key.subject)
 		}
 	}
-	if dedups == nil && bodies == nil && epochs == nil {
+	if dedups == nil && bodies == nil && epochs == nil && apps == nil {
 		return nil
 	}
-	pre := &prefetched{events: map[string]string{}, keys: map[keyID][]byte{}}
+	pre := &prefetched{events: map[string]string{}, keys: map[keyID][]byte{}, apps: map[appKey]*veil.AppState{}}
 	err := s.wconn.Raw(func(dc any) error {
 		b := &pgx.Batch{}
 		b.Queue(`SELECT id, dedup FROM events WHERE dedup = ANY($1)`, dedups)
 		b.Queue(`SELECT id, body_dedup FROM events WHERE body_dedup = ANY($1)`, bodies)
 		b.Queue(`SELECT k.epoch, k.subject, k.wrapped FROM data_keys k
 			JOIN unnest($1::bigint[], $2::text[]) AS want(epoch, subject) ON k.epoch = want.epoch AND k.subject = want.subject`, epochs, subjects)
+		b.Queue(`SELECT a.source, a.app, coalesce(a.stage, ''), coalesce(a.outcome, ''), a.seen_by FROM app_states a
+			JOIN unnest($1::text[], $2::text[]) AS want(source, app) ON a.source = want.source AND a.app = want.app`, appSources, apps)
 		br := dc.(*stdlib.Conn).Conn().SendBatch(context.Background(), b)
 		defer br.Close()
 		for range 2 {
@@ -324,6 +334,21 @@ func (s *Store) prefetch(tx *wtx, ops []*op) error {
 				return err
 			}
 			pre.keys[k] = w
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		if rows, err = br.Query(); err != nil {
+			return err
+		}
+		for rows.Next() {
+			var k appKey
+			st := &veil.AppState{}
+			if err := rows.Scan(&k.source, &k.app, &st.Stage, &st.Outcome, &st.SeenBy); err != nil {
+				return err
+			}
+			pre.apps[k] = st
 		}
 		return rows.Err()
 	})

@@ -51,6 +51,9 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 	}
 	subject := s.SubjectHash(e.Subject)
 	read := &ingestRead{dedup: dedup, bodyDedup: bodyDedup, key: keyID{epochOf(e.ReceivedAt), subject}}
+	if e.App != nil && e.App.ID != "" {
+		read.app = appKey{e.Source, s.appHash(e.Source, "app", e.App.ID)}
+	}
 	err = s.writeOp(ctx, false, &op{ingest: read, done: make(chan error, 1), fn: func(tx *wtx) error {
 		id, duplicate = e.ID, false
 		// One read for both: is the event a duplicate, and the subject's
@@ -95,6 +98,16 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 			return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionReceived, Actor: e.Source, Source: e.Source,
 				EventType: e.EventType, EventID: first.String, Subject: subject, Outcome: "duplicate"})
 		}
+		if read.app.app != "" {
+			fresh, err := s.ingestApp(tx, e, read.app, deliveries)
+			if err != nil {
+				return err
+			}
+			if !fresh { // reconciled, but a webhook brought the change meanwhile
+				id, duplicate = "", true
+				return nil
+			}
+		}
 		key, err := s.dataKeyRead(tx, subject, epoch, wrapped)
 		if err != nil {
 			return err
@@ -119,8 +132,13 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 				}
 			}
 		}
-		if err := s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionReceived, Actor: e.Source,
-			Source: e.Source, EventType: e.EventType, EventID: e.ID, Subject: subject, Outcome: "accepted"}); err != nil {
+		row := &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionReceived, Actor: e.Source,
+			Source: e.Source, EventType: e.EventType, EventID: e.ID, Subject: subject, Outcome: "accepted"}
+		if e.Reconciled {
+			// A change no webhook brought: the application's keyed hash says which.
+			row.Action, row.Actor, row.Outcome, row.Detail = veil.ActionReconciled, "veil", "gap", "application "+read.app.app
+		}
+		if err := s.appendTx(tx, row); err != nil {
 			return err
 		}
 		for _, d := range deliveries {

@@ -113,6 +113,7 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	// see are stored together: a crash leaves neither half.
 	ev := NewPrepared(e, doc, sch)
 	defer ev.Release()
+	e.App, _ = ev.Normal.AppState() // so reconciliation knows what webhooks brought
 	deliveries := s.fanOut(r.Context(), ev)
 	drift := s.drift.observe(name, e.EventType, doc.Paths())
 	id, dup, err := s.store.IngestEvent(r.Context(), e, deliveries, drift)
@@ -205,4 +206,31 @@ func (s *Server) Prepare(e *veil.Event) (*Prepared, error) {
 		return nil, fmt.Errorf("parse stored payload: %w", err)
 	}
 	return NewPrepared(e, doc, sch), nil
+}
+
+// IngestReconciled decides and commits an event reconciliation built for a
+// change no webhook brought: its payload the ATS record (in the shape the
+// vendor's normaliser reads), its normal form n (reconciled: true). It
+// goes through the same policies, queue and audit log as a webhook. A
+// duplicate is a change already reported, or brought by a webhook meanwhile.
+func (s *Server) IngestReconciled(ctx context.Context, e *veil.Event, n *veil.NormalEvent) (id string, duplicate bool, err error) {
+	sch := s.schemes[e.Source]
+	if sch == nil {
+		return "", false, veil.Errorf(veil.ECONFLICT, "The source %s is not configured.", ats.Label(e.Source))
+	}
+	doc, err := redact.Parse(e.Payload)
+	if err != nil {
+		return "", false, fmt.Errorf("parse the listed record: %w", err)
+	}
+	ev := &Prepared{Event: e, Payload: doc, Normal: n, Classify: sch.Classifier()}
+	defer ev.Release()
+	deliveries := s.fanOut(ctx, ev)
+	if e.Upstream != nil {
+		e.Payload = nil // upstream lookup mode keeps the ids, not the record
+	}
+	id, duplicate, err = s.store.IngestEvent(ctx, e, deliveries, veil.Drift{})
+	if err == nil && !duplicate && s.Deliverer != nil && len(deliveries) > 0 {
+		s.Deliverer.Notify()
+	}
+	return id, duplicate, err
 }

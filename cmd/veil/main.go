@@ -61,6 +61,9 @@ var commands = []*command{
 	{name: "report", about: "Reports for the data protection officer.", sub: []*command{
 		{name: "report processing", args: "[--format md|json] [--samples DIR]", about: "The records of processing (GDPR Art. 30), per destination: recipient, purpose, legal basis, fields, retention.", run: runReportProcessing},
 	}},
+	{name: "reconcile", about: "Reconciliation: poll the ATS API for changes no webhook brought.", sub: []*command{
+		{name: "reconcile run", args: "--source NAME [--since T] [--dry-run]", about: "Run one reconciliation pass of a source now (serve runs them every reconcile.every): list the applications changed since the watermark minus overlap, and send each change no webhook brought through the policies.", run: runReconcileRun},
+	}},
 	{name: "migrate", about: "Apply the store's numbered migrations (serve also does it at start) and print the schema version.", run: runMigrate},
 	{name: "store", about: "Move a deployment between stores.", sub: []*command{
 		{name: "store copy", args: "--to DSN", about: "Copy the config's SQLite store (events, keys, deliveries, consumers, the audit chain and its anchor) into a new PostgreSQL database and verify the copy. Stop serve first.", run: runStoreCopy},

@@ -20,6 +20,7 @@ import (
 	"github.com/veilhq/veil/delivery"
 	"github.com/veilhq/veil/policy"
 	"github.com/veilhq/veil/proxy"
+	"github.com/veilhq/veil/reconcile"
 )
 
 // demoValues are the defaults of the shipped veil.yaml: fine for a first
@@ -243,7 +244,11 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	srv.Ready = engine.Ready
 	srv.Admin = st
 	srv.Lookup = st
-	srv.Upstream = proxy.NewATSClient(cfg)
+	apis, err := apiClients(cfg)
+	if err != nil {
+		return err
+	}
+	srv.Upstream = proxy.NewATSClient(apis)
 	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
 	srv.GivenUp = delivery.CountDead
 
@@ -277,6 +282,18 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	if err := srv.Open(); err != nil {
 		deliverer.Stop()
 		return err
+	}
+	srcs, err := reconcileSources(cfg, apis)
+	if err != nil {
+		return err
+	}
+	if len(srcs) > 0 {
+		r := &reconcile.Reconciler{Store: st, Ingest: srv, Logger: log.With("component", "reconcile"), Now: time.Now}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.Loop(bg, srcs)
+		}()
 	}
 	if addr := os.Getenv("VEIL_PPROF_ADDR"); addr != "" {
 		// Profiling on request only, on an address the operator chose.

@@ -6,59 +6,27 @@ import (
 	"database/sql"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	_ "modernc.org/sqlite"
 )
 
-// fakeATS serves testdata/upstream/<vendor> like the vendor's API, checking
-// the Basic auth key; mode switches it to an outage or a stall.
-func fakeATS(t *testing.T, vendor string, mode *atomic.Value) *httptest.Server {
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch mode.Load() {
-		case "outage":
-			w.WriteHeader(500)
-			io.WriteString(w, `{"trace":"upstream-secret-stacktrace"}`)
-			return
-		case "stall":
-			time.Sleep(700 * time.Millisecond)
-		}
-		if user, _, _ := r.BasicAuth(); user != "ats-api-key" {
-			w.WriteHeader(401)
-			return
-		}
-		b, err := os.ReadFile(filepath.Join("../../testdata/upstream", vendor, filepath.Clean(r.URL.Path)+".json"))
-		if err != nil {
-			w.WriteHeader(404)
-			return
-		}
-		w.Write(b)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
 // TestUpstreamLookup: a source in upstream mode leaves no payload in the
 // store; a lookup returns the upstream record minimised by the policy; an
 // outage answers 502 without the upstream's body, a stall 504.
 func TestUpstreamLookup(t *testing.T) {
-	var ghMode, lvMode atomic.Value
-	ghMode.Store("ok")
-	lvMode.Store("ok")
-	gh, lv := fakeATS(t, "greenhouse", &ghMode), fakeATS(t, "lever", &lvMode)
+	gh, lv := newFakeATSAPI(t, "greenhouse"), newFakeATSAPI(t, "lever")
 	dir := t.TempDir()
 	config := writeConfig(t, dir, "")
 	cfgText := string(mustRead(t, config))
 	cfgText = strings.Replace(cfgText, "  - {name: greenhouse, vendor: greenhouse, secret: gh-fixture-secret-Qm7v2Lx9}",
-		"  - {name: greenhouse, vendor: greenhouse, secret: gh-fixture-secret-Qm7v2Lx9, lookup: upstream, api: {base_url: \""+gh.URL+"\", key: ats-api-key, timeout: 300ms}}", 1)
+		"  - {name: greenhouse, vendor: greenhouse, secret: gh-fixture-secret-Qm7v2Lx9, lookup: upstream, api: {base_url: \""+gh.URL+"/v3\", token_url: \""+gh.URL+"/token\", client_id: "+fakeClientID+", client_secret: "+fakeClientSecret+", user_id: \""+fakeUserID+"\", timeout: 300ms, allow_private_network: true}}", 1)
 	cfgText = strings.Replace(cfgText, "  - {name: lever, vendor: lever, secret: lever-fixture-sigtoken-8d2e6a51}",
-		"  - {name: lever, vendor: lever, secret: lever-fixture-sigtoken-8d2e6a51, lookup: upstream, api: {base_url: \""+lv.URL+"\", key: ats-api-key, timeout: 300ms}}", 1)
+		"  - {name: lever, vendor: lever, secret: lever-fixture-sigtoken-8d2e6a51, lookup: upstream, api: {base_url: \""+lv.URL+"\", key: "+fakeAPIKey+", timeout: 300ms, allow_private_network: true}}", 1)
 	os.WriteFile(config, []byte(cfgText), 0o600)
 	_, keyOut := runVeil(t, "consumer", "add", "onboarding", "--purpose", "onboarding", "--config", config)
 	key := strings.TrimSpace(keyOut[strings.LastIndex(strings.TrimSpace(keyOut), "\n")+1:])
@@ -99,11 +67,11 @@ func TestUpstreamLookup(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `"type":"application.hired"`) || !strings.Contains(body, `"name":"Lena Upstream-Vogt"`) || strings.Contains(body, "+49") {
 		t.Fatalf("lever upstream lookup: %d %s", code, body)
 	}
-	ghMode.Store("outage")
+	gh.set(func(f *fakeATSAPI) { f.mode = "outage" })
 	if code, body := lookup(ghEvent); code != 502 || strings.Contains(body, "upstream-secret-stacktrace") || !strings.Contains(body, `"error":"upstream_error"`) {
 		t.Fatalf("outage: %d %s, want 502 without the upstream's body", code, body)
 	}
-	ghMode.Store("stall")
+	gh.set(func(f *fakeATSAPI) { f.mode = "stall" })
 	if code, body := lookup(ghEvent); code != 504 || !strings.Contains(body, `"error":"upstream_timeout"`) {
 		t.Fatalf("stall: %d %s, want 504", code, body)
 	}
