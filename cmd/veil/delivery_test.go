@@ -212,11 +212,14 @@ func TestDelivery_SSRFOnLoopback(t *testing.T) {
 // restart, and every accepted event reaches every destination whose policy
 // allows it at least once (counted by webhook-id).
 func TestDelivery_KillDuringDelivery(t *testing.T) {
-	slow := func(int, http.ResponseWriter) int { time.Sleep(5 * time.Millisecond); return 200 }
+	// Slow sinks, two attempts at a time each (no adaptive rise): the 360
+	// deliveries take seconds, so the kill lands while they are under way
+	// even when the race detector slows the sending down.
+	slow := func(int, http.ResponseWriter) int { time.Sleep(50 * time.Millisecond); return 200 }
 	sinks := []*sink{newSink(t, slow), newSink(t, slow), newSink(t, slow)}
 	var dests string
 	for i, s := range sinks {
-		dests += destination(fmt.Sprintf("d%d", i), s.URL+"/d", 10, "concurrency: 2")
+		dests += destination(fmt.Sprintf("d%d", i), s.URL+"/d", 10, "concurrency: 2\n    max_concurrency: 2")
 	}
 	dir := t.TempDir()
 	config := writeConfigDests(t, dir, "destinations:"+dests+"\n")

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -203,8 +202,9 @@ func TestReconcile_EachVendor(t *testing.T) {
 	}
 }
 
-// TestReconcile_KillMidPass: `veil reconcile run` killed after some pages
-// were committed; the rerun sends the rest, and nothing twice.
+// TestReconcile_KillMidPass: `veil serve` killed (-9) during its own
+// scheduled pass, after some changes were committed; the restarted serve's
+// pass sends the rest, and nothing twice.
 func TestReconcile_KillMidPass(t *testing.T) {
 	api := newFakeATSAPI(t, "greenhouse")
 	old := time.Now().Add(-2 * time.Hour).UTC()
@@ -224,46 +224,38 @@ func TestReconcile_KillMidPass(t *testing.T) {
 		stages = append(stages, stage)
 		api.change(fmt.Sprint(9000+i), stage, "active")
 	}
-	p := startVeil(t, config, &syncBuffer{})
-	defer p.stop(t)
-
-	cmd := exec.Command(veilBin, "reconcile", "run", "--source", "greenhouse", "--config", config)
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	db, err := sql.Open("sqlite", filepath.Join(dir, "data", "veil.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	waitFor(t, "some reconciled events", func() bool {
+	reconciled := func() int {
 		var c int
 		db.QueryRow(`SELECT count(*) FROM audit WHERE action = 'reconciled' AND outcome = 'gap'`).Scan(&c)
-		return c >= 10
-	})
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
-	var before int
-	db.QueryRow(`SELECT count(*) FROM audit WHERE action = 'reconciled' AND outcome = 'gap'`).Scan(&before)
+		return c
+	}
+
+	p := startVeil(t, config, &syncBuffer{}) // its first pass starts 5 s after the start
+	waitFor(t, "some reconciled events", func() bool { return reconciled() >= 10 })
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	before := reconciled()
 	if before >= n {
 		t.Fatalf("the pass finished before the kill (%d reconciled): nothing tested", before)
 	}
 
-	code, rerun := runVeil(t, "reconcile", "run", "--source", "greenhouse", "--config", config)
-	if code != 0 || !strings.Contains(rerun, fmt.Sprintf("sent %d changes", n-before)) {
-		t.Fatalf("rerun after %d of %d: exit %d\n%s", before, n, code, rerun)
-	}
-	waitFor(t, "every change at the sink", func() bool {
-		got := stagesAtSink(sink, stages...)
-		return len(got) == n
-	})
+	p = startVeil(t, config, &syncBuffer{})
+	defer p.stop(t)
+	waitFor(t, "the restarted serve's pass", func() bool { return reconciled() == n })
+	waitFor(t, "every change at the sink", func() bool { return len(stagesAtSink(sink, stages...)) == n })
 	time.Sleep(300 * time.Millisecond)
 	for st, c := range stagesAtSink(sink, stages...) {
 		if c != 1 {
 			t.Errorf("stage %s delivered %d times", st, c)
 		}
+	}
+	if got := reconciled(); got != n {
+		t.Fatalf("%d reconciled rows after the kill at %d, want %d", got, before, n)
 	}
 }
 
