@@ -42,6 +42,26 @@ type AuditFilter struct {
 	Destinations []string // any of these
 	Actions      []string // any of these
 	Subject      string   // a keyed subject hash
+	EventID      string   // rows of one event
+	// A page: rows before seq BeforeSeq (0: from the newest), newest first,
+	// at most Limit (0: all rows, oldest first).
+	BeforeSeq int64
+	Limit     int
+}
+
+// EventSummary is a stored event as the console lists it: never its payload.
+type EventSummary struct {
+	ID, Source, Vendor, EventType string
+	Subject                       string // keyed hash
+	ReceivedAt                    time.Time
+	Held                          bool // the payload is still held (not purged or erased)
+}
+
+// EventQuery selects stored events, newest first: those before the id
+// Before (a page), of a source and an event type, or the one with ID.
+type EventQuery struct {
+	ID, Source, EventType, Before string
+	Limit                         int
 }
 
 // Consumer is a downstream system allowed to fetch records through the
@@ -182,4 +202,12 @@ func (v *ChainVerifier) Next(e *AuditEntry) error {
 	v.seq, v.hash = e.Seq, e.Hash
 	v.Rows++
 	return nil
+}
+
+// DeliveryCount is how many deliveries to a destination ended one way
+// (an audit action) in one hour.
+type DeliveryCount struct {
+	Destination, Action string
+	Hour                time.Time
+	Count               int64
 }

@@ -19,9 +19,11 @@ import (
 
 // Config is the contents of veil.yaml.
 type Config struct {
-	Listen       string     `yaml:"listen"`
-	DataDir      string     `yaml:"data_dir"`
-	AdminToken   string     `yaml:"admin_token"`
+	Listen     string `yaml:"listen"`
+	DataDir    string `yaml:"data_dir"`
+	AdminToken string `yaml:"admin_token"`
+	// AuditorToken (optional) logs in to the console read-only.
+	AuditorToken string     `yaml:"auditor_token"`
 	Keys         KeysConfig `yaml:"keys"`
 	Retention    Retention  `yaml:"retention"`
 	Policies     string     `yaml:"policies"`
@@ -485,6 +487,9 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 func (c *Config) Validate() error {
 	if c.AdminToken == "" {
 		return fmt.Errorf("config: admin_token: required")
+	}
+	if c.AuditorToken != "" && c.AuditorToken == c.AdminToken {
+		return fmt.Errorf("config: auditor_token: must differ from admin_token (it grants read-only access)")
 	}
 	for _, k := range []struct{ path, val string }{{"keys.vault", c.Keys.Vault}, {"keys.pseudonym", c.Keys.Pseudonym}} {
 		if _, err := DecodeKey(k.val); err != nil {

@@ -30,7 +30,7 @@ func (s *Store) Export(ctx context.Context, f veil.AuditFilter, fn func(*veil.Au
 	for _, c := range []struct {
 		col string
 		vs  []string
-	}{{"destination", f.Destinations}, {"action", f.Actions}, {"subject", []string{f.Subject}}} {
+	}{{"destination", f.Destinations}, {"action", f.Actions}, {"subject", []string{f.Subject}}, {"event_id", []string{f.EventID}}} {
 		if len(c.vs) == 0 || (len(c.vs) == 1 && c.vs[0] == "") {
 			continue
 		}
@@ -41,10 +41,18 @@ func (s *Store) Export(ctx context.Context, f veil.AuditFilter, fn func(*veil.Au
 	}
 	q := `SELECT seq, time, action, actor, source, event_type, event_id, destination, subject, outcome, http_status,
 		attempt, fields_kept, fields_dropped, categories, detail, prev_hash, hash FROM audit`
+	if f.BeforeSeq > 0 {
+		where, args = append(where, "seq < ?"), append(args, f.BeforeSeq)
+	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	rows, err := s.rdb.QueryContext(ctx, q+" ORDER BY seq", args...)
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" ORDER BY seq DESC LIMIT %d", f.Limit) // a page, newest first (keyset on seq)
+	} else {
+		q += " ORDER BY seq"
+	}
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("read audit: %w", err)
 	}

@@ -66,6 +66,8 @@ type Server struct {
 	GivenUp func(byDestination map[string]int64)
 	// Lookup, when set, serves GET /v1/events/{id}/record.
 	Lookup LookupStore
+	// Console serves /console (the web console); nil serves none.
+	Console http.Handler
 	// Upstream fetches records of sources in upstream lookup mode; nil
 	// means every source's payload is in the store.
 	Upstream Upstream
@@ -214,6 +216,9 @@ func (s *Server) init() error {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "message": "Method not allowed on this route."})
 	})
 	r.HandleFunc("/hooks/{source}", s.limitHooks(s.handleHook)).Methods(http.MethodPost).Name("hook")
+	if s.Console != nil {
+		r.PathPrefix("/console").Handler(s.Console).Name("console")
+	}
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet).Name("healthz")
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet).Name("readyz")
 	r.Handle("/metrics", promhttp.Handler()).Methods(http.MethodGet).Name("metrics")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/console"
 	"github.com/veilhq/veil/delivery"
 	"github.com/veilhq/veil/policy"
 	"github.com/veilhq/veil/proxy"
@@ -251,6 +252,8 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	srv.Upstream = proxy.NewATSClient(apis)
 	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
 	srv.GivenUp = delivery.CountDead
+	srv.Console = &console.Console{Store: st, Replay: srv, AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
+		Logger: log.With("component", "console")}
 
 	if cfg.Storage.Driver == veil.DriverSQLite {
 		// The only process delivering from this file: what the last run

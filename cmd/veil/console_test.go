@@ -1,0 +1,384 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+)
+
+// consoleScreens is where the browser test leaves a screenshot of each
+// console page (README names it), for a person to look at.
+func consoleScreens(t *testing.T) string {
+	dir := os.Getenv("VEIL_CONSOLE_SCREENS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "veil-console-screens")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// chromiumPath finds Debian's chromium; without it the browser tests skip,
+// and fail under CI (.ci/run installs it).
+func chromiumPath(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no chromium: CI installs Debian's chromium package (.ci/run)")
+	}
+	t.Skip("no chromium on this machine (apt-get install chromium)")
+	return ""
+}
+
+const auditorToken = "e2e-auditor-token"
+
+// consoleSetup starts veil serve with two destinations (one whose sink
+// fails until told otherwise, one attempt only: its delivery goes dead)
+// and sends a Greenhouse hire.
+func consoleSetup(t *testing.T) (p *veilProc, ok, flaky *sink, healthy *atomic.Bool, eventID string) {
+	t.Helper()
+	healthy = &atomic.Bool{}
+	ok = newSink(t, func(int, http.ResponseWriter) int { return 200 })
+	flaky = newSink(t, func(int, http.ResponseWriter) int {
+		if healthy.Load() {
+			return 200
+		}
+		return 500
+	})
+	dir := t.TempDir()
+	config := writeConfigDests(t, dir, "auditor_token: "+auditorToken+"\ndestinations:"+
+		destination("bi-warehouse", ok.URL+"/bi", 3, "")+destination("flaky-bi", flaky.URL+"/flaky", 1, "")+"\n")
+	p = startVeil(t, config, &syncBuffer{})
+	status, out, err := postGreenhouse(context.Background(), &http.Client{Timeout: 10 * time.Second}, p.url,
+		mustRead(t, "../../testdata/samples/greenhouse/hire_candidate.json"), "console-1")
+	if err != nil || status != 200 {
+		t.Fatalf("send: %d %v", status, err)
+	}
+	eventID = out["event_id"].(string)
+	waitFor(t, "the delivery and the dead letter", func() bool {
+		return len(ok.requests()) == 1 && len(flaky.requests()) == 1
+	})
+	return p, ok, flaky, healthy, eventID
+}
+
+// consoleCanaries are the hire's personal values: no console page may show one.
+var consoleCanaries = []string{"Mateus", "Albuquerque", "mateus.a.ferreira", "mferreira@oldco"}
+
+// TestConsole_Browser drives the console in headless Chromium against the
+// real binary: log in, see a delivered event's body and categories, replay
+// a dead delivery and see it arrive, download a CSV export; an auditor
+// sees no replay button. A screenshot of each page goes to
+// consoleScreens.
+func TestConsole_Browser(t *testing.T) {
+	exe := chromiumPath(t)
+	p, _, flaky, healthy, eventID := consoleSetup(t)
+	defer p.stop(t)
+	shots := consoleScreens(t)
+	downloads := t.TempDir()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.WindowSize(1280, 1000))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	// limit bounds one step (the browser itself lives as long as ctx).
+	limit := func(ctx context.Context) context.Context {
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		t.Cleanup(cancel)
+		return tctx
+	}
+	do := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(limit(ctx), steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	html := func(ctx context.Context) string {
+		t.Helper()
+		h, err := chromedp.Run(limit(ctx), chromedp.OuterHTML(chromedp.CSS("html")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	text := func(ctx context.Context, id string) string {
+		t.Helper()
+		v, err := chromedp.Run(limit(ctx), chromedp.Text(chromedp.ID(id)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	shot := func(ctx context.Context, name string) {
+		t.Helper()
+		png, err := chromedp.Run(limit(ctx), chromedp.FullScreenshot(100)) // quality 100: PNG
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login := func(ctx context.Context, token string) {
+		t.Helper()
+		do(ctx, "log in", chromedp.Navigate(p.url+"/console/"), chromedp.WaitVisible(chromedp.ID("token")),
+			chromedp.SendKeys(chromedp.ID("token"), token), chromedp.Click(chromedp.ID("login")),
+			chromedp.WaitVisible(chromedp.ID("queue")))
+	}
+
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(p.url+"/console/login")); err != nil { // starts the browser, without a timeout
+		t.Fatal(err)
+	}
+	do(ctx, "login page", chromedp.WaitVisible(chromedp.ID("token")))
+	shot(ctx, "login")
+	login(ctx, "e2e-admin-token")
+	shot(ctx, "overview")
+	do(ctx, "events", chromedp.Navigate(p.url+"/console/events"), chromedp.WaitVisible(chromedp.ID("events")))
+	if !strings.Contains(html(ctx), eventID) {
+		t.Fatalf("the events page does not list %s", eventID)
+	}
+	shot(ctx, "events")
+	do(ctx, "event", chromedp.Click(chromedp.CSS(`a[href="/console/events/`+eventID+`"]`)),
+		chromedp.WaitVisible(chromedp.ID("d-bi-warehouse")))
+	if h := html(ctx); !strings.Contains(h, "Outbound body: what bi-warehouse receives") || !strings.Contains(h, "user.unique_id") ||
+		!strings.Contains(h, `status delivered">delivered`) {
+		t.Fatalf("the event page shows no delivered body with its categories:\n%s", h)
+	}
+	shot(ctx, "event")
+
+	// Replay the dead delivery once its destination is back.
+	healthy.Store(true)
+	do(ctx, "dead letters", chromedp.Navigate(p.url+"/console/dead"), chromedp.WaitVisible(chromedp.ID("dead")))
+	shot(ctx, "dead-letters")
+	do(ctx, "replay", chromedp.Click(chromedp.CSS(`#dead input[type=checkbox]`)), chromedp.Click(chromedp.ID("replay")),
+		chromedp.WaitVisible(chromedp.ID("notice")))
+	if n := text(ctx, "notice"); !strings.Contains(n, "1 replayed") {
+		t.Fatalf("replay notice: %q", n)
+	}
+	waitFor(t, "the replayed delivery at its sink", func() bool {
+		rs := flaky.requests()
+		return len(rs) == 2 && rs[1].status == 200
+	})
+
+	// Download the audit log as CSV.
+	do(ctx, "audit", chromedp.Navigate(p.url+"/console/audit"), chromedp.WaitVisible(chromedp.ID("audit")))
+	shot(ctx, "audit")
+	do(ctx, "download", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
+			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads})
+		return err
+	}), chromedp.Click(chromedp.ID("export-csv")))
+	var csv []byte
+	waitFor(t, "the CSV download", func() bool {
+		files, _ := filepath.Glob(filepath.Join(downloads, "veil-audit-*.csv"))
+		if len(files) == 1 {
+			csv, _ = os.ReadFile(files[0])
+		}
+		return strings.Contains(string(csv), ",replayed,")
+	})
+	if !strings.HasPrefix(string(csv), "seq,time,action,") {
+		t.Fatalf("the download is not the CSV export: %.200s", csv)
+	}
+	do(ctx, "verify", chromedp.Click(chromedp.ID("verify")), chromedp.WaitVisible(chromedp.ID("chain")))
+	if c := text(ctx, "chain"); !strings.Contains(c, "The chain verifies") {
+		t.Fatalf("chain status: %q", c)
+	}
+	do(ctx, "consumers", chromedp.Navigate(p.url+"/console/consumers"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	shot(ctx, "consumers")
+
+	// An auditor: read-only, no replay controls.
+	actx2, cancel2 := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel2()
+	ctx2, cancel3 := chromedp.NewContext(actx2)
+	defer cancel3()
+	if err := chromedp.Do(ctx2, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatal(err)
+	}
+	login(ctx2, auditorToken)
+	do(ctx2, "auditor dead letters", chromedp.Navigate(p.url+"/console/dead"), chromedp.WaitVisible(chromedp.ID("dead")))
+	nodes, err := chromedp.Run(limit(ctx2), chromedp.Evaluate[int](`document.querySelectorAll("#replay, #dead input[type=checkbox]").length`))
+	if err != nil || nodes != 0 {
+		t.Fatalf("an auditor sees %d replay controls (%v)", nodes, err)
+	}
+	shot(ctx2, "dead-letters-auditor")
+}
+
+// consoleClient logs in over HTTP with token and returns a client holding
+// the session cookie, the login answer's cookies, and the CSRF token the
+// pages carry.
+func consoleClient(t *testing.T, base, token string) (*http.Client, []*http.Cookie, string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(base + "/console/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindSubmatch(page)
+	resp, err = c.PostForm(base+"/console/login", url.Values{"token": {token}, "csrf": {string(csrf[1])}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/" {
+		t.Fatalf("login: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	cookies := resp.Cookies()
+	resp, err = c.Get(base + "/console/dead")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindSubmatch(page)
+	if m == nil {
+		t.Fatalf("no CSRF token on the dead-letter page:\n%s", page)
+	}
+	return c, cookies, string(m[1])
+}
+
+// TestConsole_Security: the session cookie's flags, the CSP on every page,
+// CSRF on every state-changing request, the auditor's POSTs refused, an
+// unauthenticated request sent to the login page, and no payload value on
+// any console page (the canary sweep).
+func TestConsole_Security(t *testing.T) {
+	p, _, _, _, eventID := consoleSetup(t)
+	defer p.stop(t)
+	admin, cookies, csrf := consoleClient(t, p.url, "e2e-admin-token")
+	var session *http.Cookie
+	for _, c := range cookies {
+		if c.Name == "veil_console" {
+			session = c
+		}
+	}
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.MaxAge <= 0 {
+		t.Fatalf("session cookie: %+v, want HttpOnly, SameSite=Strict, expiring", session)
+	}
+	// Behind TLS (a proxy that says so) the cookie is Secure.
+	_, tlsCookies, _ := func() (*http.Client, []*http.Cookie, string) {
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		req, _ := http.NewRequest(http.MethodGet, p.url+"/console/login", nil)
+		req.Header.Set("X-Forwarded-Proto", "https")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		tok := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindSubmatch(page)[1]
+		form := url.Values{"token": {"e2e-admin-token"}, "csrf": {string(tok)}}
+		req, _ = http.NewRequest(http.MethodPost, p.url+"/console/login", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("X-Forwarded-Proto", "https")
+		for _, c := range resp.Cookies() {
+			req.AddCookie(c)
+		}
+		resp, err = c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return nil, resp.Cookies(), ""
+	}()
+	for _, c := range tlsCookies {
+		if c.Name == "veil_console" && !c.Secure {
+			t.Fatalf("behind TLS the session cookie is not Secure: %+v", c)
+		}
+	}
+
+	pages := []string{"/console/", "/console/events", "/console/events/" + eventID, "/console/dead", "/console/audit",
+		"/console/consumers", "/console/audit/export?format=csv", "/console/audit/export?format=jsonl", "/console/login"}
+	for _, path := range pages {
+		resp, err := admin.Get(p.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+			t.Fatalf("%s: CSP %q", path, csp)
+		}
+		for _, v := range consoleCanaries {
+			if strings.Contains(string(body), v) {
+				t.Errorf("%s shows a payload value (%q)", path, v)
+			}
+		}
+	}
+
+	post := func(c *http.Client, path string, form url.Values) int {
+		resp, err := c.PostForm(p.url+path, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	dead := func() string {
+		resp, _ := admin.Get(p.url + "/console/dead")
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		m := regexp.MustCompile(`name="id" value="(dlv_[0-9a-v]+)"`).FindStringSubmatch(string(b))
+		if m == nil {
+			t.Fatal("no dead delivery listed")
+		}
+		return m[1]
+	}
+	id := dead()
+	for name, form := range map[string]url.Values{"no token": {"id": {id}}, "wrong token": {"id": {id}, "csrf": {"0123"}}} {
+		if code := post(admin, "/console/dead/replay", form); code != http.StatusForbidden {
+			t.Fatalf("replay with %s: %d, want 403", name, code)
+		}
+		if code := post(admin, "/console/logout", url.Values{"csrf": form["csrf"]}); code != http.StatusForbidden {
+			t.Fatalf("logout with %s: %d, want 403", name, code)
+		}
+	}
+	if code := post(&http.Client{}, "/console/login", url.Values{"token": {"e2e-admin-token"}}); code != http.StatusForbidden {
+		t.Fatalf("login without its CSRF token: %d, want 403", code)
+	}
+	auditor, _, auditorCSRF := consoleClient(t, p.url, auditorToken)
+	if code := post(auditor, "/console/dead/replay", url.Values{"id": {id}, "csrf": {auditorCSRF}}); code != http.StatusForbidden {
+		t.Fatalf("an auditor's replay: %d, want 403", code)
+	}
+	if dead() != id {
+		t.Fatal("a refused replay replayed")
+	}
+	if code := post(admin, "/console/dead/replay", url.Values{"id": {id}, "csrf": {csrf}}); code != http.StatusSeeOther {
+		t.Fatalf("the admin's replay with the token: %d, want 303", code)
+	}
+	// Without a session: the login page, not the console.
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(p.url + "/console/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login" {
+		t.Fatalf("no session: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_ = fmt.Sprint
+}

@@ -1,0 +1,288 @@
+// Package console is the web console `veil serve` serves at /console: for
+// RecOps, compliance officers and auditors, who are not at a terminal.
+// Server-rendered pages (html/template), no JavaScript, assets embedded:
+// nothing to build, no CDN. Log in with the admin token (everything) or
+// the auditor token (read-only); sessions are HttpOnly, SameSite=Strict
+// cookies (Secure behind TLS) that expire; every form carries a CSRF
+// token; every answer carries a strict Content-Security-Policy. No page
+// shows a payload: only what a destination received.
+package console
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"html/template"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/veilhq/veil"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// Store is what the console reads.
+type Store interface {
+	ListEvents(ctx context.Context, q veil.EventQuery) ([]veil.EventSummary, error)
+	EventDeliveries(ctx context.Context, eventID string) ([]*veil.Delivery, error)
+	AuditPage(ctx context.Context, f veil.AuditFilter) ([]veil.AuditEntry, error)
+	Deliveries(ctx context.Context, status string, limit int) ([]*veil.Delivery, error)
+	WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error
+	Verify(ctx context.Context) (int64, error)
+	Consumers(ctx context.Context) ([]veil.Consumer, error)
+	DeliveryCounts(ctx context.Context, since time.Time) ([]veil.DeliveryCount, error)
+	QueueStats(ctx context.Context) (int64, time.Time, error)
+}
+
+// Replayer re-decides and queues a dead delivery (the proxy's Replay).
+type Replayer interface {
+	Replay(ctx context.Context, id string) (*veil.Delivery, error)
+}
+
+// Roles.
+const (
+	RoleAdmin   = "admin"
+	RoleAuditor = "auditor"
+)
+
+// Console serves /console. Set the fields, then use it as an http.Handler.
+type Console struct {
+	Store  Store
+	Replay Replayer
+	// AdminToken and AuditorToken log in (AuditorToken "" : no auditor).
+	AdminToken, AuditorToken string
+	Logger                   *slog.Logger
+	Now                      func() time.Time
+	// SessionTTL is how long a session lasts; 0 means 8 hours.
+	SessionTTL time.Duration
+
+	once     sync.Once
+	tmpl     *template.Template
+	key      []byte // digests tokens for comparison
+	mu       sync.Mutex
+	sessions map[string]*session
+	mux      *http.ServeMux
+}
+
+type session struct {
+	role, csrf string
+	expires    time.Time
+}
+
+const (
+	cookieName = "veil_console"
+	loginName  = "veil_console_login" // the login form's CSRF token, before a session exists
+)
+
+func (c *Console) init() {
+	c.once.Do(func() {
+		if c.Now == nil {
+			c.Now = time.Now
+		}
+		if c.Logger == nil {
+			c.Logger = slog.New(slog.DiscardHandler)
+		}
+		if c.SessionTTL == 0 {
+			c.SessionTTL = 8 * time.Hour
+		}
+		c.key = randomBytes(32)
+		c.sessions = map[string]*session{}
+		c.tmpl = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/*.html"))
+		static, _ := fs.Sub(assets, "static")
+		m := http.NewServeMux()
+		m.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(static)))
+		m.HandleFunc("GET /console/login", c.loginPage)
+		m.HandleFunc("POST /console/login", c.login)
+		m.HandleFunc("POST /console/logout", c.authed(RoleAuditor, c.logout))
+		m.HandleFunc("GET /console/{$}", c.authed(RoleAuditor, c.overview))
+		m.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/console/", http.StatusSeeOther)
+		})
+		m.HandleFunc("GET /console/events", c.authed(RoleAuditor, c.events))
+		m.HandleFunc("GET /console/events/{id}", c.authed(RoleAuditor, c.event))
+		m.HandleFunc("GET /console/dead", c.authed(RoleAuditor, c.dead))
+		m.HandleFunc("POST /console/dead/replay", c.authed(RoleAdmin, c.replay))
+		m.HandleFunc("GET /console/audit", c.authed(RoleAuditor, c.audit))
+		m.HandleFunc("GET /console/audit/export", c.authed(RoleAuditor, c.export))
+		m.HandleFunc("GET /console/audit/verify", c.authed(RoleAuditor, c.verify))
+		m.HandleFunc("GET /console/consumers", c.authed(RoleAuditor, c.consumers))
+		c.mux = m
+	})
+}
+
+// ServeHTTP serves the console's routes with its security headers.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.init()
+	h := w.Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "+
+		"frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	c.mux.ServeHTTP(w, r)
+}
+
+// secure reports whether the request came over TLS (directly or through a
+// proxy that says so): the cookie is then Secure.
+func secure(r *http.Request) bool {
+	return r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func randomToken() string { return hex.EncodeToString(randomBytes(24)) }
+
+// digest is a keyed digest of a token: comparing digests takes the same
+// time whatever the token's length.
+func (c *Console) digest(v string) []byte {
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte(v))
+	return m.Sum(nil)
+}
+
+// role returns the role a login token grants, "" for none.
+func (c *Console) role(token string) string {
+	d := c.digest(token)
+	switch {
+	case token == "":
+		return ""
+	case hmac.Equal(d, c.digest(c.AdminToken)) && c.AdminToken != "":
+		return RoleAdmin
+	case c.AuditorToken != "" && hmac.Equal(d, c.digest(c.AuditorToken)):
+		return RoleAuditor
+	}
+	return ""
+}
+
+// current returns the request's live session, nil if none.
+func (c *Console) current(r *http.Request) (string, *session) {
+	ck, err := r.Cookie(cookieName)
+	if err != nil {
+		return "", nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.sessions[ck.Value]
+	if s == nil {
+		return "", nil
+	}
+	if !c.Now().Before(s.expires) {
+		delete(c.sessions, ck.Value)
+		return "", nil
+	}
+	return ck.Value, s
+}
+
+// authed wraps a page: a live session with at least role min, and on a
+// POST a CSRF token matching the session's.
+func (c *Console) authed(min string, h func(w http.ResponseWriter, r *http.Request, s *session)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		_, s := c.current(r)
+		if s == nil {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+				return
+			}
+			c.fail(w, http.StatusUnauthorized, "Your session has ended; log in again.")
+			return
+		}
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if err := r.ParseForm(); err != nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(s.csrf)) {
+				c.fail(w, http.StatusForbidden, "The form's CSRF token is missing or wrong; reload the page and try again.")
+				return
+			}
+		}
+		if min == RoleAdmin && s.role != RoleAdmin {
+			c.fail(w, http.StatusForbidden, "The auditor role is read-only.")
+			return
+		}
+		h(w, r, s)
+	}
+}
+
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	tok := randomToken()
+	http.SetCookie(w, &http.Cookie{Name: loginName, Value: tok, Path: "/console/login", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: 600})
+	c.render(w, http.StatusOK, "login", page{Title: "Log in", CSRF: tok, Error: r.URL.Query().Get("failed")})
+}
+
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	ck, err := r.Cookie(loginName)
+	if err := r.ParseForm(); err != nil || ck == nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(ck.Value)) {
+		c.fail(w, http.StatusForbidden, "The form's CSRF token is missing or wrong; reload the login page and try again.")
+		return
+	}
+	_ = err
+	role := c.role(r.PostForm.Get("token"))
+	if role == "" {
+		http.Redirect(w, r, "/console/login?failed=1", http.StatusSeeOther)
+		return
+	}
+	id := randomToken()
+	c.mu.Lock()
+	now := c.Now()
+	for k, s := range c.sessions { // sweep the expired ones
+		if !now.Before(s.expires) {
+			delete(c.sessions, k)
+		}
+	}
+	c.sessions[id] = &session{role: role, csrf: randomToken(), expires: now.Add(c.SessionTTL)}
+	c.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/console", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(c.SessionTTL / time.Second)})
+	http.SetCookie(w, &http.Cookie{Name: loginName, Value: "", Path: "/console/login", MaxAge: -1})
+	c.Logger.Info("console login", "role", role)
+	http.Redirect(w, r, "/console/", http.StatusSeeOther)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *session) {
+	id, _ := c.current(r)
+	c.mu.Lock()
+	delete(c.sessions, id)
+	c.mu.Unlock()
+	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console", MaxAge: -1, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: secure(r)})
+	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
+}
+
+// page is what every template gets.
+type page struct {
+	Title, Nav, CSRF, Role, Error, Notice string
+	Data                                  any
+}
+
+func (c *Console) render(w http.ResponseWriter, status int, name string, p page) {
+	var b strings.Builder
+	if err := c.tmpl.ExecuteTemplate(&b, name, p); err != nil {
+		c.Logger.Error("console template", "page", name, "err", err)
+		c.fail(w, http.StatusInternalServerError, "The page could not be drawn.")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	io.WriteString(w, b.String())
+}
+
+// fail answers a console error as a small page (its text is Veil's own,
+// never a value from a payload).
+func (c *Console) fail(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	template.Must(template.New("e").Parse(`<!doctype html><title>Veil console</title><p>{{.}}</p><p><a href="/console/">Back</a></p>`)).Execute(w, msg)
+}

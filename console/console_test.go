@@ -1,0 +1,70 @@
+package console_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/console"
+)
+
+// TestSession_Expires: a session ends SessionTTL after login (the clock is
+// the console's own, injected), and the next page is the login page.
+func TestSession_Expires(t *testing.T) {
+	st := audit.NewStore(filepath.Join(t.TempDir(), "veil.db"), make([]byte, 32), make([]byte, 32))
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var now atomic.Int64
+	now.Store(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC).UnixNano())
+	c := &console.Console{Store: st, AdminToken: "admin-token", SessionTTL: time.Hour,
+		Now: func() time.Time { return time.Unix(0, now.Load()) }}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(srv.URL + "/console/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csrf := regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`).FindSubmatch(page)[1]
+	if resp, err = client.PostForm(srv.URL+"/console/login", url.Values{"token": {"admin-token"}, "csrf": {string(csrf)}}); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	status := func() (int, string) {
+		resp, err := client.Get(srv.URL + "/console/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Location")
+	}
+	if code, _ := status(); code != http.StatusOK {
+		t.Fatalf("after login: %d", code)
+	}
+	now.Add(int64(59 * time.Minute))
+	if code, _ := status(); code != http.StatusOK {
+		t.Fatalf("59 minutes in: %d", code)
+	}
+	now.Add(int64(2 * time.Minute))
+	if code, loc := status(); code != http.StatusSeeOther || loc != "/console/login" {
+		t.Fatalf("61 minutes in: %d to %q, want the login page", code, loc)
+	}
+	// A wrong token gets no session.
+	if resp, err = client.PostForm(srv.URL+"/console/login", url.Values{"token": {"admin-tokeN"}, "csrf": {string(csrf)}}); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}

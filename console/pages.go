@@ -1,0 +1,341 @@
+package console
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/veilhq/veil"
+)
+
+var funcs = template.FuncMap{
+	"time": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05Z")
+	},
+	"join": strings.Join,
+}
+
+func (c *Console) base(r *http.Request, s *session, title, nav string, data any) page {
+	return page{Title: title, Nav: nav, CSRF: s.csrf, Role: s.role, Data: data, Notice: r.URL.Query().Get("notice")}
+}
+
+// overviewData is the Overview: the queue, and per destination the last
+// 24 hours' final deliveries per hour as an SVG bar chart.
+type overviewData struct {
+	Queue   int64
+	Oldest  time.Time
+	Charts  []chart
+	Since   time.Time
+	Warning string
+}
+
+type chart struct {
+	Destination                        string
+	Delivered, Dead, Filtered, Blocked int64
+	Bars                               []bar
+	Max                                int64
+}
+
+// bar is one hour's column: its segments stacked from the bottom.
+type bar struct {
+	X                              int
+	Hour                           string
+	DeliveredY, DeliveredH         int
+	DeadY, DeadH, OtherY, OtherH   int
+	Delivered, Dead, Other, Height int64
+}
+
+const chartHeight = 80
+
+func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx := r.Context()
+	d := overviewData{}
+	var err error
+	if d.Queue, d.Oldest, err = c.Store.QueueStats(ctx); err != nil {
+		d.Warning = "The queue could not be read."
+	}
+	now := c.Now().UTC().Truncate(time.Hour)
+	d.Since = now.Add(-23 * time.Hour)
+	counts, err := c.Store.DeliveryCounts(ctx, d.Since)
+	if err != nil {
+		d.Warning = "The delivery counts could not be read."
+	}
+	byDest := map[string]map[time.Time]map[string]int64{}
+	for _, k := range counts {
+		if byDest[k.Destination] == nil {
+			byDest[k.Destination] = map[time.Time]map[string]int64{}
+		}
+		if byDest[k.Destination][k.Hour] == nil {
+			byDest[k.Destination][k.Hour] = map[string]int64{}
+		}
+		byDest[k.Destination][k.Hour][k.Action] += k.Count
+	}
+	var names []string
+	for n := range byDest {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		ch := chart{Destination: n}
+		for i := range 24 {
+			h := d.Since.Add(time.Duration(i) * time.Hour)
+			m := byDest[n][h]
+			b := bar{X: i * 12, Hour: h.Format("15:00"), Delivered: m[veil.ActionDelivered], Dead: m[veil.ActionDead],
+				Other: m[veil.ActionFiltered] + m[veil.ActionBlockedLeak]}
+			b.Height = b.Delivered + b.Dead + b.Other
+			ch.Delivered += b.Delivered
+			ch.Dead += b.Dead
+			ch.Filtered += m[veil.ActionFiltered]
+			ch.Blocked += m[veil.ActionBlockedLeak]
+			ch.Max = max(ch.Max, b.Height)
+			ch.Bars = append(ch.Bars, b)
+		}
+		for i := range ch.Bars {
+			b := &ch.Bars[i]
+			scale := func(v int64) int {
+				if ch.Max == 0 {
+					return 0
+				}
+				return int(v * chartHeight / ch.Max)
+			}
+			b.DeliveredH, b.DeadH, b.OtherH = scale(b.Delivered), scale(b.Dead), scale(b.Other)
+			b.DeliveredY = chartHeight - b.DeliveredH
+			b.DeadY = b.DeliveredY - b.DeadH
+			b.OtherY = b.DeadY - b.OtherH
+		}
+		d.Charts = append(d.Charts, ch)
+	}
+	c.render(w, http.StatusOK, "overview", c.base(r, s, "Overview", "overview", d))
+}
+
+type eventsData struct {
+	Events           []veil.EventSummary
+	Source, Type, ID string
+	Next             string
+}
+
+func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) {
+	q := r.URL.Query()
+	d := eventsData{Source: q.Get("source"), Type: q.Get("type"), ID: strings.TrimSpace(q.Get("id"))}
+	if d.ID != "" {
+		http.Redirect(w, r, "/console/events/"+d.ID, http.StatusSeeOther)
+		return
+	}
+	const per = 50
+	evs, err := c.Store.ListEvents(r.Context(), veil.EventQuery{Source: d.Source, EventType: d.Type, Before: q.Get("before"), Limit: per})
+	if err != nil {
+		c.Logger.Error("console events", "err", err)
+		c.fail(w, http.StatusInternalServerError, "The events could not be read.")
+		return
+	}
+	d.Events = evs
+	if len(evs) == per {
+		d.Next = evs[len(evs)-1].ID
+	}
+	c.render(w, http.StatusOK, "events", c.base(r, s, "Events", "events", d))
+}
+
+// eventData is one event: per destination the decision and what left.
+type eventData struct {
+	Event      veil.EventSummary
+	Deliveries []deliveryView
+	Rows       []veil.AuditEntry
+}
+
+type deliveryView struct {
+	*veil.Delivery
+	Body    string // the minimised body, indented; "" when none or erased
+	Dropped []string
+	Rows    []veil.AuditEntry
+}
+
+func (c *Console) event(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	evs, err := c.Store.ListEvents(ctx, veil.EventQuery{ID: id, Limit: 1})
+	if err != nil || len(evs) == 0 {
+		c.fail(w, http.StatusNotFound, "No such event.")
+		return
+	}
+	ds, err := c.Store.EventDeliveries(ctx, id)
+	if err != nil {
+		c.Logger.Error("console event", "err", err)
+		c.fail(w, http.StatusInternalServerError, "The event's deliveries could not be read.")
+		return
+	}
+	rows, err := c.Store.AuditPage(ctx, veil.AuditFilter{EventID: id, Limit: 500})
+	if err != nil {
+		c.fail(w, http.StatusInternalServerError, "The event's audit rows could not be read.")
+		return
+	}
+	slices.Reverse(rows) // oldest first
+	d := eventData{Event: evs[0]}
+	for _, dl := range ds {
+		v := deliveryView{Delivery: dl}
+		if dl.Body != nil {
+			var buf strings.Builder
+			var x any
+			if json.Unmarshal(dl.Body, &x) == nil {
+				b, _ := json.MarshalIndent(x, "", "  ")
+				buf.Write(b)
+			} else {
+				buf.Write(dl.Body)
+			}
+			v.Body = buf.String()
+		}
+		for _, row := range rows {
+			if row.Destination == dl.Destination {
+				v.Rows = append(v.Rows, row)
+				if len(row.FieldsDropped) > 0 {
+					v.Dropped = row.FieldsDropped
+				}
+			}
+		}
+		d.Deliveries = append(d.Deliveries, v)
+	}
+	for _, row := range rows {
+		if row.Destination == "" {
+			d.Rows = append(d.Rows, row)
+		}
+	}
+	c.render(w, http.StatusOK, "event", c.base(r, s, "Event "+id, "events", d))
+}
+
+type deadData struct {
+	Deliveries  []*veil.Delivery
+	Destination string
+	Dests       []string
+}
+
+func (c *Console) dead(w http.ResponseWriter, r *http.Request, s *session) {
+	ds, err := c.Store.Deliveries(r.Context(), veil.DeliveryDead, 1000)
+	if err != nil {
+		c.fail(w, http.StatusInternalServerError, "The dead letters could not be read.")
+		return
+	}
+	d := deadData{Destination: r.URL.Query().Get("destination")}
+	seen := map[string]bool{}
+	for _, dl := range ds {
+		if !seen[dl.Destination] {
+			seen[dl.Destination] = true
+			d.Dests = append(d.Dests, dl.Destination)
+		}
+		if d.Destination == "" || dl.Destination == d.Destination {
+			d.Deliveries = append(d.Deliveries, dl)
+		}
+	}
+	slices.Sort(d.Dests)
+	c.render(w, http.StatusOK, "dead", c.base(r, s, "Dead letters", "dead", d))
+}
+
+// replay re-decides and queues the selected dead deliveries.
+func (c *Console) replay(w http.ResponseWriter, r *http.Request, s *session) {
+	ids := r.PostForm["id"]
+	if len(ids) == 0 {
+		http.Redirect(w, r, "/console/dead?notice="+urlText("Select at least one delivery."), http.StatusSeeOther)
+		return
+	}
+	var ok, failed int
+	var reasons []string
+	for _, id := range ids {
+		if _, err := c.Replay.Replay(r.Context(), id); err != nil {
+			failed++
+			if m := veil.ErrorMessage(err); !slices.Contains(reasons, m) {
+				reasons = append(reasons, m)
+			}
+			continue
+		}
+		ok++
+	}
+	msg := fmt.Sprintf("%d replayed.", ok)
+	if failed > 0 {
+		msg += fmt.Sprintf(" %d not: %s", failed, strings.Join(reasons, " "))
+	}
+	http.Redirect(w, r, "/console/dead?notice="+urlText(msg), http.StatusSeeOther)
+}
+
+type auditData struct {
+	Rows                []veil.AuditEntry
+	Action, Destination string
+	Next                int64
+	Actions             []string
+	Chain               string
+}
+
+var auditActions = []string{veil.ActionReceived, veil.ActionRejected, veil.ActionFiltered, veil.ActionBlockedLeak,
+	veil.ActionDelivered, veil.ActionRetry, veil.ActionDead, veil.ActionReplayed, veil.ActionLookup, veil.ActionLookupDenied,
+	veil.ActionErased, veil.ActionPurged, veil.ActionPolicyLoaded, veil.ActionPolicyRejected, veil.ActionSchemaDrift,
+	veil.ActionReconciled, veil.ActionConsumerAdded, veil.ActionConsumerRevoked}
+
+func (c *Console) auditFilter(r *http.Request) (veil.AuditFilter, string, string) {
+	q := r.URL.Query()
+	f := veil.AuditFilter{}
+	action, dest := q.Get("action"), q.Get("destination")
+	if slices.Contains(auditActions, action) {
+		f.Actions = []string{action}
+	} else {
+		action = ""
+	}
+	if dest != "" {
+		f.Destinations = []string{dest}
+	}
+	return f, action, dest
+}
+
+func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) {
+	f, action, dest := c.auditFilter(r)
+	f.Limit = 50
+	f.BeforeSeq, _ = strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
+	rows, err := c.Store.AuditPage(r.Context(), f)
+	if err != nil {
+		c.fail(w, http.StatusInternalServerError, "The audit log could not be read.")
+		return
+	}
+	d := auditData{Rows: rows, Action: action, Destination: dest, Actions: auditActions, Chain: r.URL.Query().Get("chain")}
+	if len(rows) == f.Limit {
+		d.Next = rows[len(rows)-1].Seq
+	}
+	c.render(w, http.StatusOK, "audit", c.base(r, s, "Audit", "audit", d))
+}
+
+func (c *Console) export(w http.ResponseWriter, r *http.Request, _ *session) {
+	f, _, _ := c.auditFilter(r)
+	format := r.URL.Query().Get("format")
+	if format != "jsonl" {
+		format = "csv"
+	}
+	w.Header().Set("Content-Type", map[string]string{"csv": "text/csv", "jsonl": "application/jsonl"}[format])
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="veil-audit-%s.%s"`, c.Now().UTC().Format("20060102T150405Z"), format))
+	if err := c.Store.WriteExport(r.Context(), w, format, f); err != nil {
+		c.Logger.Error("console export", "err", err)
+	}
+}
+
+func (c *Console) verify(w http.ResponseWriter, r *http.Request, _ *session) {
+	n, err := c.Store.Verify(r.Context())
+	msg := fmt.Sprintf("The chain verifies: %d rows, checked %s.", n, c.Now().UTC().Format(time.RFC3339))
+	if err != nil {
+		msg = "The chain does not verify: " + veil.ErrorMessage(err)
+	}
+	http.Redirect(w, r, "/console/audit?chain="+urlText(msg), http.StatusSeeOther)
+}
+
+func (c *Console) consumers(w http.ResponseWriter, r *http.Request, s *session) {
+	cs, err := c.Store.Consumers(r.Context())
+	if err != nil {
+		c.fail(w, http.StatusInternalServerError, "The consumers could not be read.")
+		return
+	}
+	c.render(w, http.StatusOK, "consumers", c.base(r, s, "Consumers", "consumers", cs))
+}
+
+func urlText(s string) string { return url.QueryEscape(s) }
