@@ -27,6 +27,10 @@ const (
 	ActionSchemaDrift    = "schema_drift"
 
 	ActionReconciled      = "reconciled"
+	ActionReviewHeld      = "review_held"
+	ActionReviewApproved  = "review_approved"
+	ActionReviewRejected  = "review_rejected"
+	ActionReviewExpired   = "review_expired"
 	ActionConsumerAdded   = "consumer_added"
 	ActionConsumerRevoked = "consumer_revoked"
 )

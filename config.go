@@ -217,6 +217,11 @@ type Destination struct {
 	MaxConcurrency      int       `yaml:"max_concurrency"`
 	AllowPrivateNetwork bool      `yaml:"allow_private_network"`
 	Processor           Processor `yaml:"processor"`
+	// Review holds each allowed delivery until a person approves it (then
+	// it is sent) or rejects it (then it never is); ReviewTTL (default
+	// 72h) is how long it may wait before it expires unsent.
+	Review    bool     `yaml:"review"`
+	ReviewTTL Duration `yaml:"review_ttl"`
 }
 
 // SigningSecretList returns the destination's signing secrets,
@@ -477,6 +482,9 @@ func (c *Config) setDefaults() {
 		}
 		if d.MaxConcurrency == 0 {
 			d.MaxConcurrency = 4 * d.Concurrency
+		}
+		if d.ReviewTTL == 0 {
+			d.ReviewTTL = Duration(72 * time.Hour)
 		}
 	}
 }

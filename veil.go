@@ -108,6 +108,8 @@ const (
 	DeliveryBlocked   = "blocked"   // the leak guard stopped it
 	DeliveryDelivered = "delivered" // a 2xx came back
 	DeliveryDead      = "dead"      // given up; in the dead-letter inbox
+	DeliveryHeld      = "held"      // allowed, waiting for a person's approval (review: true)
+	DeliveryRejected  = "rejected"  // a person rejected it, or it waited past review_ttl: never sent
 )
 
 // Delivery is one (event, destination) pair: the policy's decision and the

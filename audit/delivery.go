@@ -53,6 +53,9 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 		row.Action, row.Outcome, row.Categories = veil.ActionBlockedLeak, "blocked", d.Categories
 	case veil.DeliveryDead:
 		row.Action, row.Outcome = veil.ActionDead, "policy_error"
+	case veil.DeliveryHeld:
+		// What would leave, for the person who decides.
+		row.Action, row.Outcome, row.Categories = veil.ActionReviewHeld, "held", d.Categories
 	default:
 		return nil // pending: audited when it is delivered or given up
 	}

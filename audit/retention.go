@@ -187,7 +187,7 @@ func (s *Store) expireWaiting(tx *wtx, where string, args []any, outcome, detail
 	args = append([]any{s.Now().UnixNano()}, args...)
 	rows, err := tx.Query(`SELECT d.id, d.destination, d.attempts, d.subject, d.event_id, e.source, e.event_type
 		FROM deliveries d JOIN events e ON e.id = d.event_id
-		WHERE (d.status = 'pending' OR (d.status = 'sending' AND d.next_attempt_at <= ?)) AND `+where, args...)
+		WHERE (d.status IN ('pending', 'held') OR (d.status = 'sending' AND d.next_attempt_at <= ?)) AND `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("find waiting deliveries: %w", err)
 	}
@@ -381,7 +381,7 @@ func (s *Store) purgeCounts(ctx context.Context, payloadCut time.Time, auditCut 
 		}
 	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT d.destination, count(*) FROM deliveries d JOIN events e ON e.id = d.event_id
-		WHERE d.status IN ('pending', 'sending') AND e.received_at < ? AND (e.payload IS NOT NULL OR e.upstream IS NOT NULL)
+		WHERE d.status IN ('pending', 'sending', 'held') AND e.received_at < ? AND (e.payload IS NOT NULL OR e.upstream IS NOT NULL)
 		GROUP BY d.destination`, cut)
 	if err != nil {
 		return r, fmt.Errorf("count waiting deliveries: %w", err)

@@ -48,6 +48,11 @@ type Replayer interface {
 	Replay(ctx context.Context, id string) (*veil.Delivery, error)
 }
 
+// Reviewer approves or rejects a held delivery (the proxy's Review).
+type Reviewer interface {
+	Review(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error)
+}
+
 // Roles.
 const (
 	RoleAdmin   = "admin"
@@ -58,6 +63,7 @@ const (
 type Console struct {
 	Store  Store
 	Replay Replayer
+	Review Reviewer
 	// AdminToken and AuditorToken log in (AuditorToken "" : no auditor).
 	AdminToken, AuditorToken string
 	Logger                   *slog.Logger
@@ -111,6 +117,8 @@ func (c *Console) init() {
 		m.HandleFunc("GET /console/events/{id}", c.authed(RoleAuditor, c.event))
 		m.HandleFunc("GET /console/dead", c.authed(RoleAuditor, c.dead))
 		m.HandleFunc("POST /console/dead/replay", c.authed(RoleAdmin, c.replay))
+		m.HandleFunc("GET /console/review", c.authed(RoleAuditor, c.review))
+		m.HandleFunc("POST /console/review/{id}/{verb}", c.authed(RoleAdmin, c.decide))
 		m.HandleFunc("GET /console/audit", c.authed(RoleAuditor, c.audit))
 		m.HandleFunc("GET /console/audit/export", c.authed(RoleAuditor, c.export))
 		m.HandleFunc("GET /console/audit/verify", c.authed(RoleAuditor, c.verify))

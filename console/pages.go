@@ -339,3 +339,66 @@ func (c *Console) consumers(w http.ResponseWriter, r *http.Request, s *session) 
 }
 
 func urlText(s string) string { return url.QueryEscape(s) }
+
+// reviewItem is a held delivery with what it would send.
+type reviewItem struct {
+	*veil.Delivery
+	Body string
+}
+
+func (c *Console) review(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx := r.Context()
+	held, err := c.Store.Deliveries(ctx, veil.DeliveryHeld, 200)
+	if err != nil {
+		c.fail(w, http.StatusInternalServerError, "The review queue could not be read.")
+		return
+	}
+	var items []reviewItem
+	for _, h := range held {
+		ds, err := c.Store.EventDeliveries(ctx, h.EventID)
+		if err != nil {
+			continue
+		}
+		for _, d := range ds {
+			if d.ID == h.ID {
+				items = append(items, reviewItem{Delivery: d, Body: indent(d.Body)})
+			}
+		}
+	}
+	c.render(w, http.StatusOK, "review", c.base(r, s, "Review", "review", items))
+}
+
+// decide approves or rejects one held delivery.
+func (c *Console) decide(w http.ResponseWriter, r *http.Request, s *session) {
+	verb := r.PathValue("verb")
+	if verb != "approve" && verb != "reject" {
+		c.fail(w, http.StatusNotFound, "No such action.")
+		return
+	}
+	reason := strings.TrimSpace(r.PostForm.Get("reason"))
+	if verb == "reject" && reason == "" {
+		http.Redirect(w, r, "/console/review?notice="+urlText("Say why it must not be sent."), http.StatusSeeOther)
+		return
+	}
+	d, err := c.Review.Review(r.Context(), r.PathValue("id"), verb == "approve", "console:"+s.role, reason)
+	msg := ""
+	if err != nil {
+		msg = "Not done: " + veil.ErrorMessage(err)
+	} else {
+		msg = fmt.Sprintf("%s to %s: %s.", d.ID, d.Destination, map[bool]string{true: "approved, it will be sent", false: "rejected, it will never be sent"}[verb == "approve"])
+	}
+	http.Redirect(w, r, "/console/review?notice="+urlText(msg), http.StatusSeeOther)
+}
+
+// indent pretty-prints a JSON body ("" for none).
+func indent(body []byte) string {
+	if body == nil {
+		return ""
+	}
+	var x any
+	if json.Unmarshal(body, &x) != nil {
+		return string(body)
+	}
+	b, _ := json.MarshalIndent(x, "", "  ")
+	return string(b)
+}

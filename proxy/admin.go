@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"slices"
@@ -24,6 +25,54 @@ type AdminStore interface {
 	Erase(ctx context.Context, ref string) (veil.Erasure, error)
 	SubjectHash(ref string) string
 	Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL time.Duration, dryRun bool) (veil.PurgeResult, error)
+	ReviewDecide(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error)
+}
+
+// Review approves (it is sent) or rejects (it never is) a delivery held
+// for review, audited with actor as the one who decided.
+func (s *Server) Review(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error) {
+	d, err := s.Admin.ReviewDecide(ctx, id, approve, actor, reason)
+	if err != nil {
+		return nil, err
+	}
+	if approve && s.Deliverer != nil {
+		s.Deliverer.Notify()
+	}
+	return d, nil
+}
+
+// handleReviewList lists the deliveries held for review: GET /v1/review.
+func (s *Server) handleReviewList(w http.ResponseWriter, r *http.Request) {
+	ds, err := s.Admin.Deliveries(r.Context(), veil.DeliveryHeld, 1000)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	out := make([]deliveryJSON, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, toJSON(d))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"held": out})
+}
+
+// handleReviewDecide answers POST /v1/review/{id}/approve and
+// /v1/review/{id}/reject (body {"reason": "…"}, optional).
+func (s *Server) handleReviewDecide(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&in); err != nil {
+			writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "The body must be JSON: {\"reason\": \"…\"}."))
+			return
+		}
+	}
+	d, err := s.Review(r.Context(), mux.Vars(r)["id"], mux.Vars(r)["verb"] == "approve", "admin", in.Reason)
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toJSON(d))
 }
 
 // handlePurge applies retention now, in the server's own small
@@ -162,9 +211,10 @@ func (s *Server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
 func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
 	switch status {
-	case "", veil.DeliveryPending, veil.DeliverySending, veil.DeliveryDelivered, veil.DeliveryDead, veil.DeliveryFiltered, veil.DeliveryBlocked:
+	case "", veil.DeliveryPending, veil.DeliverySending, veil.DeliveryDelivered, veil.DeliveryDead, veil.DeliveryFiltered,
+		veil.DeliveryBlocked, veil.DeliveryHeld, veil.DeliveryRejected:
 	default:
-		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "Unknown status; use pending, sending, delivered, dead, filtered or blocked."))
+		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "Unknown status; use pending, sending, delivered, dead, filtered, blocked, held or rejected."))
 		return
 	}
 	ds, err := s.Admin.Deliveries(r.Context(), status, 1000)

@@ -233,6 +233,8 @@ func (s *Server) init() error {
 	if s.Admin != nil {
 		r.HandleFunc("/v1/deliveries", s.requireAdmin(s.handleDeliveries)).Methods(http.MethodGet).Name("deliveries")
 		r.HandleFunc("/v1/deliveries/{id}/replay", s.requireAdmin(s.handleReplay)).Methods(http.MethodPost).Name("replay")
+		r.HandleFunc("/v1/review", s.requireAdmin(s.handleReviewList)).Methods(http.MethodGet).Name("review")
+		r.HandleFunc("/v1/review/{id}/{verb:approve|reject}", s.requireAdmin(s.handleReviewDecide)).Methods(http.MethodPost).Name("review_decide")
 		r.HandleFunc("/v1/audit/export", s.requireAdmin(s.handleExport)).Methods(http.MethodGet).Name("export")
 		r.HandleFunc("/v1/subjects/{ref}", s.requireAdmin(s.handleErase)).Methods(http.MethodDelete).Name("erase")
 		r.HandleFunc("/v1/retention/purge", s.requireAdmin(s.handlePurge)).Methods(http.MethodPost).Name("purge")

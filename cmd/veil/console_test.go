@@ -382,3 +382,72 @@ func TestConsole_Security(t *testing.T) {
 	}
 	_ = fmt.Sprint
 }
+
+// TestConsole_Review: a destination with review: true holds both events'
+// deliveries; in the browser one is approved and the other rejected with a
+// reason; the sink receives only the approved one; `veil review list`
+// shows the queue empty afterwards.
+func TestConsole_Review(t *testing.T) {
+	exe := chromiumPath(t)
+	s := newSink(t, func(int, http.ResponseWriter) int { return 200 })
+	dir := t.TempDir()
+	config := writeConfigDests(t, dir, "destinations:"+destination("offers-review", s.URL+"/offers", 3, "review: true\n    review_ttl: 1h")+"\n")
+	p := startVeil(t, config, &syncBuffer{})
+	defer p.stop(t)
+	client := &http.Client{Timeout: 10 * time.Second}
+	for n := range 2 {
+		status, _, err := postGreenhouse(context.Background(), client, p.url, greenhouseBody(t, 500+n), fmt.Sprint("review-", n))
+		if err != nil || status != 200 {
+			t.Fatalf("send: %d %v", status, err)
+		}
+	}
+	code, out := runVeil(t, "review", "list", "--config", config, "--url", p.url)
+	if code != 0 || !strings.Contains(out, "2 deliveries held for review") {
+		t.Fatalf("review list: %d\n%s", code, out)
+	}
+	ids := regexp.MustCompile(`dlv_[0-9a-v]+`).FindAllString(out, -1)
+	time.Sleep(300 * time.Millisecond)
+	if n := len(s.requests()); n != 0 {
+		t.Fatalf("the sink got %d held deliveries before any decision", n)
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(1280, 1000))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(p.url+"/console/login")); err != nil {
+		t.Fatal(err)
+	}
+	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(tctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	step("log in", chromedp.WaitVisible(chromedp.ID("token")), chromedp.SendKeys(chromedp.ID("token"), "e2e-admin-token"),
+		chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("queue")))
+	step("review page", chromedp.Navigate(p.url+"/console/review"), chromedp.WaitVisible(chromedp.ID("r-"+ids[0])))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err == nil {
+		os.WriteFile(filepath.Join(consoleScreens(t), "review.png"), png, 0o644)
+	}
+	step("approve", chromedp.Click(chromedp.ID("approve-"+ids[0])), chromedp.WaitVisible(chromedp.ID("notice")))
+	step("reject", chromedp.SendKeys(chromedp.ID("reason-"+ids[1]), "not for this tool"), chromedp.Click(chromedp.ID("reject-"+ids[1])),
+		chromedp.WaitVisible(chromedp.ID("empty")))
+	waitFor(t, "the approved delivery at the sink", func() bool { return len(s.requests()) == 1 })
+	time.Sleep(500 * time.Millisecond)
+	got := s.requests()
+	if len(got) != 1 || got[0].webhookID != ids[0] {
+		t.Fatalf("the sink got %+v, want only %s", got, ids[0])
+	}
+	code, out = runVeil(t, "review", "list", "--config", config, "--url", p.url)
+	if code != 0 || !strings.Contains(out, "0 deliveries held") {
+		t.Fatalf("review list after: %d\n%s", code, out)
+	}
+	if code, out := runVeil(t, "review", "approve", ids[1], "--config", config, "--url", p.url); code == 0 || !strings.Contains(out, "not waiting for review") {
+		t.Fatalf("approving a rejected delivery: %d\n%s", code, out)
+	}
+}

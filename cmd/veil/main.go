@@ -47,6 +47,11 @@ var commands = []*command{
 		{name: "dlq list", args: "[--url URL]", about: "List the dead deliveries.", run: runDLQList},
 		{name: "dlq replay", args: "ID… | --all [--url URL]", about: "Run the current policy again on the stored payload of dead deliveries and queue them under their own webhook-id.", run: runDLQReplay},
 	}},
+	{name: "review", about: "The human review queue of destinations with review: true, through the running server's admin API.", sub: []*command{
+		{name: "review list", args: "[--url URL]", about: "List the deliveries held for review.", run: runReviewList},
+		{name: "review approve", args: "ID [--url URL]", about: "Approve a held delivery: it is sent.", run: runReviewApprove},
+		{name: "review reject", args: "ID --reason R [--url URL]", about: "Reject a held delivery: it is never sent; the reason goes into the audit row.", run: runReviewReject},
+	}},
 	{name: "audit", about: "The hash-chained audit log: export, verify, retention.", sub: []*command{
 		{name: "audit export", args: "[--format csv|jsonl] [--since T] [--until T] [--destination D[,D…]] [--action A[,A…]] [--subject REF] [--out FILE]", about: "Stream audit rows as CSV or JSONL.", run: runAuditExport},
 		{name: "audit verify", args: "[--filtered] [FILE]", about: "Verify the hash chain of the database, or of an exported JSONL or CSV file. A filtered export is not one chain: with --filtered each row's own hash is verified.", run: runAuditVerify},

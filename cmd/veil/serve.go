@@ -252,7 +252,7 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	srv.Upstream = proxy.NewATSClient(apis)
 	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
 	srv.GivenUp = delivery.CountDead
-	srv.Console = &console.Console{Store: st, Replay: srv, AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
+	srv.Console = &console.Console{Store: st, Replay: srv, Review: srv, AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
 		Logger: log.With("component", "console")}
 
 	if cfg.Storage.Driver == veil.DriverSQLite {
@@ -285,6 +285,13 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	if err := srv.Open(); err != nil {
 		deliverer.Stop()
 		return err
+	}
+	if ttls := reviewTTLs(cfg); len(ttls) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			expireReviews(bg, st, ttls, log.With("component", "review"))
+		}()
 	}
 	srcs, err := reconcileSources(cfg, apis)
 	if err != nil {
@@ -349,6 +356,40 @@ func warnings(cfg *veil.Config, log *slog.Logger) {
 		if d.AllowPrivateNetwork {
 			log.Warn("allow_private_network is on: the SSRF guard does not check this destination's address; "+
 				"turn it off for a destination on the internet", "destination", d.Name)
+		}
+	}
+}
+
+// reviewTTLs returns review_ttl per destination with review: true.
+func reviewTTLs(cfg *veil.Config) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for _, d := range cfg.Destinations {
+		if d.Review {
+			out[d.Name] = time.Duration(d.ReviewTTL)
+		}
+	}
+	return out
+}
+
+// expireReviews rejects, once a minute, the held deliveries that waited
+// past their destination's review_ttl.
+func expireReviews(ctx context.Context, st *audit.Store, ttls map[string]time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		n, err := st.ExpireReviews(ctx, ttls)
+		if err != nil && ctx.Err() == nil {
+			log.Error("expire held deliveries", "err", err)
+		}
+		for dest, k := range n {
+			if k > 0 {
+				log.Warn("held deliveries expired unsent: nobody decided within review_ttl", "destination", dest, "count", k)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

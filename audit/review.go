@@ -1,0 +1,108 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/veilhq/veil"
+)
+
+// ReviewDecide approves a held delivery (it joins the queue and is sent)
+// or rejects it (it never is: its body is dropped), with an audit row
+// naming who decided and why. A delivery that is not held is ECONFLICT,
+// an unknown one ENOTFOUND.
+func (s *Store) ReviewDecide(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error) {
+	if len(reason) > 500 {
+		reason = reason[:500]
+	}
+	d := &veil.Delivery{ID: id}
+	err := s.write(ctx, func(tx *wtx) error {
+		err := tx.QueryRow(`SELECT d.destination, d.status, d.subject, d.event_id, e.source, e.event_type
+			FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?`, id).
+			Scan(&d.Destination, &d.Status, &d.Subject, &d.EventID, &d.Source, &d.EventType)
+		if errors.Is(err, sql.ErrNoRows) {
+			return veil.Errorf(veil.ENOTFOUND, "No such delivery.")
+		} else if err != nil {
+			return fmt.Errorf("read delivery: %w", err)
+		}
+		if d.Status != veil.DeliveryHeld {
+			return veil.Errorf(veil.ECONFLICT, "This delivery is not waiting for review; it is %s.", d.Status)
+		}
+		now := s.Now()
+		row := &veil.AuditEntry{Time: now, Actor: actor, Source: d.Source, EventType: d.EventType, EventID: d.EventID,
+			Destination: d.Destination, Subject: d.Subject, Detail: reason}
+		if approve {
+			d.Status, d.Detail = veil.DeliveryPending, "approved by "+actor
+			row.Action, row.Outcome = veil.ActionReviewApproved, "approved"
+		} else {
+			d.Status, d.Detail = veil.DeliveryRejected, "rejected by "+actor
+			row.Action, row.Outcome = veil.ActionReviewRejected, "rejected"
+			if _, err := tx.Exec(`UPDATE delivery_bodies SET body = NULL WHERE id = ?`, id); err != nil {
+				return fmt.Errorf("drop rejected body: %w", err)
+			}
+		}
+		if _, err := tx.Exec(`UPDATE deliveries SET status = ?, detail = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`,
+			d.Status, d.Detail, now.UnixNano(), now.UnixNano(), id); err != nil {
+			return fmt.Errorf("decide review: %w", err)
+		}
+		return s.appendTx(tx, row)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ExpireReviews rejects the deliveries held longer than their
+// destination's ttl (by the store's clock), each with a review_expired
+// row; their bodies are dropped. It returns how many per destination.
+func (s *Store) ExpireReviews(ctx context.Context, ttl map[string]time.Duration) (map[string]int64, error) {
+	out := map[string]int64{}
+	for dest, d := range ttl {
+		err := s.writeBackground(ctx, func(tx *wtx) error {
+			now := s.Now()
+			rows, err := tx.Query(`SELECT d.id, d.subject, d.event_id, e.source, e.event_type FROM deliveries d
+				JOIN events e ON e.id = d.event_id WHERE d.status = 'held' AND d.destination = ? AND d.created_at < ?`,
+				dest, now.Add(-d).UnixNano())
+			if err != nil {
+				return fmt.Errorf("find expired reviews: %w", err)
+			}
+			var held []*veil.Delivery
+			for rows.Next() {
+				h := &veil.Delivery{Destination: dest}
+				if err := rows.Scan(&h.ID, &h.Subject, &h.EventID, &h.Source, &h.EventType); err != nil {
+					rows.Close()
+					return err
+				}
+				held = append(held, h)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, h := range held {
+				if _, err := tx.Exec(`UPDATE deliveries SET status = 'rejected', detail = ?, updated_at = ? WHERE id = ?`,
+					fmt.Sprintf("expired: no decision within review_ttl (%s)", d), now.UnixNano(), h.ID); err != nil {
+					return err
+				}
+				if _, err := tx.Exec(`UPDATE delivery_bodies SET body = NULL WHERE id = ?`, h.ID); err != nil {
+					return err
+				}
+				if err := s.appendTx(tx, &veil.AuditEntry{Time: now, Action: veil.ActionReviewExpired, Actor: "veil",
+					Source: h.Source, EventType: h.EventType, EventID: h.EventID, Destination: dest, Subject: h.Subject,
+					Outcome: "expired", Detail: "no decision within " + d.String()}); err != nil {
+					return err
+				}
+			}
+			out[dest] = int64(len(held))
+			return nil
+		})
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,87 @@
+package audit_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/veilhq/veil"
+)
+
+func TestReview_Queue(t *testing.T) { eachDriver(t, testReviewQueue) }
+
+// testReviewQueue: a held delivery is not claimed; approved it is, with a
+// review_approved row naming who; rejected it never is and its body is
+// gone; a second decision is a conflict; one held past its ttl expires
+// unsent; erasing the subject ends a held one too.
+func testReviewQueue(t *testing.T, d testDB) {
+	var now atomic.Int64
+	now.Store(time.Unix(1795688100, 0).UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()).UTC() }
+	st := d.openAt(t, clock)
+	ctx := context.Background()
+	held := func(n int, subject string) string {
+		e := event(n, subject)
+		e.ReceivedAt = clock()
+		dl := &veil.Delivery{Destination: "offers", Status: veil.DeliveryHeld, Body: []byte(`{"offer":"ps_1"}`),
+			FieldsKept: []string{"offer.id"}, Categories: []string{"user.unique_id"}}
+		if _, _, err := st.IngestEvent(ctx, e, []*veil.Delivery{dl}, veil.Drift{}); err != nil {
+			t.Fatal(err)
+		}
+		return dl.ID
+	}
+	a, b, c, e := held(1, "greenhouse:candidate:1"), held(2, "greenhouse:candidate:2"), held(3, "greenhouse:candidate:3"), held(4, "greenhouse:candidate:4")
+	claimed, err := st.ClaimDeliveries(ctx, clock().Add(time.Hour), map[string]int{"offers": 10}, time.Minute)
+	if err != nil || len(claimed) != 0 {
+		t.Fatalf("held deliveries claimed: %d %v", len(claimed), err)
+	}
+	if _, err := st.ReviewDecide(ctx, a, true, "console:admin", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ReviewDecide(ctx, b, false, "admin", "salary must not go to this tool"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ReviewDecide(ctx, b, true, "admin", ""); veil.ErrorCode(err) != veil.ECONFLICT {
+		t.Fatalf("deciding twice: %v, want conflict", err)
+	}
+	if _, err := st.ReviewDecide(ctx, "dlv_nope", true, "admin", ""); veil.ErrorCode(err) != veil.ENOTFOUND {
+		t.Fatalf("unknown: %v", err)
+	}
+	claimed, err = st.ClaimDeliveries(ctx, clock().Add(time.Hour), map[string]int{"offers": 10}, time.Minute)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != a {
+		t.Fatalf("after the decisions, claimed %d (%v), want only the approved one", len(claimed), err)
+	}
+	if n := d.queryInt(t, `SELECT count(*) FROM delivery_bodies WHERE id = ? AND body IS NOT NULL`, b); n != 0 {
+		t.Fatal("a rejected delivery keeps its body")
+	}
+	// c waits past its ttl; e's subject is erased.
+	if _, err := st.Erase(ctx, "greenhouse:candidate:4"); err != nil {
+		t.Fatal(err)
+	}
+	now.Add(int64(2 * time.Hour))
+	n, err := st.ExpireReviews(ctx, map[string]time.Duration{"offers": time.Hour})
+	if err != nil || n["offers"] != 1 {
+		t.Fatalf("expired %v %v, want 1", n, err)
+	}
+	for id, want := range map[string]string{a: veil.DeliverySending, b: veil.DeliveryRejected, c: veil.DeliveryRejected, e: veil.DeliveryDead} {
+		got, err := st.Delivery(ctx, id)
+		if err != nil || got.Status != want {
+			t.Fatalf("%s: %v %v, want %s", id, got, err, want)
+		}
+	}
+	for action, want := range map[string]int64{veil.ActionReviewHeld: 4, veil.ActionReviewApproved: 1, veil.ActionReviewRejected: 1, veil.ActionReviewExpired: 1} {
+		if n := d.queryInt(t, `SELECT count(*) FROM audit WHERE action = ?`, action); n != want {
+			t.Errorf("%d %s rows, want %d", n, action, want)
+		}
+	}
+	if n := d.queryInt(t, `SELECT count(*) FROM audit WHERE action = 'review_approved' AND actor = 'console:admin'`); n != 1 {
+		t.Error("the approval does not name who decided")
+	}
+	if n := d.queryInt(t, `SELECT count(*) FROM audit WHERE action = 'review_rejected' AND detail = 'salary must not go to this tool'`); n != 1 {
+		t.Error("the rejection does not keep its reason")
+	}
+	if _, err := st.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
