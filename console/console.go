@@ -48,6 +48,13 @@ type Replayer interface {
 	Replay(ctx context.Context, id string) (*veil.Delivery, error)
 }
 
+// Subjects answers access requests and erases (the proxy's SubjectReport
+// and Erase).
+type Subjects interface {
+	SubjectReport(ctx context.Context, ref string) (veil.SubjectReport, error)
+	Erase(ctx context.Context, ref string) (veil.Erasure, veil.ErasureReceipt, error)
+}
+
 // Reviewer approves or rejects a held delivery (the proxy's Review).
 type Reviewer interface {
 	Review(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error)
@@ -61,9 +68,13 @@ const (
 
 // Console serves /console. Set the fields, then use it as an http.Handler.
 type Console struct {
-	Store  Store
-	Replay Replayer
-	Review Reviewer
+	Store    Store
+	Replay   Replayer
+	Review   Reviewer
+	Subjects Subjects
+	// CheckSubject validates a subject reference against the configured
+	// sources (nil: any non-empty reference).
+	CheckSubject func(ref string) error
 	// AdminToken and AuditorToken log in (AuditorToken "" : no auditor).
 	AdminToken, AuditorToken string
 	Logger                   *slog.Logger
@@ -119,6 +130,9 @@ func (c *Console) init() {
 		m.HandleFunc("POST /console/dead/replay", c.authed(RoleAdmin, c.replay))
 		m.HandleFunc("GET /console/review", c.authed(RoleAuditor, c.review))
 		m.HandleFunc("POST /console/review/{id}/{verb}", c.authed(RoleAdmin, c.decide))
+		m.HandleFunc("GET /console/subjects", c.authed(RoleAuditor, c.subjects))
+		m.HandleFunc("GET /console/subjects/erase", c.authed(RoleAdmin, c.confirmErase))
+		m.HandleFunc("POST /console/subjects/erase", c.authed(RoleAdmin, c.erase))
 		m.HandleFunc("GET /console/audit", c.authed(RoleAuditor, c.audit))
 		m.HandleFunc("GET /console/audit/export", c.authed(RoleAuditor, c.export))
 		m.HandleFunc("GET /console/audit/verify", c.authed(RoleAuditor, c.verify))

@@ -402,3 +402,75 @@ func indent(body []byte) string {
 	b, _ := json.MarshalIndent(x, "", "  ")
 	return string(b)
 }
+
+type subjectData struct {
+	Ref     string
+	Report  *veil.SubjectReport
+	Receipt *veil.ErasureReceipt
+	JSON    string
+	Error   string
+}
+
+func (c *Console) checkRef(ref string) error {
+	if ref == "" {
+		return veil.Errorf(veil.EINVALID, "Name a subject: SOURCE:candidate:ID.")
+	}
+	if c.CheckSubject != nil {
+		return c.CheckSubject(ref)
+	}
+	return nil
+}
+
+// subjects shows a subject's access report (Art. 15).
+func (c *Console) subjects(w http.ResponseWriter, r *http.Request, s *session) {
+	d := subjectData{Ref: strings.TrimSpace(r.URL.Query().Get("ref"))}
+	if d.Ref != "" {
+		if err := c.checkRef(d.Ref); err != nil {
+			d.Error = refError(err)
+		} else if rep, err := c.Subjects.SubjectReport(r.Context(), d.Ref); err != nil {
+			d.Error = "The report could not be made: " + veil.ErrorMessage(err)
+		} else {
+			d.Report = &rep
+		}
+	}
+	c.render(w, http.StatusOK, "subjects", c.base(r, s, "Subjects", "subjects", d))
+}
+
+// confirmErase asks once more before an erasure.
+func (c *Console) confirmErase(w http.ResponseWriter, r *http.Request, s *session) {
+	d := subjectData{Ref: strings.TrimSpace(r.URL.Query().Get("ref"))}
+	if err := c.checkRef(d.Ref); err != nil {
+		d.Error = refError(err)
+	}
+	c.render(w, http.StatusOK, "erase", c.base(r, s, "Erase a subject", "subjects", d))
+}
+
+// erase erases a subject and shows the signed receipt.
+func (c *Console) erase(w http.ResponseWriter, r *http.Request, s *session) {
+	d := subjectData{Ref: strings.TrimSpace(r.PostForm.Get("ref"))}
+	if err := c.checkRef(d.Ref); err != nil {
+		d.Error = refError(err)
+		c.render(w, http.StatusBadRequest, "erase", c.base(r, s, "Erase a subject", "subjects", d))
+		return
+	}
+	_, receipt, err := c.Subjects.Erase(r.Context(), d.Ref)
+	if err != nil {
+		d.Error = "Not erased: " + veil.ErrorMessage(err)
+		c.render(w, http.StatusInternalServerError, "erase", c.base(r, s, "Erase a subject", "subjects", d))
+		return
+	}
+	d.Receipt = &receipt
+	b, _ := json.MarshalIndent(receipt, "", "  ")
+	d.JSON = string(b)
+	c.Logger.Info("console erasure", "role", s.role, "subject", receipt.Subject)
+	c.render(w, http.StatusOK, "receipt", c.base(r, s, "Erasure receipt", "subjects", d))
+}
+
+// refError is why a subject reference is refused: the checker's own
+// sentence (it lists the valid forms).
+func refError(err error) string {
+	if veil.ErrorCode(err) != veil.EINTERNAL {
+		return veil.ErrorMessage(err)
+	}
+	return err.Error()
+}

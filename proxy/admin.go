@@ -26,6 +26,44 @@ type AdminStore interface {
 	SubjectHash(ref string) string
 	Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL time.Duration, dryRun bool) (veil.PurgeResult, error)
 	ReviewDecide(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error)
+	SubjectRows(ctx context.Context, ref string) ([]veil.AuditEntry, error)
+	Receipt(res veil.Erasure, report veil.SubjectReport) veil.ErasureReceipt
+}
+
+// SubjectReport is a subject's access report (Art. 15) from the audit log.
+func (s *Server) SubjectReport(ctx context.Context, ref string) (veil.SubjectReport, error) {
+	rows, err := s.Admin.SubjectRows(ctx, ref)
+	if err != nil {
+		return veil.SubjectReport{}, err
+	}
+	return veil.BuildSubjectReport(s.Admin.SubjectHash(ref), rows, s.cfg, s.Now().UTC()), nil
+}
+
+// Erase erases a subject (Art. 17) and returns the erasure with its
+// signed receipt, which names the recipients to tell (Art. 19).
+func (s *Server) Erase(ctx context.Context, ref string) (veil.Erasure, veil.ErasureReceipt, error) {
+	report, err := s.SubjectReport(ctx, ref)
+	if err != nil {
+		return veil.Erasure{}, veil.ErasureReceipt{}, err
+	}
+	res, err := s.Admin.Erase(ctx, ref)
+	if err != nil {
+		return res, veil.ErasureReceipt{}, err
+	}
+	if s.GivenUp != nil {
+		s.GivenUp(res.Cancelled)
+	}
+	return res, s.Admin.Receipt(res, report), nil
+}
+
+// handleSubjectReport answers GET /v1/subjects/{ref}/report.
+func (s *Server) handleSubjectReport(w http.ResponseWriter, r *http.Request) {
+	rep, err := s.SubjectReport(r.Context(), mux.Vars(r)["ref"])
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
 }
 
 // Review approves (it is sent) or rejects (it never is) a delivery held
@@ -166,16 +204,15 @@ func (s *Server) checkFilter(f veil.AuditFilter) error {
 
 // handleErase crypto-shreds one data subject.
 func (s *Server) handleErase(w http.ResponseWriter, r *http.Request) {
-	ref := mux.Vars(r)["ref"]
-	res, err := s.Admin.Erase(r.Context(), ref)
+	res, receipt, err := s.Erase(r.Context(), mux.Vars(r)["ref"])
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	if s.GivenUp != nil {
-		s.GivenUp(res.Cancelled)
-	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, struct {
+		veil.Erasure
+		Receipt veil.ErasureReceipt `json:"receipt"`
+	}{res, receipt})
 }
 
 // deliveryJSON is a delivery as the admin API shows it: no body.
@@ -195,6 +232,18 @@ type deliveryJSON struct {
 func toJSON(d *veil.Delivery) deliveryJSON {
 	return deliveryJSON{ID: d.ID, EventID: d.EventID, Source: d.Source, EventType: d.EventType, Destination: d.Destination,
 		Status: d.Status, Attempts: d.Attempts, Detail: d.Detail, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
+}
+
+// requireReader wraps h with a check for the admin or the auditor token.
+func (s *Server) requireReader(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		if !s.validToken(auth, s.adminDigest) && (s.auditorDigest == nil || !s.validToken(auth, s.auditorDigest)) {
+			writeError(w, r, s.Logger, veil.Errorf(veil.EUNAUTHORIZED, "A valid admin or auditor token is required (Authorization: Bearer …)."))
+			return
+		}
+		h(w, r)
+	}
 }
 
 // requireAdmin wraps h with the admin token check, by keyed digest.

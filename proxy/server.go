@@ -92,6 +92,8 @@ type Server struct {
 	// tokenKey keys the digests tokens are compared by.
 	tokenKey    []byte
 	adminDigest []byte
+	// auditorDigest is the auditor token's digest, nil without one.
+	auditorDigest []byte
 	// pseudonymKey derives each consumer's pseudonym key.
 	pseudonymKey []byte
 	router       *mux.Router
@@ -197,6 +199,9 @@ func (s *Server) init() error {
 	s.tokenKey = make([]byte, 32)
 	rand.Read(s.tokenKey)
 	s.adminDigest = s.tokenDigest(s.cfg.AdminToken)
+	if s.cfg.AuditorToken != "" {
+		s.auditorDigest = s.tokenDigest(s.cfg.AuditorToken)
+	}
 	s.targets = map[string][]Target{}
 	for _, t := range s.Targets {
 		for _, src := range t.Sources {
@@ -233,9 +238,10 @@ func (s *Server) init() error {
 	if s.Admin != nil {
 		r.HandleFunc("/v1/deliveries", s.requireAdmin(s.handleDeliveries)).Methods(http.MethodGet).Name("deliveries")
 		r.HandleFunc("/v1/deliveries/{id}/replay", s.requireAdmin(s.handleReplay)).Methods(http.MethodPost).Name("replay")
+		r.HandleFunc("/v1/subjects/{ref}/report", s.requireReader(s.handleSubjectReport)).Methods(http.MethodGet).Name("subject_report")
 		r.HandleFunc("/v1/review", s.requireAdmin(s.handleReviewList)).Methods(http.MethodGet).Name("review")
 		r.HandleFunc("/v1/review/{id}/{verb:approve|reject}", s.requireAdmin(s.handleReviewDecide)).Methods(http.MethodPost).Name("review_decide")
-		r.HandleFunc("/v1/audit/export", s.requireAdmin(s.handleExport)).Methods(http.MethodGet).Name("export")
+		r.HandleFunc("/v1/audit/export", s.requireReader(s.handleExport)).Methods(http.MethodGet).Name("export")
 		r.HandleFunc("/v1/subjects/{ref}", s.requireAdmin(s.handleErase)).Methods(http.MethodDelete).Name("erase")
 		r.HandleFunc("/v1/retention/purge", s.requireAdmin(s.handlePurge)).Methods(http.MethodPost).Name("purge")
 	}

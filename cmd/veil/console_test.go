@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +20,8 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+
+	"github.com/veilhq/veil"
 )
 
 // consoleScreens is where the browser test leaves a screenshot of each
@@ -449,5 +453,136 @@ func TestConsole_Review(t *testing.T) {
 	}
 	if code, out := runVeil(t, "review", "approve", ids[1], "--config", config, "--url", p.url); code == 0 || !strings.Contains(out, "not waiting for review") {
 		t.Fatalf("approving a rejected delivery: %d\n%s", code, out)
+	}
+}
+
+// TestConsole_Subject: an access report and an erasure, in the browser.
+// The report (console, `veil report subject`) lists exactly the transfers
+// the sink received and the consumer's lookup; the erasure's receipt names
+// both recipients and verifies with `veil audit verify-receipt` (and not
+// once altered); the event's lookup then answers 410.
+func TestConsole_Subject(t *testing.T) {
+	exe := chromiumPath(t)
+	s := newBodySink(t)
+	dir := t.TempDir()
+	config := writeConfigDests(t, dir, fmt.Sprintf(`destinations:
+  - {name: bi-warehouse, url: "%s/bi", sources: [greenhouse], policy: veil.destinations.bi_events, allow_private_network: true,
+     processor: {name: Warehouse Co, dpa: DPA-9, purpose: pipeline analytics, legal_basis: legitimate interest}}
+`, s.URL))
+	code, out := runVeil(t, "consumer", "add", "onboarding", "--purpose", "onboarding", "--config", config)
+	if code != 0 {
+		t.Fatal(out)
+	}
+	key := strings.TrimSpace(out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:])
+	p := startVeil(t, config, &syncBuffer{})
+	defer p.stop(t)
+	client := &http.Client{Timeout: 10 * time.Second}
+	const ref = "greenhouse:candidate:70000077"
+	var events []string
+	for n := range 2 {
+		body := greenhouseBody(t, 77)
+		if n == 1 {
+			body = bytes.Replace(body, []byte(`"hire_candidate"`), []byte(`"candidate_stage_change"`), 1)
+		}
+		status, out, err := postGreenhouse(context.Background(), client, p.url, body, fmt.Sprint("subject-", n))
+		if err != nil || status != 200 {
+			t.Fatalf("send: %d %v", status, err)
+		}
+		events = append(events, out["event_id"].(string))
+	}
+	waitFor(t, "both deliveries", func() bool { return len(s.got("/bi")) == 2 })
+	lookup := func() int {
+		req, _ := http.NewRequest(http.MethodGet, p.url+"/v1/events/"+events[0]+"/record", nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Veil-Purpose", "onboarding")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := lookup(); c != 200 {
+		t.Fatalf("lookup: %d", c)
+	}
+
+	// The CLI report against what the sink received.
+	code, out = runVeil(t, "report", "subject", ref, "--format", "json", "--config", config)
+	if code != 0 {
+		t.Fatalf("report subject: %s", out)
+	}
+	var rep veil.SubjectReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report: %v\n%s", err, out)
+	}
+	bodies := s.got("/bi")
+	if rep.Events != 2 || len(rep.Transfers) != len(bodies) || len(rep.Lookups) != 1 || rep.Lookups[0].Recipient != "onboarding" {
+		t.Fatalf("report: %d events, %d transfers (sink got %d), %d lookups", rep.Events, len(rep.Transfers), len(bodies), len(rep.Lookups))
+	}
+	for i, tr := range rep.Transfers {
+		if tr.Recipient != "bi-warehouse" || tr.Processor != "Warehouse Co" || tr.LegalBasis != "legitimate interest" || len(tr.Categories) == 0 {
+			t.Fatalf("transfer %d: %+v", i, tr)
+		}
+		var got map[string]any
+		json.Unmarshal(bodies[i], &got)
+		for _, f := range tr.FieldsKept {
+			if _, ok := got[strings.SplitN(f, ".", 2)[0]]; !ok {
+				t.Fatalf("the report says %s left, the sink's body has no %q: %s", f, f, bodies[i])
+			}
+		}
+	}
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(1280, 1000))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Navigate(p.url+"/console/login")); err != nil {
+		t.Fatal(err)
+	}
+	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(tctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	shot := func(name string) {
+		if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
+			os.WriteFile(filepath.Join(consoleScreens(t), name+".png"), png, 0o644)
+		}
+	}
+	step("log in", chromedp.WaitVisible(chromedp.ID("token")), chromedp.SendKeys(chromedp.ID("token"), "e2e-admin-token"),
+		chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("queue")))
+	step("report", chromedp.Navigate(p.url+"/console/subjects"), chromedp.SendKeys(chromedp.ID("ref"), ref),
+		chromedp.Click(chromedp.ID("report")), chromedp.WaitVisible(chromedp.ID("subject-report")))
+	page, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("subject-report")))
+	if !strings.Contains(page, "Transfers to destinations (2)") || !strings.Contains(page, "Lookups by consumers (1)") {
+		t.Fatalf("the report page: %q", page)
+	}
+	shot("subjects")
+	step("erase", chromedp.Click(chromedp.ID("erase")), chromedp.WaitVisible(chromedp.ID("confirm-erase")),
+		chromedp.Click(chromedp.ID("confirm-erase")), chromedp.WaitVisible(chromedp.ID("receipt")))
+	shot("erasure-receipt")
+	recipients, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("recipients")))
+	if recipients != "bi-warehouse, consumer:onboarding" {
+		t.Fatalf("recipients: %q", recipients)
+	}
+	receipt, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("receipt")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "receipt.json")
+	os.WriteFile(file, []byte(receipt), 0o600)
+	if code, out := runVeil(t, "audit", "verify-receipt", file, "--config", config); code != 0 || !strings.Contains(out, "OK") {
+		t.Fatalf("verify-receipt: %d %s", code, out)
+	}
+	os.WriteFile(file, []byte(strings.Replace(receipt, `"payloads_shredded": 2`, `"payloads_shredded": 1`, 1)), 0o600)
+	if code, _ := runVeil(t, "audit", "verify-receipt", file, "--config", config); code == 0 {
+		t.Fatal("an altered receipt verifies")
+	}
+	if c := lookup(); c != http.StatusGone {
+		t.Fatalf("lookup after the erasure: %d, want 410", c)
 	}
 }

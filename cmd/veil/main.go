@@ -55,6 +55,7 @@ var commands = []*command{
 	{name: "audit", about: "The hash-chained audit log: export, verify, retention.", sub: []*command{
 		{name: "audit export", args: "[--format csv|jsonl] [--since T] [--until T] [--destination D[,D…]] [--action A[,A…]] [--subject REF] [--out FILE]", about: "Stream audit rows as CSV or JSONL.", run: runAuditExport},
 		{name: "audit verify", args: "[--filtered] [FILE]", about: "Verify the hash chain of the database, or of an exported JSONL or CSV file. A filtered export is not one chain: with --filtered each row's own hash is verified.", run: runAuditVerify},
+		{name: "audit verify-receipt", args: "FILE", about: "Check the signature of an erasure receipt with the config's vault key.", run: runAuditVerifyReceipt},
 		{name: "audit purge", args: "[--dry-run]", about: "Apply retention now: payloads past retention.payload, audit rows past retention.audit (serve also does it on a timer).", run: runAuditPurge},
 	}},
 	{name: "erase", args: "--subject SOURCE:candidate:ID", about: "Erase one data subject: its data key is deleted, so every stored payload and outbound body of it becomes unreadable; waiting deliveries are cancelled.", run: runErase},
@@ -64,6 +65,7 @@ var commands = []*command{
 		{name: "consumer revoke", args: "NAME", about: "Stop a consumer's key from working, at once.", run: runConsumerRevoke},
 	}},
 	{name: "report", about: "Reports for the data protection officer.", sub: []*command{
+		{name: "report subject", args: "SOURCE:candidate:ID [--format md|json]", about: "A data subject's access report (GDPR Art. 15): every transfer of the subject's data to a destination and every lookup, with fields and categories, from the audit log.", run: runReportSubject},
 		{name: "report processing", args: "[--format md|json] [--samples DIR]", about: "The records of processing (GDPR Art. 30), per destination: recipient, purpose, legal basis, fields, retention.", run: runReportProcessing},
 	}},
 	{name: "reconcile", about: "Reconciliation: poll the ATS API for changes no webhook brought.", sub: []*command{

@@ -252,7 +252,9 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	srv.Upstream = proxy.NewATSClient(apis)
 	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
 	srv.GivenUp = delivery.CountDead
-	srv.Console = &console.Console{Store: st, Replay: srv, Review: srv, AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
+	srv.Console = &console.Console{Store: st, Replay: srv, Review: srv, Subjects: srv,
+		CheckSubject: func(ref string) error { return checkSubject(cfg, ref) },
+		AdminToken:   cfg.AdminToken, AuditorToken: cfg.AuditorToken,
 		Logger: log.With("component", "console")}
 
 	if cfg.Storage.Driver == veil.DriverSQLite {
