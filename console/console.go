@@ -88,6 +88,11 @@ type Console struct {
 	mu       sync.Mutex
 	sessions map[string]*session
 	mux      *http.ServeMux
+
+	ovMu   sync.Mutex
+	ov     *overviewData
+	ovAt   time.Time
+	ovBusy bool
 }
 
 type session struct {

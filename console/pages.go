@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -35,6 +36,7 @@ type overviewData struct {
 	Oldest  time.Time
 	Charts  []chart
 	Since   time.Time
+	Drawn   time.Time
 	Warning string
 }
 
@@ -57,7 +59,41 @@ type bar struct {
 const chartHeight = 80
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
-	ctx := r.Context()
+	c.render(w, http.StatusOK, "overview", c.base(r, s, "Overview", "overview", c.cachedOverview(r.Context())))
+}
+
+// overviewTTL is how long a drawn Overview is served before it is drawn
+// again: counting a day of audit rows takes seconds at a million rows.
+const overviewTTL = time.Minute
+
+// cachedOverview returns the Overview, drawn at most once per overviewTTL;
+// a stale one is served while a fresh one is drawn in the background.
+func (c *Console) cachedOverview(ctx context.Context) overviewData {
+	c.ovMu.Lock()
+	defer c.ovMu.Unlock()
+	if c.ov == nil {
+		d := c.drawOverview(ctx)
+		c.ov, c.ovAt = &d, c.Now()
+		return d
+	}
+	if c.Now().Sub(c.ovAt) > overviewTTL && !c.ovBusy {
+		c.ovBusy = true
+		go func() {
+			d := c.drawOverview(context.Background())
+			c.ovMu.Lock()
+			c.ov, c.ovAt, c.ovBusy = &d, c.Now(), false
+			c.ovMu.Unlock()
+		}()
+	}
+	d := *c.ov
+	// The queue is cheap: always fresh.
+	if q, oldest, err := c.Store.QueueStats(ctx); err == nil {
+		d.Queue, d.Oldest = q, oldest
+	}
+	return d
+}
+
+func (c *Console) drawOverview(ctx context.Context) overviewData {
 	d := overviewData{}
 	var err error
 	if d.Queue, d.Oldest, err = c.Store.QueueStats(ctx); err != nil {
@@ -114,7 +150,8 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		d.Charts = append(d.Charts, ch)
 	}
-	c.render(w, http.StatusOK, "overview", c.base(r, s, "Overview", "overview", d))
+	d.Drawn = c.Now()
+	return d
 }
 
 type eventsData struct {

@@ -58,6 +58,8 @@ func main() {
 		purgeEvery    = flag.Duration("purge-every", 3*time.Minute, "with -soak: run `veil audit purge` this often")
 		retention     = flag.Duration("retention", 5*time.Minute, "with -soak: retention.payload")
 		stores        = flag.Bool("stores", false, "ingest with fan-out side by side on SQLite, on PostgreSQL with one replica, and with three replicas sharing the database (loaded round robin)")
+		consoleEvents = flag.Int("console", 0, "time the console's Events and Audit pages on a store of this many events (and -console-audit audit rows in all)")
+		consoleAudit  = flag.Int("console-audit", 1_000_000, "with -console: the audit rows the store holds in all")
 		reconcileN    = flag.Int("reconcile", 0, "time one `veil reconcile run` over this many changed applications in a fake Lever API (RSS, request rate)")
 		postgres      = flag.String("postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "with -stores: the PostgreSQL server (a schema is made per run and dropped)")
 	)
@@ -76,6 +78,10 @@ func main() {
 	}
 	if *soak {
 		runSoak(*veilBin, *rate, *duration, *purgeEvery, *retention)
+		return
+	}
+	if *consoleEvents > 0 {
+		runConsole(*veilBin, *consoleEvents, *consoleAudit)
 		return
 	}
 	if *reconcileN > 0 {
