@@ -38,7 +38,8 @@ const (
 // AuditActions lists every audit action, for validating filters.
 var AuditActions = []string{ActionReceived, ActionRejected, ActionFiltered, ActionDelivered, ActionRetry, ActionDead,
 	ActionBlockedLeak, ActionReplayed, ActionLookup, ActionLookupDenied, ActionErased, ActionPurged, ActionPolicyLoaded,
-	ActionPolicyRejected, ActionSchemaDrift, ActionConsumerAdded, ActionConsumerRevoked}
+	ActionPolicyRejected, ActionSchemaDrift, ActionReconciled, ActionReviewHeld, ActionReviewApproved, ActionReviewRejected,
+	ActionReviewExpired, ActionConsumerAdded, ActionConsumerRevoked}
 
 // AuditFilter selects audit rows; zero fields select everything.
 type AuditFilter struct {

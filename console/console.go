@@ -41,6 +41,7 @@ type Store interface {
 	Consumers(ctx context.Context) ([]veil.Consumer, error)
 	DeliveryCounts(ctx context.Context, since time.Time) ([]veil.DeliveryCount, error)
 	QueueStats(ctx context.Context) (int64, time.Time, error)
+	ReconcileStates(ctx context.Context) (map[string]veil.ReconcileState, error)
 }
 
 // Replayer re-decides and queues a dead delivery (the proxy's Replay).
@@ -75,6 +76,8 @@ type Console struct {
 	// CheckSubject validates a subject reference against the configured
 	// sources (nil: any non-empty reference).
 	CheckSubject func(ref string) error
+	// Reconciled names the sources that reconcile, for the Overview.
+	Reconciled []string
 	// AdminToken and AuditorToken log in (AuditorToken "" : no auditor).
 	AdminToken, AuditorToken string
 	Logger                   *slog.Logger

@@ -38,6 +38,7 @@ type overviewData struct {
 	Since   time.Time
 	Drawn   time.Time
 	Warning string
+	Passes  []pass
 }
 
 type chart struct {
@@ -74,9 +75,7 @@ func (c *Console) cachedOverview(ctx context.Context) overviewData {
 	if c.ov == nil {
 		d := c.drawOverview(ctx)
 		c.ov, c.ovAt = &d, c.Now()
-		return d
-	}
-	if c.Now().Sub(c.ovAt) > overviewTTL && !c.ovBusy {
+	} else if c.Now().Sub(c.ovAt) > overviewTTL && !c.ovBusy {
 		c.ovBusy = true
 		go func() {
 			d := c.drawOverview(context.Background())
@@ -86,11 +85,31 @@ func (c *Console) cachedOverview(ctx context.Context) overviewData {
 		}()
 	}
 	d := *c.ov
-	// The queue is cheap: always fresh.
+	// The queue and the reconciliation watermarks are cheap: always fresh.
 	if q, oldest, err := c.Store.QueueStats(ctx); err == nil {
 		d.Queue, d.Oldest = q, oldest
 	}
+	d.Passes = nil
+	if len(c.Reconciled) > 0 {
+		states, err := c.Store.ReconcileStates(ctx)
+		if err != nil {
+			d.Warning = "The reconciliation state could not be read."
+		}
+		for _, src := range c.Reconciled {
+			p := pass{Source: src}
+			if st, ok := states[src]; ok {
+				p.Watermark, p.Lag = st.Watermark, c.Now().Sub(st.Watermark).Round(time.Second).String()
+			}
+			d.Passes = append(d.Passes, p)
+		}
+	}
 	return d
+}
+
+// pass is a source's last good reconciliation pass.
+type pass struct {
+	Source, Lag string
+	Watermark   time.Time
 }
 
 func (c *Console) drawOverview(ctx context.Context) overviewData {
@@ -308,10 +327,7 @@ type auditData struct {
 	Chain               string
 }
 
-var auditActions = []string{veil.ActionReceived, veil.ActionRejected, veil.ActionFiltered, veil.ActionBlockedLeak,
-	veil.ActionDelivered, veil.ActionRetry, veil.ActionDead, veil.ActionReplayed, veil.ActionLookup, veil.ActionLookupDenied,
-	veil.ActionErased, veil.ActionPurged, veil.ActionPolicyLoaded, veil.ActionPolicyRejected, veil.ActionSchemaDrift,
-	veil.ActionReconciled, veil.ActionConsumerAdded, veil.ActionConsumerRevoked}
+var auditActions = veil.AuditActions
 
 func (c *Console) auditFilter(r *http.Request) (veil.AuditFilter, string, string) {
 	q := r.URL.Query()

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,6 +53,19 @@ destinations:
 		t.Fatal(err)
 	}
 	return config
+}
+
+// withoutReconcile writes a copy of config without its reconcile block
+// (same data folder) and returns its path: a serve that runs no scheduled
+// pass, so only the test's `veil reconcile run` reconciles.
+func withoutReconcile(t *testing.T, config string) string {
+	t.Helper()
+	text := regexp.MustCompile(`, reconcile: \{[^}]*\}`).ReplaceAll(mustRead(t, config), nil)
+	path := filepath.Join(filepath.Dir(config), "serve.yaml")
+	if err := os.WriteFile(path, text, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // stageWebhook is a signed-to-be webhook saying application app moved to
@@ -121,7 +136,7 @@ func TestReconcile_EachVendor(t *testing.T) {
 				t.Fatal(err)
 			}
 			logs := &syncBuffer{}
-			p := startVeil(t, config, logs)
+			p := startVeil(t, withoutReconcile(t, config), logs)
 			defer p.stop(t)
 
 			api.change("7001", "8101", "active")
@@ -202,11 +217,20 @@ func TestReconcile_EachVendor(t *testing.T) {
 	}
 }
 
-// TestReconcile_KillMidPass: `veil serve` killed (-9) during its own
-// scheduled pass, after some changes were committed; the restarted serve's
-// pass sends the rest, and nothing twice.
+// TestReconcile_KillMidPass: for each vendor, `veil serve` killed (-9)
+// during its own scheduled pass, after some changes were committed; the
+// restarted serve's pass sends the rest, and nothing twice.
 func TestReconcile_KillMidPass(t *testing.T) {
-	api := newFakeATSAPI(t, "greenhouse")
+	for _, vendor := range []string{"greenhouse", "lever", "ashby"} {
+		t.Run(vendor, func(t *testing.T) {
+			t.Parallel()
+			testKillMidPass(t, vendor)
+		})
+	}
+}
+
+func testKillMidPass(t *testing.T, vendor string) {
+	api := newFakeATSAPI(t, vendor)
 	old := time.Now().Add(-2 * time.Hour).UTC()
 	const n = 60
 	var stages []string
@@ -216,7 +240,7 @@ func TestReconcile_KillMidPass(t *testing.T) {
 	}
 	sink := newBodySink(t)
 	dir := t.TempDir()
-	config := reconcileConfig(t, dir, "greenhouse", api, sink.URL, time.Now().Add(-time.Hour), 5)
+	config := reconcileConfig(t, dir, vendor, api, sink.URL, time.Now().Add(-time.Hour), 5)
 	// Slow the API to 4 pages a second, so the kill lands mid-pass.
 	os.WriteFile(config, bytes.Replace(mustRead(t, config), []byte("rate: 200"), []byte("rate: 4"), 1), 0o600)
 	for i := range n {
@@ -256,6 +280,22 @@ func TestReconcile_KillMidPass(t *testing.T) {
 	}
 	if got := reconciled(); got != n {
 		t.Fatalf("%d reconciled rows after the kill at %d, want %d", got, before, n)
+	}
+	// The console's Overview shows the source's last good pass.
+	waitFor(t, "the pass's watermark", func() bool {
+		var c int
+		db.QueryRow(`SELECT count(*) FROM reconcile_state WHERE source = ?`, vendor).Scan(&c)
+		return c == 1
+	})
+	admin, _, _ := consoleClient(t, p.url, "e2e-admin-token")
+	resp, err := admin.Get(p.url + "/console/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	overview, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`<tr><td>` + vendor + `</td><td>\d{4}-\d\d-\d\d `).Match(overview) {
+		t.Fatalf("the Overview shows no pass of %s:\n%s", vendor, overview)
 	}
 }
 

@@ -253,8 +253,8 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
 	srv.GivenUp = delivery.CountDead
 	srv.Console = &console.Console{Store: st, Replay: srv, Review: srv, Subjects: srv,
-		CheckSubject: func(ref string) error { return checkSubject(cfg, ref) },
-		AdminToken:   cfg.AdminToken, AuditorToken: cfg.AuditorToken,
+		CheckSubject: func(ref string) error { return checkSubject(cfg, ref) }, Reconciled: reconciledSources(cfg),
+		AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
 		Logger: log.With("component", "console")}
 
 	if cfg.Storage.Driver == veil.DriverSQLite {
@@ -394,4 +394,15 @@ func expireReviews(ctx context.Context, st *audit.Store, ttls map[string]time.Du
 		case <-t.C:
 		}
 	}
+}
+
+// reconciledSources names the sources with a reconcile block.
+func reconciledSources(cfg *veil.Config) []string {
+	var out []string
+	for _, s := range cfg.Sources {
+		if s.Reconcile != nil {
+			out = append(out, s.Name)
+		}
+	}
+	return out
 }
