@@ -30,14 +30,16 @@ type bodySink struct {
 	*httptest.Server
 	mu     sync.Mutex
 	bodies map[string][][]byte
+	ids    map[string][]string // webhook-id of each body, in the same order
 }
 
 func newBodySink(t *testing.T) *bodySink {
-	s := &bodySink{bodies: map[string][][]byte{}}
+	s := &bodySink{bodies: map[string][][]byte{}, ids: map[string][]string{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		s.mu.Lock()
 		s.bodies[r.URL.Path] = append(s.bodies[r.URL.Path], b)
+		s.ids[r.URL.Path] = append(s.ids[r.URL.Path], r.Header.Get("webhook-id"))
 		s.mu.Unlock()
 	}))
 	t.Cleanup(s.Close)
@@ -48,6 +50,12 @@ func (s *bodySink) got(path string) [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([][]byte(nil), s.bodies[path]...)
+}
+
+func (s *bodySink) webhookIDs(path string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.ids[path]...)
 }
 
 // sinkDestinations sends the three shipped destinations, for all six
