@@ -200,25 +200,3 @@ func (s *Store) Exclusive(ctx context.Context, source string, fn func() error) (
 	h.Write([]byte(source))
 	return s.exclusive(ctx, lockReconcile<<16|int64(h.Sum32()&0xffff), fn)
 }
-
-// ReconcileStates returns where each source's reconciliation stands, by
-// source (sources that never completed a pass are absent).
-func (s *Store) ReconcileStates(ctx context.Context) (map[string]veil.ReconcileState, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT source, watermark, token FROM reconcile_state`)
-	if err != nil {
-		return nil, fmt.Errorf("read reconcile states: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]veil.ReconcileState{}
-	for rows.Next() {
-		var src string
-		var nanos int64
-		var st veil.ReconcileState
-		if err := rows.Scan(&src, &nanos, &st.Token); err != nil {
-			return nil, err
-		}
-		st.Watermark, st.Known = time.Unix(0, nanos).UTC(), true
-		out[src] = st
-	}
-	return out, rows.Err()
-}

@@ -41,7 +41,7 @@ type Store interface {
 	Consumers(ctx context.Context) ([]veil.Consumer, error)
 	DeliveryCounts(ctx context.Context, since time.Time) ([]veil.DeliveryCount, error)
 	QueueStats(ctx context.Context) (int64, time.Time, error)
-	ReconcileStates(ctx context.Context) (map[string]veil.ReconcileState, error)
+	ReconcileState(ctx context.Context, source string) (veil.ReconcileState, error)
 }
 
 // Replayer re-decides and queues a dead delivery (the proxy's Replay).

@@ -86,22 +86,19 @@ func (c *Console) cachedOverview(ctx context.Context) overviewData {
 	}
 	d := *c.ov
 	// The queue and the reconciliation watermarks are cheap: always fresh.
-	if q, oldest, err := c.Store.QueueStats(ctx); err == nil {
-		d.Queue, d.Oldest = q, oldest
+	var err error
+	if d.Queue, d.Oldest, err = c.Store.QueueStats(ctx); err != nil {
+		d.Warning = "The queue could not be read."
 	}
 	d.Passes = nil
-	if len(c.Reconciled) > 0 {
-		states, err := c.Store.ReconcileStates(ctx)
-		if err != nil {
+	for _, src := range c.Reconciled {
+		p := pass{Source: src}
+		if st, err := c.Store.ReconcileState(ctx, src); err != nil {
 			d.Warning = "The reconciliation state could not be read."
+		} else if st.Known {
+			p.Watermark, p.Lag = st.Watermark, c.Now().Sub(st.Watermark).Round(time.Second).String()
 		}
-		for _, src := range c.Reconciled {
-			p := pass{Source: src}
-			if st, ok := states[src]; ok {
-				p.Watermark, p.Lag = st.Watermark, c.Now().Sub(st.Watermark).Round(time.Second).String()
-			}
-			d.Passes = append(d.Passes, p)
-		}
+		d.Passes = append(d.Passes, p)
 	}
 	return d
 }
@@ -114,10 +111,6 @@ type pass struct {
 
 func (c *Console) drawOverview(ctx context.Context) overviewData {
 	d := overviewData{}
-	var err error
-	if d.Queue, d.Oldest, err = c.Store.QueueStats(ctx); err != nil {
-		d.Warning = "The queue could not be read."
-	}
 	now := c.Now().UTC().Truncate(time.Hour)
 	d.Since = now.Add(-23 * time.Hour)
 	counts, err := c.Store.DeliveryCounts(ctx, d.Since)
@@ -327,13 +320,11 @@ type auditData struct {
 	Chain               string
 }
 
-var auditActions = veil.AuditActions
-
 func (c *Console) auditFilter(r *http.Request) (veil.AuditFilter, string, string) {
 	q := r.URL.Query()
 	f := veil.AuditFilter{}
 	action, dest := q.Get("action"), q.Get("destination")
-	if slices.Contains(auditActions, action) {
+	if slices.Contains(veil.AuditActions, action) {
 		f.Actions = []string{action}
 	} else {
 		action = ""
@@ -353,7 +344,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) {
 		c.fail(w, http.StatusInternalServerError, "The audit log could not be read.")
 		return
 	}
-	d := auditData{Rows: rows, Action: action, Destination: dest, Actions: auditActions, Chain: r.URL.Query().Get("chain")}
+	d := auditData{Rows: rows, Action: action, Destination: dest, Actions: veil.AuditActions, Chain: r.URL.Query().Get("chain")}
 	if len(rows) == f.Limit {
 		d.Next = rows[len(rows)-1].Seq
 	}

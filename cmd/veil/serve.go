@@ -250,10 +250,18 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 		return err
 	}
 	srv.Upstream = proxy.NewATSClient(apis)
+	srcs, err := reconcileSources(cfg, apis)
+	if err != nil {
+		return err
+	}
+	var reconciled []string
+	for _, s := range srcs {
+		reconciled = append(reconciled, s.Config.Name)
+	}
 	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
 	srv.GivenUp = delivery.CountDead
 	srv.Console = &console.Console{Store: st, Replay: srv, Review: srv, Subjects: srv,
-		CheckSubject: func(ref string) error { return checkSubject(cfg, ref) }, Reconciled: reconciledSources(cfg),
+		CheckSubject: func(ref string) error { return checkSubject(cfg, ref) }, Reconciled: reconciled,
 		AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
 		Logger: log.With("component", "console")}
 
@@ -294,10 +302,6 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 			defer wg.Done()
 			expireReviews(bg, st, ttls, log.With("component", "review"))
 		}()
-	}
-	srcs, err := reconcileSources(cfg, apis)
-	if err != nil {
-		return err
 	}
 	if len(srcs) > 0 {
 		r := &reconcile.Reconciler{Store: st, Ingest: srv, Logger: log.With("component", "reconcile"), Now: time.Now}
@@ -394,15 +398,4 @@ func expireReviews(ctx context.Context, st *audit.Store, ttls map[string]time.Du
 		case <-t.C:
 		}
 	}
-}
-
-// reconciledSources names the sources with a reconcile block.
-func reconciledSources(cfg *veil.Config) []string {
-	var out []string
-	for _, s := range cfg.Sources {
-		if s.Reconcile != nil {
-			out = append(out, s.Name)
-		}
-	}
-	return out
 }
