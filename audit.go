@@ -209,6 +209,35 @@ func (v *ChainVerifier) Next(e *AuditEntry) error {
 	return nil
 }
 
+// QueueStat is a destination's waiting deliveries (pending or being sent)
+// and when the oldest of them was created.
+type QueueStat struct {
+	Destination string
+	Waiting     int64
+	Oldest      time.Time
+}
+
+// DestinationHealth is how a destination is doing, as this process saw
+// it: its breaker (closed, open or probing), its queue, the last hour's
+// attempts and latency, and a point per Step over the last 24 hours.
+type DestinationHealth struct {
+	Destination, Breaker    string
+	Waiting                 int64
+	Oldest                  time.Time
+	Succeeded, Failed       int64 // attempts in the last hour
+	MeanLatency, MaxLatency time.Duration
+	Step                    time.Duration
+	Points                  []HealthPoint
+}
+
+// HealthPoint is one Step of a destination's attempts and queue.
+type HealthPoint struct {
+	Start                   time.Time
+	Succeeded, Failed       int64
+	MeanLatency, MaxLatency time.Duration
+	Queue                   int64 // the most waiting at one reading
+}
+
 // DeliveryCount is how many deliveries to a destination ended one way
 // (an audit action) in one hour.
 type DeliveryCount struct {

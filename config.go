@@ -25,9 +25,12 @@ type Config struct {
 	// AuditorToken (optional) logs in to the console read-only.
 	AuditorToken string     `yaml:"auditor_token"`
 	Keys         KeysConfig `yaml:"keys"`
-	Retention    Retention  `yaml:"retention"`
-	Policies     string     `yaml:"policies"`
-	MaxBodyBytes int64      `yaml:"max_body_bytes"` // 0 means 1 MiB
+	// Dir is the folder relative paths are resolved from (the config
+	// file's); set by Resolve.
+	Dir          string    `yaml:"-"`
+	Retention    Retention `yaml:"retention"`
+	Policies     string    `yaml:"policies"`
+	MaxBodyBytes int64     `yaml:"max_body_bytes"` // 0 means 1 MiB
 	// MaxConnections bounds open inbound connections; 0 means 1024.
 	MaxConnections int `yaml:"max_connections"`
 	// MaxDepth bounds the nesting of a webhook's JSON body; 0 means 64.
@@ -325,6 +328,7 @@ func LoadConfig(path string) (*Config, error) {
 
 // Resolve makes the config's relative paths relative to dir.
 func (c *Config) Resolve(dir string) {
+	c.Dir = dir
 	for _, p := range []*string{&c.DataDir, &c.Policies} {
 		if !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

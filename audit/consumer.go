@@ -32,8 +32,9 @@ func keyHash(key string) []byte {
 // AddConsumer creates a consumer and returns its key: 256 random bits,
 // shown once; only its hash is stored. A name in use by a live consumer is
 // ECONFLICT; a revoked consumer's name can be granted again, with a new
-// key. The grant is audited (consumer_added) in the same transaction.
-func (s *Store) AddConsumer(ctx context.Context, name string, purposes []string) (string, error) {
+// key. The grant is audited (consumer_added, by actor) in the same
+// transaction.
+func (s *Store) AddConsumer(ctx context.Context, name string, purposes []string, actor string) (string, error) {
 	if !consumerName.MatchString(name) {
 		return "", veil.Errorf(veil.EINVALID, "A consumer name is 1 to 64 lower-case letters, digits or hyphens.")
 	}
@@ -64,15 +65,16 @@ func (s *Store) AddConsumer(ctx context.Context, name string, purposes []string)
 			name, keyHash(key), string(ps), s.Now().UnixNano()); err != nil {
 			return fmt.Errorf("insert consumer: %w", err)
 		}
-		return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionConsumerAdded, Actor: "admin",
+		return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionConsumerAdded, Actor: actor,
 			Outcome: "added", Detail: "consumer=" + name + " purposes=" + strings.Join(purposes, ",")})
 	})
 	return key, err
 }
 
 // RevokeConsumer stops a consumer's key from working, at once, and audits
-// it (consumer_revoked). An unknown or already revoked name is ENOTFOUND.
-func (s *Store) RevokeConsumer(ctx context.Context, name string) error {
+// it (consumer_revoked, by actor). An unknown or already revoked name is
+// ENOTFOUND.
+func (s *Store) RevokeConsumer(ctx context.Context, name, actor string) error {
 	return s.write(ctx, func(tx *wtx) error {
 		res, err := tx.exec(`UPDATE consumers SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL`, s.Now().UnixNano(), name)
 		if err != nil {
@@ -83,7 +85,7 @@ func (s *Store) RevokeConsumer(ctx context.Context, name string) error {
 		} else if n == 0 {
 			return veil.Errorf(veil.ENOTFOUND, "No live consumer is named %s.", name)
 		}
-		return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionConsumerRevoked, Actor: "admin",
+		return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionConsumerRevoked, Actor: actor,
 			Outcome: "revoked", Detail: "consumer=" + name})
 	})
 }

@@ -406,17 +406,28 @@ func (s *Store) ReplayDelivery(ctx context.Context, old *veil.Delivery, nd *veil
 	})
 }
 
-// QueueStats returns the number of deliveries waiting (pending or being
-// sent) and when the oldest of them was created: its event's payload
-// expires retention.payload after that, and the delivery with it.
-func (s *Store) QueueStats(ctx context.Context) (int64, time.Time, error) {
-	var n int64
-	var oldest sql.NullInt64
-	err := s.rdb.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM deliveries WHERE status IN ('pending', 'sending')`).Scan(&n, &oldest)
-	if err != nil || !oldest.Valid {
-		return n, time.Time{}, err
+// QueueStats returns, per destination with any, the number of deliveries
+// waiting (pending or being sent) and when the oldest of them was created:
+// its event's payload expires retention.payload after that, and the
+// delivery with it.
+func (s *Store) QueueStats(ctx context.Context) ([]veil.QueueStat, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT destination, count(*), min(created_at) FROM deliveries
+		WHERE status IN ('pending', 'sending') GROUP BY destination ORDER BY destination`)
+	if err != nil {
+		return nil, fmt.Errorf("read the queue: %w", err)
 	}
-	return n, time.Unix(0, oldest.Int64), nil
+	defer rows.Close()
+	var out []veil.QueueStat
+	for rows.Next() {
+		var q veil.QueueStat
+		var oldest int64
+		if err := rows.Scan(&q.Destination, &q.Waiting, &oldest); err != nil {
+			return nil, fmt.Errorf("read the queue: %w", err)
+		}
+		q.Oldest = time.Unix(0, oldest)
+		out = append(out, q)
+	}
+	return out, rows.Err()
 }
 
 // DeliveredFields calls fn for every delivery that was or will be sent

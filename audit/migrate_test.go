@@ -31,7 +31,7 @@ func TestMigrate_Legacy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.AddConsumer(ctx, "onboarding", []string{"onboarding"}); err != nil {
+	if _, err := st.AddConsumer(ctx, "onboarding", []string{"onboarding"}, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()

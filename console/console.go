@@ -39,8 +39,10 @@ type Store interface {
 	WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error
 	Verify(ctx context.Context) (int64, error)
 	Consumers(ctx context.Context) ([]veil.Consumer, error)
+	AddConsumer(ctx context.Context, name string, purposes []string, actor string) (string, error)
+	RevokeConsumer(ctx context.Context, name, actor string) error
 	DeliveryCounts(ctx context.Context, since time.Time) ([]veil.DeliveryCount, error)
-	QueueStats(ctx context.Context) (int64, time.Time, error)
+	QueueStats(ctx context.Context) ([]veil.QueueStat, error)
 	ReconcileState(ctx context.Context, source string) (veil.ReconcileState, error)
 }
 
@@ -73,6 +75,10 @@ type Console struct {
 	Replay   Replayer
 	Review   Reviewer
 	Subjects Subjects
+	Policies Policies
+	// Health, when set, gives the Overview each destination's breaker,
+	// success rate and latency.
+	Health Health
 	// CheckSubject validates a subject reference against the configured
 	// sources (nil: any non-empty reference).
 	CheckSubject func(ref string) error
@@ -145,6 +151,10 @@ func (c *Console) init() {
 		m.HandleFunc("GET /console/audit/export", c.authed(RoleAuditor, c.export))
 		m.HandleFunc("GET /console/audit/verify", c.authed(RoleAuditor, c.verify))
 		m.HandleFunc("GET /console/consumers", c.authed(RoleAuditor, c.consumers))
+		m.HandleFunc("POST /console/consumers", c.authed(RoleAdmin, c.addConsumer))
+		m.HandleFunc("POST /console/consumers/{name}/revoke", c.authed(RoleAdmin, c.revokeConsumer))
+		m.HandleFunc("GET /console/policies", c.authed(RoleAuditor, c.policies))
+		m.HandleFunc("POST /console/policies/impact", c.authed(RoleAdmin, c.impact))
 		c.mux = m
 	})
 }
@@ -294,7 +304,10 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *session) {
 // page is what every template gets.
 type page struct {
 	Title, Nav, CSRF, Role, Error, Notice string
-	Data                                  any
+	// Refresh, when set, reloads the page every so many seconds: the
+	// Overview's live updates, without JavaScript.
+	Refresh int
+	Data    any
 }
 
 func (c *Console) render(w http.ResponseWriter, status int, name string, p page) {

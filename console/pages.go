@@ -29,12 +29,15 @@ func (c *Console) base(r *http.Request, s *session, title, nav string, data any)
 	return page{Title: title, Nav: nav, CSRF: s.csrf, Role: s.role, Data: data, Notice: r.URL.Query().Get("notice")}
 }
 
-// overviewData is the Overview: the queue, and per destination the last
-// 24 hours' final deliveries per hour as an SVG bar chart.
+// overviewData is the Overview: the queue; per destination its breaker,
+// queue, success rate and latency (live, with 24 hours of 10-minute
+// charts from this process) and the last 24 hours' final deliveries per
+// hour from the audit log (an SVG bar chart, drawn at most once a minute).
 type overviewData struct {
 	Queue   int64
 	Oldest  time.Time
 	Charts  []chart
+	Health  []healthView
 	Since   time.Time
 	Drawn   time.Time
 	Warning string
@@ -60,8 +63,13 @@ type bar struct {
 const chartHeight = 80
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
-	c.render(w, http.StatusOK, "overview", c.base(r, s, "Overview", "overview", c.cachedOverview(r.Context())))
+	p := c.base(r, s, "Overview", "overview", c.cachedOverview(r.Context()))
+	p.Refresh = overviewRefresh
+	c.render(w, http.StatusOK, "overview", p)
 }
+
+// overviewRefresh is how often, in seconds, an open Overview reloads.
+const overviewRefresh = 10
 
 // overviewTTL is how long a drawn Overview is served before it is drawn
 // again: counting a day of audit rows takes seconds at a million rows.
@@ -85,10 +93,31 @@ func (c *Console) cachedOverview(ctx context.Context) overviewData {
 		}()
 	}
 	d := *c.ov
-	// The queue and the reconciliation watermarks are cheap: always fresh.
-	var err error
-	if d.Queue, d.Oldest, err = c.Store.QueueStats(ctx); err != nil {
+	// The queue, the destinations' health and the reconciliation
+	// watermarks are cheap: always fresh.
+	qs, err := c.Store.QueueStats(ctx)
+	if err != nil {
 		d.Warning = "The queue could not be read."
+	}
+	d.Queue, d.Oldest = 0, time.Time{}
+	for _, q := range qs {
+		d.Queue += q.Waiting
+		if d.Oldest.IsZero() || q.Oldest.Before(d.Oldest) {
+			d.Oldest = q.Oldest
+		}
+	}
+	d.Health = nil
+	if c.Health != nil {
+		for _, h := range c.Health.Health() {
+			// The store's queue is fresher than the deliverer's last reading.
+			h.Waiting, h.Oldest = 0, time.Time{}
+			for _, q := range qs {
+				if q.Destination == h.Destination {
+					h.Waiting, h.Oldest = q.Waiting, q.Oldest
+				}
+			}
+			d.Health = append(d.Health, newHealthView(h, c.Now()))
+		}
 	}
 	d.Passes = nil
 	for _, src := range c.Reconciled {
@@ -371,15 +400,6 @@ func (c *Console) verify(w http.ResponseWriter, r *http.Request, _ *session) {
 		msg = "The chain does not verify: " + veil.ErrorMessage(err)
 	}
 	http.Redirect(w, r, "/console/audit?chain="+urlText(msg), http.StatusSeeOther)
-}
-
-func (c *Console) consumers(w http.ResponseWriter, r *http.Request, s *session) {
-	cs, err := c.Store.Consumers(r.Context())
-	if err != nil {
-		c.fail(w, http.StatusInternalServerError, "The consumers could not be read.")
-		return
-	}
-	c.render(w, http.StatusOK, "consumers", c.base(r, s, "Consumers", "consumers", cs))
 }
 
 func urlText(s string) string { return url.QueryEscape(s) }

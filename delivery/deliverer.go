@@ -64,7 +64,7 @@ type Store interface {
 	// limits[destination] per destination.
 	ClaimDeliveries(ctx context.Context, now time.Time, limits map[string]int, lease time.Duration) ([]*veil.Delivery, error)
 	FinishDelivery(ctx context.Context, d *veil.Delivery, a *veil.Attempt) error
-	QueueStats(ctx context.Context) (int64, time.Time, error)
+	QueueStats(ctx context.Context) ([]veil.QueueStat, error)
 }
 
 // Deliverer sends claimed deliveries to their destinations: signed, with a
@@ -109,6 +109,7 @@ type destState struct {
 	breaker  *breaker
 	inflight atomic.Int64 // claimed and not finished
 	maxClaim int64        // bound on inflight: 4 per unit of max concurrency
+	health   health
 }
 
 // New returns a deliverer for the destinations dests.
@@ -229,14 +230,28 @@ func (d *Deliverer) stats(ctx context.Context, lastWarn *time.Time) {
 		}
 		breakerOpen.WithLabelValues(name).Set(open)
 	}
-	n, oldest, err := d.store.QueueStats(ctx)
+	qs, err := d.store.QueueStats(ctx)
 	if err != nil {
 		return
 	}
+	now := d.Now()
+	var n int64
+	var oldest time.Time
+	byDest := map[string]veil.QueueStat{}
+	for _, q := range qs {
+		byDest[q.Destination] = q
+		n += q.Waiting
+		if oldest.IsZero() || q.Oldest.Before(oldest) {
+			oldest = q.Oldest
+		}
+	}
+	for name, st := range d.dests {
+		st.health.queue(now, byDest[name].Waiting, byDest[name].Oldest)
+	}
 	queueDepth.Set(float64(n))
 	age := time.Duration(0)
-	if !oldest.IsZero() && oldest.Before(d.Now()) {
-		age = d.Now().Sub(oldest)
+	if !oldest.IsZero() && oldest.Before(now) {
+		age = now.Sub(oldest)
 	}
 	oldestPending.Set(age.Seconds())
 	if d.PayloadRetention > 0 && age > d.PayloadRetention/2 && time.Since(*lastWarn) > time.Minute {
@@ -300,6 +315,7 @@ func (d *Deliverer) dispatch(ctx context.Context) bool {
 			}
 			a := d.attempt(ctx, st, dl)
 			ok := a.Status == veil.DeliveryDelivered
+			st.health.attempt(d.Now(), ok, a.Latency)
 			if st.breaker.record(probe, ok) {
 				d.Logger.Warn("destination paused after failures; one attempt will probe it when the pause ends",
 					"destination", st.cfg.Name)

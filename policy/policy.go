@@ -54,6 +54,12 @@ type Set struct {
 	readsEvent bool
 	// Untested names the destination packages no test refers to.
 	Untested []string
+	// Tests is the number of tests the set passed when it loaded.
+	Tests int
+
+	// files holds each package's policy files (tests left out), for the
+	// console to show a destination's policy as written.
+	files map[string][]veil.PolicyFile
 
 	// Decisions depend only on the input, and without the payload or the
 	// time the input is a handful of names: decisions are cached by them.
@@ -90,16 +96,26 @@ func Load(ctx context.Context, dir string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := runTests(ctx, modules, store); err != nil {
+	tests, err := runTests(ctx, modules, store)
+	if err != nil {
 		return nil, err
 	}
 	s := &Set{Digest: digest, Files: files, LoadedAt: time.Now(), compiler: compiler, store: store,
-		queries: map[string]*rego.PreparedEvalQuery{}, Untested: untested(modules)}
-	for _, m := range modules {
+		queries: map[string]*rego.PreparedEvalQuery{}, Untested: untested(modules), Tests: tests,
+		files: map[string][]veil.PolicyFile{}}
+	for path, m := range modules {
+		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
+		if !strings.HasSuffix(path, "_test.rego") {
+			text, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("read policies: %w", err)
+			}
+			name, _ := filepath.Rel(dir, path)
+			s.files[pkg] = append(s.files[pkg], veil.PolicyFile{Name: filepath.ToSlash(name), Text: string(text)})
+		}
 		s.readsPayload = s.readsPayload || readsInput(m, "payload")
 		s.readsTime = s.readsTime || readsInput(m, "received_at")
 		s.readsEvent = s.readsEvent || readsEventBody(m)
-		pkg := strings.TrimPrefix(m.Package.Path.String(), "data.")
 		if _, ok := s.queries[pkg]; ok {
 			continue
 		}
@@ -206,11 +222,12 @@ func readsEventBody(m *ast.Module) bool {
 	return found
 }
 
-// runTests runs the set's test_ rules; any failure or error rejects it.
-func runTests(ctx context.Context, modules map[string]*ast.Module, store storage.Store) error {
+// runTests runs the set's test_ rules and returns how many passed; any
+// failure or error rejects the set.
+func runTests(ctx context.Context, modules map[string]*ast.Module, store storage.Store) (int, error) {
 	ch, err := tester.NewRunner().SetStore(store).SetModules(modules).RunTests(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("compile policies: %w", err)
+		return 0, fmt.Errorf("compile policies: %w", err)
 	}
 	tf := &TestFailure{}
 	for r := range ch {
@@ -221,9 +238,9 @@ func runTests(ctx context.Context, modules map[string]*ast.Module, store storage
 	}
 	if len(tf.Failed) > 0 {
 		slices.Sort(tf.Failed)
-		return tf
+		return 0, tf
 	}
-	return nil
+	return tf.Total, nil
 }
 
 // TestReport is the outcome of RunTests.
@@ -344,6 +361,14 @@ func digestDir(dir string) (string, int, error) {
 		return "", 0, fmt.Errorf("read policies: %w", err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// PackageFiles returns the files that define package pkg, tests left out,
+// sorted by name.
+func (s *Set) PackageFiles(pkg string) []veil.PolicyFile {
+	fs := slices.Clone(s.files[pkg])
+	slices.SortFunc(fs, func(a, b veil.PolicyFile) int { return strings.Compare(a.Name, b.Name) })
+	return fs
 }
 
 // Has reports whether the set defines package pkg.

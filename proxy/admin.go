@@ -20,6 +20,7 @@ type AdminStore interface {
 	Deliveries(ctx context.Context, status string, limit int) ([]*veil.Delivery, error)
 	Delivery(ctx context.Context, id string) (*veil.Delivery, error)
 	Event(ctx context.Context, id string) (*veil.Event, error)
+	ListEvents(ctx context.Context, q veil.EventQuery) ([]veil.EventSummary, error)
 	ReplayDelivery(ctx context.Context, old, nd *veil.Delivery) error
 	WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error
 	Erase(ctx context.Context, ref string) (veil.Erasure, error)

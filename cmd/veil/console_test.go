@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -50,6 +51,96 @@ func chromiumPath(t *testing.T) string {
 	}
 	t.Skip("no chromium on this machine (apt-get install chromium)")
 	return ""
+}
+
+// chrome is one headless Chromium tab on the console under test; each
+// step is bounded, the browser lives as long as the test.
+type chrome struct {
+	t    *testing.T
+	ctx  context.Context
+	base string
+}
+
+func newChrome(t *testing.T, exe, base string) *chrome {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
+		chromedp.WindowSize(1280, 1000))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelTab(); cancelAlloc() })
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil { // starts the browser, without a timeout
+		t.Fatal(err)
+	}
+	return &chrome{t: t, ctx: ctx, base: base}
+}
+
+func (c *chrome) limit() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.ctx, 30*time.Second)
+}
+
+func (c *chrome) step(what string, steps ...chromedp.Action[chromedp.Void]) {
+	c.t.Helper()
+	ctx, cancel := c.limit()
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		c.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// text is the text of the element with id.
+func (c *chrome) text(id string) string {
+	c.t.Helper()
+	ctx, cancel := c.limit()
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID(id)))
+	if err != nil {
+		c.t.Fatalf("text of #%s: %v", id, err)
+	}
+	return v
+}
+
+func (c *chrome) html() string {
+	c.t.Helper()
+	ctx, cancel := c.limit()
+	defer cancel()
+	h, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return h
+}
+
+// count is how many elements match the CSS selector sel.
+func (c *chrome) count(sel string) int {
+	c.t.Helper()
+	ctx, cancel := c.limit()
+	defer cancel()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(`+strconv.Quote(sel)+`).length`))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return n
+}
+
+// shot leaves a screenshot of the page in consoleScreens.
+func (c *chrome) shot(name string) {
+	c.t.Helper()
+	ctx, cancel := c.limit()
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100: PNG
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(consoleScreens(c.t), name+".png"), png, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *chrome) login(token string) {
+	c.t.Helper()
+	c.step("log in", chromedp.Navigate(c.base+"/console/"), chromedp.WaitVisible(chromedp.ID("token")),
+		chromedp.SendKeys(chromedp.ID("token"), token), chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("queue")))
 }
 
 const auditorToken = "e2e-auditor-token"
@@ -95,87 +186,42 @@ func TestConsole_Browser(t *testing.T) {
 	exe := chromiumPath(t)
 	p, _, flaky, healthy, eventID := consoleSetup(t)
 	defer p.stop(t)
-	shots := consoleScreens(t)
 	downloads := t.TempDir()
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox,
-		chromedp.WindowSize(1280, 1000))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	// limit bounds one step (the browser itself lives as long as ctx).
-	limit := func(ctx context.Context) context.Context {
-		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		t.Cleanup(cancel)
-		return tctx
+	b := newChrome(t, exe, p.url)
+	b.step("login page", chromedp.Navigate(p.url+"/console/login"), chromedp.WaitVisible(chromedp.ID("token")))
+	b.shot("login")
+	b.login("e2e-admin-token")
+	// The Overview is live (it reloads itself): wait for the flaky
+	// destination's failed attempt to show.
+	waitFor(t, "both destinations' attempts on the Overview", func() bool {
+		b.step("overview", chromedp.Navigate(p.url+"/console/"), chromedp.WaitVisible(chromedp.ID("queue")))
+		return strings.Contains(b.text("h-flaky-bi"), "0.0% of 1") && strings.Contains(b.text("h-bi-warehouse"), "100.0% of 1")
+	})
+	if h := b.html(); !strings.Contains(h, `http-equiv="refresh"`) || !strings.Contains(h, `class="breaker closed"`) ||
+		!strings.Contains(h, `<polyline points="0,60`) {
+		t.Fatalf("the Overview has no refresh, breaker state or charts:\n%s", h)
 	}
-	do := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(limit(ctx), steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	html := func(ctx context.Context) string {
-		t.Helper()
-		h, err := chromedp.Run(limit(ctx), chromedp.OuterHTML(chromedp.CSS("html")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
-	text := func(ctx context.Context, id string) string {
-		t.Helper()
-		v, err := chromedp.Run(limit(ctx), chromedp.Text(chromedp.ID(id)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	shot := func(ctx context.Context, name string) {
-		t.Helper()
-		png, err := chromedp.Run(limit(ctx), chromedp.FullScreenshot(100)) // quality 100: PNG
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	login := func(ctx context.Context, token string) {
-		t.Helper()
-		do(ctx, "log in", chromedp.Navigate(p.url+"/console/"), chromedp.WaitVisible(chromedp.ID("token")),
-			chromedp.SendKeys(chromedp.ID("token"), token), chromedp.Click(chromedp.ID("login")),
-			chromedp.WaitVisible(chromedp.ID("queue")))
-	}
-
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(p.url+"/console/login")); err != nil { // starts the browser, without a timeout
-		t.Fatal(err)
-	}
-	do(ctx, "login page", chromedp.WaitVisible(chromedp.ID("token")))
-	shot(ctx, "login")
-	login(ctx, "e2e-admin-token")
-	shot(ctx, "overview")
-	do(ctx, "events", chromedp.Navigate(p.url+"/console/events"), chromedp.WaitVisible(chromedp.ID("events")))
-	if !strings.Contains(html(ctx), eventID) {
+	b.shot("overview")
+	b.step("events", chromedp.Navigate(p.url+"/console/events"), chromedp.WaitVisible(chromedp.ID("events")))
+	if !strings.Contains(b.html(), eventID) {
 		t.Fatalf("the events page does not list %s", eventID)
 	}
-	shot(ctx, "events")
-	do(ctx, "event", chromedp.Click(chromedp.CSS(`a[href="/console/events/`+eventID+`"]`)),
+	b.shot("events")
+	b.step("event", chromedp.Click(chromedp.CSS(`a[href="/console/events/`+eventID+`"]`)),
 		chromedp.WaitVisible(chromedp.ID("d-bi-warehouse")))
-	if h := html(ctx); !strings.Contains(h, "Outbound body: what bi-warehouse receives") || !strings.Contains(h, "user.unique_id") ||
+	if h := b.html(); !strings.Contains(h, "Outbound body: what bi-warehouse receives") || !strings.Contains(h, "user.unique_id") ||
 		!strings.Contains(h, `status delivered">delivered`) {
 		t.Fatalf("the event page shows no delivered body with its categories:\n%s", h)
 	}
-	shot(ctx, "event")
+	b.shot("event")
 
 	// Replay the dead delivery once its destination is back.
 	healthy.Store(true)
-	do(ctx, "dead letters", chromedp.Navigate(p.url+"/console/dead"), chromedp.WaitVisible(chromedp.ID("dead")))
-	shot(ctx, "dead-letters")
-	do(ctx, "replay", chromedp.Click(chromedp.CSS(`#dead input[type=checkbox]`)), chromedp.Click(chromedp.ID("replay")),
+	b.step("dead letters", chromedp.Navigate(p.url+"/console/dead"), chromedp.WaitVisible(chromedp.ID("dead")))
+	b.shot("dead-letters")
+	b.step("replay", chromedp.Click(chromedp.CSS(`#dead input[type=checkbox]`)), chromedp.Click(chromedp.ID("replay")),
 		chromedp.WaitVisible(chromedp.ID("notice")))
-	if n := text(ctx, "notice"); !strings.Contains(n, "1 replayed") {
+	if n := b.text("notice"); !strings.Contains(n, "1 replayed") {
 		t.Fatalf("replay notice: %q", n)
 	}
 	waitFor(t, "the replayed delivery at its sink", func() bool {
@@ -184,9 +230,9 @@ func TestConsole_Browser(t *testing.T) {
 	})
 
 	// Download the audit log as CSV.
-	do(ctx, "audit", chromedp.Navigate(p.url+"/console/audit"), chromedp.WaitVisible(chromedp.ID("audit")))
-	shot(ctx, "audit")
-	do(ctx, "download", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+	b.step("audit", chromedp.Navigate(p.url+"/console/audit"), chromedp.WaitVisible(chromedp.ID("audit")))
+	b.shot("audit")
+	b.step("download", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 			Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads})
 		return err
@@ -202,28 +248,21 @@ func TestConsole_Browser(t *testing.T) {
 	if !strings.HasPrefix(string(csv), "seq,time,action,") {
 		t.Fatalf("the download is not the CSV export: %.200s", csv)
 	}
-	do(ctx, "verify", chromedp.Click(chromedp.ID("verify")), chromedp.WaitVisible(chromedp.ID("chain")))
-	if c := text(ctx, "chain"); !strings.Contains(c, "The chain verifies") {
+	b.step("verify", chromedp.Click(chromedp.ID("verify")), chromedp.WaitVisible(chromedp.ID("chain")))
+	if c := b.text("chain"); !strings.Contains(c, "The chain verifies") {
 		t.Fatalf("chain status: %q", c)
 	}
-	do(ctx, "consumers", chromedp.Navigate(p.url+"/console/consumers"), chromedp.WaitVisible(chromedp.CSS("h1")))
-	shot(ctx, "consumers")
+	b.step("consumers", chromedp.Navigate(p.url+"/console/consumers"), chromedp.WaitVisible(chromedp.CSS("h1")))
+	b.shot("consumers")
 
 	// An auditor: read-only, no replay controls.
-	actx2, cancel2 := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel2()
-	ctx2, cancel3 := chromedp.NewContext(actx2)
-	defer cancel3()
-	if err := chromedp.Do(ctx2, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatal(err)
+	a := newChrome(t, exe, p.url)
+	a.login(auditorToken)
+	a.step("auditor dead letters", chromedp.Navigate(p.url+"/console/dead"), chromedp.WaitVisible(chromedp.ID("dead")))
+	if n := a.count("#replay, #dead input[type=checkbox]"); n != 0 {
+		t.Fatalf("an auditor sees %d replay controls", n)
 	}
-	login(ctx2, auditorToken)
-	do(ctx2, "auditor dead letters", chromedp.Navigate(p.url+"/console/dead"), chromedp.WaitVisible(chromedp.ID("dead")))
-	nodes, err := chromedp.Run(limit(ctx2), chromedp.Evaluate[int](`document.querySelectorAll("#replay, #dead input[type=checkbox]").length`))
-	if err != nil || nodes != 0 {
-		t.Fatalf("an auditor sees %d replay controls (%v)", nodes, err)
-	}
-	shot(ctx2, "dead-letters-auditor")
+	a.shot("dead-letters-auditor")
 }
 
 // consoleClient logs in over HTTP with token and returns a client holding
@@ -314,7 +353,8 @@ func TestConsole_Security(t *testing.T) {
 	}
 
 	pages := []string{"/console/", "/console/events", "/console/events/" + eventID, "/console/dead", "/console/audit",
-		"/console/consumers", "/console/audit/export?format=csv", "/console/audit/export?format=jsonl", "/console/login"}
+		"/console/consumers", "/console/policies", "/console/policies?event=" + eventID, "/console/review", "/console/subjects",
+		"/console/audit/export?format=csv", "/console/audit/export?format=jsonl", "/console/login"}
 	for _, path := range pages {
 		resp, err := admin.Get(p.url + path)
 		if err != nil {
@@ -354,23 +394,54 @@ func TestConsole_Security(t *testing.T) {
 		return m[1]
 	}
 	id := dead()
-	for name, form := range map[string]url.Values{"no token": {"id": {id}}, "wrong token": {"id": {id}, "csrf": {"0123"}}} {
-		if code := post(admin, "/console/dead/replay", form); code != http.StatusForbidden {
-			t.Fatalf("replay with %s: %d, want 403", name, code)
-		}
-		if code := post(admin, "/console/logout", url.Values{"csrf": form["csrf"]}); code != http.StatusForbidden {
-			t.Fatalf("logout with %s: %d, want 403", name, code)
+	// Every state-changing form of the console, with what it needs but a
+	// valid CSRF token.
+	forms := map[string]url.Values{
+		"/console/dead/replay":             {"id": {id}},
+		"/console/logout":                  {},
+		"/console/review/dlv_x/approve":    {},
+		"/console/review/dlv_x/reject":     {"reason": {"no"}},
+		"/console/subjects/erase":          {"ref": {"greenhouse:candidate:70000001"}},
+		"/console/consumers":               {"name": {"sneaky"}, "purposes": {"onboarding"}},
+		"/console/consumers/sneaky/revoke": {},
+		"/console/policies/impact":         {"dir": {"policies"}},
+	}
+	for path, form := range forms {
+		for name, token := range map[string][]string{"no token": nil, "wrong token": {"0123"}} {
+			f := url.Values{"csrf": token}
+			for k, v := range form {
+				f[k] = v
+			}
+			if code := post(admin, path, f); code != http.StatusForbidden {
+				t.Fatalf("%s with %s: %d, want 403", path, name, code)
+			}
 		}
 	}
 	if code := post(&http.Client{}, "/console/login", url.Values{"token": {"e2e-admin-token"}}); code != http.StatusForbidden {
 		t.Fatalf("login without its CSRF token: %d, want 403", code)
 	}
 	auditor, _, auditorCSRF := consoleClient(t, p.url, auditorToken)
-	if code := post(auditor, "/console/dead/replay", url.Values{"id": {id}, "csrf": {auditorCSRF}}); code != http.StatusForbidden {
-		t.Fatalf("an auditor's replay: %d, want 403", code)
+	for path, form := range forms {
+		if path == "/console/logout" {
+			continue // an auditor may log out
+		}
+		f := url.Values{"csrf": {auditorCSRF}}
+		for k, v := range form {
+			f[k] = v
+		}
+		if code := post(auditor, path, f); code != http.StatusForbidden {
+			t.Fatalf("an auditor's POST %s: %d, want 403", path, code)
+		}
 	}
 	if dead() != id {
 		t.Fatal("a refused replay replayed")
+	}
+	if resp, err := admin.Get(p.url + "/console/consumers"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "sneaky") {
+			t.Fatal("a refused POST added a consumer")
+		}
 	}
 	if code := post(admin, "/console/dead/replay", url.Values{"id": {id}, "csrf": {csrf}}); code != http.StatusSeeOther {
 		t.Fatalf("the admin's replay with the token: %d, want 303", code)
@@ -415,31 +486,12 @@ func TestConsole_Review(t *testing.T) {
 		t.Fatalf("the sink got %d held deliveries before any decision", n)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(1280, 1000))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(p.url+"/console/login")); err != nil {
-		t.Fatal(err)
-	}
-	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(tctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	step("log in", chromedp.WaitVisible(chromedp.ID("token")), chromedp.SendKeys(chromedp.ID("token"), "e2e-admin-token"),
-		chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("queue")))
-	step("review page", chromedp.Navigate(p.url+"/console/review"), chromedp.WaitVisible(chromedp.ID("r-"+ids[0])))
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err == nil {
-		os.WriteFile(filepath.Join(consoleScreens(t), "review.png"), png, 0o644)
-	}
-	step("approve", chromedp.Click(chromedp.ID("approve-"+ids[0])), chromedp.WaitVisible(chromedp.ID("notice")))
-	step("reject", chromedp.SendKeys(chromedp.ID("reason-"+ids[1]), "not for this tool"), chromedp.Click(chromedp.ID("reject-"+ids[1])),
+	b := newChrome(t, exe, p.url)
+	b.login("e2e-admin-token")
+	b.step("review page", chromedp.Navigate(p.url+"/console/review"), chromedp.WaitVisible(chromedp.ID("r-"+ids[0])))
+	b.shot("review")
+	b.step("approve", chromedp.Click(chromedp.ID("approve-"+ids[0])), chromedp.WaitVisible(chromedp.ID("notice")))
+	b.step("reject", chromedp.SendKeys(chromedp.ID("reason-"+ids[1]), "not for this tool"), chromedp.Click(chromedp.ID("reject-"+ids[1])),
 		chromedp.WaitVisible(chromedp.ID("empty")))
 	waitFor(t, "the approved delivery at the sink", func() bool { return len(s.requests()) == 1 })
 	time.Sleep(500 * time.Millisecond)
@@ -532,47 +584,23 @@ func TestConsole_Subject(t *testing.T) {
 		}
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.WindowSize(1280, 1000))
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Navigate(p.url+"/console/login")); err != nil {
-		t.Fatal(err)
-	}
-	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(tctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	shot := func(name string) {
-		if png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
-			os.WriteFile(filepath.Join(consoleScreens(t), name+".png"), png, 0o644)
-		}
-	}
-	step("log in", chromedp.WaitVisible(chromedp.ID("token")), chromedp.SendKeys(chromedp.ID("token"), "e2e-admin-token"),
-		chromedp.Click(chromedp.ID("login")), chromedp.WaitVisible(chromedp.ID("queue")))
-	step("report", chromedp.Navigate(p.url+"/console/subjects"), chromedp.SendKeys(chromedp.ID("ref"), ref),
+	b := newChrome(t, exe, p.url)
+	b.login("e2e-admin-token")
+	b.step("report", chromedp.Navigate(p.url+"/console/subjects"), chromedp.SendKeys(chromedp.ID("ref"), ref),
 		chromedp.Click(chromedp.ID("report")), chromedp.WaitVisible(chromedp.ID("subject-report")))
-	page, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("subject-report")))
+	page := b.text("subject-report")
 	if !strings.Contains(page, "Transfers to destinations (2)") || !strings.Contains(page, "Lookups by consumers (1)") {
 		t.Fatalf("the report page: %q", page)
 	}
-	shot("subjects")
-	step("erase", chromedp.Click(chromedp.ID("erase")), chromedp.WaitVisible(chromedp.ID("confirm-erase")),
+	b.shot("subjects")
+	b.step("erase", chromedp.Click(chromedp.ID("erase")), chromedp.WaitVisible(chromedp.ID("confirm-erase")),
 		chromedp.Click(chromedp.ID("confirm-erase")), chromedp.WaitVisible(chromedp.ID("receipt")))
-	shot("erasure-receipt")
-	recipients, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("recipients")))
+	b.shot("erasure-receipt")
+	recipients := b.text("recipients")
 	if recipients != "bi-warehouse, consumer:onboarding" {
 		t.Fatalf("recipients: %q", recipients)
 	}
-	receipt, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("receipt")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	receipt := b.text("receipt")
 	file := filepath.Join(dir, "receipt.json")
 	os.WriteFile(file, []byte(receipt), 0o600)
 	if code, out := runVeil(t, "audit", "verify-receipt", file, "--config", config); code != 0 || !strings.Contains(out, "OK") {

@@ -336,42 +336,10 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 	if err != nil {
 		return fmt.Errorf("candidate policies: %w", err)
 	}
-	type change struct{ gained, lost map[string]int }
-	changes := map[string]*change{}
-	events := 0
-	compare := func(src *veil.Source, ev *proxy.Prepared) error {
-		events++
+	im := proxy.NewImpact(oldSet, newSet, proxyTargets(cfg))
+	compare := func(ev *proxy.Prepared) error {
 		defer ev.Release()
-		for _, t := range proxy.NewTargets(cfg, mustKey(cfg.Keys.Pseudonym)) {
-			if !slices.Contains(t.Sources, src.Name) {
-				continue
-			}
-			before, err := decidePrepared(ctx, oldSet, ev, t)
-			if err != nil {
-				return err
-			}
-			after, err := decidePrepared(ctx, newSet, ev, t)
-			if err != nil {
-				return err
-			}
-			b, a := leaving(before), leaving(after)
-			c := changes[t.Name]
-			if c == nil {
-				c = &change{gained: map[string]int{}, lost: map[string]int{}}
-				changes[t.Name] = c
-			}
-			for p := range a {
-				if !b[p] {
-					c.gained[p]++
-				}
-			}
-			for p := range b {
-				if !a[p] {
-					c.lost[p]++
-				}
-			}
-		}
-		return nil
+		return im.Add(ctx, ev)
 	}
 	if *samples != "" {
 		headers := sampleHeaders(*samples)
@@ -392,7 +360,7 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
-			return compare(src, ev)
+			return compare(ev)
 		})
 	} else {
 		st, oerr := openStore(cfg, newLogger(io.Discard))
@@ -409,48 +377,27 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 			if err != nil {
 				return err
 			}
-			return compare(src, ev)
+			return compare(ev)
 		})
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "compared %d events: running policies (%s) -> candidate (%s)\n", events, cfg.Policies, *newDir)
-	names := make([]string, 0, len(changes))
-	for n := range changes {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		c := changes[n]
-		fmt.Fprintf(stdout, "\n%s:\n", n)
-		if len(c.gained) == 0 && len(c.lost) == 0 {
+	res := im.Result()
+	fmt.Fprintf(stdout, "compared %d events: running policies (%s) -> candidate (%s)\n", res.Events, cfg.Policies, *newDir)
+	for _, c := range res.Changes {
+		fmt.Fprintf(stdout, "\n%s:\n", c.Destination)
+		if len(c.Gained) == 0 && len(c.Lost) == 0 {
 			fmt.Fprintln(stdout, "  no change")
 		}
-		for _, p := range sortedKeys(c.gained) {
-			fmt.Fprintf(stdout, "  + %s  (newly leaves, %d events)\n", p, c.gained[p])
+		for _, f := range c.Gained {
+			fmt.Fprintf(stdout, "  + %s  (newly leaves, %d events)\n", f.Field, f.Events)
 		}
-		for _, p := range sortedKeys(c.lost) {
-			fmt.Fprintf(stdout, "  - %s  (stops leaving, %d events)\n", p, c.lost[p])
+		for _, f := range c.Lost {
+			fmt.Fprintf(stdout, "  - %s  (stops leaving, %d events)\n", f.Field, f.Events)
 		}
 	}
 	return nil
-}
-
-// leaving is the set of fields a delivery sends: kept paths, and
-// pseudonymised ones marked as such. A delivery not sent sends nothing.
-func leaving(d *decided) map[string]bool {
-	out := map[string]bool{}
-	if d.Status != veil.DeliveryPending {
-		return out
-	}
-	for _, p := range d.FieldsKept {
-		out[p] = true
-	}
-	for _, p := range d.Pseudonymized {
-		out[p+" (pseudonymised)"] = true
-	}
-	return out
 }
 
 func sourceForVendor(cfg *veil.Config, vendor string) *veil.Source {

@@ -260,10 +260,11 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	}
 	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
 	srv.GivenUp = delivery.CountDead
-	srv.Console = &console.Console{Store: st, Replay: srv, Review: srv, Subjects: srv,
+	cons := &console.Console{Store: st, Replay: srv, Review: srv, Subjects: srv, Policies: srv,
 		CheckSubject: func(ref string) error { return checkSubject(cfg, ref) }, Reconciled: reconciled,
 		AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
 		Logger: log.With("component", "console")}
+	srv.Console = cons
 
 	if cfg.Storage.Driver == veil.DriverSQLite {
 		// The only process delivering from this file: what the last run
@@ -287,6 +288,7 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 		return err
 	}
 	srv.Deliverer = deliverer
+	cons.Health = deliverer
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -1,0 +1,146 @@
+package console
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/veilhq/veil"
+)
+
+// Policies shows the running policies, previews them on a stored event and
+// measures a draft folder's impact (the proxy's).
+type Policies interface {
+	PolicyInfo() veil.PolicyInfo
+	Preview(ctx context.Context, eventID string) (veil.PolicyPreview, error)
+	DraftImpact(ctx context.Context, dir string, n int) (veil.PolicyImpact, error)
+}
+
+// policiesData is the Policies page; Preview and Impact are set when asked for.
+type policiesData struct {
+	Info    veil.PolicyInfo
+	EventID string
+	Preview *previewView
+	Dir     string
+	N       int
+	Impact  *veil.PolicyImpact
+	Error   string
+}
+
+type previewView struct {
+	veil.PolicyPreview
+	Decisions []decisionView
+}
+
+type decisionView struct {
+	*veil.Delivery
+	Body string
+}
+
+// impactEvents is how many stored events a draft is compared on unless
+// asked otherwise, and at most.
+const impactEvents, maxImpactEvents = 200, 5000
+
+func (c *Console) policies(w http.ResponseWriter, r *http.Request, s *session) {
+	d := policiesData{Info: c.Policies.PolicyInfo(), N: impactEvents, EventID: strings.TrimSpace(r.URL.Query().Get("event"))}
+	if d.EventID != "" {
+		p, err := c.Policies.Preview(r.Context(), d.EventID)
+		if err != nil {
+			d.Error = "No preview: " + veil.ErrorMessage(err)
+		} else {
+			v := &previewView{PolicyPreview: p}
+			for _, dl := range p.Decisions {
+				v.Decisions = append(v.Decisions, decisionView{Delivery: dl, Body: indent(dl.Body)})
+			}
+			d.Preview = v
+		}
+	}
+	c.render(w, http.StatusOK, "policies", c.base(r, s, "Policies", "policies", d))
+}
+
+// impact compares a draft policy folder with the running set on the last
+// N stored events. Admin only: it reads a folder on the server and runs
+// the Rego in it.
+func (c *Console) impact(w http.ResponseWriter, r *http.Request, s *session) {
+	d := policiesData{Info: c.Policies.PolicyInfo(), Dir: strings.TrimSpace(r.PostForm.Get("dir")), N: impactEvents}
+	if n, err := strconv.Atoi(r.PostForm.Get("n")); err == nil && n > 0 {
+		d.N = min(n, maxImpactEvents)
+	}
+	status := http.StatusOK
+	if d.Dir == "" {
+		d.Error, status = "Name the draft policy folder.", http.StatusBadRequest
+	} else if im, err := c.Policies.DraftImpact(r.Context(), d.Dir, d.N); err != nil {
+		d.Error, status = "No comparison: "+veil.ErrorMessage(err), statusOf(err)
+	} else {
+		d.Impact = &im
+	}
+	c.render(w, status, "policies", c.base(r, s, "Policies", "policies", d))
+}
+
+// consumersData is the Consumers page; Key is a new consumer's key, shown
+// on this one answer and never again.
+type consumersData struct {
+	Consumers []veil.Consumer
+	Name, Key string
+	Error     string
+}
+
+func (c *Console) consumers(w http.ResponseWriter, r *http.Request, s *session) {
+	c.drawConsumers(w, r, s, http.StatusOK, consumersData{})
+}
+
+func (c *Console) drawConsumers(w http.ResponseWriter, r *http.Request, s *session, status int, d consumersData) {
+	cs, err := c.Store.Consumers(r.Context())
+	if err != nil {
+		c.fail(w, http.StatusInternalServerError, "The consumers could not be read.")
+		return
+	}
+	d.Consumers = cs
+	c.render(w, status, "consumers", c.base(r, s, "Consumers", "consumers", d))
+}
+
+// addConsumer grants a consumer its purposes and shows its key once.
+func (c *Console) addConsumer(w http.ResponseWriter, r *http.Request, s *session) {
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	var purposes []string
+	for p := range strings.SplitSeq(r.PostForm.Get("purposes"), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			purposes = append(purposes, p)
+		}
+	}
+	key, err := c.Store.AddConsumer(r.Context(), name, purposes, "console:"+s.role)
+	if err != nil {
+		c.drawConsumers(w, r, s, statusOf(err), consumersData{Error: "Not added: " + veil.ErrorMessage(err)})
+		return
+	}
+	c.Logger.Info("console consumer added", "role", s.role, "consumer", name)
+	c.drawConsumers(w, r, s, http.StatusOK, consumersData{Name: name, Key: key})
+}
+
+// revokeConsumer stops a consumer's key at once.
+func (c *Console) revokeConsumer(w http.ResponseWriter, r *http.Request, s *session) {
+	name := r.PathValue("name")
+	msg := name + " revoked: its key no longer works."
+	if err := c.Store.RevokeConsumer(r.Context(), name, "console:"+s.role); err != nil {
+		msg = "Not revoked: " + veil.ErrorMessage(err)
+	} else {
+		c.Logger.Info("console consumer revoked", "role", s.role, "consumer", name)
+	}
+	http.Redirect(w, r, "/console/consumers?notice="+urlText(msg), http.StatusSeeOther)
+}
+
+// statusOf is the HTTP status of an error a console action returns.
+func statusOf(err error) int {
+	switch veil.ErrorCode(err) {
+	case veil.EINVALID:
+		return http.StatusBadRequest
+	case veil.ENOTFOUND:
+		return http.StatusNotFound
+	case veil.ECONFLICT:
+		return http.StatusConflict
+	case veil.EGONE:
+		return http.StatusGone
+	}
+	return http.StatusInternalServerError
+}

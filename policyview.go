@@ -1,0 +1,53 @@
+package veil
+
+import "time"
+
+// PolicyInfo is the running policy set as the console shows it.
+type PolicyInfo struct {
+	Folder, Digest string
+	Files, Tests   int
+	LoadedAt       time.Time
+	Untested       []string // destination packages no test refers to
+	Destinations   []PolicyDestination
+}
+
+// PolicyDestination is one destination and the policy that decides for it.
+type PolicyDestination struct {
+	Name, Policy string
+	Processor    Processor
+	Sources      []string
+	Review       bool
+	Files        []PolicyFile // the policy package as written, tests left out
+}
+
+// PolicyFile is one .rego file: its name below the policy folder.
+type PolicyFile struct{ Name, Text string }
+
+// PolicyPreview is what each destination of a stored event's source gets
+// for it under the running policies: decisions made now, sent nowhere.
+type PolicyPreview struct {
+	EventID, Source, EventType, VendorType string
+	Decisions                              []*Delivery // Body is the minimised body, nil unless allowed
+}
+
+// PolicyImpact is what a candidate policy set changes, per destination,
+// over a number of stored events: the fields that would newly leave and
+// those that would stop leaving.
+type PolicyImpact struct {
+	Events  int // compared
+	Skipped int // held upstream or no longer decryptable: not compared
+	Changes []DestinationImpact
+}
+
+// DestinationImpact is one destination's change under a candidate set.
+type DestinationImpact struct {
+	Destination  string
+	Gained, Lost []FieldChange
+}
+
+// FieldChange is a field (a path, "(pseudonymised)" when it leaves as a
+// pseudonym) and the number of events it changes for.
+type FieldChange struct {
+	Field  string
+	Events int
+}

@@ -1,0 +1,223 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/policy"
+)
+
+// PolicyInfo describes the running policy set and, per destination, the
+// policy that decides for it as written.
+func (s *Server) PolicyInfo() veil.PolicyInfo {
+	info := veil.PolicyInfo{Folder: s.cfg.Policies}
+	var set *policy.Set
+	if s.Policies != nil {
+		set = s.Policies.Current()
+	}
+	if set != nil {
+		info.Digest, info.Files, info.Tests, info.LoadedAt, info.Untested = set.Digest, set.Files, set.Tests, set.LoadedAt, set.Untested
+	}
+	for _, t := range s.Targets {
+		d := veil.PolicyDestination{Name: t.Name, Policy: t.Policy, Processor: t.Processor, Sources: t.Sources, Review: t.Review}
+		if set != nil {
+			d.Files = set.PackageFiles(t.Policy)
+		}
+		info.Destinations = append(info.Destinations, d)
+	}
+	return info
+}
+
+// storedEvent reads a stored event with its payload (from the ATS in
+// upstream lookup mode, when fetch is set), prepared for decisions.
+func (s *Server) storedEvent(ctx context.Context, id string, fetch bool) (*Prepared, error) {
+	e, err := s.Admin.Event(ctx, id)
+	if err == nil && e.Upstream != nil {
+		if !fetch || s.Upstream == nil {
+			return nil, veil.Errorf(veil.EGONE, "The event's payload is held by the ATS (upstream lookup mode).")
+		}
+		e.Payload, err = s.Upstream.Fetch(ctx, e)
+	}
+	if veil.ErrorCode(err) == veil.EGONE {
+		return nil, veil.Errorf(veil.EGONE, "The event's payload is past retention or its subject was erased.")
+	} else if err != nil {
+		return nil, err
+	}
+	return s.Prepare(e)
+}
+
+// Preview decides a stored event for every destination of its source
+// under the running policies: what each would get, sent nowhere.
+func (s *Server) Preview(ctx context.Context, id string) (veil.PolicyPreview, error) {
+	if s.Policies == nil || s.Policies.Current() == nil {
+		return veil.PolicyPreview{}, veil.Errorf(veil.ECONFLICT, "No policy set is loaded.")
+	}
+	ev, err := s.storedEvent(ctx, id, true)
+	if err != nil {
+		return veil.PolicyPreview{}, err
+	}
+	defer ev.Release()
+	p := veil.PolicyPreview{EventID: id, Source: ev.Event.Source, EventType: ev.Normal.Type, VendorType: ev.Normal.VendorType}
+	set := s.Policies.Current()
+	in, err := set.NewInput(ev.Event, ev.Normal)
+	if err != nil {
+		return p, err
+	}
+	for _, t := range s.targets[ev.Event.Source] {
+		d := Decide(ctx, set, in, ev, t)
+		if !allowed(d) {
+			d.Body = nil
+		}
+		p.Decisions = append(p.Decisions, d)
+	}
+	return p, nil
+}
+
+// DraftImpact loads the policy folder dir (compiled and tested as a reload
+// would; relative to the config's folder) and compares it with the running
+// set on the last n stored events.
+func (s *Server) DraftImpact(ctx context.Context, dir string, n int) (veil.PolicyImpact, error) {
+	if s.Policies == nil || s.Policies.Current() == nil {
+		return veil.PolicyImpact{}, veil.Errorf(veil.ECONFLICT, "No policy set is loaded.")
+	}
+	if !filepath.IsAbs(dir) && s.cfg.Dir != "" {
+		dir = filepath.Join(s.cfg.Dir, dir)
+	}
+	draft, err := policy.Load(ctx, dir)
+	if err != nil {
+		return veil.PolicyImpact{}, veil.Errorf(veil.EINVALID, "The draft policies do not load: %v", err)
+	}
+	im := NewImpact(s.Policies.Current(), draft, s.Targets)
+	before := ""
+	for n > 0 {
+		evs, err := s.Admin.ListEvents(ctx, veil.EventQuery{Before: before, Limit: min(n, 500)})
+		if err != nil {
+			return veil.PolicyImpact{}, err
+		}
+		for _, es := range evs {
+			ev, err := s.storedEvent(ctx, es.ID, false)
+			if veil.ErrorCode(err) == veil.EGONE || veil.ErrorCode(err) == veil.ECONFLICT {
+				im.Skip()
+				continue
+			} else if err != nil {
+				return veil.PolicyImpact{}, err
+			}
+			err = im.Add(ctx, ev)
+			ev.Release()
+			if err != nil {
+				return veil.PolicyImpact{}, err
+			}
+		}
+		if len(evs) < min(n, 500) {
+			break
+		}
+		n -= len(evs)
+		before = evs[len(evs)-1].ID
+	}
+	return im.Result(), nil
+}
+
+// Impact compares two policy sets event by event: per destination, the
+// fields the candidate would newly send and those it would stop sending.
+type Impact struct {
+	before, after   *policy.Set
+	targets         []Target
+	events, skipped int
+	gained, lost    map[string]map[string]int // destination → field → events
+}
+
+// NewImpact compares after with before for targets.
+func NewImpact(before, after *policy.Set, targets []Target) *Impact {
+	return &Impact{before: before, after: after, targets: targets,
+		gained: map[string]map[string]int{}, lost: map[string]map[string]int{}}
+}
+
+// Skip counts an event that could not be compared.
+func (im *Impact) Skip() { im.skipped++ }
+
+// Add decides ev under both sets for every destination of its source.
+func (im *Impact) Add(ctx context.Context, ev *Prepared) error {
+	im.events++
+	for _, t := range im.targets {
+		if !slices.Contains(t.Sources, ev.Event.Source) {
+			continue
+		}
+		b, err := leaving(ctx, im.before, ev, t)
+		if err != nil {
+			return err
+		}
+		a, err := leaving(ctx, im.after, ev, t)
+		if err != nil {
+			return err
+		}
+		if im.gained[t.Name] == nil {
+			im.gained[t.Name], im.lost[t.Name] = map[string]int{}, map[string]int{}
+		}
+		for f := range a {
+			if !b[f] {
+				im.gained[t.Name][f]++
+			}
+		}
+		for f := range b {
+			if !a[f] {
+				im.lost[t.Name][f]++
+			}
+		}
+	}
+	return nil
+}
+
+// Result is the comparison so far, destinations and fields in order.
+func (im *Impact) Result() veil.PolicyImpact {
+	out := veil.PolicyImpact{Events: im.events, Skipped: im.skipped}
+	for _, t := range im.targets {
+		if im.gained[t.Name] == nil {
+			continue
+		}
+		out.Changes = append(out.Changes, veil.DestinationImpact{Destination: t.Name,
+			Gained: fieldChanges(im.gained[t.Name]), Lost: fieldChanges(im.lost[t.Name])})
+	}
+	slices.SortFunc(out.Changes, func(a, b veil.DestinationImpact) int { return strings.Compare(a.Destination, b.Destination) })
+	return out
+}
+
+func fieldChanges(m map[string]int) []veil.FieldChange {
+	var out []veil.FieldChange
+	for f, n := range m {
+		out = append(out, veil.FieldChange{Field: f, Events: n})
+	}
+	slices.SortFunc(out, func(a, b veil.FieldChange) int { return strings.Compare(a.Field, b.Field) })
+	return out
+}
+
+// leaving is the set of fields a destination's delivery of ev sends under
+// set: kept paths, and pseudonymised ones marked as such. A delivery not
+// sent sends nothing.
+func leaving(ctx context.Context, set *policy.Set, ev *Prepared, t Target) (map[string]bool, error) {
+	in, err := set.NewInput(ev.Event, ev.Normal)
+	if err != nil {
+		return nil, fmt.Errorf("policy input: %w", err)
+	}
+	d := Decide(ctx, set, in, ev, t)
+	out := map[string]bool{}
+	if !allowed(d) {
+		return out, nil
+	}
+	for _, p := range d.FieldsKept {
+		out[p] = true
+	}
+	for _, p := range d.Pseudonymized {
+		out[p+" (pseudonymised)"] = true
+	}
+	return out, nil
+}
+
+// allowed reports whether a decision sends a body: now, or once a person
+// approves it.
+func allowed(d *veil.Delivery) bool {
+	return d.Status == veil.DeliveryPending || d.Status == veil.DeliveryHeld
+}
