@@ -40,7 +40,7 @@ func verifyDB(t *testing.T, d testDB) (int64, error) {
 	t.Helper()
 	st := d.open(t)
 	defer st.Close()
-	return st.Verify(context.Background())
+	return st.Verify(context.Background(), nil)
 }
 
 // TestVerify_TamperedDatabase edits, deletes, swaps and inserts rows in
@@ -186,7 +186,7 @@ func testRetention(t *testing.T, d testDB) {
 	if !strings.Contains(purgedID, "payloads=30") {
 		t.Fatalf("purged row: %q", purgedID)
 	}
-	if n, err := st.Verify(ctx); err != nil || n < 2 {
+	if n, err := st.Verify(ctx, nil); err != nil || n < 2 {
 		t.Fatalf("verify after purge: %d rows, %v", n, err)
 	}
 	var buf bytes.Buffer
@@ -198,7 +198,7 @@ func testRetention(t *testing.T, d testDB) {
 	if err := st.Append(ctx, &veil.AuditEntry{Action: veil.ActionPolicyLoaded}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Verify(ctx); err != nil {
+	if _, err := st.Verify(ctx, nil); err != nil {
 		t.Fatalf("verify after append: %v", err)
 	}
 }
@@ -229,7 +229,7 @@ func testErase(t *testing.T, d testDB) {
 		t.Fatalf("second erase: %v", err)
 	}
 	gone, readable := 0, 0
-	st.Events(ctx, func(e *veil.Event) error { readable++; return nil })
+	st.Events(ctx, func(e *veil.Event) error { readable++; return nil }, nil)
 	ids := eventIDs(t, d, st.SubjectHash("greenhouse:candidate:1"))
 	for _, id := range ids {
 		if _, err := st.Event(ctx, id); veil.ErrorCode(err) == veil.EGONE {

@@ -39,9 +39,10 @@ var ErrNotEmpty = errors.New("the destination database is not empty: copy into a
 // CopyTo copies every row of s into dst, an opened, empty store with the
 // same keys (its vault key check was written by Open and must match), in
 // transactions of a few hundred rows, and moves dst's chain head to the
-// copied tail. progress, if not nil, is told each table's count. Both
-// stores must be idle: run it with serve stopped.
-func (s *Store) CopyTo(ctx context.Context, dst *Store, progress func(table string, rows int64)) error {
+// copied tail. progress, if not nil, is told each table's rows copied so
+// far after each transaction, and once more with finished set. Both stores
+// must be idle: run it with serve stopped.
+func (s *Store) CopyTo(ctx context.Context, dst *Store, progress func(table string, rows int64, finished bool)) error {
 	var n int64
 	if err := dst.rdb.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM audit)`).Scan(&n); err != nil {
 		return err
@@ -65,6 +66,9 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, progress func(table stri
 			}
 			copied += int64(len(batch))
 			batch = batch[:0]
+			if progress != nil {
+				progress(t.name, copied, false)
+			}
 			return nil
 		}
 		for rows.Next() {
@@ -96,7 +100,7 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, progress func(table stri
 			return err
 		}
 		if progress != nil {
-			progress(t.name, copied)
+			progress(t.name, copied, true)
 		}
 	}
 	return dst.afterCopy(ctx)

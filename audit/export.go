@@ -87,49 +87,90 @@ func (s *Store) Export(ctx context.Context, f veil.AuditFilter, fn func(*veil.Au
 // WriteExport streams the rows that match f to w as csv or jsonl, with the
 // columns of veil.AuditColumns in order.
 func (s *Store) WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	var fn func(*veil.AuditEntry) error
-	switch format {
-	case "jsonl":
-		enc := json.NewEncoder(bw)
-		enc.SetEscapeHTML(false)
-		fn = func(e *veil.AuditEntry) error {
-			e.Categories = nonNil(e.Categories)
-			return enc.Encode(e)
-		}
-	case "csv":
-		cw := csv.NewWriter(bw)
-		if err := cw.Write(veil.AuditColumns); err != nil {
-			return err
-		}
-		rec := make([]string, len(veil.AuditColumns))
-		n := 0
-		fn = func(e *veil.AuditEntry) error {
-			kept, _ := json.Marshal(nonNil(e.FieldsKept))
-			dropped, _ := json.Marshal(nonNil(e.FieldsDropped))
-			cats, _ := json.Marshal(nonNil(e.Categories))
-			rec = append(rec[:0], strconv.FormatInt(e.Seq, 10), e.Time.UTC().Format(veil.AuditTimeFormat), e.Action,
-				e.Actor, e.Source, e.EventType, e.EventID, e.Destination, e.Subject, e.Outcome, strconv.Itoa(e.HTTPStatus),
-				strconv.Itoa(e.Attempt), string(kept), string(dropped), string(cats), e.Detail, e.PrevHash, e.Hash)
-			if n++; n%1024 == 0 {
-				cw.Flush()
-			}
-			return cw.Write(rec)
-		}
-		defer cw.Flush()
-	default:
-		return veil.Errorf(veil.EINVALID, "Unknown export format %q; use csv or jsonl.", format)
-	}
-	if err := s.Export(ctx, f, fn); err != nil {
+	enc, err := NewExportEncoder(w, format)
+	if err != nil {
 		return err
 	}
-	return bw.Flush()
+	if err := s.Export(ctx, f, enc.Write); err != nil {
+		return err
+	}
+	return enc.Flush()
+}
+
+// ExportEncoder writes audit rows as csv or jsonl, with the columns of
+// veil.AuditColumns in order; Flush when done.
+type ExportEncoder struct {
+	bw   *bufio.Writer
+	json *json.Encoder
+	csv  *csv.Writer
+	rec  []string
+	n    int
+}
+
+// NewExportEncoder returns an encoder of format (csv or jsonl) writing to
+// w; a CSV starts with its header.
+func NewExportEncoder(w io.Writer, format string) (*ExportEncoder, error) {
+	e := &ExportEncoder{bw: bufio.NewWriterSize(w, 64<<10)}
+	switch format {
+	case "jsonl":
+		e.json = json.NewEncoder(e.bw)
+		e.json.SetEscapeHTML(false)
+	case "csv":
+		e.csv = csv.NewWriter(e.bw)
+		e.rec = make([]string, len(veil.AuditColumns))
+		if err := e.csv.Write(veil.AuditColumns); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, veil.Errorf(veil.EINVALID, "Unknown export format %q; use csv or jsonl.", format)
+	}
+	return e, nil
+}
+
+// Write writes one row.
+func (e *ExportEncoder) Write(r *veil.AuditEntry) error {
+	if e.json != nil {
+		r.Categories = nonNil(r.Categories)
+		return e.json.Encode(r)
+	}
+	kept, _ := json.Marshal(nonNil(r.FieldsKept))
+	dropped, _ := json.Marshal(nonNil(r.FieldsDropped))
+	cats, _ := json.Marshal(nonNil(r.Categories))
+	e.rec = append(e.rec[:0], strconv.FormatInt(r.Seq, 10), r.Time.UTC().Format(veil.AuditTimeFormat), r.Action,
+		r.Actor, r.Source, r.EventType, r.EventID, r.Destination, r.Subject, r.Outcome, strconv.Itoa(r.HTTPStatus),
+		strconv.Itoa(r.Attempt), string(kept), string(dropped), string(cats), r.Detail, r.PrevHash, r.Hash)
+	if e.n++; e.n%1024 == 0 {
+		e.csv.Flush()
+	}
+	return e.csv.Write(e.rec)
+}
+
+// Flush writes what is buffered.
+func (e *ExportEncoder) Flush() error {
+	if e.csv != nil {
+		e.csv.Flush()
+		if err := e.csv.Error(); err != nil {
+			return err
+		}
+	}
+	return e.bw.Flush()
+}
+
+// SeqRange returns the first and last sequence numbers in the audit log
+// (0, 0 when it is empty): how far an export or a verification has come.
+func (s *Store) SeqRange(ctx context.Context) (first, last int64, err error) {
+	err = s.rdb.QueryRowContext(ctx, `SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM audit`).Scan(&first, &last)
+	if err != nil {
+		return 0, 0, fmt.Errorf("read the audit log's range: %w", err)
+	}
+	return first, last, nil
 }
 
 // Verify checks the whole audit chain in the database, from its start or
 // from the anchor retention left, and returns the rows checked or the
-// *veil.ChainError of the first bad row.
-func (s *Store) Verify(ctx context.Context) (int64, error) {
+// *veil.ChainError of the first bad row. tick, when set, is told each
+// row's seq as it is checked.
+func (s *Store) Verify(ctx context.Context, tick func(seq int64)) (int64, error) {
 	var v veil.ChainVerifier
 	var seq int64
 	var hash string
@@ -141,7 +182,14 @@ func (s *Store) Verify(ctx context.Context) (int64, error) {
 	default:
 		v.Anchor(0, "")
 	}
-	err := s.Export(ctx, veil.AuditFilter{}, v.Next)
+	next := v.Next
+	if tick != nil {
+		next = func(e *veil.AuditEntry) error {
+			tick(e.Seq)
+			return v.Next(e)
+		}
+	}
+	err := s.Export(ctx, veil.AuditFilter{}, next)
 	return v.Rows, err
 }
 

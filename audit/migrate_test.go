@@ -81,7 +81,7 @@ func TestMigrate_Legacy(t *testing.T) {
 	if len(st.Migrated) != 0 {
 		t.Fatalf("second open applied %+v", st.Migrated)
 	}
-	if n, err := st.Verify(ctx); err != nil || n == 0 {
+	if n, err := st.Verify(ctx, nil); err != nil || n == 0 {
 		t.Fatalf("verify after migration: %d rows, %v", n, err)
 	}
 }

@@ -86,7 +86,7 @@ func testExpiredDeliveriesEndLoudly(t *testing.T, db testDB) {
 	if err := st.ReplayDelivery(ctx, dead[0], &veil.Delivery{Status: veil.DeliveryPending, Body: []byte(`{}`)}); veil.ErrorCode(err) != veil.EGONE {
 		t.Fatalf("replay of an expired delivery: %v, want gone", err)
 	}
-	if n, err := st.Verify(ctx); err != nil || n == 0 {
+	if n, err := st.Verify(ctx, nil); err != nil || n == 0 {
 		t.Fatalf("verify: %d %v", n, err)
 	}
 	// A second run finds nothing left to do.

@@ -81,7 +81,7 @@ func testReviewQueue(t *testing.T, d testDB) {
 	if n := d.queryInt(t, `SELECT count(*) FROM audit WHERE action = 'review_rejected' AND detail = 'salary must not go to this tool'`); n != 1 {
 		t.Error("the rejection does not keep its reason")
 	}
-	if _, err := st.Verify(ctx); err != nil {
+	if _, err := st.Verify(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -256,8 +256,9 @@ func open(key, sealed, aad []byte) ([]byte, error) {
 }
 
 // Events calls fn with every event whose payload is still held, oldest
-// first, decrypted. Purged and erased events are skipped.
-func (s *Store) Events(ctx context.Context, fn func(*veil.Event) error) error {
+// first, decrypted. Purged and erased events are skipped. tick, when set,
+// is told how many of the events listed at the start are done.
+func (s *Store) Events(ctx context.Context, fn func(*veil.Event) error, tick func(done, total int)) error {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT id FROM events WHERE payload IS NOT NULL ORDER BY received_at`)
 	if err != nil {
 		return fmt.Errorf("list events: %w", err)
@@ -272,7 +273,10 @@ func (s *Store) Events(ctx context.Context, fn func(*veil.Event) error) error {
 		ids = append(ids, id)
 	}
 	rows.Close()
-	for _, id := range ids {
+	for i, id := range ids {
+		if tick != nil {
+			tick(i, len(ids))
+		}
 		e, err := s.Event(ctx, id)
 		if errors.Is(err, ErrGone) {
 			continue
@@ -282,6 +286,9 @@ func (s *Store) Events(ctx context.Context, fn func(*veil.Event) error) error {
 		if err := fn(e); err != nil {
 			return err
 		}
+	}
+	if tick != nil {
+		tick(len(ids), len(ids))
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ type Store interface {
 	AuditPage(ctx context.Context, f veil.AuditFilter) ([]veil.AuditEntry, error)
 	Deliveries(ctx context.Context, status string, limit int) ([]*veil.Delivery, error)
 	WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error
-	Verify(ctx context.Context) (int64, error)
+	Verify(ctx context.Context, tick func(seq int64)) (int64, error)
 	Consumers(ctx context.Context) ([]veil.Consumer, error)
 	AddConsumer(ctx context.Context, name string, purposes []string, actor string) (string, error)
 	RevokeConsumer(ctx context.Context, name, actor string) error

@@ -394,7 +394,7 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, _ *session) {
 }
 
 func (c *Console) verify(w http.ResponseWriter, r *http.Request, _ *session) {
-	n, err := c.Store.Verify(r.Context())
+	n, err := c.Store.Verify(r.Context(), nil)
 	msg := fmt.Sprintf("The chain verifies: %d rows, checked %s.", n, c.Now().UTC().Format(time.RFC3339))
 	if err != nil {
 		msg = "The chain does not verify: " + veil.ErrorMessage(err)

@@ -87,7 +87,7 @@ func TestHook_GreenhouseReplayWithNewEventID(t *testing.T) {
 		t.Fatalf("received rows: %d, want 5 (1 accepted, 4 duplicates)", n)
 	}
 	events := 0
-	st.Events(context.Background(), func(*veil.Event) error { events++; return nil })
+	st.Events(context.Background(), func(*veil.Event) error { events++; return nil }, nil)
 	if events != 1 {
 		t.Fatalf("%d events stored, want 1", events)
 	}

@@ -82,6 +82,9 @@ type Source struct {
 type Options struct {
 	Since  time.Time // list from here instead of the watermark minus overlap
 	DryRun bool      // report the gaps, send nothing, move no watermark
+	// Progress, when set, is told after each page the applications listed
+	// and the changes found so far.
+	Progress func(listed, gaps int)
 }
 
 // Result is what a pass did: counts only, never a value.
@@ -246,7 +249,13 @@ func (r *Reconciler) page(ctx context.Context, src Source, opt Options, recs []a
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	return r.Store.NoteApps(ctx, name, note)
+	if err := r.Store.NoteApps(ctx, name, note); err != nil {
+		return err
+	}
+	if opt.Progress != nil {
+		opt.Progress(res.Listed, res.Gaps)
+	}
+	return nil
 }
 
 // build makes the reconciled event of a listed change: the record as its

@@ -89,16 +89,37 @@ func runAuditExport(ctx context.Context, c *command, args []string, stdout, stde
 	if *subject != "" {
 		f.Subject = st.SubjectHash(*subject)
 	}
-	w := stdout
-	if *out != "" {
-		file, err := os.Create(*out)
-		if err != nil {
-			return err
-		}
-		defer file.Close()
-		w = file
+	if *out == "" {
+		return st.WriteExport(ctx, stdout, *format, f)
 	}
-	return st.WriteExport(ctx, w, *format, f)
+	file, err := os.Create(*out)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	enc, err := audit.NewExportEncoder(file, *format)
+	if err != nil {
+		return err
+	}
+	// On a terminal: how far through the log the export has come.
+	first, last, err := st.SeqRange(ctx)
+	if err != nil {
+		return err
+	}
+	p := newProgress(stderr, "exporting "+*out, "rows scanned", last-first+1)
+	err = st.Export(ctx, f, func(e *veil.AuditEntry) error {
+		p.set(e.Seq - first + 1)
+		return enc.Write(e)
+	})
+	if err != nil {
+		return err
+	}
+	p.set(last - first + 1)
+	p.finish()
+	if err := enc.Flush(); err != nil {
+		return err
+	}
+	return file.Close()
 }
 
 func runAuditVerify(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
@@ -117,7 +138,13 @@ func runAuditVerify(ctx context.Context, c *command, args []string, stdout, stde
 			return err
 		}
 		defer st.Close()
-		rows, verr := st.Verify(ctx)
+		first, last, err := st.SeqRange(ctx)
+		if err != nil {
+			return err
+		}
+		p := newProgress(stderr, "verifying the audit chain", "rows", last-first+1)
+		rows, verr := st.Verify(ctx, func(seq int64) { p.set(seq - first + 1) })
+		p.finish()
 		return reportChain(stdout, "the database", rows, verr)
 	}
 	f, err := os.Open(pos[0])
@@ -125,7 +152,13 @@ func runAuditVerify(ctx context.Context, c *command, args []string, stdout, stde
 		return err
 	}
 	defer f.Close()
-	chk, verr := audit.VerifyExport(f, *filtered)
+	var size int64
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	p := newProgress(stderr, "verifying "+pos[0], "bytes", size)
+	chk, verr := audit.VerifyExport(progressReader{f, p}, *filtered)
+	p.finish()
 	var ce *veil.ChainError
 	switch {
 	case verr == nil && *filtered:

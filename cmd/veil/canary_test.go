@@ -188,7 +188,7 @@ func TestCanary_NoPayloadValueAtRestOrInLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored := bytes.Clone(e.Payload)
-	if err := st.Events(ctx, func(e *veil.Event) error { stored = append(stored, e.Payload...); return nil }); err != nil {
+	if err := st.Events(ctx, func(e *veil.Event) error { stored = append(stored, e.Payload...); return nil }, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range planted {

@@ -368,6 +368,8 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 			return oerr
 		}
 		defer st.Close()
+		var p *progress
+		started := false
 		err = st.Events(ctx, func(e *veil.Event) error {
 			src := cfg.Source(e.Source)
 			if src == nil {
@@ -378,7 +380,13 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 				return err
 			}
 			return compare(ev)
+		}, func(done, total int) {
+			if !started {
+				p, started = newProgress(stderr, "comparing stored events", "events", int64(total)), true
+			}
+			p.set(int64(done))
 		})
+		p.finish()
 	}
 	if err != nil {
 		return err

@@ -265,7 +265,7 @@ func TestPostgres_ThreeReplicas(t *testing.T) {
 	}
 
 	st := openPGStore(t, dsn)
-	if n, err := st.Verify(context.Background()); err != nil || n < int64(total) {
+	if n, err := st.Verify(context.Background(), nil); err != nil || n < int64(total) {
 		t.Fatalf("verify: %d rows, %v", n, err)
 	}
 	counts, err := st.Counts(context.Background())
@@ -325,7 +325,7 @@ func TestPostgres_StoreCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	var someID string
-	st.Events(ctx, func(e *veil.Event) error { someID = e.ID; return nil })
+	st.Events(ctx, func(e *veil.Event) error { someID = e.ID; return nil }, nil)
 	st.Close()
 
 	code, out := runVeil(t, "store", "copy", "--config", config, "--to", dsn)
@@ -344,7 +344,7 @@ func TestPostgres_StoreCopy(t *testing.T) {
 	if err := pg.Append(ctx, &veil.AuditEntry{Action: veil.ActionPolicyLoaded, Detail: "after copy"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pg.Verify(ctx); err != nil {
+	if _, err := pg.Verify(ctx, nil); err != nil {
 		t.Fatalf("verify after an append: %v", err)
 	}
 	if code, out := runVeil(t, "store", "copy", "--config", config, "--to", dsn); code != 1 || !strings.Contains(out, "not empty") {

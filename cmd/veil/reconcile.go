@@ -132,7 +132,10 @@ func runReconcileRun(ctx context.Context, c *command, args []string, stdout, std
 		if s.Config.Name != *source {
 			continue
 		}
+		p := newProgress(stderr, "reconciling "+*source, "applications listed", 0) // the API gives no total
+		opt.Progress = func(listed, _ int) { p.set(int64(listed)) }
 		res, err := r.Run(ctx, s, opt)
+		p.finish()
 		if err != nil {
 			return fmt.Errorf("reconcile %s: %w (nothing of the failed page was sent; the watermark did not move)", *source, err)
 		}

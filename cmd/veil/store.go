@@ -74,13 +74,24 @@ func runStoreCopy(ctx context.Context, c *command, args []string, stdout, stderr
 		return err
 	}
 	defer dst.Close()
-	err = src.CopyTo(ctx, dst, func(table string, n int64) { fmt.Fprintf(stdout, "copied %s: %d rows\n", table, n) })
-	if err != nil {
-		return fmt.Errorf("copy: %w", err)
-	}
 	want, err := src.Counts(ctx)
 	if err != nil {
 		return err
+	}
+	var p *progress
+	cur := ""
+	err = src.CopyTo(ctx, dst, func(table string, n int64, finished bool) {
+		if table != cur {
+			p, cur = newProgress(stderr, "copying "+table, "rows", want[table]), table
+		}
+		p.set(n)
+		if finished {
+			p.finish()
+			fmt.Fprintf(stdout, "copied %s: %d rows\n", table, n)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("copy: %w", err)
 	}
 	got, err := dst.Counts(ctx)
 	if err != nil {
@@ -94,7 +105,13 @@ func runStoreCopy(ctx context.Context, c *command, args []string, stdout, stderr
 			return fmt.Errorf("copy: %s has %d rows in PostgreSQL, %d in SQLite", t, got[t], n)
 		}
 	}
-	rows, err := dst.Verify(ctx)
+	first, last, err := dst.SeqRange(ctx)
+	if err != nil {
+		return err
+	}
+	vp := newProgress(stderr, "verifying the copy's audit chain", "rows", last-first+1)
+	rows, err := dst.Verify(ctx, func(seq int64) { vp.set(seq - first + 1) })
+	vp.finish()
 	if err != nil {
 		return fmt.Errorf("the copy does not verify: %w", err)
 	}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veilhq/veil"
+)
+
+// TestProgress_Line: figures, rate and time left; redrawn at most every
+// progressEvery; the last line ends the output.
+func TestProgress_Line(t *testing.T) {
+	defer func(f func(io.Writer) bool) { isTerminal = f }(isTerminal)
+	isTerminal = func(io.Writer) bool { return true }
+	var buf bytes.Buffer
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	p := newProgress(&buf, "exporting", "rows", 100)
+	p.now = func() time.Time { return now }
+	p.start = now
+	now = now.Add(2 * time.Second)
+	p.set(50)
+	p.set(51) // within progressEvery: not drawn
+	now = now.Add(time.Second)
+	p.set(60)
+	p.finish()
+	want := "\r\x1b[Kexporting: 50 of 100 rows (50%), 25/s, 2s left" +
+		"\r\x1b[Kexporting: 60 of 100 rows (60%), 20/s, 2s left" +
+		"\r\x1b[Kexporting: 60 of 100 rows (60%), 20/s, 2s left\n"
+	if buf.String() != want {
+		t.Fatalf("drew %q\nwant %q", buf.String(), want)
+	}
+	var none *progress // not a terminal: nothing, and no panic
+	none.set(1)
+	none.add(1)
+	none.finish()
+}
+
+// TestProgress_Commands: on a terminal, export --out and verify draw their
+// progress on stderr (stdout keeps only the result); in a script (stderr
+// not a terminal) they draw nothing.
+func TestProgress_Commands(t *testing.T) {
+	dir := t.TempDir()
+	config := writeConfig(t, dir, "")
+	cfg, err := veil.LoadConfig(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := openStore(cfg, newLogger(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 500 {
+		if err := st.Append(context.Background(), &veil.AuditEntry{Action: veil.ActionPolicyLoaded, Actor: "veil"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	out := filepath.Join(dir, "audit.csv")
+	commands := [][]string{
+		{"audit", "export", "--format", "csv", "--out", out, "--config", config},
+		{"audit", "verify", "--config", config},
+		{"audit", "verify", out, "--config", config},
+	}
+	runBoth := func() (stdouts, stderrs []string) {
+		for _, args := range commands {
+			var o, e bytes.Buffer
+			if code := run(context.Background(), args, &o, &e); code != 0 {
+				t.Fatalf("%v: exit %d\n%s%s", args, code, o.String(), e.String())
+			}
+			stdouts, stderrs = append(stdouts, o.String()), append(stderrs, e.String())
+		}
+		return
+	}
+	_, quiet := runBoth()
+	for i, e := range quiet {
+		if e != "" {
+			t.Errorf("%v wrote to stderr in a script: %q", commands[i], e)
+		}
+	}
+	defer func(f func(io.Writer) bool) { isTerminal = f }(isTerminal)
+	isTerminal = func(io.Writer) bool { return true }
+	stdouts, stderrs := runBoth()
+	for i, want := range []string{"exporting " + out + ": 500 of 500 rows scanned (100%)",
+		"verifying the audit chain: 500 of 500 rows (100%)", "verifying " + out + ": "} {
+		if !strings.Contains(stderrs[i], want) || !strings.HasSuffix(stderrs[i], "\n") {
+			t.Errorf("%v on a terminal drew %q, want %q", commands[i], stderrs[i], want)
+		}
+		if strings.Contains(stdouts[i], "\r") {
+			t.Errorf("%v drew its progress on stdout: %q", commands[i], stdouts[i])
+		}
+	}
+}
