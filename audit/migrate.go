@@ -63,7 +63,7 @@ type Migration struct {
 // the migrations it applied. A database made before numbered migrations
 // (it has tables but no schema_migrations) is first brought to version 1
 // the way earlier releases probed their columns.
-func migrateSQLite(db dbh, now time.Time) ([]Migration, error) {
+func migrateSQLite(db dbh, now time.Time, tick func(m Migration, i, n int)) ([]Migration, error) {
 	ms, err := migrations("sqlite")
 	if err != nil {
 		return nil, err
@@ -91,7 +91,11 @@ func migrateSQLite(db dbh, now time.Time) ([]Migration, error) {
 		}
 	}
 	var applied []Migration
-	for _, m := range ms[current:] {
+	todo := ms[current:]
+	for i, m := range todo {
+		if tick != nil {
+			tick(Migration{Version: m.version, Name: m.name}, i, len(todo))
+		}
 		tx, err := db.Begin()
 		if err != nil {
 			return applied, err

@@ -57,7 +57,7 @@ func (s *Store) openPostgres() error {
 		return fail(fmt.Errorf("open store: cannot reach PostgreSQL at %s (database %q, user %q): %s",
 			where, cfg.Database, cfg.User, redactDSN(rootCause(err), s.DSN)))
 	}
-	if s.Migrated, err = migratePostgres(ctx, s.wdb, s.Now()); err != nil {
+	if s.Migrated, err = migratePostgres(ctx, s.wdb, s.Now(), s.OnMigrate); err != nil {
 		return fail(fmt.Errorf("migrate store: %s", redactDSN(err.Error(), s.DSN)))
 	}
 	if err := checkVaultKey(s.wdb, s.vaultKey); err != nil {
@@ -89,7 +89,7 @@ func redactDSN(msg, dsn string) string {
 
 // migratePostgres brings the database to the newest version, one replica
 // at a time: the others wait on the advisory lock and find nothing to do.
-func migratePostgres(ctx context.Context, d dbh, now time.Time) ([]Migration, error) {
+func migratePostgres(ctx context.Context, d dbh, now time.Time, tick func(m Migration, i, n int)) ([]Migration, error) {
 	ms, err := migrations("postgres")
 	if err != nil {
 		return nil, err
@@ -111,7 +111,11 @@ func migratePostgres(ctx context.Context, d dbh, now time.Time) ([]Migration, er
 		return nil, err
 	}
 	var applied []Migration
-	for _, m := range ms[min(current, len(ms)):] {
+	todo := ms[min(current, len(ms)):]
+	for i, m := range todo {
+		if tick != nil {
+			tick(Migration{Version: m.version, Name: m.name}, i, len(todo))
+		}
 		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return applied, err

@@ -71,6 +71,9 @@ type Store struct {
 
 	// Migrated lists the migrations Open applied.
 	Migrated []Migration
+	// OnMigrate, when set, is told before Open applies each migration:
+	// its place among those to apply, and how many there are.
+	OnMigrate func(m Migration, i, n int)
 
 	vaultKey   []byte // wraps per-subject data keys
 	subjectKey []byte // keyed hash of subject references
@@ -240,7 +243,7 @@ func (s *Store) openSQLite() error {
 		s.wdb.Close()
 		return fmt.Errorf("open store: %w", err)
 	}
-	if s.Migrated, err = migrateSQLite(s.wdb, s.Now()); err != nil {
+	if s.Migrated, err = migrateSQLite(s.wdb, s.Now(), s.OnMigrate); err != nil {
 		s.wdb.Close()
 		return fmt.Errorf("migrate store: %w", err)
 	}

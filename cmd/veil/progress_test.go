@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -66,7 +67,12 @@ func TestProgress_Commands(t *testing.T) {
 		{"audit", "verify", "--config", config},
 		{"audit", "verify", out, "--config", config},
 	}
+	// veil migrate on a new data folder applies every migration.
+	fresh := func() []string {
+		return []string{"migrate", "--config", writeConfig(t, t.TempDir(), "")}
+	}
 	runBoth := func() (stdouts, stderrs []string) {
+		commands = append(commands[:3], fresh())
 		for _, args := range commands {
 			var o, e bytes.Buffer
 			if code := run(context.Background(), args, &o, &e); code != 0 {
@@ -85,8 +91,13 @@ func TestProgress_Commands(t *testing.T) {
 	defer func(f func(io.Writer) bool) { isTerminal = f }(isTerminal)
 	isTerminal = func(io.Writer) bool { return true }
 	stdouts, stderrs := runBoth()
+	n := strings.Count(stdouts[3], "applied ")
+	if n == 0 {
+		t.Fatalf("migrate on a new folder applied nothing: %q", stdouts[3])
+	}
 	for i, want := range []string{"exporting " + out + ": 500 of 500 rows scanned (100%)",
-		"verifying the audit chain: 500 of 500 rows (100%)", "verifying " + out + ": "} {
+		"verifying the audit chain: 500 of 500 rows (100%)", "verifying " + out + ": ",
+		fmt.Sprintf("migrating: %d of %d migrations (100%%)", n, n)} {
 		if !strings.Contains(stderrs[i], want) || !strings.HasSuffix(stderrs[i], "\n") {
 			t.Errorf("%v on a terminal drew %q, want %q", commands[i], stderrs[i], want)
 		}

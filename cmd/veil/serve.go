@@ -151,6 +151,15 @@ func loadStore(path string) (*veil.Config, *audit.Store, error) {
 
 // openStore opens the store of cfg: SQLite in data_dir, or PostgreSQL.
 func openStore(cfg *veil.Config, log *slog.Logger) (*audit.Store, error) {
+	st := newStore(cfg, log)
+	if err := st.Open(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// newStore returns the config's store, not yet opened.
+func newStore(cfg *veil.Config, log *slog.Logger) *audit.Store {
 	vault, _ := veil.DecodeKey(cfg.Keys.Vault) // validated with the config
 	pseudonym, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
 	var st *audit.Store
@@ -160,10 +169,7 @@ func openStore(cfg *veil.Config, log *slog.Logger) (*audit.Store, error) {
 		st = audit.NewStore(filepath.Join(cfg.DataDir, "veil.db"), vault, pseudonym)
 	}
 	st.Logger = log.With("component", "store")
-	if err := st.Open(); err != nil {
-		return nil, err
-	}
-	return st, nil
+	return st
 }
 
 func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {

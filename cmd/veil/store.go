@@ -24,7 +24,19 @@ func runMigrate(ctx context.Context, c *command, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	st, err := openStore(cfg, newLogger(io.Discard))
+	st := newStore(cfg, newLogger(io.Discard))
+	var p *progress
+	st.OnMigrate = func(m audit.Migration, i, n int) {
+		if i == 0 {
+			p = newProgress(stderr, "migrating", "migrations", int64(n))
+		}
+		p.set(int64(i)) // the one named next is under way
+	}
+	err = st.Open()
+	if err == nil {
+		p.set(int64(len(st.Migrated)))
+	}
+	p.finish()
 	if err != nil {
 		return err
 	}
