@@ -466,7 +466,8 @@ func TestConsole_Review(t *testing.T) {
 	exe := chromiumPath(t)
 	s := newSink(t, func(int, http.ResponseWriter) int { return 200 })
 	dir := t.TempDir()
-	config := writeConfigDests(t, dir, "destinations:"+destination("offers-review", s.URL+"/offers", 3, "review: true\n    review_ttl: 1h")+"\n")
+	config := writeConfigDests(t, dir, "auditor_token: "+auditorToken+"\ndestinations:"+
+		destination("offers-review", s.URL+"/offers", 3, "review: true\n    review_ttl: 1h")+"\n")
 	p := startVeil(t, config, &syncBuffer{})
 	defer p.stop(t)
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -486,9 +487,19 @@ func TestConsole_Review(t *testing.T) {
 		t.Fatalf("the sink got %d held deliveries before any decision", n)
 	}
 
+	// An auditor sees what waits, and no control to decide it.
+	a := newChrome(t, exe, p.url)
+	a.login(auditorToken)
+	a.step("auditor review page", chromedp.Navigate(p.url+"/console/review"), chromedp.WaitVisible(chromedp.ID("r-"+ids[0])))
+	if n := a.count("[id^=approve-], [id^=reject-], [id^=reason-]"); n != 0 {
+		t.Fatalf("an auditor sees %d review controls", n)
+	}
 	b := newChrome(t, exe, p.url)
 	b.login("e2e-admin-token")
 	b.step("review page", chromedp.Navigate(p.url+"/console/review"), chromedp.WaitVisible(chromedp.ID("r-"+ids[0])))
+	if n := b.count("[id^=approve-], [id^=reject-]"); n != 4 {
+		t.Fatalf("the admin sees %d review buttons, want 4", n)
+	}
 	b.shot("review")
 	b.step("approve", chromedp.Click(chromedp.ID("approve-"+ids[0])), chromedp.WaitVisible(chromedp.ID("notice")))
 	b.step("reject", chromedp.SendKeys(chromedp.ID("reason-"+ids[1]), "not for this tool"), chromedp.Click(chromedp.ID("reject-"+ids[1])),
@@ -517,7 +528,8 @@ func TestConsole_Subject(t *testing.T) {
 	exe := chromiumPath(t)
 	s := newBodySink(t)
 	dir := t.TempDir()
-	config := writeConfigDests(t, dir, fmt.Sprintf(`destinations:
+	config := writeConfigDests(t, dir, fmt.Sprintf(`auditor_token: `+auditorToken+`
+destinations:
   - {name: bi-warehouse, url: "%s/bi", sources: [greenhouse], policy: veil.destinations.bi_events, allow_private_network: true,
      processor: {name: Warehouse Co, dpa: DPA-9, purpose: pipeline analytics, legal_basis: legitimate interest}}
 `, s.URL))
@@ -584,6 +596,13 @@ func TestConsole_Subject(t *testing.T) {
 		}
 	}
 
+	// An auditor reads the report and finds no way to erase.
+	a := newChrome(t, exe, p.url)
+	a.login(auditorToken)
+	a.step("auditor report", chromedp.Navigate(p.url+"/console/subjects?ref="+ref), chromedp.WaitVisible(chromedp.ID("subject-report")))
+	if n := a.count("#erase, #confirm-erase"); n != 0 {
+		t.Fatalf("an auditor sees %d erase controls", n)
+	}
 	b := newChrome(t, exe, p.url)
 	b.login("e2e-admin-token")
 	b.step("report", chromedp.Navigate(p.url+"/console/subjects"), chromedp.SendKeys(chromedp.ID("ref"), ref),
