@@ -37,7 +37,7 @@ func (s *Store) pace(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(pacePause):
 		}
-		if s.walSize() <= walLimit || time.Now().After(deadline) {
+		if s.walBytes() <= walLimit || time.Now().After(deadline) {
 			return nil
 		}
 	}
