@@ -100,7 +100,10 @@ func (h *health) report(now time.Time) veil.DestinationHealth {
 // Health returns each destination's breaker, queue and recent attempts,
 // by name.
 func (d *Deliverer) Health() []veil.DestinationHealth {
-	now := d.Now()
+	now := time.Now()
+	if d.Now != nil { // set by Start
+		now = d.Now()
+	}
 	out := make([]veil.DestinationHealth, 0, len(d.dests))
 	for name, st := range d.dests {
 		r := st.health.report(now)
