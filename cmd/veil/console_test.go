@@ -252,8 +252,6 @@ func TestConsole_Browser(t *testing.T) {
 	if c := b.text("chain"); !strings.Contains(c, "The chain verifies") {
 		t.Fatalf("chain status: %q", c)
 	}
-	b.step("consumers", chromedp.Navigate(p.url+"/console/consumers"), chromedp.WaitVisible(chromedp.CSS("h1")))
-	b.shot("consumers")
 
 	// An auditor: read-only, no replay controls.
 	a := newChrome(t, exe, p.url)

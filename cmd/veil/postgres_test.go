@@ -284,11 +284,7 @@ func TestPostgres_StoreCopy(t *testing.T) {
 	dsn := pgSchema(t)
 	dir := t.TempDir()
 	config := writeConfig(t, dir, "")
-	cfg, err := veil.LoadConfig(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := openStore(cfg, newLogger(io.Discard))
+	_, st, err := loadStore(config)
 	if err != nil {
 		t.Fatal(err)
 	}

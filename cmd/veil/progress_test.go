@@ -47,11 +47,7 @@ func TestProgress_Line(t *testing.T) {
 func TestProgress_Commands(t *testing.T) {
 	dir := t.TempDir()
 	config := writeConfig(t, dir, "")
-	cfg, err := veil.LoadConfig(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := openStore(cfg, newLogger(io.Discard))
+	_, st, err := loadStore(config)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,12 +21,8 @@ import (
 func TestReportProcessing(t *testing.T) {
 	dir := t.TempDir()
 	config := writeConfig(t, dir, "")
-	cfg, err := veil.LoadConfig(config)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// What the audit log shows: one delivered hire to the HRIS, one lookup.
-	st, err := openStore(cfg, newLogger(io.Discard))
+	cfg, st, err := loadStore(config)
 	if err != nil {
 		t.Fatal(err)
 	}
