@@ -218,12 +218,10 @@ type QueueStat struct {
 }
 
 // DestinationHealth is how a destination is doing, as this process saw
-// it: its breaker (closed, open or probing), its queue, the last hour's
-// attempts and latency, and a point per Step over the last 24 hours.
+// it: its breaker (closed, open or probing), the last hour's attempts and
+// latency, and a point per Step over the last 24 hours.
 type DestinationHealth struct {
 	Destination, Breaker    string
-	Waiting                 int64
-	Oldest                  time.Time
 	Succeeded, Failed       int64 // attempts in the last hour
 	MeanLatency, MaxLatency time.Duration
 	Step                    time.Duration

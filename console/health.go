@@ -19,6 +19,7 @@ type Health interface {
 // latency, queue).
 type healthView struct {
 	veil.DestinationHealth
+	Waiting                 int64 // from the store: fresher than the deliverer's readings
 	Success, Mean, Max, Age string
 	Bars                    []attemptBar
 	LatencyLine, QueueLine  string // SVG polyline points
@@ -33,14 +34,14 @@ type attemptBar struct {
 // The charts are healthWidth × healthHeight in SVG units, a point per step.
 const healthWidth, healthHeight = 288, 60
 
-func newHealthView(h veil.DestinationHealth, now time.Time) healthView {
-	v := healthView{DestinationHealth: h, Success: "—", Mean: "—", Max: "—", Age: "—"}
+func newHealthView(h veil.DestinationHealth, q veil.QueueStat, now time.Time) healthView {
+	v := healthView{DestinationHealth: h, Waiting: q.Waiting, Success: "—", Mean: "—", Max: "—", Age: "—"}
 	if n := h.Succeeded + h.Failed; n > 0 {
 		v.Success = fmt.Sprintf("%.1f%% of %d", 100*float64(h.Succeeded)/float64(n), n)
 		v.Mean, v.Max = roundDuration(h.MeanLatency), roundDuration(h.MaxLatency)
 	}
-	if h.Waiting > 0 && !h.Oldest.IsZero() {
-		v.Age = roundDuration(now.Sub(h.Oldest))
+	if q.Waiting > 0 && !q.Oldest.IsZero() {
+		v.Age = roundDuration(now.Sub(q.Oldest))
 	}
 	if len(h.Points) == 0 {
 		return v

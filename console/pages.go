@@ -100,7 +100,9 @@ func (c *Console) cachedOverview(ctx context.Context) overviewData {
 		d.Warning = "The queue could not be read."
 	}
 	d.Queue, d.Oldest = 0, time.Time{}
+	byDest := map[string]veil.QueueStat{}
 	for _, q := range qs {
+		byDest[q.Destination] = q
 		d.Queue += q.Waiting
 		if d.Oldest.IsZero() || q.Oldest.Before(d.Oldest) {
 			d.Oldest = q.Oldest
@@ -109,14 +111,7 @@ func (c *Console) cachedOverview(ctx context.Context) overviewData {
 	d.Health = nil
 	if c.Health != nil {
 		for _, h := range c.Health.Health() {
-			// The store's queue is fresher than the deliverer's last reading.
-			h.Waiting, h.Oldest = 0, time.Time{}
-			for _, q := range qs {
-				if q.Destination == h.Destination {
-					h.Waiting, h.Oldest = q.Waiting, q.Oldest
-				}
-			}
-			d.Health = append(d.Health, newHealthView(h, c.Now()))
+			d.Health = append(d.Health, newHealthView(h, byDest[h.Destination], c.Now()))
 		}
 	}
 	d.Passes = nil

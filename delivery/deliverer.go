@@ -246,7 +246,7 @@ func (d *Deliverer) stats(ctx context.Context, lastWarn *time.Time) {
 		}
 	}
 	for name, st := range d.dests {
-		st.health.queue(now, byDest[name].Waiting, byDest[name].Oldest)
+		st.health.queue(now, byDest[name].Waiting)
 	}
 	queueDepth.Set(float64(n))
 	age := time.Duration(0)

@@ -22,8 +22,6 @@ const (
 type health struct {
 	mu      sync.Mutex
 	buckets [healthSpan / healthStep]healthBucket
-	waiting int64
-	oldest  time.Time
 }
 
 type healthBucket struct {
@@ -33,10 +31,15 @@ type healthBucket struct {
 	queueMax               int64
 }
 
+// slot is the bucket that holds the step starting at start.
+func (h *health) slot(start time.Time) *healthBucket {
+	return &h.buckets[(start.UnixNano()/int64(healthStep))%int64(len(h.buckets))]
+}
+
 // bucket returns the bucket for t, cleared when it last held an older span.
 func (h *health) bucket(t time.Time) *healthBucket {
 	start := t.Truncate(healthStep)
-	b := &h.buckets[(start.UnixNano()/int64(healthStep))%int64(len(h.buckets))]
+	b := h.slot(start)
 	if !b.start.Equal(start) {
 		*b = healthBucket{start: start}
 	}
@@ -57,11 +60,10 @@ func (h *health) attempt(t time.Time, ok bool, latency time.Duration) {
 	b.latencyMax = max(b.latencyMax, latency)
 }
 
-// queue records the destination's queue as read at t.
-func (h *health) queue(t time.Time, waiting int64, oldest time.Time) {
+// queue records how many deliveries the destination had waiting at t.
+func (h *health) queue(t time.Time, waiting int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.waiting, h.oldest = waiting, oldest
 	b := h.bucket(t)
 	b.queueMax = max(b.queueMax, waiting)
 }
@@ -71,13 +73,13 @@ func (h *health) queue(t time.Time, waiting int64, oldest time.Time) {
 func (h *health) report(now time.Time) veil.DestinationHealth {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r := veil.DestinationHealth{Waiting: h.waiting, Oldest: h.oldest, Step: healthStep}
+	r := veil.DestinationHealth{Step: healthStep}
 	first := now.Truncate(healthStep).Add(-healthSpan + healthStep)
 	var hourLatency time.Duration
 	for i := range len(h.buckets) {
 		start := first.Add(time.Duration(i) * healthStep)
 		p := veil.HealthPoint{Start: start}
-		if b := &h.buckets[(start.UnixNano()/int64(healthStep))%int64(len(h.buckets))]; b.start.Equal(start) {
+		if b := h.slot(start); b.start.Equal(start) {
 			p.Succeeded, p.Failed, p.MaxLatency, p.Queue = b.succeeded, b.failed, b.latencyMax, b.queueMax
 			if n := b.succeeded + b.failed; n > 0 {
 				p.MeanLatency = b.latencySum / time.Duration(n)
@@ -97,8 +99,8 @@ func (h *health) report(now time.Time) veil.DestinationHealth {
 	return r
 }
 
-// Health returns each destination's breaker, queue and recent attempts,
-// by name.
+// Health returns each destination's breaker and recent attempts and
+// queue, by name.
 func (d *Deliverer) Health() []veil.DestinationHealth {
 	now := time.Now()
 	if d.Now != nil { // set by Start

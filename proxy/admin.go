@@ -301,15 +301,13 @@ func (s *Server) Replay(ctx context.Context, id string) (*veil.Delivery, error) 
 	if d.Status != veil.DeliveryDead {
 		return nil, veil.Errorf(veil.ECONFLICT, "Only a dead delivery can be replayed; this one is %s.", d.Status)
 	}
-	e, err := s.Admin.Event(ctx, d.EventID)
-	if err == nil && e.Upstream != nil && s.Upstream != nil {
-		e.Payload, err = s.Upstream.Fetch(ctx, e) // upstream lookup mode: the store holds no payload
-	}
+	ev, err := s.storedEvent(ctx, d.EventID, true)
 	if veil.ErrorCode(err) == veil.EGONE {
 		return nil, veil.Errorf(veil.EGONE, "The event's payload is past retention or its subject was erased; it cannot be replayed.")
 	} else if err != nil {
 		return nil, err
 	}
+	defer ev.Release()
 	var target *Target
 	for i := range s.Targets {
 		if s.Targets[i].Name == d.Destination {
@@ -319,13 +317,8 @@ func (s *Server) Replay(ctx context.Context, id string) (*veil.Delivery, error) 
 	if target == nil || s.Policies == nil {
 		return nil, veil.Errorf(veil.ECONFLICT, "The destination is no longer configured.")
 	}
-	ev, err := s.Prepare(e)
-	if err != nil {
-		return nil, err
-	}
-	defer ev.Release()
 	set := s.Policies.Current()
-	in, err := set.NewInput(e, ev.Normal)
+	in, err := set.NewInput(ev.Event, ev.Normal)
 	if err != nil {
 		return nil, err
 	}

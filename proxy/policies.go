@@ -142,18 +142,20 @@ func (im *Impact) Skip() { im.skipped++ }
 // Add decides ev under both sets for every destination of its source.
 func (im *Impact) Add(ctx context.Context, ev *Prepared) error {
 	im.events++
+	inBefore, err := im.before.NewInput(ev.Event, ev.Normal)
+	if err != nil {
+		return fmt.Errorf("policy input: %w", err)
+	}
+	inAfter, err := im.after.NewInput(ev.Event, ev.Normal)
+	if err != nil {
+		return fmt.Errorf("policy input: %w", err)
+	}
 	for _, t := range im.targets {
 		if !slices.Contains(t.Sources, ev.Event.Source) {
 			continue
 		}
-		b, err := leaving(ctx, im.before, ev, t)
-		if err != nil {
-			return err
-		}
-		a, err := leaving(ctx, im.after, ev, t)
-		if err != nil {
-			return err
-		}
+		b := leaving(Decide(ctx, im.before, inBefore, ev, t))
+		a := leaving(Decide(ctx, im.after, inAfter, ev, t))
 		if im.gained[t.Name] == nil {
 			im.gained[t.Name], im.lost[t.Name] = map[string]int{}, map[string]int{}
 		}
@@ -194,18 +196,12 @@ func fieldChanges(m map[string]int) []veil.FieldChange {
 	return out
 }
 
-// leaving is the set of fields a destination's delivery of ev sends under
-// set: kept paths, and pseudonymised ones marked as such. A delivery not
-// sent sends nothing.
-func leaving(ctx context.Context, set *policy.Set, ev *Prepared, t Target) (map[string]bool, error) {
-	in, err := set.NewInput(ev.Event, ev.Normal)
-	if err != nil {
-		return nil, fmt.Errorf("policy input: %w", err)
-	}
-	d := Decide(ctx, set, in, ev, t)
+// leaving is the set of fields a decision sends: kept paths, and
+// pseudonymised ones marked as such. A delivery not sent sends nothing.
+func leaving(d *veil.Delivery) map[string]bool {
 	out := map[string]bool{}
 	if !allowed(d) {
-		return out, nil
+		return out
 	}
 	for _, p := range d.FieldsKept {
 		out[p] = true
@@ -213,7 +209,7 @@ func leaving(ctx context.Context, set *policy.Set, ev *Prepared, t Target) (map[
 	for _, p := range d.Pseudonymized {
 		out[p+" (pseudonymised)"] = true
 	}
-	return out, nil
+	return out
 }
 
 // allowed reports whether a decision sends a body: now, or once a person

@@ -122,6 +122,19 @@ func runAuditExport(ctx context.Context, c *command, args []string, stdout, stde
 	return file.Close()
 }
 
+// verifyChain verifies st's audit chain, drawing its progress as what on a
+// terminal.
+func verifyChain(ctx context.Context, st *audit.Store, stderr io.Writer, what string) (int64, error) {
+	first, last, err := st.SeqRange(ctx)
+	if err != nil {
+		return 0, err
+	}
+	p := newProgress(stderr, what, "rows", last-first+1)
+	rows, err := st.Verify(ctx, func(seq int64) { p.set(seq - first + 1) })
+	p.finish()
+	return rows, err
+}
+
 func runAuditVerify(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
 	fs, configPath := c.flags()
 	filtered := fs.Bool("filtered", false, "FILE is a filtered export: verify each row's own hash, not one chain")
@@ -138,13 +151,7 @@ func runAuditVerify(ctx context.Context, c *command, args []string, stdout, stde
 			return err
 		}
 		defer st.Close()
-		first, last, err := st.SeqRange(ctx)
-		if err != nil {
-			return err
-		}
-		p := newProgress(stderr, "verifying the audit chain", "rows", last-first+1)
-		rows, verr := st.Verify(ctx, func(seq int64) { p.set(seq - first + 1) })
-		p.finish()
+		rows, verr := verifyChain(ctx, st, stderr, "verifying the audit chain")
 		return reportChain(stdout, "the database", rows, verr)
 	}
 	f, err := os.Open(pos[0])

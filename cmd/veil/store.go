@@ -117,13 +117,7 @@ func runStoreCopy(ctx context.Context, c *command, args []string, stdout, stderr
 			return fmt.Errorf("copy: %s has %d rows in PostgreSQL, %d in SQLite", t, got[t], n)
 		}
 	}
-	first, last, err := dst.SeqRange(ctx)
-	if err != nil {
-		return err
-	}
-	vp := newProgress(stderr, "verifying the copy's audit chain", "rows", last-first+1)
-	rows, err := dst.Verify(ctx, func(seq int64) { vp.set(seq - first + 1) })
-	vp.finish()
+	rows, err := verifyChain(ctx, dst, stderr, "verifying the copy's audit chain")
 	if err != nil {
 		return fmt.Errorf("the copy does not verify: %w", err)
 	}
