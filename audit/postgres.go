@@ -184,6 +184,14 @@ func (s *Store) sealAudit(tx *wtx) error {
 			return errRetryAlone
 		}
 	}
+	// The lock on chain_head lasts until the commit. Waiting there for the
+	// WAL flush made the replicas' commits run one at a time; this commit
+	// does not wait, and the barrier after it (run) makes it durable
+	// before any webhook of the batch is answered.
+	if err := tx.deferExec(`SET LOCAL synchronous_commit = off`); err != nil {
+		return err
+	}
+	tx.async = true
 	s.chain = c
 	for _, e := range tx.audit {
 		if err := s.insertAudit(tx, e); err != nil {
@@ -192,6 +200,17 @@ func (s *Store) sealAudit(tx *wtx) error {
 	}
 	tx.audit = tx.audit[:0]
 	return tx.deferExec(`UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1`, s.chain.seq, s.chain.hash)
+}
+
+// barrier makes durable a batch that committed without waiting for the
+// WAL flush (sealAudit): a write of its own committed synchronously, whose
+// flush covers every WAL record before it. Until it returns, the batch's
+// rows are visible to other replicas but could still be lost with the
+// server; no webhook of the batch has been answered yet.
+func (s *Store) barrier() error {
+	_, err := s.wconn.ExecContext(context.Background(), `INSERT INTO commit_barrier (pid, n) VALUES (pg_backend_pid(), 1)
+		ON CONFLICT (pid) DO UPDATE SET n = commit_barrier.n + 1`)
+	return err
 }
 
 // exclusive runs fn while this process holds the named advisory lock, or

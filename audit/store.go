@@ -617,6 +617,13 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 	if err := tx.Commit(); err != nil {
 		return unavailable(fmt.Errorf("commit: %w", err))
 	}
+	if tx.async {
+		if err := s.barrier(); err != nil {
+			// Committed, but maybe not durable: answer nobody. A webhook
+			// sent again finds its duplicate if the commit survived.
+			return unavailable(fmt.Errorf("flush commit: %w", err))
+		}
+	}
 	s.newKeys = s.newKeys[:0]
 	return errs, true
 }
@@ -634,6 +641,7 @@ type wtx struct {
 	// keysUsed are the subjects whose data keys the batch sealed with.
 	keysUsed map[string]bool
 	err      error // the first failed flush
+	async    bool  // PostgreSQL: commits without waiting for the flush (sealAudit)
 }
 
 // Exec, Query and QueryRow run a query unprepared (rebound for

@@ -460,7 +460,7 @@ func runOn(ctx context.Context, urls []string, body []byte, workers int, d time.
 					break
 				}
 				n := seq.Add(1)
-				b := bytes.Replace(body, []byte(`"id": 61559902`), []byte(fmt.Sprintf(`"id": %d`, 80000000+n)), 1)
+				b := vary(body, n)
 				if send(ctx, client, urls[int(n)%len(urls)], b, fmt.Sprintf("load-%d-%d", runID, n)) {
 					ok.Add(1)
 					lat = append(lat, time.Since(t0))
@@ -476,6 +476,16 @@ func runOn(ctx context.Context, urls []string, body []byte, workers int, d time.
 	wg.Wait()
 	elapsed := time.Since(start)
 	return &result{ok: ok.Load(), failed: fail.Load(), elapsed: elapsed, rps: float64(ok.Load()) / elapsed.Seconds(), latencies: all}
+}
+
+// vary gives the sample's candidate and application new ids for request
+// n: each request is another candidate's application, as in real traffic.
+// (With one application for every request, each batch of every replica on
+// PostgreSQL updated the same app_states row, and the replicas' batches
+// waited for each other's commits on its row lock.)
+func vary(body []byte, n int64) []byte {
+	b := bytes.Replace(body, []byte(`"id": 61559902`), []byte(fmt.Sprintf(`"id": %d`, 80000000+n)), 1)
+	return bytes.Replace(b, []byte(`"id": 88240119`), []byte(fmt.Sprintf(`"id": %d`, 60000000+n)), 1)
 }
 
 func send(ctx context.Context, client *http.Client, url string, body []byte, eventID string) bool {
