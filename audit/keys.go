@@ -81,6 +81,11 @@ func (s *Store) evictErased(tx *wtx) error {
 	if err := tx.queryRow(`SELECT coalesce(max(seq), 0) FROM erasures`).Scan(&last); err != nil {
 		return fmt.Errorf("read erasures: %w", err)
 	}
+	return s.evictErasedUpTo(tx, last)
+}
+
+// evictErasedUpTo is evictErased once the last erasure's seq is read.
+func (s *Store) evictErasedUpTo(tx *wtx, last int64) error {
 	if last <= s.erasureSeen {
 		return nil
 	}

@@ -136,19 +136,6 @@ func migratePostgres(ctx context.Context, d dbh, now time.Time, tick func(m Migr
 	return applied, nil
 }
 
-// lockChain reads the chain's tail under the write lock, at the start of
-// a SQLite batch (which already holds the only write lock) and at the end
-// of a PostgreSQL batch that appends (sealAudit): it locks the chain_head
-// row, so replicas append one after the other.
-func (s *Store) lockChain(tx *wtx) (chainState, error) {
-	if !s.pg {
-		return chainTail(tx)
-	}
-	var c chainState
-	err := tx.QueryRow(`SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE`).Scan(&c.seq, &c.hash)
-	return c, err
-}
-
 // errRetryAlone fails a batch so that each of its writes runs again alone.
 var errRetryAlone = errors.New("the batch raced another replica; each write runs again")
 
@@ -163,12 +150,24 @@ func (s *Store) sealAudit(tx *wtx) error {
 	if !s.pg || len(tx.audit) == 0 {
 		return nil
 	}
-	c, err := s.lockChain(tx)
+	// The batch's queued writes, then the chain's head under its row lock
+	// and the erasures seen since: one round trip.
+	var c chainState
+	var last int64
+	err := tx.flushThen(func(b *pgx.Batch) {
+		b.Queue(`SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE`)
+		b.Queue(`SELECT coalesce(max(seq), 0) FROM erasures`)
+	}, func(br pgx.BatchResults) error {
+		if err := br.QueryRow().Scan(&c.seq, &c.hash); err != nil {
+			return err
+		}
+		return br.QueryRow().Scan(&last)
+	})
 	if err != nil {
 		return err
 	}
 	before := s.erasureSeen
-	if err := s.evictErased(tx); err != nil {
+	if err := s.evictErasedUpTo(tx, last); err != nil {
 		return err
 	}
 	if s.erasureSeen != before && len(tx.keysUsed) > 0 {
@@ -284,8 +283,9 @@ type prefetched struct {
 }
 
 // prefetch reads, in one round trip for the whole batch, the dedup hashes
-// and data keys its webhooks will look up (PostgreSQL; on SQLite each
-// looks them up itself, a call into the library). A row it misses (one
+// and data keys its webhooks will look up, and the erasures seen since the
+// last batch (PostgreSQL; on SQLite each looks them up itself, a call into
+// the library). A row it misses (one
 // committed by no one before this batch locked the chain, so none) would
 // be caught by the unique constraints anyway.
 func (s *Store) prefetch(tx *wtx, ops []*op) error {
@@ -313,8 +313,9 @@ func (s *Store) prefetch(tx *wtx, ops []*op) error {
 		}
 	}
 	if dedups == nil && bodies == nil && epochs == nil && apps == nil {
-		return nil
+		return s.evictErased(tx)
 	}
+	var last int64
 	pre := &prefetched{events: map[string]string{}, keys: map[keyID][]byte{}, apps: map[appKey]*veil.AppState{}}
 	err := s.wconn.Raw(func(dc any) error {
 		b := &pgx.Batch{}
@@ -324,6 +325,7 @@ func (s *Store) prefetch(tx *wtx, ops []*op) error {
 			JOIN unnest($1::bigint[], $2::text[]) AS want(epoch, subject) ON k.epoch = want.epoch AND k.subject = want.subject`, epochs, subjects)
 		b.Queue(`SELECT a.source, a.app, coalesce(a.stage, ''), coalesce(a.outcome, ''), a.seen_by FROM app_states a
 			JOIN unnest($1::text[], $2::text[]) AS want(source, app) ON a.source = want.source AND a.app = want.app`, appSources, apps)
+		b.Queue(`SELECT coalesce(max(seq), 0) FROM erasures`)
 		br := dc.(*stdlib.Conn).Conn().SendBatch(context.Background(), b)
 		defer br.Close()
 		for range 2 {
@@ -373,13 +375,17 @@ func (s *Store) prefetch(tx *wtx, ops []*op) error {
 			}
 			pre.apps[k] = st
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		return br.QueryRow().Scan(&last)
 	})
 	if err != nil {
 		return err
 	}
 	tx.pre = pre
-	return nil
+	return s.evictErasedUpTo(tx, last)
 }
 
 // retryable reports whether a failed batch of one write is worth running

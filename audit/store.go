@@ -562,22 +562,21 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 		return unavailable(fmt.Errorf("begin: %w", err))
 	}
 	tx := &wtx{Tx: sqlTx, s: s}
-	// SQLite: read the chain's tail under the write lock; another process
-	// (veil erase) may have appended since the last batch. PostgreSQL
-	// locks the chain when the batch ends (sealAudit).
+	// SQLite: the chain's tail, under the write lock (veil erase, another
+	// process, may have appended since the last batch). PostgreSQL locks
+	// the chain when the batch ends (sealAudit).
 	if !s.pg {
-		if s.chain, err = s.lockChain(tx); err != nil {
+		if s.chain, err = chainTail(tx); err != nil {
 			tx.Rollback()
 			return unavailable(fmt.Errorf("read audit chain tail: %w", err))
 		}
-	}
-	if err := s.evictErased(tx); err != nil {
+		if err := s.evictErased(tx); err != nil {
+			tx.Rollback()
+			return unavailable(err)
+		}
+	} else if err := s.prefetch(tx, ops); err != nil {
 		tx.Rollback()
-		return unavailable(err)
-	}
-	if err := s.prefetch(tx, ops); err != nil {
-		tx.Rollback()
-		return unavailable(fmt.Errorf("read dedup keys and data keys: %w", err))
+		return unavailable(fmt.Errorf("read erasures, dedup keys and data keys: %w", err))
 	}
 	for i, o := range ops {
 		if errs[i] = o.fn(tx); errs[i] != nil {
@@ -689,7 +688,13 @@ type queued struct {
 // leaves the transaction aborted: the next statement fails too, and the
 // batch is retried op by op.
 func (tx *wtx) flush() error {
-	if len(tx.queued) == 0 {
+	return tx.flushThen(nil, nil)
+}
+
+// flushThen is flush followed, in the same round trip, by the reads
+// queue adds to the batch; scan reads their results in order.
+func (tx *wtx) flushThen(queue func(*pgx.Batch), scan func(pgx.BatchResults) error) error {
+	if len(tx.queued) == 0 && queue == nil {
 		return nil
 	}
 	b := &pgx.Batch{}
@@ -715,8 +720,25 @@ func (tx *wtx) flush() error {
 	}
 	emit()
 	tx.queued = tx.queued[:0]
+	writes := b.Len()
+	if queue != nil {
+		queue(b)
+	}
 	err := tx.s.wconn.Raw(func(dc any) error {
-		return dc.(*stdlib.Conn).Conn().SendBatch(context.Background(), b).Close()
+		br := dc.(*stdlib.Conn).Conn().SendBatch(context.Background(), b)
+		if scan != nil {
+			for range writes {
+				if _, err := br.Exec(); err != nil {
+					br.Close()
+					return err
+				}
+			}
+			if err := scan(br); err != nil {
+				br.Close()
+				return err
+			}
+		}
+		return br.Close()
 	})
 	if err != nil && tx.err == nil {
 		tx.err = err
