@@ -109,6 +109,14 @@ func testConcurrentChain(t *testing.T, d testDB) {
 	if n != 202 {
 		t.Fatalf("got %d audit rows, want 202", n)
 	}
+	// On PostgreSQL a batch that chains commits without waiting for the
+	// flush; each must have been followed by its barrier write (at least
+	// one per reopen, at most one per row).
+	if d.driver == "postgres" {
+		if b := d.queryInt(t, `SELECT coalesce(sum(n), 0) FROM commit_barrier`); b < 2 || b > n {
+			t.Fatalf("commit barriers: %d for %d chained rows", b, n)
+		}
+	}
 }
 
 // TestStore_NoPlaintextAtRest: the database (every SQLite file; every
