@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -23,6 +24,23 @@ import (
 	"github.com/veilhq/veil/proxy"
 	"github.com/veilhq/veil/reconcile"
 )
+
+// tuneGC sets the collector for a webhook server: each request allocates
+// its parsed payload and decisions, which die with it, and at Go's default
+// (GOGC=100) collection took about a tenth of the CPU under load. At 400
+// the heap may grow to five times what is live, and serve committed about
+// a tenth more events a second at saturation, with RSS 112 MB instead of
+// 72 MB (BENCHMARKS.md, "Inbound"). The soft limit makes the collector
+// work harder rather than let a burst take more than 128 MiB of heap.
+// GOGC and GOMEMLIMIT in the environment win.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(128 << 20)
+	}
+}
 
 // demoValues are the defaults of the shipped veil.yaml: fine for a first
 // run on a laptop, an open door anywhere else.
@@ -181,6 +199,7 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	if len(pos) != 0 {
 		return c.usage(fs, stderr, "serve takes flags only")
 	}
+	tuneGC()
 	log := newLogger(stderr)
 	cfg, err := veil.LoadConfig(*configPath)
 	if err != nil {
