@@ -38,9 +38,14 @@ func (s *Store) hashedApp(source string, st veil.AppState) veil.AppState {
 	return st
 }
 
-// readApp returns the stored state of an application, nil if none: from
-// the batch's prefetch on PostgreSQL.
+// readApp returns the stored state of an application, nil if none: as the
+// batch left it when it wrote it (its write may still be queued), else
+// from the batch's prefetch on PostgreSQL, else read (nothing queued
+// could change it).
 func (s *Store) readApp(tx *wtx, k appKey) (*veil.AppState, error) {
+	if st, ok := tx.apps[k]; ok {
+		return st, nil
+	}
 	if tx.pre != nil {
 		return tx.pre.apps[k], nil
 	}
@@ -56,8 +61,8 @@ func (s *Store) readApp(tx *wtx, k appKey) (*veil.AppState, error) {
 }
 
 // writeApp stores what st knows of an application (an unknown field keeps
-// the stored one), as seen by by.
-func (s *Store) writeApp(tx *wtx, k appKey, st veil.AppState, by string, now time.Time) error {
+// the stored one, prev as readApp returned it), as seen by by.
+func (s *Store) writeApp(tx *wtx, k appKey, prev *veil.AppState, st veil.AppState, by string, now time.Time) error {
 	null := func(v string) any {
 		if v == "" {
 			return nil
@@ -70,14 +75,14 @@ func (s *Store) writeApp(tx *wtx, k appKey, st veil.AppState, by string, now tim
 		k.source, k.app, null(st.Stage), null(st.Outcome), by, now.UnixNano()); err != nil {
 		return fmt.Errorf("write application state: %w", err)
 	}
-	if tx.pre != nil {
-		prev := tx.pre.apps[k]
-		merged := &veil.AppState{Stage: st.Stage, Outcome: st.Outcome, SeenBy: by}
-		if prev != nil {
-			merged.Stage, merged.Outcome = cmp(st.Stage, prev.Stage), cmp(st.Outcome, prev.Outcome)
-		}
-		tx.pre.apps[k] = merged
+	merged := &veil.AppState{Stage: st.Stage, Outcome: st.Outcome, SeenBy: by}
+	if prev != nil {
+		merged.Stage, merged.Outcome = cmp(st.Stage, prev.Stage), cmp(st.Outcome, prev.Outcome)
 	}
+	if tx.apps == nil {
+		tx.apps = map[appKey]*veil.AppState{}
+	}
+	tx.apps[k] = merged
 	return nil
 }
 
@@ -128,7 +133,7 @@ func (s *Store) NoteApps(ctx context.Context, source string, cur []veil.AppState
 			if prev != nil {
 				by = prev.SeenBy
 			}
-			if err := s.writeApp(tx, k, s.hashedApp(source, c), by, s.Now()); err != nil {
+			if err := s.writeApp(tx, k, prev, s.hashedApp(source, c), by, s.Now()); err != nil {
 				return err
 			}
 		}
@@ -179,7 +184,7 @@ func (s *Store) ingestApp(tx *wtx, e *veil.Event, k appKey, deliveries []*veil.D
 		if veil.Transition(prev, cur) == "" {
 			return false, nil
 		}
-		return true, s.writeApp(tx, k, cur, "reconcile", e.ReceivedAt)
+		return true, s.writeApp(tx, k, prev, cur, "reconcile", e.ReceivedAt)
 	}
 	if prev != nil && prev.SeenBy == "reconcile" && (cur.Stage != "" || cur.Outcome != "") && veil.Transition(prev, cur) == "" {
 		for _, d := range deliveries {
@@ -188,7 +193,7 @@ func (s *Store) ingestApp(tx *wtx, e *veil.Event, k appKey, deliveries []*veil.D
 			}
 		}
 	}
-	return true, s.writeApp(tx, k, cur, "webhook", e.ReceivedAt)
+	return true, s.writeApp(tx, k, prev, cur, "webhook", e.ReceivedAt)
 }
 
 // Exclusive runs fn while no other replica runs source's reconciliation

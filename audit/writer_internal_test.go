@@ -7,6 +7,9 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/veilhq/veil"
 )
 
 // TestWriter_WebhooksFirst: with a backlog of background writes queued,
@@ -50,5 +53,137 @@ func TestWriter_WebhooksFirst(t *testing.T) {
 	}
 	if at < 0 || at > 1 {
 		t.Fatalf("the webhook's write ran after %d background writes, want it in the next batch (at most 1 before it)", at)
+	}
+}
+
+// TestWriter_OneBatchSeesItsQueuedWrites: writes are queued and sent as
+// multi-row INSERTs when the batch ends, so webhooks committed in one
+// batch must still see each other: a second copy of an event is its
+// duplicate, and a webhook for a change reconciliation reported earlier in
+// the same batch does not leave a second time.
+func TestWriter_OneBatchSeesItsQueuedWrites(t *testing.T) {
+	st := NewStore(filepath.Join(t.TempDir(), "veil.db"), bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{9}, 32))
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	now := time.Now()
+	event := func(key, stage string, reconciled bool) *veil.Event {
+		return &veil.Event{Source: "lever", Vendor: "lever", EventType: "candidateStageChange", Subject: "lever:candidate:1",
+			DedupKey: key, ReceivedAt: now, Payload: []byte(`{"stage":"` + stage + `"}`), Reconciled: reconciled,
+			App: &veil.AppState{ID: "app-1", Stage: stage, Outcome: "active"}}
+	}
+	type result struct {
+		id  string
+		dup bool
+		err error
+	}
+	// inOneBatch ingests the events in one batch, in order.
+	inOneBatch := func(events ...*veil.Event) []result {
+		hold, held := make(chan struct{}), make(chan struct{})
+		go st.write(ctx, func(*wtx) error { close(held); <-hold; return nil })
+		<-held
+		results := make([]chan result, len(events))
+		for i, e := range events {
+			results[i] = make(chan result, 1)
+			go func() {
+				id, dup, err := st.IngestEvent(ctx, e, []*veil.Delivery{{Destination: "bi", Status: veil.DeliveryPending, Body: []byte(`{}`)}}, veil.Drift{})
+				results[i] <- result{id, dup, err}
+			}()
+			for len(st.ops) < i+1 {
+				runtime.Gosched() // queued in this order
+			}
+		}
+		close(hold)
+		var got []result
+		for _, r := range results {
+			res := <-r
+			if res.err != nil {
+				t.Fatal(res.err)
+			}
+			got = append(got, res)
+		}
+		return got
+	}
+
+	got := inOneBatch(event("k1", "screen", false), event("k1", "screen", false))
+	if got[0].dup || !got[1].dup || got[1].id != got[0].id {
+		t.Fatalf("got %+v, want the second a duplicate of the first", got)
+	}
+	var events int
+	st.rdb.QueryRow(`SELECT count(*) FROM events`).Scan(&events)
+	if events != 1 {
+		t.Fatalf("stored %d events, want 1", events)
+	}
+
+	got = inOneBatch(event("r1", "onsite", true), event("k2", "onsite", false))
+	if got[0].dup || got[1].dup {
+		t.Fatalf("got %+v, want both stored", got)
+	}
+	ds, err := st.EventDeliveries(ctx, got[1].id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || ds[0].Status != veil.DeliveryFiltered || ds[0].Detail != DetailReconciled {
+		t.Fatalf("the webhook's delivery: %+v, want filtered as already reconciled in the same batch", ds[0])
+	}
+}
+
+// TestWriter_FailedQueuedWriteIsNotLost: a queued write that fails when a
+// later op's read sends the queue (SQLite goes on with the transaction)
+// fails its own op, and commits nothing of it; the other op still commits.
+func TestWriter_FailedQueuedWriteIsNotLost(t *testing.T) {
+	st := NewStore(filepath.Join(t.TempDir(), "veil.db"), bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{9}, 32))
+	if err := st.Open(); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	hold, held := make(chan struct{}), make(chan struct{})
+	go st.write(ctx, func(*wtx) error { close(held); <-hold; return nil })
+	<-held
+	bad, good := make(chan error, 1), make(chan error, 1)
+	go func() {
+		bad <- st.write(ctx, func(tx *wtx) error {
+			tx.deferExec(`INSERT INTO meta (key, value) VALUES (?, ?)`, "twice", []byte{1})
+			return tx.deferExec(`INSERT INTO meta (key, value) VALUES (?, ?)`, "twice", []byte{2})
+		})
+	}()
+	for len(st.ops) < 1 {
+		runtime.Gosched()
+	}
+	go func() {
+		good <- st.write(ctx, func(tx *wtx) error {
+			var n int
+			if err := tx.queryRow(`SELECT count(*) FROM meta`).Scan(&n); err != nil {
+				return err
+			}
+			return tx.deferExec(`INSERT INTO meta (key, value) VALUES (?, ?)`, "once", []byte{3})
+		})
+	}()
+	for len(st.ops) < 2 {
+		runtime.Gosched()
+	}
+	close(hold)
+	if err := <-bad; err == nil {
+		t.Fatal("a write that broke a unique key was reported committed")
+	}
+	if err := <-good; err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	rows, err := st.rdb.Query(`SELECT key FROM meta WHERE key IN ('twice', 'once') ORDER BY key`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var k string
+		rows.Scan(&k)
+		keys = append(keys, k)
+	}
+	rows.Close()
+	if len(keys) != 1 || keys[0] != "once" {
+		t.Fatalf("meta keys %v, want only the good write's", keys)
 	}
 }
