@@ -9,12 +9,17 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/veilhq/veil"
 )
 
 // TestDurability_KillMidStream sends signed events concurrently, kills the
-// real binary with SIGKILL while they are in flight, restarts it, and checks
-// that every event that was answered 200 is in the store and decrypts to the
-// exact bytes sent.
+// real binary with SIGKILL while they are in flight (batches of them queued
+// in the writer, their rows not yet sent to SQLite), restarts it, and
+// checks that every event that was answered 200 is in the store, decrypts
+// to the exact bytes sent, and has every row its commit promised: one
+// delivery per configured destination, its received audit row and one
+// audit row per decision that ended at ingest (filtered).
 func TestDurability_KillMidStream(t *testing.T) {
 	dir := t.TempDir()
 	config := writeConfig(t, dir, "")
@@ -46,6 +51,10 @@ func TestDurability_KillMidStream(t *testing.T) {
 					return
 				}
 				body := greenhouseBody(t, n)
+				if n%2 == 1 { // a new application: filtered for two of the three destinations
+					body = bytes.Replace(mustRead(t, "../../testdata/samples/greenhouse/new_candidate_application.json"),
+						[]byte(`"id": 88240119`), []byte(fmt.Sprintf(`"id": %d`, 60000000+n)), 1)
+				}
 				status, out, err := postGreenhouse(context.Background(), client, p.url, body, fmt.Sprintf("e2e-%d", n))
 				if err != nil || status != 200 {
 					failed.Add(1)
@@ -83,6 +92,7 @@ func TestDurability_KillMidStream(t *testing.T) {
 	p2.stop(t)
 
 	st := openE2EStore(t, dir)
+	var allFiltered int
 	for _, a := range acks {
 		e, err := st.Event(context.Background(), a.id)
 		if err != nil {
@@ -91,5 +101,35 @@ func TestDurability_KillMidStream(t *testing.T) {
 		if !bytes.Equal(e.Payload, a.body) {
 			t.Fatalf("event %s: stored payload differs from the body sent", a.id)
 		}
+		ds, err := st.EventDeliveries(context.Background(), a.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var filtered int
+		dests := map[string]bool{}
+		for _, d := range ds {
+			dests[d.Destination] = true
+			if d.Status == veil.DeliveryFiltered {
+				filtered++
+			}
+		}
+		if len(ds) != 3 || len(dests) != 3 {
+			t.Fatalf("acknowledged event %s has %d deliveries to %d destinations, want one to each of 3", a.id, len(ds), len(dests))
+		}
+		rows := map[string]int{}
+		if err := st.Export(context.Background(), veil.AuditFilter{EventID: a.id}, func(r *veil.AuditEntry) error {
+			rows[r.Action]++
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if rows[veil.ActionReceived] != 1 || rows[veil.ActionFiltered] != filtered {
+			t.Fatalf("acknowledged event %s: audit rows %v, want 1 received and %d filtered", a.id, rows, filtered)
+		}
+		allFiltered += filtered
 	}
+	if allFiltered == 0 {
+		t.Fatal("no delivery was filtered: the audit rows of ingest decisions went unchecked")
+	}
+	t.Logf("%d acknowledged events, %d filtered deliveries, all with their rows", len(acks), allFiltered)
 }
