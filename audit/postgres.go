@@ -41,7 +41,14 @@ func (s *Store) openPostgres() error {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	s.wdb = dbh{DB: stdlib.OpenDB(*cfg), pg: true}
+	// The writer plans every statement for its arguments. A generic plan
+	// is fixed after five runs, and a table that was empty then keeps its
+	// sequential scan: the batch's dedup and data-key reads scanned whole
+	// tables (2-4 ms a batch and growing, seen with auto_explain) until
+	// autovacuum's ANALYZE made PostgreSQL plan again.
+	wcfg := cfg.Copy()
+	wcfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	s.wdb = dbh{DB: stdlib.OpenDB(*wcfg), pg: true}
 	s.wdb.SetMaxOpenConns(2) // the writer's held connection, and one for a store copy
 	s.rdb = dbh{DB: stdlib.OpenDB(*cfg), pg: true}
 	s.rdb.SetMaxOpenConns(8)
