@@ -41,14 +41,7 @@ func (s *Store) openPostgres() error {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	// The writer plans every statement for its arguments. A generic plan
-	// is fixed after five runs, and a table that was empty then keeps its
-	// sequential scan: the batch's dedup and data-key reads scanned whole
-	// tables (2-4 ms a batch and growing, seen with auto_explain) until
-	// autovacuum's ANALYZE made PostgreSQL plan again.
-	wcfg := cfg.Copy()
-	wcfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
-	s.wdb = dbh{DB: stdlib.OpenDB(*wcfg), pg: true}
+	s.wdb = dbh{DB: stdlib.OpenDB(*cfg), pg: true}
 	s.wdb.SetMaxOpenConns(2) // the writer's held connection, and one for a store copy
 	s.rdb = dbh{DB: stdlib.OpenDB(*cfg), pg: true}
 	s.rdb.SetMaxOpenConns(8)
@@ -261,6 +254,16 @@ func (s *Store) begin() (*sql.Tx, error) {
 	if s.wconn == nil {
 		c, err := s.wdb.Conn(context.Background())
 		if err != nil {
+			return nil, err
+		}
+		// The writer plans every statement for its arguments. A generic
+		// plan is fixed after five runs, and a table that was empty then
+		// keeps its sequential scan: the batch's dedup and data-key reads
+		// scanned whole tables (2-4 ms a batch and growing, seen with
+		// auto_explain) until autovacuum's ANALYZE made PostgreSQL plan
+		// again. A SET, not a startup parameter, so poolers pass it.
+		if _, err := c.ExecContext(context.Background(), `SET plan_cache_mode = force_custom_plan`); err != nil {
+			c.Close()
 			return nil, err
 		}
 		s.wconn = c
