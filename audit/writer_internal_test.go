@@ -12,14 +12,22 @@ import (
 	"github.com/veilhq/veil"
 )
 
-// TestWriter_WebhooksFirst: with a backlog of background writes queued,
-// a webhook's write is committed in the next batch, not behind them.
-func TestWriter_WebhooksFirst(t *testing.T) {
+// openWriterStore opens a SQLite store in a temp folder, closed after
+// the test.
+func openWriterStore(t *testing.T) *Store {
+	t.Helper()
 	st := NewStore(filepath.Join(t.TempDir(), "veil.db"), bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{9}, 32))
 	if err := st.Open(); err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// TestWriter_WebhooksFirst: with a backlog of background writes queued,
+// a webhook's write is committed in the next batch, not behind them.
+func TestWriter_WebhooksFirst(t *testing.T) {
+	st := openWriterStore(t)
 	ctx := context.Background()
 	var mu sync.Mutex
 	var order []string
@@ -62,11 +70,7 @@ func TestWriter_WebhooksFirst(t *testing.T) {
 // duplicate, and a webhook for a change reconciliation reported earlier in
 // the same batch does not leave a second time.
 func TestWriter_OneBatchSeesItsQueuedWrites(t *testing.T) {
-	st := NewStore(filepath.Join(t.TempDir(), "veil.db"), bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{9}, 32))
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openWriterStore(t)
 	ctx := context.Background()
 	now := time.Now()
 	event := func(key, stage string, reconciled bool) *veil.Event {
@@ -134,11 +138,7 @@ func TestWriter_OneBatchSeesItsQueuedWrites(t *testing.T) {
 // later op's read sends the queue (SQLite goes on with the transaction)
 // fails its own op, and commits nothing of it; the other op still commits.
 func TestWriter_FailedQueuedWriteIsNotLost(t *testing.T) {
-	st := NewStore(filepath.Join(t.TempDir(), "veil.db"), bytes.Repeat([]byte{7}, 32), bytes.Repeat([]byte{9}, 32))
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openWriterStore(t)
 	ctx := context.Background()
 	hold, held := make(chan struct{}), make(chan struct{})
 	go st.write(ctx, func(*wtx) error { close(held); <-hold; return nil })
