@@ -606,10 +606,11 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 		}
 		return errs, false
 	}
-	if err := firstErr(tx.flush(), tx.err); err != nil {
-		// A queued statement failed (on SQLite maybe in a flush an op's
-		// read made, which does not fail the transaction): find which op
-		// by running each alone.
+	tx.flush()
+	if err := tx.err; err != nil {
+		// A queued statement failed, in this flush or (on SQLite, which
+		// goes on with the transaction) in one an op's read made: find
+		// which op by running each alone.
 		tx.Rollback()
 		s.forgetNewKeys()
 		for i := range errs {
@@ -629,16 +630,6 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 	}
 	s.newKeys = s.newKeys[:0]
 	return errs, true
-}
-
-// firstErr returns the first non-nil error.
-func firstErr(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // wtx is the writer's transaction. Parsing SQL was a tenth of the writer's

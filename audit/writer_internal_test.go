@@ -24,6 +24,15 @@ func openWriterStore(t *testing.T) *Store {
 	return st
 }
 
+// holdWriter keeps the writer inside a batch until release is called, so
+// the writes queued meanwhile go into the next batch together.
+func holdWriter(st *Store) (release func()) {
+	hold, held := make(chan struct{}), make(chan struct{})
+	go st.write(context.Background(), func(*wtx) error { close(held); <-hold; return nil })
+	<-held
+	return func() { close(hold) }
+}
+
 // TestWriter_WebhooksFirst: with a backlog of background writes queued,
 // a webhook's write is committed in the next batch, not behind them.
 func TestWriter_WebhooksFirst(t *testing.T) {
@@ -34,10 +43,7 @@ func TestWriter_WebhooksFirst(t *testing.T) {
 	ran := func(name string) func(*wtx) error {
 		return func(*wtx) error { mu.Lock(); order = append(order, name); mu.Unlock(); return nil }
 	}
-	// Hold the writer inside a batch while the queues fill.
-	hold, held := make(chan struct{}), make(chan struct{})
-	go st.write(ctx, func(*wtx) error { close(held); <-hold; return nil })
-	<-held
+	release := holdWriter(st) // while the queues fill
 	var wg sync.WaitGroup
 	for range 100 {
 		wg.Add(1)
@@ -51,7 +57,7 @@ func TestWriter_WebhooksFirst(t *testing.T) {
 	for len(st.ops) < 1 {
 		runtime.Gosched()
 	}
-	close(hold)
+	release()
 	wg.Wait()
 	at := -1
 	for i, o := range order {
@@ -85,9 +91,7 @@ func TestWriter_OneBatchSeesItsQueuedWrites(t *testing.T) {
 	}
 	// inOneBatch ingests the events in one batch, in order.
 	inOneBatch := func(events ...*veil.Event) []result {
-		hold, held := make(chan struct{}), make(chan struct{})
-		go st.write(ctx, func(*wtx) error { close(held); <-hold; return nil })
-		<-held
+		release := holdWriter(st)
 		results := make([]chan result, len(events))
 		for i, e := range events {
 			results[i] = make(chan result, 1)
@@ -99,7 +103,7 @@ func TestWriter_OneBatchSeesItsQueuedWrites(t *testing.T) {
 				runtime.Gosched() // queued in this order
 			}
 		}
-		close(hold)
+		release()
 		var got []result
 		for _, r := range results {
 			res := <-r
@@ -140,9 +144,7 @@ func TestWriter_OneBatchSeesItsQueuedWrites(t *testing.T) {
 func TestWriter_FailedQueuedWriteIsNotLost(t *testing.T) {
 	st := openWriterStore(t)
 	ctx := context.Background()
-	hold, held := make(chan struct{}), make(chan struct{})
-	go st.write(ctx, func(*wtx) error { close(held); <-hold; return nil })
-	<-held
+	release := holdWriter(st)
 	bad, good := make(chan error, 1), make(chan error, 1)
 	go func() {
 		bad <- st.write(ctx, func(tx *wtx) error {
@@ -165,7 +167,7 @@ func TestWriter_FailedQueuedWriteIsNotLost(t *testing.T) {
 	for len(st.ops) < 2 {
 		runtime.Gosched()
 	}
-	close(hold)
+	release()
 	if err := <-bad; err == nil {
 		t.Fatal("a write that broke a unique key was reported committed")
 	}

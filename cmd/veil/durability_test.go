@@ -24,6 +24,7 @@ func TestDurability_KillMidStream(t *testing.T) {
 	dir := t.TempDir()
 	config := writeConfig(t, dir, "")
 	p := startVeil(t, config, &syncBuffer{})
+	newApplication := mustRead(t, "../../testdata/samples/greenhouse/new_candidate_application.json")
 
 	const total, workers, killAfter = 1000, 32, 400
 	type acked struct {
@@ -52,8 +53,7 @@ func TestDurability_KillMidStream(t *testing.T) {
 				}
 				body := greenhouseBody(t, n)
 				if n%2 == 1 { // a new application: filtered for two of the three destinations
-					body = bytes.Replace(mustRead(t, "../../testdata/samples/greenhouse/new_candidate_application.json"),
-						[]byte(`"id": 88240119`), []byte(fmt.Sprintf(`"id": %d`, 60000000+n)), 1)
+					body = bytes.Replace(newApplication, []byte(`"id": 88240119`), []byte(fmt.Sprintf(`"id": %d`, 60000000+n)), 1)
 				}
 				status, out, err := postGreenhouse(context.Background(), client, p.url, body, fmt.Sprintf("e2e-%d", n))
 				if err != nil || status != 200 {
