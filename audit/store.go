@@ -88,7 +88,10 @@ type Store struct {
 	wconn *sql.Conn
 	rdb   dbh      // readers
 	ops   chan *op // webhooks and what a user waits on
-	// lastTruncate is when the writer last made the WAL start over.
+	// restartDue is set by the checkpointer when its PASSIVE run found
+	// the WAL past walLimit; the writer makes the WAL start over after its
+	// next batch (truncateWAL). lastTruncate is when it last tried.
+	restartDue   atomic.Bool
 	lastTruncate time.Time
 	// walFrames is how many frames the WAL held at the last checkpoint
 	// (0 after the writer made it start over): what is in it, which its
@@ -308,7 +311,9 @@ const pageSize = 4096
 const walLimit = 16 << 20
 
 // checkpointer copies the WAL into the database every CheckpointInterval,
-// off the writer's path. PASSIVE never blocks the writer.
+// off the writer's path. PASSIVE never blocks the writer. When the WAL is
+// past walLimit it asks the writer to make it start over (truncateWAL):
+// right after this copy, little is left for the writer to copy itself.
 func (s *Store) checkpointer() {
 	defer close(s.checkpointDone)
 	t := time.NewTicker(s.CheckpointInterval)
@@ -318,43 +323,66 @@ func (s *Store) checkpointer() {
 		case <-s.stopCheckpoint:
 			return
 		case <-t.C:
-			// PASSIVE copies what it can without blocking the writer. The
-			// writer makes the WAL start over itself once it holds more
-			// than walLimit (truncateWAL); a PASSIVE run then would only
-			// make the writer's attempt find a checkpoint in progress and
-			// give up.
-			if s.walBytes() > walLimit {
-				continue
+			frames, ok := s.passive()
+			// Past walLimit, copy again what was committed while the last
+			// run copied (a purge's chunks write many pages): what is left
+			// the writer copies itself while the batches behind it wait.
+			for pass := 0; ok && s.walBytes() > walLimit && pass < 3; pass++ {
+				before := frames
+				if frames, ok = s.passive(); frames-before < catchUpFrames {
+					break
+				}
 			}
-			var busy, frames, copied int64
-			if err := s.rdb.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
-				s.Logger.Warn("checkpoint", "mode", "PASSIVE", "err", err)
-			} else if frames >= 0 {
-				s.walFrames.Store(frames)
+			if ok && s.walBytes() > walLimit {
+				s.restartDue.Store(true)
 			}
 		}
 	}
 }
 
-// truncateWAL makes the WAL start over once it is past walLimit: under
-// steady writes it never gets a chance to restart by itself. The writer
-// does it between two batches, so it cannot be starved (run from another
-// connection it waited for the write lock, gave up, and the WAL grew to
-// a quarter of a gigabyte); the checkpointer's PASSIVE runs have already
-// copied nearly everything, so the batches wait only briefly. RESTART,
-// not TRUNCATE: the file keeps its size and the next commits overwrite
-// blocks it already has. Cutting it to nothing made every commit after
-// grow the file again, and the soak's ingest p99 (300 events/s, 3 min)
-// was 118 ms with TRUNCATE against 62 ms with RESTART; the WAL stays at
-// about walLimit plus a second of writes (40–45 MB in that run).
+// catchUpFrames is how many frames committed during a PASSIVE run are few
+// enough to leave to the writer's restart.
+const catchUpFrames = 256
+
+// passive copies what the WAL holds into the database without blocking
+// the writer, and notes how many frames the WAL held.
+func (s *Store) passive() (int64, bool) {
+	var busy, frames, copied int64
+	if err := s.rdb.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
+		s.Logger.Warn("checkpoint", "mode", "PASSIVE", "err", err)
+		return 0, false
+	}
+	if frames < 0 {
+		return 0, false
+	}
+	s.walFrames.Store(frames)
+	return frames, true
+}
+
+// restartRetry is how long the writer waits before it tries again to make
+// the WAL start over when a reader was in the way.
+const restartRetry = 50 * time.Millisecond
+
+// truncateWAL makes the WAL start over once the checkpointer found it past
+// walLimit: under steady writes it never gets a chance to restart by
+// itself. The writer does it between two batches, so it cannot be starved
+// (run from another connection it waited for the write lock, gave up, and
+// the WAL grew to a quarter of a gigabyte). It comes right after the
+// checkpointer's PASSIVE run, so it copies only the batches committed
+// since, and it never waits: a reader still on the WAL (or a PASSIVE run
+// under way) makes it give up and try again after a later batch. Waiting
+// for readers (up to 100 ms, SQLite's busy handler sleeping 1, 2, 5, 10…
+// ms) cost the batches behind it 16–20 ms every second, and up to 131 ms.
+// RESTART, not TRUNCATE: the file keeps its size and the next commits
+// overwrite blocks it already has. Cutting it to nothing made every commit
+// after grow the file again, and the soak's ingest p99 (300 events/s, 3
+// min) was 118 ms with TRUNCATE against 62 ms with RESTART.
 func (s *Store) truncateWAL() {
-	if s.pg || s.walBytes() <= walLimit || time.Since(s.lastTruncate) < s.CheckpointInterval {
+	if s.pg || !s.restartDue.Load() || time.Since(s.lastTruncate) < restartRetry {
 		return
 	}
 	s.lastTruncate = time.Now()
-	// Readers are short, but an export streams for minutes: wait for them
-	// a tenth of a second at most, and try again after the next batch.
-	s.wdb.Exec(`PRAGMA busy_timeout = 100`)
+	s.wdb.Exec(`PRAGMA busy_timeout = 0`)
 	var busy, frames, copied int
 	if err := s.wdb.QueryRow(`PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &copied); err != nil {
 		s.Logger.Warn("checkpoint", "mode", "RESTART", "err", err)
@@ -362,6 +390,7 @@ func (s *Store) truncateWAL() {
 		s.Logger.Debug("checkpoint busy", "mode", "RESTART", "frames", frames, "copied", copied)
 	} else {
 		s.walFrames.Store(0)
+		s.restartDue.Store(false)
 	}
 	s.wdb.Exec(`PRAGMA busy_timeout = 5000`)
 }
