@@ -68,6 +68,22 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 	return s.appendTx(tx, row)
 }
 
+// padIDs repeats the last of ids up to a power of two and returns them
+// with their "(?, ?, …)": claims of any size then share a few prepared
+// statements (the claim runs on the writer several hundred times a second
+// while deliveries flow, and parsing its queries anew each time cost more
+// than running them). A repeated id changes nothing in an IN list.
+func padIDs(ids []any) ([]any, string) {
+	n := 1
+	for n < len(ids) {
+		n *= 2
+	}
+	for len(ids) < n {
+		ids = append(ids, ids[len(ids)-1])
+	}
+	return ids, "(?" + strings.Repeat(", ?", n-1) + ")"
+}
+
 // pathColumns and bodyColumns read a delivery's body row, which a delivery
 // that sends nothing does not have (insertDelivery), through a LEFT JOIN
 // as b.
@@ -163,7 +179,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 				}
 				// PostgreSQL: rows another replica is claiming are skipped,
 				// not waited for.
-				rows, err := tx.Query(`SELECT id FROM deliveries WHERE status = ? AND destination = ? AND next_attempt_at <= ?
+				rows, err := tx.query(`SELECT id FROM deliveries WHERE status = ? AND destination = ? AND next_attempt_at <= ?
 					ORDER BY next_attempt_at LIMIT ?`+s.skipLocked(), status, dest, now.UnixNano(), limit)
 				if err != nil {
 					return fmt.Errorf("claim deliveries: %w", err)
@@ -186,8 +202,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 		if len(ids) == 0 {
 			return nil
 		}
-		in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
-		rows, err := tx.Query(`SELECT d.id, d.event_id, d.destination, d.subject, `+bodyColumns+`,
+		ids, in := padIDs(ids)
+		rows, err := tx.query(`SELECT d.id, d.event_id, d.destination, d.subject, `+bodyColumns+`,
 			d.attempts, d.created_at, e.source, e.event_type, k.wrapped
 			FROM deliveries d JOIN events e ON e.id = d.event_id LEFT JOIN delivery_bodies b ON b.id = d.id
 			LEFT JOIN data_keys k ON k.epoch = e.key_epoch AND k.subject = d.subject

@@ -912,6 +912,19 @@ func (tx *wtx) queryRow(query string, args ...any) *sql.Row {
 	return tx.queryRowNow(query, args...)
 }
 
+// query is queryRow for several rows.
+func (tx *wtx) query(query string, args ...any) (*sql.Rows, error) {
+	if tx.s.pg {
+		return tx.Query(query, args...)
+	}
+	tx.flush()
+	if st, ok := tx.s.stmts[query]; ok {
+		return tx.stmt(query, st).Query(args...)
+	}
+	tx.s.unprepared = append(tx.s.unprepared, query)
+	return tx.Tx.Query(query, args...)
+}
+
 // execNow and queryRowNow run a statement prepared, on SQLite, whatever
 // is queued.
 func (tx *wtx) execNow(query string, args ...any) (sql.Result, error) {

@@ -3,8 +3,10 @@ package audit
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -187,5 +189,52 @@ func TestWriter_FailedQueuedWriteIsNotLost(t *testing.T) {
 	rows.Close()
 	if len(keys) != 1 || keys[0] != "once" {
 		t.Fatalf("meta keys %v, want only the good write's", keys)
+	}
+}
+
+// TestClaim_SizesSharePreparedStatements: claims of any size use a few
+// prepared statements (their id lists padded to a power of two), and a
+// padded list claims each delivery once.
+func TestClaim_SizesSharePreparedStatements(t *testing.T) {
+	st := openWriterStore(t)
+	ctx := context.Background()
+	at := time.Unix(1795688100, 0).UTC()
+	for i := range 40 {
+		e := &veil.Event{Source: "greenhouse", Vendor: "greenhouse", EventType: "hire_candidate",
+			Subject: fmt.Sprint("greenhouse:candidate:", i), DedupKey: fmt.Sprint("key-", i), ReceivedAt: at,
+			Payload: []byte(`{"action":"hire_candidate"}`)}
+		d := &veil.Delivery{Destination: "hris", Status: veil.DeliveryPending, Body: []byte(`{}`)}
+		if _, _, err := st.IngestEvent(ctx, e, []*veil.Delivery{d}, veil.Drift{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, n := range []int{1, 2, 3, 5, 6, 7, 9, 7} { // padded: 1, 2, 4, 8, 8, 8, 16, 8
+		ds, err := st.ClaimDeliveries(ctx, at.Add(time.Second), map[string]int{"hris": n}, time.Minute)
+		if err != nil || len(ds) != n {
+			t.Fatalf("claim of %d: %d deliveries, %v", n, len(ds), err)
+		}
+		for _, d := range ds {
+			if seen[d.ID] {
+				t.Fatalf("%s claimed twice", d.ID)
+			}
+			seen[d.ID] = true
+		}
+	}
+	// The writer prepares after each batch what it saw first in it, so a
+	// write of its own sees every claim's statements.
+	var updates int
+	if err := st.write(ctx, func(*wtx) error {
+		for q := range st.stmts {
+			if strings.HasPrefix(q, "UPDATE deliveries SET status = 'sending'") {
+				updates++
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if updates != 5 {
+		t.Fatalf("%d prepared claim updates for 8 claims of 7 sizes, want 5 (1, 2, 4, 8 and 16 ids)", updates)
 	}
 }
