@@ -70,9 +70,9 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 
 // padIDs repeats the last of ids up to a power of two and returns them
 // with their "(?, ?, …)": claims of any size then share a few prepared
-// statements (the claim runs on the writer several hundred times a second
-// while deliveries flow, and parsing its queries anew each time cost more
-// than running them). A repeated id changes nothing in an IN list.
+// statements instead of one per size (the claim runs on the writer up to
+// two hundred times a second while deliveries flow). A repeated id
+// changes nothing in an IN list.
 func padIDs(ids []any) ([]any, string) {
 	n := 1
 	for n < len(ids) {
