@@ -918,36 +918,40 @@ func (tx *wtx) query(query string, args ...any) (*sql.Rows, error) {
 		return tx.Query(query, args...)
 	}
 	tx.flush()
-	if st, ok := tx.s.stmts[query]; ok {
-		return tx.stmt(query, st).Query(args...)
+	if st := tx.prepared(query); st != nil {
+		return st.Query(args...)
 	}
-	tx.s.unprepared = append(tx.s.unprepared, query)
 	return tx.Tx.Query(query, args...)
 }
 
 // execNow and queryRowNow run a statement prepared, on SQLite, whatever
 // is queued.
 func (tx *wtx) execNow(query string, args ...any) (sql.Result, error) {
-	if st, ok := tx.s.stmts[query]; ok {
-		return tx.stmt(query, st).Exec(args...)
+	if st := tx.prepared(query); st != nil {
+		return st.Exec(args...)
 	}
-	tx.s.unprepared = append(tx.s.unprepared, query)
 	return tx.Tx.Exec(query, args...)
 }
 
 func (tx *wtx) queryRowNow(query string, args ...any) *sql.Row {
-	if st, ok := tx.s.stmts[query]; ok {
-		return tx.stmt(query, st).QueryRow(args...)
+	if st := tx.prepared(query); st != nil {
+		return st.QueryRow(args...)
 	}
-	tx.s.unprepared = append(tx.s.unprepared, query)
 	return tx.Tx.QueryRow(query, args...)
 }
 
-// stmt returns the transaction's handle of a prepared statement, made once
-// per batch (database/sql makes and later closes one per call).
-func (tx *wtx) stmt(query string, st *sql.Stmt) *sql.Stmt {
+// prepared returns the transaction's handle of query's prepared statement,
+// made once per batch (database/sql makes and later closes one per call),
+// or nil for a query not prepared yet, which the writer prepares after the
+// batch.
+func (tx *wtx) prepared(query string) *sql.Stmt {
 	if t, ok := tx.stmts[query]; ok {
 		return t
+	}
+	st, ok := tx.s.stmts[query]
+	if !ok {
+		tx.s.unprepared = append(tx.s.unprepared, query)
+		return nil
 	}
 	if tx.stmts == nil {
 		tx.stmts = map[string]*sql.Stmt{}
