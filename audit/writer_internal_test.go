@@ -238,3 +238,74 @@ func TestClaim_SizesSharePreparedStatements(t *testing.T) {
 		t.Fatalf("%d prepared claim updates for 8 claims of 7 sizes, want 5 (1, 2, 4, 8 and 16 ids)", updates)
 	}
 }
+
+// TestRetention_OwnTimeLeavesOutTheBatchsWrites: a retention chunk that
+// shares a batch with webhooks starts its clock after their queued
+// inserts are sent, so the pause after it follows its own cost (timing
+// the webhooks' inserts with it made chunk sizes chosen by time shrink
+// to nothing while the batch's inserts stayed as they were).
+func TestRetention_OwnTimeLeavesOutTheBatchsWrites(t *testing.T) {
+	st := openWriterStore(t)
+	ctx := context.Background()
+	release := holdWriter(st)
+	ingested := make(chan error, 1)
+	go func() {
+		e := &veil.Event{Source: "greenhouse", Vendor: "greenhouse", EventType: "hire_candidate", Subject: "greenhouse:candidate:1",
+			DedupKey: "k1", ReceivedAt: time.Now(), Payload: []byte(`{}`)}
+		_, _, err := st.IngestEvent(ctx, e, []*veil.Delivery{{Destination: "bi", Status: veil.DeliveryPending, Body: []byte(`{}`)}}, veil.Drift{})
+		ingested <- err
+	}()
+	for len(st.ops) < 1 {
+		runtime.Gosched()
+	}
+	queuedAtStart, events := -1, -1
+	var own time.Duration
+	done := make(chan error, 1)
+	go func() {
+		done <- st.writeBackground(ctx, ownTime(&own, func(tx *wtx) error {
+			queuedAtStart = len(tx.queued)
+			return tx.queryRow(`SELECT count(*) FROM events`).Scan(&events)
+		}))
+	}()
+	for len(st.bg) < 1 {
+		runtime.Gosched()
+	}
+	release()
+	if err := <-ingested; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if queuedAtStart != 0 || events != 1 {
+		t.Fatalf("the chunk began with %d queued writes and saw %d events; want 0 queued (sent before its clock starts) and the webhook's event", queuedAtStart, events)
+	}
+	if own <= 0 {
+		t.Fatalf("own time %v, want it measured", own)
+	}
+}
+
+// TestRetention_ChunksFollowTheirTime: a chunk of events that took longer
+// than chunkBudget halves the next, one that took under a quarter of it
+// doubles it, within [minEventChunk, purgeEventChunk].
+func TestRetention_ChunksFollowTheirTime(t *testing.T) {
+	for _, c := range []struct {
+		size int
+		own  time.Duration
+		want int
+	}{
+		{purgeEventChunk, 90 * time.Millisecond, purgeEventChunk / 2},
+		{purgeEventChunk / 2, 30 * time.Millisecond, purgeEventChunk / 4},
+		{minEventChunk, 200 * time.Millisecond, minEventChunk},
+		{minEventChunk + 1, 200 * time.Millisecond, minEventChunk},
+		{50, 2 * time.Millisecond, 100},
+		{150, 2 * time.Millisecond, purgeEventChunk},
+		{purgeEventChunk, time.Millisecond, purgeEventChunk},
+		{100, chunkBudget / 2, 100},
+		{100, chunkBudget, 100},
+	} {
+		if got := nextEventChunk(c.size, c.own); got != c.want {
+			t.Errorf("after %d events in %v: next chunk %d, want %d", c.size, c.own, got, c.want)
+		}
+	}
+}
