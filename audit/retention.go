@@ -29,11 +29,11 @@ const (
 	// wrote 70–100 MiB/s to the WAL while the purges of the 15-minute soak
 	// ran (a chunk of 200 events writes 0.7–1.4 MiB), and the
 	// checkpointer's copies of them made the webhooks' commits wait
-	// 60–130 ms for the disk. While the WAL is past walLimit
-	// retention also waits (up to paceWait) for the checkpointer: a purge
-	// that wrote its chunks back to back grew the WAL by a hundred
-	// megabytes, and the checkpoint that then emptied it held ingest back
-	// for a third of a second.
+	// 60–130 ms for the disk. While the WAL is past walLimit retention
+	// also waits (up to paceWait) for the checkpointer: a purge that wrote
+	// its chunks back to back grew the WAL by a hundred megabytes, and the
+	// checkpoint that then emptied it held ingest back for a third of a
+	// second.
 	paceShare    = 4
 	paceInterval = 50 * time.Millisecond
 	pacePoll     = 5 * time.Millisecond
@@ -56,6 +56,14 @@ func (s *Store) pace(ctx context.Context, own time.Duration) error {
 		}
 		pause = pacePoll
 	}
+}
+
+// chunk runs one chunk of retention work as a background write and
+// returns the time its own statements took (see ownTime).
+func (s *Store) chunk(ctx context.Context, fn func(tx *wtx) error) (time.Duration, error) {
+	var own time.Duration
+	err := s.writeBackground(ctx, ownTime(&own, fn))
+	return own, err
 }
 
 // ownTime runs fn after the statements the batch queued before it (the
@@ -171,8 +179,7 @@ func nextEventChunk(size int, own time.Duration) int {
 // time its statements took.
 func (s *Store) purgeEvents(ctx context.Context, cut time.Time, size int, r *veil.PurgeResult) (int, time.Duration, error) {
 	var n int
-	var own time.Duration
-	err := s.writeBackground(ctx, ownTime(&own, func(tx *wtx) error {
+	own, err := s.chunk(ctx, func(tx *wtx) error {
 		var cursor int64
 		if err := tx.queryRow(`SELECT coalesce((SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'retention_cursor'), 0)`).Scan(&cursor); err != nil {
 			return fmt.Errorf("read retention cursor: %w", err)
@@ -220,7 +227,7 @@ func (s *Store) purgeEvents(ctx context.Context, cut time.Time, size int, r *vei
 			r.Expired[d] += c
 		}
 		return nil
-	}))
+	})
 	return n, own, err
 }
 
@@ -296,8 +303,7 @@ func (s *Store) GiveUpRemoved(ctx context.Context, configured []string) (map[str
 func (s *Store) purgeKeys(ctx context.Context, cut time.Time, r *veil.PurgeResult) error {
 	for {
 		var n int64
-		var own time.Duration
-		err := s.writeBackground(ctx, ownTime(&own, func(tx *wtx) error {
+		own, err := s.chunk(ctx, func(tx *wtx) error {
 			res, err := tx.Exec(`DELETE FROM data_keys WHERE (epoch, subject) IN
 				(SELECT epoch, subject FROM data_keys WHERE epoch > 0 AND epoch < ? LIMIT ?)`, epochOf(cut), purgeKeyChunk)
 			if err != nil {
@@ -305,7 +311,7 @@ func (s *Store) purgeKeys(ctx context.Context, cut time.Time, r *veil.PurgeResul
 			}
 			n, _ = res.RowsAffected()
 			return nil
-		}))
+		})
 		if err != nil {
 			return err
 		}
@@ -334,8 +340,7 @@ func (s *Store) purgeKeys(ctx context.Context, cut time.Time, r *veil.PurgeResul
 // anchor to the last one deleted; and the time its statements took.
 func (s *Store) purgeAudit(ctx context.Context, cut string, r *veil.PurgeResult) (int64, time.Duration, error) {
 	var n int64
-	var own time.Duration
-	err := s.writeBackground(ctx, ownTime(&own, func(tx *wtx) error {
+	own, err := s.chunk(ctx, func(tx *wtx) error {
 		var young sql.NullInt64
 		if err := tx.QueryRow(`SELECT min(seq) FROM audit WHERE time >= ?`, cut).Scan(&young); err != nil {
 			return fmt.Errorf("find purgeable audit rows: %w", err)
@@ -364,7 +369,7 @@ func (s *Store) purgeAudit(ctx context.Context, cut string, r *veil.PurgeResult)
 		}
 		r.AuditRows += n
 		return nil
-	}))
+	})
 	return n, own, err
 }
 
@@ -378,8 +383,7 @@ func (s *Store) vacuum(ctx context.Context) (int64, error) {
 	}
 	for {
 		var before, after int64
-		var own time.Duration
-		err := s.writeBackground(ctx, ownTime(&own, func(tx *wtx) error {
+		own, err := s.chunk(ctx, func(tx *wtx) error {
 			if err := tx.QueryRow(`PRAGMA freelist_count`).Scan(&before); err != nil || before == 0 {
 				after = before
 				return err
@@ -395,7 +399,7 @@ func (s *Store) vacuum(ctx context.Context) (int64, error) {
 				return err
 			}
 			return tx.QueryRow(`PRAGMA freelist_count`).Scan(&after)
-		}))
+		})
 		if err != nil {
 			return total, fmt.Errorf("give back free pages: %w", err)
 		}
