@@ -110,18 +110,20 @@ func main() {
 		runStores(ctx, *veilBin, *postgres, body, *concurrency, *duration)
 		return
 	}
-	target := *url
+	target, stopVeil := *url, func() {}
 	if target == "" {
 		stop, u, err := startVeil(*veilBin, destinationsFor(*fanout, ""))
 		if err != nil {
 			fatal(err)
 		}
-		defer stop()
-		target = u
+		target, stopVeil = u, stop
 	}
 	fmt.Printf("load: %d B body, concurrency %d, duration %s, rate %s, decided for 3 destinations: %v\n", len(body), *concurrency, *duration, rateName(*rate), *fanout && *url == "")
+	cpu := sampleCPU()
 	veil := run(ctx, target+"/hooks/greenhouse", body, *concurrency, *duration, *rate)
 	veil.print("veil (durable)")
+	printCPU(cpu, sampleCPU(), veil.ok)
+	stopVeil() // the bare handler has the machine to itself, as veil had
 	if !*baseline {
 		return
 	}
@@ -130,8 +132,10 @@ func main() {
 		fatal(err)
 	}
 	defer stop()
+	cpu = sampleCPU()
 	base := run(ctx, u+"/hooks/greenhouse", body, *concurrency, *duration, *rate)
 	base.print("bare net/http")
+	printCPU(cpu, sampleCPU(), base.ok)
 	fmt.Printf("ratio: veil/bare = %.1f%% of throughput\n", 100*veil.rps/base.rps)
 }
 

@@ -22,9 +22,12 @@ func runStores(ctx context.Context, bin, pgDSN string, body []byte, workers int,
 	if err != nil {
 		fatal(err)
 	}
+	cpu := sampleCPU()
 	lite := runOn(ctx, []string{u + "/hooks/greenhouse"}, body, workers, d, 0)
+	after := sampleCPU()
 	stop()
 	lite.print("sqlite")
+	printCPU(cpu, after, lite.ok)
 
 	for _, replicas := range []int{1, 3} {
 		dsn, drop := pgSchema(pgDSN)
@@ -39,12 +42,15 @@ func runStores(ctx context.Context, bin, pgDSN string, body []byte, workers int,
 			stops = append(stops, stop)
 			urls = append(urls, u+"/hooks/greenhouse")
 		}
+		cpu := sampleCPU()
 		r := runOn(ctx, urls, body, workers, d, 0)
+		after := sampleCPU()
 		for _, s := range stops {
 			s()
 		}
 		drop()
 		r.print(fmt.Sprintf("postgres, %d replica(s)", replicas))
+		printCPU(cpu, after, r.ok)
 		fmt.Printf("ratio: %.1f%% of the SQLite rate\n", 100*r.rps/lite.rps)
 	}
 }
