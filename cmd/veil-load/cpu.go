@@ -11,7 +11,7 @@ import (
 )
 
 // cpuSample is the CPU time spent so far, by whom: the veil processes this
-// command started, its other children (the bare handler, sinks), itself,
+// command started (a binary named veil), its other children (the bare handler, sinks), itself,
 // PostgreSQL's processes, and the machine's idle and stolen time. Where a
 // phase's time goes is the difference of two samples.
 type cpuSample struct {
@@ -40,16 +40,16 @@ func sampleCPU() cpuSample {
 		}
 		// pid (comm) state ppid … utime stime: comm may hold spaces, so
 		// the fields count from its closing parenthesis.
-		open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-		if open < 0 || end < open {
+		start, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
+		if start < 0 || end < start {
 			continue
 		}
-		comm := string(b[open+1 : end])
+		comm := string(b[start+1 : end])
 		f := strings.Fields(string(b[end+1:]))
 		if len(f) < 13 {
 			continue
 		}
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(b[:open])))
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b[:start])))
 		ppid, _ := strconv.Atoi(f[1])
 		ut, _ := strconv.ParseUint(f[11], 10, 64)
 		st, _ := strconv.ParseUint(f[12], 10, 64)
