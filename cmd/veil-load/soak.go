@@ -73,6 +73,7 @@ type soakSample struct {
 	p99                 time.Duration
 	rssMB, dbMB, walMB  float64
 	queue, oldest       float64
+	veilCPU, stolen     float64 // cores: veil's, and the machine's taken by the hypervisor
 }
 
 func runSoak(bin string, rate int, d, purgeEvery, retention time.Duration) {
@@ -218,12 +219,15 @@ destinations:
 		defer sampleW.Done()
 		t := time.NewTicker(10 * time.Second)
 		defer t.Stop()
+		lastCPU := sampleCPU()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
+			cpu := sampleCPU()
+			wall := cpu.at.Sub(lastCPU.at).Seconds()
 			mu.Lock()
 			lat := window
 			window = nil
@@ -232,6 +236,8 @@ destinations:
 			s.sent, s.ok, s.busy, s.bad = sent.Load()-lastSent, ok.Load()-lastOK, busy.Load()-lastBusy, bad.Load()-lastBad
 			lastSent, lastOK, lastBusy, lastBad = sent.Load(), ok.Load(), busy.Load(), bad.Load()
 			s.p99 = percentile(lat, 0.99)
+			s.veilCPU, s.stolen = (cpu.veil-lastCPU.veil).Seconds()/wall, (cpu.steal-lastCPU.steal).Seconds()/wall
+			lastCPU = cpu
 			m := scrape(metricsURL)
 			s.queue, s.oldest = m["veil_delivery_queue_depth"], m["veil_delivery_oldest_pending_seconds"]
 			mu.Lock()
@@ -261,10 +267,11 @@ destinations:
 	metrics := scrapeAll(metricsURL)
 	stopVeil()
 
-	fmt.Printf("\n%8s %8s %8s %6s %6s %9s %8s %10s %8s %8s %8s\n", "t", "sent/s", "ok/s", "503", "fail", "p99 ms", "queue", "oldest s", "RSS MB", "db MB", "wal MB")
+	fmt.Printf("\n%8s %8s %8s %6s %6s %9s %8s %10s %8s %8s %8s %9s %7s\n", "t", "sent/s", "ok/s", "503", "fail", "p99 ms", "queue", "oldest s",
+		"RSS MB", "db MB", "wal MB", "veil cpu", "stolen")
 	for _, s := range samples {
-		fmt.Printf("%8s %8.0f %8.0f %6d %6d %9.1f %8.0f %10.0f %8.1f %8.1f %8.1f\n", s.at, float64(s.sent)/10, float64(s.ok)/10, s.busy, s.bad,
-			ms(s.p99), s.queue, s.oldest, s.rssMB, s.dbMB, s.walMB)
+		fmt.Printf("%8s %8.0f %8.0f %6d %6d %9.1f %8.0f %10.0f %8.1f %8.1f %8.1f %9.2f %7.2f\n", s.at, float64(s.sent)/10, float64(s.ok)/10, s.busy, s.bad,
+			ms(s.p99), s.queue, s.oldest, s.rssMB, s.dbMB, s.walMB, s.veilCPU, s.stolen)
 	}
 	for _, p := range purges {
 		fmt.Println(p)
