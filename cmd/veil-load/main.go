@@ -121,8 +121,9 @@ func main() {
 	fmt.Printf("load: %d B body, concurrency %d, duration %s, rate %s, decided for 3 destinations: %v\n", len(body), *concurrency, *duration, rateName(*rate), *fanout && *url == "")
 	cpu := sampleCPU()
 	veil := run(ctx, target+"/hooks/greenhouse", body, *concurrency, *duration, *rate)
+	after := sampleCPU()
 	veil.print("veil (durable)")
-	printCPU(cpu, sampleCPU(), veil.ok)
+	printCPU(cpu, after, veil.ok)
 	stopVeil() // the bare handler has the machine to itself, as veil had
 	if !*baseline {
 		return
@@ -134,8 +135,9 @@ func main() {
 	defer stop()
 	cpu = sampleCPU()
 	base := run(ctx, u+"/hooks/greenhouse", body, *concurrency, *duration, *rate)
+	after = sampleCPU()
 	base.print("bare net/http")
-	printCPU(cpu, sampleCPU(), base.ok)
+	printCPU(cpu, after, base.ok)
 	fmt.Printf("ratio: veil/bare = %.1f%% of throughput\n", 100*veil.rps/base.rps)
 }
 
