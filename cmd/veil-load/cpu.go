@@ -18,6 +18,7 @@ type cpuSample struct {
 	at                             time.Time
 	veil, children, self, postgres time.Duration
 	idle, steal                    time.Duration // the machine's, all CPUs; idle counts I/O wait
+	switches                       uint64        // the machine's context switches since boot
 	machine                        bool          // /proc/stat was read
 }
 
@@ -66,14 +67,17 @@ func sampleCPU() cpuSample {
 		}
 	}
 	if b, err := os.ReadFile("/proc/stat"); err == nil {
-		// cpu  user nice system idle iowait irq softirq steal …
-		line, _, _ := bytes.Cut(b, []byte("\n"))
-		f := strings.Fields(string(line))
-		if len(f) > 8 && f[0] == "cpu" {
-			idle, _ := strconv.ParseUint(f[4], 10, 64)
-			iowait, _ := strconv.ParseUint(f[5], 10, 64)
-			steal, _ := strconv.ParseUint(f[8], 10, 64)
-			s.idle, s.steal, s.machine = ticks(idle+iowait), ticks(steal), true
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			switch {
+			case len(f) > 8 && f[0] == "cpu": // cpu  user nice system idle iowait irq softirq steal …
+				idle, _ := strconv.ParseUint(f[4], 10, 64)
+				iowait, _ := strconv.ParseUint(f[5], 10, 64)
+				steal, _ := strconv.ParseUint(f[8], 10, 64)
+				s.idle, s.steal, s.machine = ticks(idle+iowait), ticks(steal), true
+			case len(f) == 2 && f[0] == "ctxt":
+				s.switches, _ = strconv.ParseUint(f[1], 10, 64)
+			}
 		}
 	}
 	return s
@@ -108,6 +112,10 @@ func printCPU(before, after cpuSample, events int64) {
 		}
 		parts = append(parts, part)
 	}
-	fmt.Printf("  cpu, in cores: %s; machine idle %.2f, stolen %.2f\n", strings.Join(parts, ", "),
-		cores(after.idle-before.idle), cores(after.steal-before.steal))
+	switches := ""
+	if events > 0 && after.switches > before.switches {
+		switches = fmt.Sprintf(", %.1f context switches per event", float64(after.switches-before.switches)/float64(events))
+	}
+	fmt.Printf("  cpu, in cores: %s; machine idle %.2f, stolen %.2f%s\n", strings.Join(parts, ", "),
+		cores(after.idle-before.idle), cores(after.steal-before.steal), switches)
 }

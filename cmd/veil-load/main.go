@@ -122,8 +122,10 @@ func main() {
 	cpu := sampleCPU()
 	veil := run(ctx, target+"/hooks/greenhouse", body, *concurrency, *duration, *rate)
 	after := sampleCPU()
+	writers := writerStats([]string{target}, veil.elapsed)
 	veil.print("veil (durable)")
 	printCPU(cpu, after, veil.ok)
+	fmt.Println(writers)
 	stopVeil() // the bare handler has the machine to itself, as veil had
 	if !*baseline {
 		return

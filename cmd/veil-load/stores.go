@@ -25,14 +25,16 @@ func runStores(ctx context.Context, bin, pgDSN string, body []byte, workers int,
 	cpu := sampleCPU()
 	lite := runOn(ctx, []string{u + "/hooks/greenhouse"}, body, workers, d, 0)
 	after := sampleCPU()
+	writers := writerStats([]string{u}, d)
 	stop()
 	lite.print("sqlite")
 	printCPU(cpu, after, lite.ok)
+	fmt.Println(writers)
 
 	for _, replicas := range []int{1, 3} {
 		dsn, drop := pgSchema(pgDSN)
 		extra := fmt.Sprintf("storage: {driver: postgres, dsn: %q}", dsn)
-		var urls []string
+		var urls, bases []string
 		var stops []func()
 		for range replicas {
 			stop, u, _, err := startVeilExtra(bin, dests, extra, false)
@@ -41,18 +43,40 @@ func runStores(ctx context.Context, bin, pgDSN string, body []byte, workers int,
 			}
 			stops = append(stops, stop)
 			urls = append(urls, u+"/hooks/greenhouse")
+			bases = append(bases, u)
 		}
 		cpu := sampleCPU()
 		r := runOn(ctx, urls, body, workers, d, 0)
 		after := sampleCPU()
+		writers := writerStats(bases, d)
 		for _, s := range stops {
 			s()
 		}
 		drop()
 		r.print(fmt.Sprintf("postgres, %d replica(s)", replicas))
 		printCPU(cpu, after, r.ok)
+		fmt.Println(writers)
 		fmt.Printf("ratio: %.1f%% of the SQLite rate\n", 100*r.rps/lite.rps)
 	}
+}
+
+// writerStats sums the store writers' metrics of the replicas at urls
+// over a phase of length d: how many batches they committed, how many
+// writes a batch held, and how much of the phase each writer spent in
+// them.
+func writerStats(urls []string, d time.Duration) string {
+	var batches, writes, seconds float64
+	for _, u := range urls {
+		m := scrape(u + "/metrics")
+		batches += m["veil_store_commit_batch_size_count"]
+		writes += m["veil_store_commit_batch_size_sum"]
+		seconds += m["veil_store_commit_seconds_sum"]
+	}
+	if batches == 0 {
+		return "  writers: no batches"
+	}
+	return fmt.Sprintf("  writers: %.0f batches, %.1f writes and %.2f ms a batch, each writer busy %.0f%% of the phase",
+		batches, writes/batches, 1000*seconds/batches, 100*seconds/float64(len(urls))/d.Seconds())
 }
 
 // pgSchema makes a schema for one phase and returns its DSN and a func
