@@ -714,26 +714,43 @@ type queued struct {
 	args  []any
 }
 
-// drain empties the queue: insert gets each run of plain INSERTs of one
-// statement with their rows (runs end at any other write), other every
-// other write where it was queued, so the order any two statements could
-// observe is the order they were queued in.
+// drain empties the queue: insert gets the rows of each plain INSERT
+// statement of a run, other every other write. A run ends at any write
+// but an INSERT … VALUES: an UPDATE or a DELETE may read any table, so
+// it sees every write queued before it, as queued. Within a run, writes
+// to one table keep their order (a different INSERT into a table already
+// written ends the run), and writes to different tables commute: they
+// read nothing, and no table references another. So an upsert of the
+// application's state (INSERT … ON CONFLICT, which cannot merge: two rows
+// of one statement may be the same application) no longer splits every
+// event's INSERTs into runs of one row each, as it did.
 func (tx *wtx) drain(insert func(query string, rows [][]any) error, other func(queued) error) error {
 	var order []string // the run's statements, first seen first
 	rows := map[string][][]any{}
+	tables := map[string]string{} // table -> the run's statement that writes it
 	emit := func() error {
 		for _, q := range order {
-			if err := insert(q, rows[q]); err != nil {
-				return err
+			if mergeable(q) {
+				if err := insert(q, rows[q]); err != nil {
+					return err
+				}
+				continue
+			}
+			for _, args := range rows[q] {
+				if err := other(queued{q, args}); err != nil {
+					return err
+				}
 			}
 		}
 		order = order[:0]
 		clear(rows)
+		clear(tables)
 		return nil
 	}
 	defer func() { tx.queued = tx.queued[:0] }()
 	for _, q := range tx.queued {
-		if !mergeable(q.query) {
+		table := insertTable(q.query)
+		if table == "" {
 			if err := emit(); err != nil {
 				return err
 			}
@@ -742,8 +759,14 @@ func (tx *wtx) drain(insert func(query string, rows [][]any) error, other func(q
 			}
 			continue
 		}
+		if prev, ok := tables[table]; ok && prev != q.query {
+			if err := emit(); err != nil {
+				return err
+			}
+		}
 		if _, ok := rows[q.query]; !ok {
 			order = append(order, q.query)
+			tables[table] = q.query
 		}
 		rows[q.query] = append(rows[q.query], q.args)
 	}
@@ -856,8 +879,23 @@ func (tx *wtx) flushThen(queue func(*pgx.Batch), scan func(pgx.BatchResults) err
 // mergeable reports whether a query is a plain INSERT … VALUES (…) whose
 // rows can join other rows of the same statement.
 func mergeable(query string) bool {
-	return strings.HasPrefix(query, "INSERT INTO ") && strings.HasSuffix(strings.TrimSpace(query), ")") &&
+	return insertTable(query) != "" && strings.HasSuffix(strings.TrimSpace(query), ")") &&
 		!strings.Contains(query, "ON CONFLICT")
+}
+
+// insertTable returns the table an INSERT INTO table (…) VALUES (…),
+// with or without ON CONFLICT, writes; "" for any other statement (one
+// with a SELECT in it may read other tables).
+func insertTable(query string) string {
+	rest, ok := strings.CutPrefix(query, "INSERT INTO ")
+	if !ok || !strings.Contains(query, "VALUES") || strings.Contains(query, "SELECT") {
+		return ""
+	}
+	table, _, ok := strings.Cut(rest, " ")
+	if !ok {
+		return ""
+	}
+	return table
 }
 
 // queueInsert queues rows of one INSERT statement as multi-row INSERTs,

@@ -311,3 +311,54 @@ func TestRetention_ChunksFollowTheirTime(t *testing.T) {
 		}
 	}
 }
+
+// TestDrain_UpsertsDoNotSplitRuns: an event's application-state upsert
+// between its INSERTs no longer ends the run, so a batch's events still go
+// out as one multi-row INSERT; a table's writes keep their order, and any
+// write but an INSERT … VALUES still sees everything queued before it.
+func TestDrain_UpsertsDoNotSplitRuns(t *testing.T) {
+	const (
+		events = `INSERT INTO events (id) VALUES (?)`
+		upsert = `INSERT INTO app_states (app) VALUES (?) ON CONFLICT (app) DO UPDATE SET app = excluded.app`
+		plain  = `INSERT INTO app_states (app) VALUES (?)`
+		update = `UPDATE deliveries SET status = ? WHERE id = ?`
+		copied = `INSERT INTO meta (key) SELECT key FROM meta WHERE key = ?`
+	)
+	tx := &wtx{}
+	for _, q := range []queued{
+		{events, []any{"e1"}}, {upsert, []any{"a1"}}, {events, []any{"e2"}}, {upsert, []any{"a1"}}, {events, []any{"e3"}},
+		{plain, []any{"a2"}}, // another statement into app_states: after the upserts, so a new run
+		{events, []any{"e4"}},
+		{update, []any{"sent", "d1"}}, // sees e1…e4 and the upserts
+		{events, []any{"e5"}}, {copied, []any{"k"}}, {events, []any{"e6"}},
+	} {
+		tx.deferExec(q.query, q.args...)
+	}
+	var got []string
+	err := tx.drain(func(query string, rows [][]any) error {
+		got = append(got, fmt.Sprintf("%s×%d %v", strings.Fields(query)[2], len(rows), rows))
+		return nil
+	}, func(q queued) error {
+		verb, table := strings.Fields(q.query)[0], strings.Fields(q.query)[1]
+		if verb == "INSERT" {
+			table = strings.Fields(q.query)[2]
+		}
+		got = append(got, fmt.Sprintf("%s %s %v", verb, table, q.args))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"events×3 [[e1] [e2] [e3]]", "INSERT app_states [a1]", "INSERT app_states [a1]",
+		"app_states×1 [[a2]]", "events×1 [[e4]]",
+		"UPDATE deliveries [sent d1]",
+		"events×1 [[e5]]", "INSERT meta [k]", "events×1 [[e6]]",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("sent\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(tx.queued) != 0 {
+		t.Fatalf("%d writes left queued", len(tx.queued))
+	}
+}
