@@ -119,10 +119,10 @@ func main() {
 		target, stopVeil = u, stop
 	}
 	fmt.Printf("load: %d B body, concurrency %d, duration %s, rate %s, decided for 3 destinations: %v\n", len(body), *concurrency, *duration, rateName(*rate), *fanout && *url == "")
-	cpu := sampleCPU()
+	w0, cpu := sampleWriters([]string{target}), sampleCPU()
 	veil := run(ctx, target+"/hooks/greenhouse", body, *concurrency, *duration, *rate)
 	after := sampleCPU()
-	writers := writerStats([]string{target}, veil.elapsed)
+	writers := writerStats(w0, sampleWriters([]string{target}), 1, veil.elapsed)
 	veil.print("veil (durable)")
 	printCPU(cpu, after, veil.ok)
 	fmt.Println(writers)

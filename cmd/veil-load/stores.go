@@ -22,10 +22,10 @@ func runStores(ctx context.Context, bin, pgDSN string, body []byte, workers int,
 	if err != nil {
 		fatal(err)
 	}
-	cpu := sampleCPU()
+	w0, cpu := sampleWriters([]string{u}), sampleCPU()
 	lite := runOn(ctx, []string{u + "/hooks/greenhouse"}, body, workers, d, 0)
 	after := sampleCPU()
-	writers := writerStats([]string{u}, d)
+	writers := writerStats(w0, sampleWriters([]string{u}), 1, lite.elapsed)
 	stop()
 	lite.print("sqlite")
 	printCPU(cpu, after, lite.ok)
@@ -45,10 +45,10 @@ func runStores(ctx context.Context, bin, pgDSN string, body []byte, workers int,
 			urls = append(urls, u+"/hooks/greenhouse")
 			bases = append(bases, u)
 		}
-		cpu := sampleCPU()
+		w0, cpu := sampleWriters(bases), sampleCPU()
 		r := runOn(ctx, urls, body, workers, d, 0)
 		after := sampleCPU()
-		writers := writerStats(bases, d)
+		writers := writerStats(w0, sampleWriters(bases), replicas, r.elapsed)
 		for _, s := range stops {
 			s()
 		}
@@ -60,23 +60,31 @@ func runStores(ctx context.Context, bin, pgDSN string, body []byte, workers int,
 	}
 }
 
-// writerStats sums the store writers' metrics of the replicas at urls
-// over a phase of length d: how many batches they committed, how many
-// writes a batch held, and how much of the phase each writer spent in
-// them.
-func writerStats(urls []string, d time.Duration) string {
-	var batches, writes, seconds float64
+// writerSample is what the store writers of some replicas had committed
+// so far, from their metrics; the difference of two is a phase's.
+type writerSample struct{ batches, writes, seconds float64 }
+
+func sampleWriters(urls []string) writerSample {
+	var w writerSample
 	for _, u := range urls {
 		m := scrape(u + "/metrics")
-		batches += m["veil_store_commit_batch_size_count"]
-		writes += m["veil_store_commit_batch_size_sum"]
-		seconds += m["veil_store_commit_seconds_sum"]
+		w.batches += m["veil_store_commit_batch_size_count"]
+		w.writes += m["veil_store_commit_batch_size_sum"]
+		w.seconds += m["veil_store_commit_seconds_sum"]
 	}
-	if batches == 0 {
+	return w
+}
+
+// writerStats says what the writers of n replicas did between two samples
+// a phase of length d apart: how many batches they committed, how many
+// writes a batch held, and how much of the phase each writer spent in them.
+func writerStats(before, after writerSample, n int, d time.Duration) string {
+	batches, writes, seconds := after.batches-before.batches, after.writes-before.writes, after.seconds-before.seconds
+	if batches <= 0 || n == 0 {
 		return "  writers: no batches"
 	}
 	return fmt.Sprintf("  writers: %.0f batches, %.1f writes and %.2f ms a batch, each writer busy %.0f%% of the phase",
-		batches, writes/batches, 1000*seconds/batches, 100*seconds/float64(len(urls))/d.Seconds())
+		batches, writes/batches, 1000*seconds/batches, 100*seconds/float64(n)/d.Seconds())
 }
 
 // pgSchema makes a schema for one phase and returns its DSN and a func
