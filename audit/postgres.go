@@ -336,68 +336,75 @@ func (s *Store) prefetch(tx *wtx, ops []*op) error {
 	}
 	var last int64
 	pre := &prefetched{events: map[string]string{}, keys: map[keyID][]byte{}, apps: map[appKey]*veil.AppState{}}
+	// Only the reads with something to look up: a vendor that signs an id
+	// has no body hashes, a subject seen this hour has its key cached.
+	b := &pgx.Batch{}
+	var scans []func(pgx.Rows) error
+	read := func(query string, scan func(pgx.Rows) error, args ...any) {
+		b.Queue(query, args...)
+		scans = append(scans, scan)
+	}
+	event := func(rows pgx.Rows) error {
+		var id string
+		var h []byte
+		if err := rows.Scan(&id, &h); err != nil {
+			return err
+		}
+		pre.events[string(h)] = id
+		return nil
+	}
+	if dedups != nil {
+		read(`SELECT id, dedup FROM events WHERE dedup = ANY($1)`, event, dedups)
+	}
+	if bodies != nil {
+		read(`SELECT id, body_dedup FROM events WHERE body_dedup = ANY($1)`, event, bodies)
+	}
+	if epochs != nil {
+		read(`SELECT k.epoch, k.subject, k.wrapped FROM data_keys k
+			JOIN unnest($1::bigint[], $2::text[]) AS want(epoch, subject) ON k.epoch = want.epoch AND k.subject = want.subject`,
+			func(rows pgx.Rows) error {
+				var k keyID
+				var w []byte
+				if err := rows.Scan(&k.epoch, &k.subject, &w); err != nil {
+					return err
+				}
+				pre.keys[k] = w
+				return nil
+			}, epochs, subjects)
+	}
+	if apps != nil {
+		read(`SELECT a.source, a.app, coalesce(a.stage, ''), coalesce(a.outcome, ''), a.seen_by FROM app_states a
+			JOIN unnest($1::text[], $2::text[]) AS want(source, app) ON a.source = want.source AND a.app = want.app`,
+			func(rows pgx.Rows) error {
+				var k appKey
+				st := &veil.AppState{}
+				if err := rows.Scan(&k.source, &k.app, &st.Stage, &st.Outcome, &st.SeenBy); err != nil {
+					return err
+				}
+				pre.apps[k] = st
+				return nil
+			}, appSources, apps)
+	}
+	b.Queue(`SELECT coalesce(max(seq), 0) FROM erasures`)
 	err := s.wconn.Raw(func(dc any) error {
-		b := &pgx.Batch{}
-		b.Queue(`SELECT id, dedup FROM events WHERE dedup = ANY($1)`, dedups)
-		b.Queue(`SELECT id, body_dedup FROM events WHERE body_dedup = ANY($1)`, bodies)
-		b.Queue(`SELECT k.epoch, k.subject, k.wrapped FROM data_keys k
-			JOIN unnest($1::bigint[], $2::text[]) AS want(epoch, subject) ON k.epoch = want.epoch AND k.subject = want.subject`, epochs, subjects)
-		b.Queue(`SELECT a.source, a.app, coalesce(a.stage, ''), coalesce(a.outcome, ''), a.seen_by FROM app_states a
-			JOIN unnest($1::text[], $2::text[]) AS want(source, app) ON a.source = want.source AND a.app = want.app`, appSources, apps)
-		b.Queue(`SELECT coalesce(max(seq), 0) FROM erasures`)
 		br := dc.(*stdlib.Conn).Conn().SendBatch(context.Background(), b)
 		defer br.Close()
-		for range 2 {
+		for _, scan := range scans {
 			rows, err := br.Query()
 			if err != nil {
 				return err
 			}
 			for rows.Next() {
-				var id string
-				var h []byte
-				if err := rows.Scan(&id, &h); err != nil {
+				if err := scan(rows); err != nil {
 					rows.Close()
 					return err
 				}
-				pre.events[string(h)] = id
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {
 				return err
 			}
 		}
-		rows, err := br.Query()
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var k keyID
-			var w []byte
-			if err := rows.Scan(&k.epoch, &k.subject, &w); err != nil {
-				return err
-			}
-			pre.keys[k] = w
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
-		if rows, err = br.Query(); err != nil {
-			return err
-		}
-		for rows.Next() {
-			var k appKey
-			st := &veil.AppState{}
-			if err := rows.Scan(&k.source, &k.app, &st.Stage, &st.Outcome, &st.SeenBy); err != nil {
-				return err
-			}
-			pre.apps[k] = st
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		rows.Close()
 		return br.QueryRow().Scan(&last)
 	})
 	if err != nil {
