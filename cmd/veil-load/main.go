@@ -61,9 +61,11 @@ func main() {
 		consoleEvents = flag.Int("console", 0, "time the console's Events and Audit pages on a store of this many events (and -console-audit audit rows in all)")
 		consoleAudit  = flag.Int("console-audit", 1_000_000, "with -console: the audit rows the store holds in all")
 		reconcileN    = flag.Int("reconcile", 0, "time one `veil reconcile run` over this many changed applications in a fake Lever API (RSS, request rate)")
+		profiles      = flag.Bool("profile", false, "take a CPU profile of every veil over each phase (pprof on a loopback port of its own) and print where veil's CPU went: webhook handlers, HTTP server, store writer, checkpointer, deliveries, collector, the rest")
 		postgres      = flag.String("postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "with -stores: the PostgreSQL server (a schema is made per run and dropped)")
 	)
 	flag.Parse()
+	profileVeil = *profiles
 	if *serveBaseline {
 		runBaseline()
 		return
@@ -119,13 +121,14 @@ func main() {
 		target, stopVeil = u, stop
 	}
 	fmt.Printf("load: %d B body, concurrency %d, duration %s, rate %s, decided for 3 destinations: %v\n", len(body), *concurrency, *duration, rateName(*rate), *fanout && *url == "")
-	w0, cpu := sampleWriters([]string{target}), sampleCPU()
+	w0, cpu, prof := sampleWriters([]string{target}), sampleCPU(), startProfiles([]string{target}, *duration)
 	veil := run(ctx, target+"/hooks/greenhouse", body, *concurrency, *duration, *rate)
 	after := sampleCPU()
 	writers := writerStats(w0, sampleWriters([]string{target}), 1, veil.elapsed)
 	veil.print("veil (durable)")
 	printCPU(cpu, after, veil.ok)
 	fmt.Println(writers)
+	prof.print(after.veil-cpu.veil, veil.ok)
 	stopVeil() // the bare handler has the machine to itself, as veil had
 	if !*baseline {
 		return
@@ -256,11 +259,17 @@ sources:
 		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		key = lines[len(lines)-1]
 	}
-	stopChild, url, err := startChild(exec.Command(bin, "serve", "--config", config))
+	serve := exec.Command(bin, "serve", "--config", config)
+	env, started := pprofEnv()
+	if env != "" {
+		serve.Env = append(os.Environ(), env)
+	}
+	stopChild, url, err := startChild(serve)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, "", "", err
 	}
+	started(url)
 	return func() { stopChild(); os.RemoveAll(dir) }, url, key, nil
 }
 

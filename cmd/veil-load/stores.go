@@ -22,14 +22,16 @@ func runStores(ctx context.Context, bin, pgDSN string, body []byte, workers int,
 	if err != nil {
 		fatal(err)
 	}
-	w0, cpu := sampleWriters([]string{u}), sampleCPU()
+	w0, cpu, prof := sampleWriters([]string{u}), sampleCPU(), startProfiles([]string{u}, d)
 	lite := runOn(ctx, []string{u + "/hooks/greenhouse"}, body, workers, d, 0)
 	after := sampleCPU()
 	writers := writerStats(w0, sampleWriters([]string{u}), 1, lite.elapsed)
+	prof.wait()
 	stop()
 	lite.print("sqlite")
 	printCPU(cpu, after, lite.ok)
 	fmt.Println(writers)
+	prof.print(after.veil-cpu.veil, lite.ok)
 
 	for _, replicas := range []int{1, 3} {
 		dsn, drop := pgSchema(pgDSN)
@@ -45,10 +47,11 @@ func runStores(ctx context.Context, bin, pgDSN string, body []byte, workers int,
 			urls = append(urls, u+"/hooks/greenhouse")
 			bases = append(bases, u)
 		}
-		w0, cpu := sampleWriters(bases), sampleCPU()
+		w0, cpu, prof := sampleWriters(bases), sampleCPU(), startProfiles(bases, d)
 		r := runOn(ctx, urls, body, workers, d, 0)
 		after := sampleCPU()
 		writers := writerStats(w0, sampleWriters(bases), replicas, r.elapsed)
+		prof.wait()
 		for _, s := range stops {
 			s()
 		}
@@ -56,6 +59,7 @@ func runStores(ctx context.Context, bin, pgDSN string, body []byte, workers int,
 		r.print(fmt.Sprintf("postgres, %d replica(s)", replicas))
 		printCPU(cpu, after, r.ok)
 		fmt.Println(writers)
+		prof.print(after.veil-cpu.veil, r.ok)
 		fmt.Printf("ratio: %.1f%% of the SQLite rate\n", 100*r.rps/lite.rps)
 	}
 }
