@@ -71,6 +71,10 @@ func startProfiles(urls []string, d time.Duration) *profiles {
 		pprofMu.Lock()
 		addr := pprofOf[u]
 		pprofMu.Unlock()
+		if addr == "" {
+			p.err = fmt.Errorf("%s was not started by this command", u)
+			continue
+		}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
