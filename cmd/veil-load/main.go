@@ -121,14 +121,11 @@ func main() {
 		target, stopVeil = u, stop
 	}
 	fmt.Printf("load: %d B body, concurrency %d, duration %s, rate %s, decided for 3 destinations: %v\n", len(body), *concurrency, *duration, rateName(*rate), *fanout && *url == "")
-	w0, cpu, prof := sampleWriters([]string{target}), sampleCPU(), startProfiles([]string{target}, *duration)
+	w := watchVeils([]string{target}, *duration)
 	veil := run(ctx, target+"/hooks/greenhouse", body, *concurrency, *duration, *rate)
-	after := sampleCPU()
-	writers := writerStats(w0, sampleWriters([]string{target}), 1, veil.elapsed)
+	w.end(veil)
 	veil.print("veil (durable)")
-	printCPU(cpu, after, veil.ok)
-	fmt.Println(writers)
-	prof.print(after.veil-cpu.veil, veil.ok)
+	w.print()
 	stopVeil() // the bare handler has the machine to itself, as veil had
 	if !*baseline {
 		return
@@ -138,9 +135,9 @@ func main() {
 		fatal(err)
 	}
 	defer stop()
-	cpu = sampleCPU()
+	cpu := sampleCPU()
 	base := run(ctx, u+"/hooks/greenhouse", body, *concurrency, *duration, *rate)
-	after = sampleCPU()
+	after := sampleCPU()
 	base.print("bare net/http")
 	printCPU(cpu, after, base.ok)
 	fmt.Printf("ratio: veil/bare = %.1f%% of throughput\n", 100*veil.rps/base.rps)

@@ -22,16 +22,12 @@ func runStores(ctx context.Context, bin, pgDSN string, body []byte, workers int,
 	if err != nil {
 		fatal(err)
 	}
-	w0, cpu, prof := sampleWriters([]string{u}), sampleCPU(), startProfiles([]string{u}, d)
+	w := watchVeils([]string{u}, d)
 	lite := runOn(ctx, []string{u + "/hooks/greenhouse"}, body, workers, d, 0)
-	after := sampleCPU()
-	writers := writerStats(w0, sampleWriters([]string{u}), 1, lite.elapsed)
-	prof.wait()
+	w.end(lite)
 	stop()
 	lite.print("sqlite")
-	printCPU(cpu, after, lite.ok)
-	fmt.Println(writers)
-	prof.print(after.veil-cpu.veil, lite.ok)
+	w.print()
 
 	for _, replicas := range []int{1, 3} {
 		dsn, drop := pgSchema(pgDSN)
@@ -47,21 +43,47 @@ func runStores(ctx context.Context, bin, pgDSN string, body []byte, workers int,
 			urls = append(urls, u+"/hooks/greenhouse")
 			bases = append(bases, u)
 		}
-		w0, cpu, prof := sampleWriters(bases), sampleCPU(), startProfiles(bases, d)
+		w := watchVeils(bases, d)
 		r := runOn(ctx, urls, body, workers, d, 0)
-		after := sampleCPU()
-		writers := writerStats(w0, sampleWriters(bases), replicas, r.elapsed)
-		prof.wait()
+		w.end(r)
 		for _, s := range stops {
 			s()
 		}
 		drop()
 		r.print(fmt.Sprintf("postgres, %d replica(s)", replicas))
-		printCPU(cpu, after, r.ok)
-		fmt.Println(writers)
-		prof.print(after.veil-cpu.veil, r.ok)
+		w.print()
 		fmt.Printf("ratio: %.1f%% of the SQLite rate\n", 100*r.rps/lite.rps)
 	}
+}
+
+// veilWatch is what a phase's veils did over it: the CPU by whom, their
+// writers' batches and, with -profile, their CPU by part.
+type veilWatch struct {
+	urls       []string
+	cpu, after cpuSample
+	writers    writerSample
+	stats      string
+	prof       *profiles
+	events     int64
+}
+
+// watchVeils begins watching the veils at urls over a phase of length d.
+func watchVeils(urls []string, d time.Duration) *veilWatch {
+	return &veilWatch{urls: urls, writers: sampleWriters(urls), cpu: sampleCPU(), prof: startProfiles(urls, d)}
+}
+
+// end closes the watch on the phase's result r, while the veils still run.
+func (w *veilWatch) end(r *result) {
+	w.after, w.events = sampleCPU(), r.ok
+	w.stats = writerStats(w.writers, sampleWriters(w.urls), len(w.urls), r.elapsed)
+	w.prof.wait()
+}
+
+// print prints what end gathered, under the phase's own line.
+func (w *veilWatch) print() {
+	printCPU(w.cpu, w.after, w.events)
+	fmt.Println(w.stats)
+	w.prof.print(w.after.veil-w.cpu.veil, w.events)
 }
 
 // writerSample is what the store writers of some replicas had committed
