@@ -72,7 +72,7 @@ func startProfiles(urls []string, d time.Duration) *profiles {
 		addr := pprofOf[u]
 		pprofMu.Unlock()
 		if addr == "" {
-			p.err = fmt.Errorf("%s was not started by this command", u)
+			p.add(nil, fmt.Errorf("%s was not started by this command", u)) // under p.mu: profiles already begun may report
 			continue
 		}
 		p.wg.Add(1)
