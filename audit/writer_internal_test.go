@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -360,5 +361,48 @@ func TestDrain_UpsertsDoNotSplitRuns(t *testing.T) {
 	}
 	if len(tx.queued) != 0 {
 		t.Fatalf("%d writes left queued", len(tx.queued))
+	}
+}
+
+// TestWriter_StatementJournalInMemory: a statement inside the writer's
+// transaction that may fail half-way (a multi-row write with a unique
+// index, as every merged INSERT is) keeps the pages it changes in a
+// statement journal. SQLite spills that journal to a temporary file past
+// 64 KiB unless temp_store is MEMORY; the writer's batches did, and its
+// writes were a seventh of the writer's CPU under load.
+func TestWriter_StatementJournalInMemory(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/self/fd")
+	}
+	st := openWriterStore(t)
+	var spilled []string
+	err := st.write(context.Background(), func(tx *wtx) error {
+		for _, q := range []string{
+			`CREATE TABLE spill (k INTEGER PRIMARY KEY, v BLOB UNIQUE)`,
+			`WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 200) INSERT INTO spill (k, v) SELECT k, randomblob(4000) FROM n`,
+			`UPDATE spill SET v = randomblob(4000)`, // every page it had: ~800 KiB to journal
+		} {
+			if _, err := tx.Exec(q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		fds, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			return err
+		}
+		for _, fd := range fds {
+			// SQLite unlinks a temporary file as soon as it opens it.
+			if to, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && strings.HasSuffix(to, " (deleted)") {
+				spilled = append(spilled, to)
+			}
+		}
+		_, err = tx.Exec(`DROP TABLE spill`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(spilled) > 0 {
+		t.Fatalf("the writer's statement journal spilled to %q, want it in memory", spilled)
 	}
 }
