@@ -248,7 +248,10 @@ func (s *Store) openSQLite() error {
 	// unique index keeps one, to undo itself alone) stay in memory: past
 	// 64 KiB SQLite spilled them to a temporary file, a seventh of the
 	// writer's CPU. Its statements are bounded (INSERTs of at most 64
-	// rows, purges in chunks), and so is the journal.
+	// rows, purges in chunks), and so is the journal. Temporary tables
+	// stay in memory too; the writer builds one, in the purge of keys
+	// made before per-hour keys: the subjects of such events that still
+	// have a payload (none a payload retention after the upgrade).
 	w, err := sql.Open("sqlite", dsn+"&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
