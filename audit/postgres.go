@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,10 +67,22 @@ func (s *Store) openPostgres() error {
 	return nil
 }
 
-// rootCause is the innermost error's text: pgx wraps the dial error in
-// the connection settings.
+// rootCause is the text of the attempts pgx made: it wraps the dial
+// errors in the connection settings, joined, one per way it tried
+// (sslmode=prefer, the default, tries with TLS, then without; a host may
+// have several addresses). Each different attempt is told once, on one
+// line.
 func rootCause(err error) string {
 	for {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			var attempts []string
+			for _, e := range j.Unwrap() {
+				if !slices.Contains(attempts, e.Error()) {
+					attempts = append(attempts, e.Error())
+				}
+			}
+			return strings.Join(attempts, "; ")
+		}
 		u := errors.Unwrap(err)
 		if u == nil {
 			return err.Error()

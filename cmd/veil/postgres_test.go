@@ -366,6 +366,12 @@ func TestPostgres_BadDatabase(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "cannot reach PostgreSQL at "+closed) || strings.Contains(out, "s3cret-Pw") {
 		t.Fatalf("unreachable database: exit %d\n%s", code, out)
 	}
+	// sslmode=prefer, the default: pgx tries with TLS, then without, and
+	// both attempts fail alike; the sentence tells it once.
+	prefer := pgConfig(t, t.TempDir(), "postgres://veil:s3cret-Pw@"+closed+"/test?connect_timeout=2", "")
+	if code, out := runBin(t, nil, "serve", "--config", prefer); code != 1 || strings.Count(out, "dial error") != 1 || strings.Contains(out, "s3cret-Pw") {
+		t.Fatalf("unreachable database, sslmode=prefer: exit %d, want one attempt's error told once\n%s", code, out)
+	}
 
 	// A proxy between serve and the database, to cut and restore.
 	px := newTCPProxy(t, strings.TrimPrefix(strings.SplitN(strings.TrimPrefix(testPostgres(), "postgres://"), "/", 2)[0], "postgres@"))
