@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"unicode"
 
 	_ "github.com/veilhq/veil/ats" // registers every vendor
 )
@@ -145,16 +146,21 @@ func find(cs []*command, args []string) (*command, []string) {
 func isHelp(a string) bool { return a == "-h" || a == "--help" || a == "help" || a == "-help" }
 
 func overview() string {
-	var b strings.Builder
-	b.WriteString("veil: a privacy gateway for recruiting webhooks.\n\nUsage: veil <command> [--config veil.yaml] [flags]\n\nCommands:\n")
+	var lines []*command
 	for _, c := range commands {
 		if c.sub == nil {
-			fmt.Fprintf(&b, "  %-18s %s\n", c.name, firstSentence(c.about))
-			continue
+			lines = append(lines, c)
 		}
-		for _, s := range c.sub {
-			fmt.Fprintf(&b, "  %-18s %s\n", s.name, firstSentence(s.about))
-		}
+		lines = append(lines, c.sub...)
+	}
+	width := 0
+	for _, c := range lines {
+		width = max(width, len(c.name))
+	}
+	var b strings.Builder
+	b.WriteString("veil: a privacy gateway for recruiting webhooks.\n\nUsage: veil <command> [--config veil.yaml] [flags]\n\nCommands:\n")
+	for _, c := range lines {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, c.name, firstSentence(c.about))
 	}
 	b.WriteString("\n`veil <command> --help` describes a command, its arguments and flags.\n")
 	return b.String()
@@ -170,11 +176,19 @@ func groupHelp(c *command) string {
 	return b.String()
 }
 
+// firstSentence returns s up to the first full stop that a capital letter
+// follows: "GDPR Art. 15" does not end one.
 func firstSentence(s string) string {
-	if i := strings.Index(s, ". "); i >= 0 {
-		return s[:i+1]
+	for i := 0; ; {
+		j := strings.Index(s[i:], ". ")
+		if j < 0 {
+			return s
+		}
+		i += j + 2
+		if i < len(s) && unicode.IsUpper(rune(s[i])) {
+			return s[:i-1]
+		}
 	}
-	return s
 }
 
 // newFlagSet returns the command's flag set with the shared --config flag.
