@@ -369,6 +369,7 @@ func startChild(cmd *exec.Cmd) (stop func(), url string, err error) {
 			cmd.Stdout, cmd.Stderr = io.MultiWriter(pw, f), io.MultiWriter(pw, f)
 		}
 	}
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, "", err
 	}
