@@ -110,8 +110,17 @@ func TestAuditVerifyCLI(t *testing.T) {
 	cfg := strings.Replace(string(mustRead(t, config)), "policies:", "retention: {payload: 1ns, audit: 1ns}\npolicies:", 1)
 	os.WriteFile(config, []byte(cfg), 0o600)
 	time.Sleep(10 * time.Millisecond)
-	if code, out := runVeil(t, "audit", "purge", "--config", config); code != 0 || !strings.Contains(out, "purged: 10 payloads") {
+	code, out := runVeil(t, "audit", "purge", "--config", config)
+	if code != 0 || !strings.Contains(out, "purged: 10 payloads") {
 		t.Fatalf("purge: exit %d\n%s", code, out)
+	}
+	// It says what it gave back to the file system: the pages the ten
+	// payloads and every audit row took.
+	var pages int
+	if i := strings.Index(out, "expired); "); i < 0 {
+		t.Fatalf("purge does not say what it gave back:\n%s", out)
+	} else if fmt.Sscanf(out[i+len("expired); "):], "%d free pages given back", &pages); pages == 0 {
+		t.Fatalf("purge gave back no pages:\n%s", out)
 	}
 	if code, out := runVeil(t, "audit", "verify", "--config", config); code != 0 {
 		t.Fatalf("after purge: exit %d\n%s", code, out)
