@@ -287,27 +287,43 @@ func (s *Store) openSQLite() error {
 
 // incrementalVacuum puts the database in incremental auto-vacuum mode, so
 // that retention can give freed pages back to the file system a few at a
-// time: a new database before its first table, one made before this mode
-// with a VACUUM, once.
+// time. The mode takes effect with a VACUUM, for a new database too: by
+// the time this runs, journal_mode(WAL) has written the new file's header,
+// and the pragma alone left a new database without the mode (retention
+// gave nothing back until a restart rewrote the whole file). On a new,
+// empty file the VACUUM is instant; a database made before this mode is
+// rewritten once.
 func incrementalVacuum(db dbh, log *slog.Logger) error {
-	var mode, tables int
-	if err := db.QueryRow(`PRAGMA auto_vacuum`).Scan(&mode); err != nil {
+	mode, err := autoVacuum(db)
+	if err != nil || mode == autoVacuumIncremental {
 		return err
 	}
-	if mode == 2 {
-		return nil
+	var tables int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master`).Scan(&tables); err != nil {
+		return err
+	}
+	if tables > 0 {
+		log.Info("rewriting the database once so retention can give space back (VACUUM)")
 	}
 	if _, err := db.Exec(`PRAGMA auto_vacuum = INCREMENTAL`); err != nil {
 		return err
 	}
-	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master`).Scan(&tables); err != nil || tables == 0 {
-		return err
-	}
-	log.Info("rewriting the database once so retention can give space back (VACUUM)")
 	if _, err := db.Exec(`VACUUM`); err != nil {
 		return fmt.Errorf("vacuum into incremental mode: %w", err)
 	}
-	return nil
+	if mode, err = autoVacuum(db); err == nil && mode != autoVacuumIncremental {
+		err = fmt.Errorf("auto_vacuum is %d after VACUUM, want %d (incremental)", mode, autoVacuumIncremental)
+	}
+	return err
+}
+
+// autoVacuumIncremental is PRAGMA auto_vacuum's value for INCREMENTAL.
+const autoVacuumIncremental = 2
+
+func autoVacuum(db dbh) (int, error) {
+	var mode int
+	err := db.QueryRow(`PRAGMA auto_vacuum`).Scan(&mode)
+	return mode, err
 }
 
 // pageSize is the database's page size (page sizes from 4 to 64 KiB made
