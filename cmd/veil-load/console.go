@@ -36,7 +36,7 @@ func runConsole(bin string, nEvents, nAudit int) {
 	if err != nil {
 		fatal(err)
 	}
-	defer os.RemoveAll(dir)
+	defer atExit(func() { os.RemoveAll(dir) })()
 	vault, _ := veil.DecodeKey("zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=")
 	ps, _ := veil.DecodeKey("q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY=")
 	os.MkdirAll(filepath.Join(dir, "data"), 0o700)

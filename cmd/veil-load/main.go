@@ -56,6 +56,7 @@ func main() {
 		soak          = flag.Bool("soak", false, "soak: flapping destinations (down 20 s of every minute, 5% random 503s), purges every 3 minutes, at -rate for -duration; then drain, and check that every delivery ended once, metrics match the audit log, disk and memory")
 		serveFlapping = flag.Bool("serve-flapping-sink", false, "internal: run the flapping sink and print its address")
 		purgeEvery    = flag.Duration("purge-every", 3*time.Minute, "with -soak: run `veil audit purge` this often")
+		keep          = flag.Bool("keep", false, "with -soak: keep its data folder after the run (it is removed otherwise)")
 		retention     = flag.Duration("retention", 5*time.Minute, "with -soak: retention.payload")
 		stores        = flag.Bool("stores", false, "ingest with fan-out side by side on SQLite, on PostgreSQL with one replica, and with three replicas sharing the database (loaded round robin)")
 		consoleEvents = flag.Int("console", 0, "time the console's Events and Audit pages on a store of this many events (and -console-audit audit rows in all)")
@@ -78,8 +79,9 @@ func main() {
 		runFlappingSink()
 		return
 	}
+	exitOnSignal()
 	if *soak {
-		runSoak(*veilBin, *rate, *duration, *purgeEvery, *retention)
+		runSoak(*veilBin, *rate, *duration, *purgeEvery, *retention, *keep)
 		return
 	}
 	if *consoleEvents > 0 {
@@ -152,7 +154,7 @@ func rateName(r int) string {
 
 func fatal(err error) {
 	fmt.Fprintln(os.Stderr, "veil-load:", err)
-	os.Exit(1)
+	exit(1)
 }
 
 func mustExecutable() string {
@@ -234,6 +236,7 @@ func startVeilExtra(bin, dests, extra string, consumer bool) (stop func(), url, 
 	if err != nil {
 		return nil, "", "", err
 	}
+	removeDir := atExit(func() { os.RemoveAll(dir) })
 	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
 data_dir: %q
 admin_token: load-admin-token
@@ -263,11 +266,11 @@ sources:
 	}
 	stopChild, url, err := startChild(serve)
 	if err != nil {
-		os.RemoveAll(dir)
+		removeDir()
 		return nil, "", "", err
 	}
 	started(url)
-	return func() { stopChild(); os.RemoveAll(dir) }, url, key, nil
+	return func() { stopChild(); removeDir() }, url, key, nil
 }
 
 // runLookups ingests hires, then loads GET /v1/events/{id}/record with the
@@ -383,7 +386,7 @@ func startChild(cmd *exec.Cmd) (stop func(), url string, err error) {
 			}
 		}
 	}()
-	stop = func() {
+	stop = atExit(func() {
 		cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
@@ -393,7 +396,7 @@ func startChild(cmd *exec.Cmd) (stop func(), url string, err error) {
 			cmd.Process.Kill()
 		}
 		pw.Close()
-	}
+	})
 	select {
 	case url = <-found:
 		return stop, url, nil

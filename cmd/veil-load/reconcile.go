@@ -62,7 +62,7 @@ func runReconcile(bin string, n int) {
 	if err != nil {
 		fatal(err)
 	}
-	defer os.RemoveAll(dir)
+	defer atExit(func() { os.RemoveAll(dir) })()
 	config := filepath.Join(dir, "veil.yaml")
 	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
 data_dir: %q

@@ -76,7 +76,7 @@ type soakSample struct {
 	veilCPU, stolen     float64 // cores: veil's, and the machine's taken by the hypervisor
 }
 
-func runSoak(bin string, rate int, d, purgeEvery, retention time.Duration) {
+func runSoak(bin string, rate int, d, purgeEvery, retention time.Duration, keep bool) {
 	if rate == 0 {
 		rate = 300
 	}
@@ -94,6 +94,10 @@ func runSoak(bin string, rate int, d, purgeEvery, retention time.Duration) {
 	dir, err := os.MkdirTemp("", "veil-soak")
 	if err != nil {
 		fatal(err)
+	}
+	removeDir, kept := func() {}, "kept after the run (-keep)"
+	if !keep {
+		removeDir, kept = atExit(func() { os.RemoveAll(dir) }), "removed at the end unless -keep"
 	}
 	policies, _ := filepath.Abs("policies")
 	config := filepath.Join(dir, "veil.yaml")
@@ -132,7 +136,7 @@ destinations:
 		fatal(err)
 	}
 	fmt.Printf("soak: %d hires/s for %s, 3 destinations at a sink down 20 s of every minute with 5%% random 503s,\n"+
-		"retries [1s 2s 5s 10s] x 8, retention.payload %s, `veil audit purge` every %s; data in %s\n", rate, d, retention, purgeEvery, dir)
+		"retries [1s 2s 5s 10s] x 8, retention.payload %s, `veil audit purge` every %s; data in %s (%s)\n", rate, d, retention, purgeEvery, dir, kept)
 
 	start := time.Now()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -285,6 +289,7 @@ destinations:
 		fmt.Println("backlog NOT drained within 15 minutes after the load stopped")
 	}
 	checkSoak(sampleDB, metrics, samples, finalRSS)
+	removeDir()
 }
 
 // checkSoak reads the stopped store: every accepted event ends, per
@@ -292,6 +297,10 @@ destinations:
 // the rows; nothing is left 'sending'; and the file is in proportion to
 // what retention keeps.
 func checkSoak(dbPath string, metrics map[string]float64, samples []soakSample, finalRSS float64) {
+	// The file as serve left it, before anything here opens it: opening
+	// the store may change it (a store that finds its database outside
+	// incremental auto-vacuum rewrites it with a VACUUM).
+	size := fileMB(dbPath)
 	vault, _ := veil.DecodeKey("zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=")
 	ps, _ := veil.DecodeKey("q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY=")
 	st := audit.NewStore(dbPath, vault, ps)
@@ -359,7 +368,7 @@ func checkSoak(dbPath string, metrics map[string]float64, samples []soakSample, 
 	if _, err := db.Exec(`VACUUM INTO ?`, fresh); err != nil {
 		fatal(err)
 	}
-	size, freshSize := fileMB(dbPath), fileMB(fresh)
+	freshSize := fileMB(fresh)
 	os.Remove(fresh)
 	fmt.Printf("deliveries left 'sending': %d\nveil.db %.1f MB; a fresh database holding the same rows %.1f MB (%.2fx)\n", sending, size, freshSize, size/freshSize)
 	var last5 []float64

@@ -130,8 +130,8 @@ func pgSchema(dsn string) (string, func()) {
 	if strings.Contains(dsn, "?") {
 		sep = "&"
 	}
-	return dsn + sep + "search_path=" + schema, func() {
+	return dsn + sep + "search_path=" + schema, atExit(func() {
 		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
 		admin.Close()
-	}
+	})
 }
