@@ -19,7 +19,8 @@ var copyTables = []struct {
 }{
 	{"data_keys", "epoch, subject", []string{"epoch", "subject", "wrapped", "created_at"}},
 	{"events", "received_at, id", []string{"id", "source", "vendor", "event_type", "subject", "dedup", "body_dedup",
-		"received_at", "payload", "upstream", "key_epoch"}},
+		"received_at", "upstream", "key_epoch"}},
+	{"payloads", "event_id", []string{"event_id", "sealed"}},
 	{"deliveries", "created_at, id", []string{"id", "event_id", "destination", "subject", "status", "detail", "attempts",
 		"next_attempt_at", "created_at", "updated_at"}},
 	{"delivery_bodies", "id", []string{"id", "body", "fields_kept", "pseudonymized", "categories"}},
@@ -126,7 +127,7 @@ func (s *Store) insertRows(ctx context.Context, table string, cols []string, row
 // isBinary says whether a column is binary (bytea) on PostgreSQL.
 func isBinary(col string) bool {
 	switch col {
-	case "wrapped", "dedup", "body_dedup", "payload", "body", "key_hash":
+	case "wrapped", "dedup", "body_dedup", "sealed", "body", "key_hash":
 		return true
 	}
 	return false

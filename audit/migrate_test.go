@@ -39,8 +39,8 @@ func TestMigrate_Legacy(t *testing.T) {
 	// Rebuild the old layout from the new tables.
 	db.exec(t, `
 		CREATE TABLE old_events AS SELECT id, source, vendor, event_type, subject, coalesce(dedup, body_dedup) AS dedup,
-			received_at, 'digest' AS digest, payload FROM events;
-		DROP TABLE events; ALTER TABLE old_events RENAME TO events;
+			received_at, 'digest' AS digest, (SELECT sealed FROM payloads p WHERE p.event_id = events.id) AS payload FROM events;
+		DROP TABLE events; DROP TABLE payloads; ALTER TABLE old_events RENAME TO events;
 		CREATE TABLE old AS SELECT d.id, d.event_id, d.destination, d.subject, d.status, b.body, b.fields_kept,
 			'["email"]' AS fields_dropped, b.pseudonymized, d.detail, d.attempts, d.next_attempt_at, d.created_at, d.updated_at
 			FROM deliveries d JOIN delivery_bodies b ON b.id = d.id;

@@ -185,7 +185,7 @@ func (s *Store) purgeEvents(ctx context.Context, cut time.Time, size int, r *vei
 			return fmt.Errorf("read retention cursor: %w", err)
 		}
 		rows, err := tx.Query(`SELECT id, received_at FROM events WHERE received_at >= ? AND received_at < ?
-			AND (payload IS NOT NULL OR upstream IS NOT NULL) ORDER BY received_at LIMIT ?`, cursor, cut.UnixNano(), size)
+			AND `+held("events")+` ORDER BY received_at LIMIT ?`, cursor, cut.UnixNano(), size)
 		if err != nil {
 			return fmt.Errorf("find expired payloads: %w", err)
 		}
@@ -213,8 +213,11 @@ func (s *Store) purgeEvents(ctx context.Context, cut time.Time, size int, r *vei
 			return fmt.Errorf("purge delivery bodies: %w", err)
 		}
 		bodies, _ := res.RowsAffected()
-		if _, err := tx.Exec(`UPDATE events SET payload = NULL, upstream = NULL WHERE id IN `+in, ids...); err != nil {
+		if _, err := tx.Exec(`DELETE FROM payloads WHERE event_id IN `+in, ids...); err != nil {
 			return fmt.Errorf("purge payloads: %w", err)
+		}
+		if _, err := tx.Exec(`UPDATE events SET upstream = NULL WHERE upstream IS NOT NULL AND id IN `+in, ids...); err != nil {
+			return fmt.Errorf("purge upstream ids: %w", err)
 		}
 		if _, err := tx.Exec(`INSERT INTO meta (key, value) VALUES ('retention_cursor', ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, fmt.Sprint(cursor)); err != nil {
@@ -325,7 +328,7 @@ func (s *Store) purgeKeys(ctx context.Context, cut time.Time, r *veil.PurgeResul
 	}
 	return s.write(ctx, func(tx *wtx) error {
 		res, err := tx.Exec(`DELETE FROM data_keys WHERE epoch = 0 AND subject NOT IN (SELECT subject FROM events
-			WHERE key_epoch = 0 AND (payload IS NOT NULL OR upstream IS NOT NULL))`)
+			WHERE key_epoch = 0 AND ` + held("events") + `)`)
 		if err != nil {
 			return fmt.Errorf("purge data keys: %w", err)
 		}
@@ -425,9 +428,9 @@ func (s *Store) purgeCounts(ctx context.Context, payloadCut time.Time, auditCut 
 		query string
 		args  []any
 	}{
-		{&r.Payloads, `SELECT count(*) FROM events WHERE received_at < ? AND (payload IS NOT NULL OR upstream IS NOT NULL)`, []any{cut}},
+		{&r.Payloads, `SELECT count(*) FROM events WHERE received_at < ? AND ` + held("events"), []any{cut}},
 		{&r.DeliveryBodies, `SELECT count(*) FROM delivery_bodies WHERE body IS NOT NULL AND id IN (SELECT d.id FROM deliveries d
-			JOIN events e ON e.id = d.event_id WHERE e.received_at < ? AND (e.payload IS NOT NULL OR e.upstream IS NOT NULL))`, []any{cut}},
+			JOIN events e ON e.id = d.event_id WHERE e.received_at < ? AND ` + held("e") + `)`, []any{cut}},
 		{&r.DataKeys, `SELECT count(*) FROM data_keys WHERE epoch > 0 AND epoch < ?`, []any{epochOf(payloadCut)}},
 		{&r.AuditRows, `SELECT count(*) FROM audit WHERE seq < coalesce((SELECT min(seq) FROM audit WHERE time >= ?), (SELECT max(seq) + 1 FROM audit))`, []any{auditCut}},
 	} {
@@ -436,7 +439,7 @@ func (s *Store) purgeCounts(ctx context.Context, payloadCut time.Time, auditCut 
 		}
 	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT d.destination, count(*) FROM deliveries d JOIN events e ON e.id = d.event_id
-		WHERE d.status IN ('pending', 'sending', 'held') AND e.received_at < ? AND (e.payload IS NOT NULL OR e.upstream IS NOT NULL)
+		WHERE d.status IN ('pending', 'sending', 'held') AND e.received_at < ? AND `+held("e")+`
 		GROUP BY d.destination`, cut)
 	if err != nil {
 		return r, fmt.Errorf("count waiting deliveries: %w", err)

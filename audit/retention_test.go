@@ -3,6 +3,7 @@ package audit_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -185,5 +186,53 @@ func TestKeyCacheCap(t *testing.T) {
 	}
 	if got := st.CachedKeys(); got > audit.DefaultKeyCacheSize || got == 0 {
 		t.Fatalf("%d keys cached after %d subjects, want between 1 and %d", got, n, audit.DefaultKeyCacheSize)
+	}
+}
+
+// TestPurge_LeavesNoHalfEmptyPages: once payloads are purged, the file is
+// about the size of a fresh copy of what it still holds. Set to NULL in
+// place, each purged payload left its events row in a page the inline
+// ciphertext had filled; in their own table, purged payloads go with
+// their pages.
+func TestPurge_LeavesNoHalfEmptyPages(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "veil.db")
+	st := MustOpenStore(t, path)
+	ctx := context.Background()
+	payload := []byte(`{"blob":"` + strings.Repeat("x", 6500) + `"}`) // a Greenhouse hire's size
+	var wg sync.WaitGroup
+	for w := range 16 { // the writer commits them in batches, as under load
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < 2000; i += 16 {
+				e := event(i, fmt.Sprint("greenhouse:candidate:", i))
+				e.Payload = payload
+				if _, _, err := st.IngestEvent(ctx, e, nil, veil.Drift{}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	r, err := st.Purge(ctx, time.Unix(1795688100, 0).Add(73*time.Hour), 72*time.Hour, 8760*time.Hour, false)
+	if err != nil || r.Payloads != 2000 {
+		t.Fatalf("purge: %+v %v; want 2000 payloads", r, err)
+	}
+	st.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fresh := filepath.Join(t.TempDir(), "fresh.db")
+	if _, err := db.Exec(`VACUUM INTO ?`, fresh); err != nil {
+		t.Fatal(err)
+	}
+	if size, want := fileSize(t, path), fileSize(t, fresh); size > want*5/4 {
+		t.Fatalf("database %d KB after the purge, a fresh copy of its rows %d KB: want at most 1.25 times", size>>10, want>>10)
 	}
 }

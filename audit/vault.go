@@ -121,9 +121,14 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 			return err
 		}
 		if err := tx.deferExec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
-			key_epoch, payload, upstream) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType,
-			subject, dedup, bodyDedup, e.ReceivedAt.UnixNano(), epoch, sealed, upstream); err != nil {
+			key_epoch, upstream) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType,
+			subject, dedup, bodyDedup, e.ReceivedAt.UnixNano(), epoch, upstream); err != nil {
 			return fmt.Errorf("insert event: %w", err)
+		}
+		if sealed != nil {
+			if err := tx.deferExec(`INSERT INTO payloads (event_id, sealed) VALUES (?, ?)`, e.ID, sealed); err != nil {
+				return fmt.Errorf("insert payload: %w", err)
+			}
 		}
 		if tx.pre != nil { // a second copy in the same batch is a duplicate
 			for _, h := range [][]byte{dedup, bodyDedup} {
@@ -181,8 +186,9 @@ func (s *Store) Event(ctx context.Context, id string) (*veil.Event, error) {
 		wrapped  []byte
 		upstream sql.NullString
 	)
-	err := s.rdb.QueryRowContext(ctx, `SELECT e.source, e.vendor, e.event_type, e.subject, e.received_at, e.payload, k.wrapped, e.upstream
-		FROM events e LEFT JOIN data_keys k ON k.epoch = e.key_epoch AND k.subject = e.subject WHERE e.id = ?`, id).
+	err := s.rdb.QueryRowContext(ctx, `SELECT e.source, e.vendor, e.event_type, e.subject, e.received_at, p.sealed, k.wrapped, e.upstream
+		FROM events e LEFT JOIN payloads p ON p.event_id = e.id
+		LEFT JOIN data_keys k ON k.epoch = e.key_epoch AND k.subject = e.subject WHERE e.id = ?`, id).
 		Scan(&e.Source, &e.Vendor, &e.EventType, &e.Subject, &nanos, &sealed, &wrapped, &upstream)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
@@ -255,11 +261,17 @@ func open(key, sealed, aad []byte) ([]byte, error) {
 	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], aad)
 }
 
+// held is the condition that the event of the events row named t still
+// has its payload, or its ids for an upstream lookup.
+func held(t string) string {
+	return "(" + t + ".upstream IS NOT NULL OR EXISTS (SELECT 1 FROM payloads p WHERE p.event_id = " + t + ".id))"
+}
+
 // Events calls fn with every event whose payload is still held, oldest
 // first, decrypted. Purged and erased events are skipped. tick, when set,
 // is told how many of the events listed at the start are done.
 func (s *Store) Events(ctx context.Context, fn func(*veil.Event) error, tick func(done, total int)) error {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id FROM events WHERE payload IS NOT NULL ORDER BY received_at`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT e.id FROM events e JOIN payloads p ON p.event_id = e.id ORDER BY e.received_at`)
 	if err != nil {
 		return fmt.Errorf("list events: %w", err)
 	}

@@ -84,7 +84,8 @@ func TestUpstreamLookup(t *testing.T) {
 	}
 	defer db.Close()
 	var held, upstream int
-	db.QueryRow(`SELECT count(payload), count(upstream) FROM events WHERE source IN ('greenhouse', 'lever')`).Scan(&held, &upstream)
+	db.QueryRow(`SELECT count(p.sealed), count(e.upstream) FROM events e LEFT JOIN payloads p ON p.event_id = e.id
+		WHERE e.source IN ('greenhouse', 'lever')`).Scan(&held, &upstream)
 	if held != 0 || upstream != 2 {
 		t.Fatalf("upstream sources: %d payloads and %d id sets stored, want 0 and 2", held, upstream)
 	}
