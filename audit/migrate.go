@@ -90,6 +90,11 @@ func migrateSQLite(db dbh, now time.Time, tick func(m Migration, i, n int)) ([]M
 			current = 1
 		}
 	}
+	if current > len(ms) {
+		// A release older than the one that last opened the file (a
+		// rollback): its statements would not match the schema.
+		return nil, fmt.Errorf("the database is at schema version %d, newer than this release's %d: run a release at least as new", current, len(ms))
+	}
 	var applied []Migration
 	todo := ms[current:]
 	for i, m := range todo {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,5 +112,25 @@ func testVaultKeyCheck(t *testing.T, d testDB) {
 	st.Close()
 	if n := d.queryInt(t, `SELECT count(*) FROM meta WHERE key = 'vault_check'`); n != 1 {
 		t.Fatalf("check value rows: %d, want 1", n)
+	}
+}
+
+// TestMigrate_NewerDatabase: a release older than the database's schema (a
+// rollback) refuses it with an error naming both versions; it panicked on
+// a slice bound.
+func TestMigrate_NewerDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "veil.db")
+	st := MustOpenStore(t, path)
+	st.Close()
+	db := testDB{driver: "sqlite", path: path}
+	db.exec(t, `INSERT INTO schema_migrations (version, applied_at) VALUES (1000, 0)`)
+	st = audit.NewStore(path, vaultKey, pseudonymKey)
+	err := st.Open()
+	if err == nil {
+		st.Close()
+		t.Fatal("a database at schema version 1000 opened")
+	}
+	if !strings.Contains(err.Error(), "schema version 1000, newer than this release's") {
+		t.Fatalf("error %q does not name the versions", err)
 	}
 }
