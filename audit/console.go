@@ -21,7 +21,7 @@ func (s *Store) ListEvents(ctx context.Context, q veil.EventQuery) ([]veil.Event
 			where, args = append(where, c.cond), append(args, c.v)
 		}
 	}
-	query := `SELECT id, source, vendor, event_type, subject, received_at, ` + held("events") + ` FROM events`
+	query := `SELECT id, source, vendor, event_type, subject, received_at, ` + payloadHeld("events") + ` FROM events`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}

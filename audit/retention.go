@@ -189,7 +189,7 @@ func (s *Store) purgeEvents(ctx context.Context, cut time.Time, size int, r *vei
 			return fmt.Errorf("read retention cursor: %w", err)
 		}
 		rows, err := tx.Query(`SELECT id, received_at FROM events WHERE received_at >= ? AND received_at < ?
-			AND `+held("events")+` ORDER BY received_at LIMIT ?`, cursor, cut.UnixNano(), size)
+			AND `+payloadHeld("events")+` ORDER BY received_at LIMIT ?`, cursor, cut.UnixNano(), size)
 		if err != nil {
 			return fmt.Errorf("find expired payloads: %w", err)
 		}
@@ -332,7 +332,7 @@ func (s *Store) purgeKeys(ctx context.Context, cut time.Time, r *veil.PurgeResul
 	}
 	return s.write(ctx, func(tx *wtx) error {
 		res, err := tx.Exec(`DELETE FROM data_keys WHERE epoch = 0 AND subject NOT IN (SELECT subject FROM events
-			WHERE key_epoch = 0 AND ` + held("events") + `)`)
+			WHERE key_epoch = 0 AND ` + payloadHeld("events") + `)`)
 		if err != nil {
 			return fmt.Errorf("purge data keys: %w", err)
 		}
@@ -432,9 +432,9 @@ func (s *Store) purgeCounts(ctx context.Context, payloadCut time.Time, auditCut 
 		query string
 		args  []any
 	}{
-		{&r.Payloads, `SELECT count(*) FROM events WHERE received_at < ? AND ` + held("events"), []any{cut}},
+		{&r.Payloads, `SELECT count(*) FROM events WHERE received_at < ? AND ` + payloadHeld("events"), []any{cut}},
 		{&r.DeliveryBodies, `SELECT count(*) FROM delivery_bodies WHERE body IS NOT NULL AND id IN (SELECT d.id FROM deliveries d
-			JOIN events e ON e.id = d.event_id WHERE e.received_at < ? AND ` + held("e") + `)`, []any{cut}},
+			JOIN events e ON e.id = d.event_id WHERE e.received_at < ? AND ` + payloadHeld("e") + `)`, []any{cut}},
 		{&r.DataKeys, `SELECT count(*) FROM data_keys WHERE epoch > 0 AND epoch < ?`, []any{epochOf(payloadCut)}},
 		{&r.AuditRows, `SELECT count(*) FROM audit WHERE seq < coalesce((SELECT min(seq) FROM audit WHERE time >= ?), (SELECT max(seq) + 1 FROM audit))`, []any{auditCut}},
 	} {
@@ -443,7 +443,7 @@ func (s *Store) purgeCounts(ctx context.Context, payloadCut time.Time, auditCut 
 		}
 	}
 	rows, err := s.rdb.QueryContext(ctx, `SELECT d.destination, count(*) FROM deliveries d JOIN events e ON e.id = d.event_id
-		WHERE d.status IN ('pending', 'sending', 'held') AND e.received_at < ? AND `+held("e")+`
+		WHERE d.status IN ('pending', 'sending', 'held') AND e.received_at < ? AND `+payloadHeld("e")+`
 		GROUP BY d.destination`, cut)
 	if err != nil {
 		return r, fmt.Errorf("count waiting deliveries: %w", err)

@@ -261,9 +261,9 @@ func open(key, sealed, aad []byte) ([]byte, error) {
 	return gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], aad)
 }
 
-// held is the condition that the event of the events row named t still
-// has its payload, or its ids for an upstream lookup.
-func held(t string) string {
+// payloadHeld is the condition that the event of the events row named t
+// still has its payload, or its ids for an upstream lookup.
+func payloadHeld(t string) string {
 	return "(" + t + ".upstream IS NOT NULL OR EXISTS (SELECT 1 FROM payloads p WHERE p.event_id = " + t + ".id))"
 }
 
