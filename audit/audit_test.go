@@ -292,7 +292,7 @@ func rawDecryptable(t *testing.T, d testDB, subject string) int {
 	}
 	rows.Close()
 	n := 0
-	q := `SELECT e.id, p.sealed FROM events e JOIN payloads p ON p.event_id = e.id WHERE e.subject = ? UNION ALL SELECT d.id, b.body FROM deliveries d JOIN delivery_bodies b ON b.id = d.id WHERE d.subject = ?`
+	q := `SELECT e.id, p.sealed FROM events e JOIN payloads p ON p.event_id = e.id WHERE e.subject = ? UNION ALL SELECT d.id, o.sealed FROM deliveries d JOIN outbound_bodies o ON o.delivery_id = d.id WHERE d.subject = ?`
 	if d.driver == "postgres" {
 		q = rebindTest(q)
 	}

@@ -36,12 +36,17 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 		return fmt.Errorf("insert delivery: %w", err)
 	}
 	// A delivery that sends nothing (filtered, or dead by a policy error)
-	// has no body row: readers join it with bodyColumns. Two of the three
-	// shipped destinations filter most events, so this is two inserts of
-	// the eleven an event took.
-	if sealed != nil || len(d.FieldsKept)+len(d.Pseudonymized)+len(d.Categories) > 0 {
-		if err := tx.deferExec(`INSERT INTO delivery_bodies (id, body, fields_kept, pseudonymized, categories)
-			VALUES (?, ?, ?, ?, ?)`, d.ID, sealed, string(kept), string(pseudo), string(cats)); err != nil {
+	// has neither a body nor paths: readers join both with LEFT JOINs
+	// (bodyColumns). Two of the three shipped destinations filter most
+	// events, so that saves rows on most of an event's deliveries.
+	if sealed != nil {
+		if err := tx.deferExec(`INSERT INTO outbound_bodies (delivery_id, sealed) VALUES (?, ?)`, d.ID, sealed); err != nil {
+			return fmt.Errorf("insert delivery: %w", err)
+		}
+	}
+	if len(d.FieldsKept)+len(d.Pseudonymized)+len(d.Categories) > 0 {
+		if err := tx.deferExec(`INSERT INTO delivery_fields (id, fields_kept, pseudonymized, categories)
+			VALUES (?, ?, ?, ?)`, d.ID, string(kept), string(pseudo), string(cats)); err != nil {
 			return fmt.Errorf("insert delivery: %w", err)
 		}
 	}
@@ -84,12 +89,15 @@ func padIDs(ids []any) ([]any, string) {
 	return ids, "(?" + strings.Repeat(", ?", n-1) + ")"
 }
 
-// pathColumns and bodyColumns read a delivery's body row, which a delivery
-// that sends nothing does not have (insertDelivery), through a LEFT JOIN
-// as b.
+// pathColumns reads a delivery's paths and categories through
+// pathJoin, bodyColumns also its sealed body through bodyJoin: a delivery
+// that sends nothing has neither row (insertDelivery), and a purge or a
+// rejected review deletes the body.
 const (
-	pathColumns = `coalesce(b.fields_kept, '[]'), coalesce(b.pseudonymized, '[]'), coalesce(b.categories, '[]')`
-	bodyColumns = `b.body, ` + pathColumns
+	pathJoin    = ` LEFT JOIN delivery_fields f ON f.id = d.id `
+	bodyJoin    = pathJoin + `LEFT JOIN outbound_bodies o ON o.delivery_id = d.id `
+	pathColumns = `coalesce(f.fields_kept, '[]'), coalesce(f.pseudonymized, '[]'), coalesce(f.categories, '[]')`
+	bodyColumns = `o.sealed, ` + pathColumns
 )
 
 // EventDeliveries returns the deliveries of an event with their outbound
@@ -97,7 +105,7 @@ const (
 func (s *Store) EventDeliveries(ctx context.Context, eventID string) ([]*veil.Delivery, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT d.id, d.destination, d.status, `+bodyColumns+`, d.detail,
 		d.attempts, d.created_at, k.wrapped, d.subject
-		FROM deliveries d LEFT JOIN delivery_bodies b ON b.id = d.id JOIN events e ON e.id = d.event_id
+		FROM deliveries d`+bodyJoin+`JOIN events e ON e.id = d.event_id
 		LEFT JOIN data_keys k ON k.epoch = e.key_epoch AND k.subject = d.subject
 		WHERE d.event_id = ? ORDER BY d.destination`, eventID)
 	if err != nil {
@@ -205,7 +213,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 		ids, in := padIDs(ids)
 		rows, err := tx.query(`SELECT d.id, d.event_id, d.destination, d.subject, `+bodyColumns+`,
 			d.attempts, d.created_at, e.source, e.event_type, k.wrapped
-			FROM deliveries d JOIN events e ON e.id = d.event_id LEFT JOIN delivery_bodies b ON b.id = d.id
+			FROM deliveries d JOIN events e ON e.id = d.event_id`+bodyJoin+`
 			LEFT JOIN data_keys k ON k.epoch = e.key_epoch AND k.subject = d.subject
 			WHERE d.id IN `+in+` ORDER BY d.next_attempt_at`, ids...)
 		if err != nil {
@@ -426,10 +434,19 @@ func (s *Store) ReplayDelivery(ctx context.Context, old *veil.Delivery, nd *veil
 			WHERE id = ?`, nd.Status, nd.Detail, now, now, old.ID); err != nil {
 			return fmt.Errorf("replay delivery: %w", err)
 		}
-		if _, err := tx.exec(`INSERT INTO delivery_bodies (id, body, fields_kept, pseudonymized, categories)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body, fields_kept = excluded.fields_kept,
+		if _, err := tx.exec(`INSERT INTO delivery_fields (id, fields_kept, pseudonymized, categories)
+			VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET fields_kept = excluded.fields_kept,
 			pseudonymized = excluded.pseudonymized, categories = excluded.categories`,
-			old.ID, sealed, string(kept), string(pseudo), string(cats)); err != nil {
+			old.ID, string(kept), string(pseudo), string(cats)); err != nil {
+			return fmt.Errorf("replay delivery: %w", err)
+		}
+		if sealed == nil {
+			_, err = tx.exec(`DELETE FROM outbound_bodies WHERE delivery_id = ?`, old.ID)
+		} else {
+			_, err = tx.exec(`INSERT INTO outbound_bodies (delivery_id, sealed) VALUES (?, ?)
+				ON CONFLICT (delivery_id) DO UPDATE SET sealed = excluded.sealed`, old.ID, sealed)
+		}
+		if err != nil {
 			return fmt.Errorf("replay delivery: %w", err)
 		}
 		return s.appendTx(tx, &veil.AuditEntry{Actor: "admin", Source: old.Source, EventType: old.EventType,
@@ -467,7 +484,7 @@ func (s *Store) QueueStats(ctx context.Context) ([]veil.QueueStat, error) {
 // it carries: what the records-of-processing report aggregates.
 func (s *Store) DeliveredFields(ctx context.Context, fn func(destination, eventType string, kept, pseudonymized, categories []string) error) error {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT d.destination, e.event_type, `+pathColumns+`
-		FROM deliveries d JOIN events e ON e.id = d.event_id LEFT JOIN delivery_bodies b ON b.id = d.id WHERE d.status IN ('pending', 'sending', 'delivered', 'dead')`)
+		FROM deliveries d JOIN events e ON e.id = d.event_id`+pathJoin+`WHERE d.status IN ('pending', 'sending', 'delivered', 'dead')`)
 	if err != nil {
 		return fmt.Errorf("read deliveries: %w", err)
 	}

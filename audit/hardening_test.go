@@ -59,7 +59,7 @@ func testCorruptRowsAreErrors(t *testing.T, db testDB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.exec(t, `UPDATE delivery_bodies SET fields_kept = '["a",'`)
+	db.exec(t, `UPDATE delivery_fields SET fields_kept = '["a",'`)
 	if _, err := st.EventDeliveries(ctx, id); err == nil {
 		t.Error("EventDeliveries: got no error for a corrupt row")
 	}

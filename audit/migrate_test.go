@@ -42,10 +42,10 @@ func TestMigrate_Legacy(t *testing.T) {
 		CREATE TABLE old_events AS SELECT id, source, vendor, event_type, subject, coalesce(dedup, body_dedup) AS dedup,
 			received_at, 'digest' AS digest, (SELECT sealed FROM payloads p WHERE p.event_id = events.id) AS payload FROM events;
 		DROP TABLE events; DROP TABLE payloads; ALTER TABLE old_events RENAME TO events;
-		CREATE TABLE old AS SELECT d.id, d.event_id, d.destination, d.subject, d.status, b.body, b.fields_kept,
-			'["email"]' AS fields_dropped, b.pseudonymized, d.detail, d.attempts, d.next_attempt_at, d.created_at, d.updated_at
-			FROM deliveries d JOIN delivery_bodies b ON b.id = d.id;
-		DROP TABLE deliveries; DROP TABLE delivery_bodies; ALTER TABLE old RENAME TO deliveries;
+		CREATE TABLE old AS SELECT d.id, d.event_id, d.destination, d.subject, d.status, o.sealed AS body, f.fields_kept,
+			'["email"]' AS fields_dropped, f.pseudonymized, d.detail, d.attempts, d.next_attempt_at, d.created_at, d.updated_at
+			FROM deliveries d JOIN delivery_fields f ON f.id = d.id JOIN outbound_bodies o ON o.delivery_id = d.id;
+		DROP TABLE deliveries; DROP TABLE delivery_fields; DROP TABLE outbound_bodies; ALTER TABLE old RENAME TO deliveries;
 		CREATE TABLE old_consumers AS SELECT name, key_hash, purposes, created_at, revoked_at FROM consumers;
 		DROP TABLE consumers; ALTER TABLE old_consumers RENAME TO consumers;
 		ALTER TABLE audit DROP COLUMN categories;

@@ -211,8 +211,8 @@ func (s *Store) purgeEvents(ctx context.Context, cut time.Time, size int, r *vei
 		if err != nil {
 			return err
 		}
-		res, err := tx.Exec(`UPDATE delivery_bodies SET body = NULL WHERE body IS NOT NULL
-			AND id IN (SELECT id FROM deliveries WHERE event_id IN `+in+`)`, ids...)
+		res, err := tx.Exec(`DELETE FROM outbound_bodies WHERE delivery_id IN
+			(SELECT id FROM deliveries WHERE event_id IN `+in+`)`, ids...)
 		if err != nil {
 			return fmt.Errorf("purge delivery bodies: %w", err)
 		}
@@ -433,7 +433,7 @@ func (s *Store) purgeCounts(ctx context.Context, payloadCut time.Time, auditCut 
 		args  []any
 	}{
 		{&r.Payloads, `SELECT count(*) FROM events WHERE received_at < ? AND ` + payloadHeld("events"), []any{cut}},
-		{&r.DeliveryBodies, `SELECT count(*) FROM delivery_bodies WHERE body IS NOT NULL AND id IN (SELECT d.id FROM deliveries d
+		{&r.DeliveryBodies, `SELECT count(*) FROM outbound_bodies WHERE delivery_id IN (SELECT d.id FROM deliveries d
 			JOIN events e ON e.id = d.event_id WHERE e.received_at < ? AND ` + payloadHeld("e") + `)`, []any{cut}},
 		{&r.DataKeys, `SELECT count(*) FROM data_keys WHERE epoch > 0 AND epoch < ?`, []any{epochOf(payloadCut)}},
 		{&r.AuditRows, `SELECT count(*) FROM audit WHERE seq < coalesce((SELECT min(seq) FROM audit WHERE time >= ?), (SELECT max(seq) + 1 FROM audit))`, []any{auditCut}},

@@ -199,6 +199,7 @@ func TestPurge_LeavesNoHalfEmptyPages(t *testing.T) {
 	st := MustOpenStore(t, path)
 	ctx := context.Background()
 	payload := []byte(`{"blob":"` + strings.Repeat("x", 6500) + `"}`) // a Greenhouse hire's size
+	body := []byte(`{"text":"` + strings.Repeat("y", 600) + `"}`)     // a formatted message
 	var wg sync.WaitGroup
 	for w := range 16 { // the writer commits them in batches, as under load
 		wg.Add(1)
@@ -207,7 +208,9 @@ func TestPurge_LeavesNoHalfEmptyPages(t *testing.T) {
 			for i := w; i < 2000; i += 16 {
 				e := event(i, fmt.Sprint("greenhouse:candidate:", i))
 				e.Payload = payload
-				if _, _, err := st.IngestEvent(ctx, e, nil, veil.Drift{}); err != nil {
+				d := &veil.Delivery{Destination: "hris", Status: veil.DeliveryPending, Body: body,
+					FieldsKept: []string{"candidate.id", "candidate.first_name"}, Categories: []string{"identity"}}
+				if _, _, err := st.IngestEvent(ctx, e, []*veil.Delivery{d}, veil.Drift{}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -219,8 +222,8 @@ func TestPurge_LeavesNoHalfEmptyPages(t *testing.T) {
 		return
 	}
 	r, err := st.Purge(ctx, time.Unix(1795688100, 0).Add(73*time.Hour), 72*time.Hour, 8760*time.Hour, false)
-	if err != nil || r.Payloads != 2000 {
-		t.Fatalf("purge: %+v %v; want 2000 payloads", r, err)
+	if err != nil || r.Payloads != 2000 || r.DeliveryBodies != 2000 {
+		t.Fatalf("purge: %+v %v; want 2000 payloads and outbound bodies", r, err)
 	}
 	st.Close()
 	db, err := sql.Open("sqlite", path)

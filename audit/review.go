@@ -40,7 +40,7 @@ func (s *Store) ReviewDecide(ctx context.Context, id string, approve bool, actor
 		} else {
 			d.Status, d.Detail = veil.DeliveryRejected, "rejected by "+actor
 			row.Action, row.Outcome = veil.ActionReviewRejected, "rejected"
-			if _, err := tx.Exec(`UPDATE delivery_bodies SET body = NULL WHERE id = ?`, id); err != nil {
+			if _, err := tx.Exec(`DELETE FROM outbound_bodies WHERE delivery_id = ?`, id); err != nil {
 				return fmt.Errorf("drop rejected body: %w", err)
 			}
 		}
@@ -88,7 +88,7 @@ func (s *Store) ExpireReviews(ctx context.Context, ttl map[string]time.Duration)
 					fmt.Sprintf("expired: no decision within review_ttl (%s)", d), now.UnixNano(), h.ID); err != nil {
 					return err
 				}
-				if _, err := tx.Exec(`UPDATE delivery_bodies SET body = NULL WHERE id = ?`, h.ID); err != nil {
+				if _, err := tx.Exec(`DELETE FROM outbound_bodies WHERE delivery_id = ?`, h.ID); err != nil {
 					return err
 				}
 				if err := s.appendTx(tx, &veil.AuditEntry{Time: now, Action: veil.ActionReviewExpired, Actor: "veil",
