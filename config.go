@@ -520,6 +520,11 @@ func (c *Config) Validate() error {
 	if c.Retention.Payload < 0 || c.Retention.Audit < 0 || c.Retention.Every < 0 {
 		return fmt.Errorf("config: retention: durations must be positive")
 	}
+	if c.Retention.Audit < c.Retention.Payload {
+		// Past retention.audit the event's rows go too, payload and all.
+		return fmt.Errorf("config: retention.audit (%s) is shorter than retention.payload (%s): the audit log and the event rows must outlive the payloads they account for",
+			time.Duration(c.Retention.Audit), time.Duration(c.Retention.Payload))
+	}
 	switch c.Storage.Driver {
 	case DriverSQLite:
 		if c.Storage.DSN != "" {

@@ -59,6 +59,7 @@ func TestParseConfig_Errors(t *testing.T) {
 		{"hmac without header", baseConfig + "  - {name: w, vendor: hmac, secret: s}\n", okEnv, "sources[1].hmac.header"},
 		{"destination unknown source", baseConfig + "destinations:\n  - {name: d, url: 'https://x.example', sources: [nope], policy: p}\n", okEnv, "destinations[0].sources[0]"},
 		{"wrong type", baseConfig + "destinations: nope\n", okEnv, "line 7: expected a list here, not text"},
+		{"audit shorter than payloads", baseConfig + "retention: {payload: 72h, audit: 24h}\n", okEnv, "retention.audit (24h0m0s) is shorter than retention.payload (72h0m0s)"},
 		{"max_depth", baseConfig + "max_depth: 1\n", okEnv, "max_depth"},
 		{"bad signing secret", baseConfig + "destinations:\n  - {name: d, url: 'https://x.example', sources: [greenhouse], policy: p, signing_secret: nope}\n", okEnv, "destinations[0].signing_secret"},
 		{"normalize: not a gjson path", baseConfig + "  - {name: w, vendor: hmac, secret: s, hmac: {header: X-S}, normalize: {candidate.id: 'data.#(id==1)'}}\n", okEnv, `sources[1].normalize.candidate.id: "data.#(id==1)" is not a gjson path`},

@@ -161,6 +161,8 @@ type PurgeResult struct {
 	DeliveryBodies int64 `json:"delivery_bodies"` // outbound bodies of those events
 	DataKeys       int64 `json:"data_keys"`       // data keys no live payload needs
 	AuditRows      int64 `json:"audit_rows"`      // audit rows past retention.audit
+	Events         int64 `json:"events"`          // event rows past retention.audit
+	Deliveries     int64 `json:"deliveries"`      // delivery rows of those events
 	// Expired counts, per destination, the deliveries given up because
 	// their payload passed retention before they could be sent. Each has a
 	// dead audit row (outcome expired) and shows in the dead-letter inbox.

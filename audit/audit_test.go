@@ -123,9 +123,12 @@ func testTamperedExport(t *testing.T, d testDB) {
 	}
 }
 
-// TestRetention: with a controllable clock, payloads past retention are
-// gone (reads answer gone), old audit rows are gone behind an anchor, and
-// the chain still verifies, in the database and in a fresh export.
+// TestRetention: with a controllable clock, payloads past retention.payload
+// are gone (reads answer gone, waiting deliveries end expired); then,
+// past retention.audit, old audit rows are gone behind an anchor, and so
+// are the rows of old events and their deliveries (reads answer not
+// found) but for an event with a delivery still held; the chain still
+// verifies, in the database and in a fresh export.
 func TestRetention(t *testing.T) { eachDriver(t, testRetention) }
 
 func testRetention(t *testing.T, d testDB) {
@@ -141,24 +144,21 @@ func testRetention(t *testing.T, d testDB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dry, err := st.Purge(ctx, now, 72*time.Hour, 7*24*time.Hour, true)
-	if err != nil || dry.Payloads != 30 {
-		t.Fatalf("dry run: %+v %v; want 30 payloads", dry, err)
+	old := eventIDs(t, d, "")
+	const keepLog = 60 * 24 * time.Hour // longer than the events are old
+	dry, err := st.Purge(ctx, now, 72*time.Hour, keepLog, true)
+	if err != nil || dry.Payloads != 30 || dry.Events != 0 {
+		t.Fatalf("dry run: %+v %v; want 30 payloads, no events", dry, err)
 	}
 	if _, err := st.Event(ctx, youngID); err != nil {
 		t.Fatalf("young event after a dry run: %v", err)
 	}
-	r, err := st.Purge(ctx, now, 72*time.Hour, 7*24*time.Hour, false)
+	r, err := st.Purge(ctx, now, 72*time.Hour, keepLog, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Payloads != 30 || r.DeliveryBodies != 30 || r.DataKeys != 3 || r.AuditRows < 60 {
-		t.Fatalf("purge: %+v; want 30 payloads, 30 bodies, 3 keys, 60+ audit rows", r)
-	}
-	var old string
-	st.Export(ctx, veil.AuditFilter{Actions: []string{veil.ActionSchemaDrift}}, func(e *veil.AuditEntry) error { old = e.EventID; return nil })
-	if old != "" {
-		t.Fatalf("an audit row older than retention survived (%s)", old)
+	if r.Payloads != 30 || r.DeliveryBodies != 30 || r.DataKeys != 3 || r.AuditRows != 0 || r.Events != 0 {
+		t.Fatalf("purge: %+v; want 30 payloads, 30 bodies, 3 keys, no audit rows or events", r)
 	}
 	ds, _ := st.Deliveries(ctx, veil.DeliveryDead, 100)
 	if len(ds) != 30 || !strings.Contains(ds[0].Detail, "expired") {
@@ -168,7 +168,7 @@ func testRetention(t *testing.T, d testDB) {
 		t.Fatalf("young event purged: %v", err)
 	}
 	// Old payloads are gone: reads (and so lookups and replays) answer gone.
-	for _, id := range eventIDs(t, d, "") {
+	for _, id := range old {
 		if id == youngID {
 			continue
 		}
@@ -176,15 +176,62 @@ func testRetention(t *testing.T, d testDB) {
 			t.Fatalf("purged event %s: got %v, want gone", id, err)
 		}
 	}
-	var purgedID string
+
+	// Past retention.audit. An old event whose delivery is being sent (an
+	// attempt in flight, its lease live) stays until that delivery ends.
+	inFlight := event(100, "greenhouse:candidate:in-flight")
+	inFlight.ReceivedAt = start
+	flightID, _, err := st.IngestEvent(ctx, inFlight, []*veil.Delivery{{Destination: "hris", Status: veil.DeliveryPending,
+		Body: []byte(`{}`)}}, veil.Drift{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := st.ClaimDeliveries(ctx, now, map[string]int{"hris": 10}, time.Hour); err != nil || len(c) != 1 {
+		t.Fatalf("claim: %d, %v; want the one pending delivery", len(c), err)
+	}
+	dry, err = st.Purge(ctx, now, 72*time.Hour, 7*24*time.Hour, true)
+	if err != nil || dry.Events != 30 || dry.Deliveries != 30 || dry.AuditRows < 60 {
+		t.Fatalf("dry run: %+v %v; want 30 events, 30 deliveries, 60+ audit rows", dry, err)
+	}
+	r, err = st.Purge(ctx, now, 72*time.Hour, 7*24*time.Hour, false)
+	if err != nil || r.Events != 30 || r.Deliveries != 30 || r.AuditRows < 60 || r.Payloads != 1 || len(r.Expired) != 0 {
+		t.Fatalf("purge: %+v %v; want 30 events, 30 deliveries, 60+ audit rows, the payload of the event in flight", r, err)
+	}
+	var oldRow string
+	st.Export(ctx, veil.AuditFilter{Actions: []string{veil.ActionSchemaDrift}}, func(e *veil.AuditEntry) error { oldRow = e.EventID; return nil })
+	if oldRow != "" {
+		t.Fatalf("an audit row older than retention survived (%s)", oldRow)
+	}
+	for _, id := range old {
+		if _, err := st.Event(ctx, id); id != youngID && veil.ErrorCode(err) != veil.ENOTFOUND {
+			t.Fatalf("event %s past retention.audit: got %v, want not found", id, err)
+		}
+	}
+	if _, err := st.Event(ctx, youngID); err != nil {
+		t.Fatalf("young event purged: %v", err)
+	}
+	if _, err := st.Event(ctx, flightID); veil.ErrorCode(err) != veil.EGONE {
+		t.Fatalf("old event with a delivery in flight: %v, want its row kept, its payload gone", err)
+	}
+	if ds, _ := st.Deliveries(ctx, veil.DeliveryDead, 100); len(ds) != 0 {
+		t.Fatalf("%d dead deliveries past retention.audit, want none", len(ds))
+	}
+	// Left: the young event's payload and the delivery in flight, whose
+	// body went with its event's payload.
+	for table, want := range map[string]int64{"events": 2, "payloads": 1, "deliveries": 1, "delivery_fields": 0, "outbound_bodies": 0} {
+		if n := d.queryInt(t, `SELECT count(*) FROM `+table); n != want {
+			t.Fatalf("%d rows left in %s, want %d", n, table, want)
+		}
+	}
+	var purgedDetail string
 	st.AuditEntries(ctx, func(e *veil.AuditEntry) error {
 		if e.Action == veil.ActionPurged {
-			purgedID = e.Detail
+			purgedDetail = e.Detail
 		}
 		return nil
 	})
-	if !strings.Contains(purgedID, "payloads=30") {
-		t.Fatalf("purged row: %q", purgedID)
+	if !strings.Contains(purgedDetail, "events=30 deliveries=30") {
+		t.Fatalf("purged row: %q", purgedDetail)
 	}
 	if n, err := st.Verify(ctx, nil); err != nil || n < 2 {
 		t.Fatalf("verify after purge: %d rows, %v", n, err)

@@ -19,6 +19,7 @@ const (
 	minEventChunk   = 25  // and at least
 	chunkBudget     = 25 * time.Millisecond
 	purgeAuditChunk = 5000 // audit rows per transaction
+	purgeRowChunk   = 500  // events (with their delivery rows) per transaction
 	purgeKeyChunk   = 2000 // data keys per transaction
 	// Pages given back per transaction (1 MiB). Steps of 4 MiB, once the
 	// vacuum worked, put three 10 s windows of the 15-minute soak over
@@ -88,9 +89,10 @@ func ownTime(own *time.Duration, fn func(tx *wtx) error) func(tx *wtx) error {
 // of the hours they were sealed in; a delivery still waiting for its payload
 // is given up with a dead audit row (expired); audit rows older than
 // now-auditTTL are deleted from the start of the chain, behind an anchor so
-// verification still passes; the pages freed are given back to the file
-// system. One purged row records the counts. With dryRun nothing changes
-// and the counts say what would go.
+// verification still passes, and so are the rows of events received
+// before then, with their deliveries (purgeRows); the pages freed are
+// given back to the file system. One purged row records the counts. With
+// dryRun nothing changes and the counts say what would go.
 //
 // One purge runs at a time per store (a second waits for the first), and
 // on PostgreSQL one per database: a replica that finds another applying
@@ -100,13 +102,14 @@ func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL t
 	defer s.purgeMu.Unlock()
 	payloadCut := now.Add(-payloadTTL)
 	auditCut := now.Add(-auditTTL).UTC().Format(veil.AuditTimeFormat)
+	rowCut := now.Add(-auditTTL)
 	if dryRun {
-		return s.purgeCounts(ctx, payloadCut, auditCut)
+		return s.purgeCounts(ctx, payloadCut, auditCut, rowCut)
 	}
 	var r veil.PurgeResult
 	ran, err := s.exclusive(ctx, lockRetention, func() error {
 		var err error
-		r, err = s.purge(ctx, now, payloadCut, auditCut)
+		r, err = s.purge(ctx, now, payloadCut, auditCut, rowCut)
 		return err
 	})
 	if err == nil && !ran {
@@ -115,7 +118,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL t
 	return r, err
 }
 
-func (s *Store) purge(ctx context.Context, now, payloadCut time.Time, auditCut string) (veil.PurgeResult, error) {
+func (s *Store) purge(ctx context.Context, now, payloadCut time.Time, auditCut string, rowCut time.Time) (veil.PurgeResult, error) {
 	r := veil.PurgeResult{Expired: map[string]int64{}}
 	size := purgeEventChunk
 	for {
@@ -146,14 +149,26 @@ func (s *Store) purge(ctx context.Context, now, payloadCut time.Time, auditCut s
 			return r, err
 		}
 	}
+	for {
+		n, own, err := s.purgeRows(ctx, rowCut, &r)
+		if err != nil {
+			return r, err
+		}
+		if n < purgeRowChunk {
+			break
+		}
+		if err := s.pace(ctx, own); err != nil {
+			return r, err
+		}
+	}
 	expired := int64(0)
 	for _, n := range r.Expired {
 		expired += n
 	}
 	err := s.write(ctx, func(tx *wtx) error {
 		return s.appendTx(tx, &veil.AuditEntry{Time: now, Action: veil.ActionPurged, Actor: "veil", Outcome: "purged",
-			Detail: fmt.Sprintf("payloads=%d delivery_bodies=%d data_keys=%d audit_rows=%d deliveries_expired=%d",
-				r.Payloads, r.DeliveryBodies, r.DataKeys, r.AuditRows, expired)})
+			Detail: fmt.Sprintf("payloads=%d delivery_bodies=%d data_keys=%d audit_rows=%d events=%d deliveries=%d deliveries_expired=%d",
+				r.Payloads, r.DeliveryBodies, r.DataKeys, r.AuditRows, r.Events, r.Deliveries, expired)})
 	})
 	if err != nil {
 		return r, err
@@ -233,6 +248,71 @@ func (s *Store) purgeEvents(ctx context.Context, cut time.Time, size int, r *vei
 		for d, c := range expired {
 			r.Expired[d] += c
 		}
+		return nil
+	})
+	return n, own, err
+}
+
+// oldRows selects the events received before the cut whose rows
+// retention deletes: every one but those with a delivery still waiting
+// (pending, being sent, or held for review). Retention gives those up
+// with their payload, before this cut (the config keeps retention.audit
+// at least retention.payload), so what it keeps is an attempt in flight
+// while the purge runs; its event goes at the next purge.
+const oldRows = `FROM events e WHERE e.received_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries w
+	WHERE w.event_id = e.id AND w.status IN ('pending', 'sending', 'held'))`
+
+// purgeRows deletes, in one transaction, the rows of up to purgeRowChunk
+// events received before cut (oldRows) and of their deliveries, and
+// returns how many events it found and the time its statements took.
+// Past retention.audit the audit rows that named them are gone, and the
+// rows themselves — keyed subject hashes, dedup digests, event types,
+// statuses and paths, never a value — would otherwise outlive the log
+// and grow the file with every webhook. A lookup of such an event
+// answers 404, as for an id never seen, and the ATS sending the same
+// event again a year later would have it accepted as new.
+func (s *Store) purgeRows(ctx context.Context, cut time.Time, r *veil.PurgeResult) (int, time.Duration, error) {
+	var n int
+	own, err := s.chunk(ctx, func(tx *wtx) error {
+		rows, err := tx.Query(`SELECT e.id `+oldRows+` ORDER BY e.received_at LIMIT ?`, cut.UnixNano(), purgeRowChunk)
+		if err != nil {
+			return fmt.Errorf("find expired events: %w", err)
+		}
+		var ids []any
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if n = len(ids); n == 0 {
+			return rows.Err()
+		}
+		in := "(?" + strings.Repeat(", ?", n-1) + ")"
+		var deliveries int64
+		for _, d := range []struct {
+			query string
+			count *int64
+		}{
+			{`DELETE FROM outbound_bodies WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id IN ` + in + `)`, nil},
+			{`DELETE FROM delivery_fields WHERE id IN (SELECT id FROM deliveries WHERE event_id IN ` + in + `)`, nil},
+			{`DELETE FROM deliveries WHERE event_id IN ` + in, &deliveries},
+			{`DELETE FROM payloads WHERE event_id IN ` + in, nil},
+			{`DELETE FROM events WHERE id IN ` + in, nil},
+		} {
+			res, err := tx.Exec(d.query, ids...)
+			if err != nil {
+				return fmt.Errorf("purge expired events: %w", err)
+			}
+			if d.count != nil {
+				*d.count, _ = res.RowsAffected()
+			}
+		}
+		r.Events += int64(n)
+		r.Deliveries += deliveries
 		return nil
 	})
 	return n, own, err
@@ -421,7 +501,7 @@ func (s *Store) vacuum(ctx context.Context) (int64, error) {
 }
 
 // purgeCounts says what a purge at these cuts would remove, reading only.
-func (s *Store) purgeCounts(ctx context.Context, payloadCut time.Time, auditCut string) (veil.PurgeResult, error) {
+func (s *Store) purgeCounts(ctx context.Context, payloadCut time.Time, auditCut string, rowCut time.Time) (veil.PurgeResult, error) {
 	r := veil.PurgeResult{Expired: map[string]int64{}}
 	q := func(dst *int64, query string, args ...any) error {
 		return s.rdb.QueryRowContext(ctx, query, args...).Scan(dst)
@@ -437,6 +517,8 @@ func (s *Store) purgeCounts(ctx context.Context, payloadCut time.Time, auditCut 
 			JOIN events e ON e.id = d.event_id WHERE e.received_at < ? AND ` + payloadHeld("e") + `)`, []any{cut}},
 		{&r.DataKeys, `SELECT count(*) FROM data_keys WHERE epoch > 0 AND epoch < ?`, []any{epochOf(payloadCut)}},
 		{&r.AuditRows, `SELECT count(*) FROM audit WHERE seq < coalesce((SELECT min(seq) FROM audit WHERE time >= ?), (SELECT max(seq) + 1 FROM audit))`, []any{auditCut}},
+		{&r.Events, `SELECT count(*) ` + oldRows, []any{rowCut.UnixNano()}},
+		{&r.Deliveries, `SELECT count(*) FROM deliveries WHERE event_id IN (SELECT e.id ` + oldRows + `)`, []any{rowCut.UnixNano()}},
 	} {
 		if err := q(c.dst, c.query, c.args...); err != nil {
 			return r, fmt.Errorf("count what retention would purge: %w", err)

@@ -251,8 +251,8 @@ func runAuditPurge(ctx context.Context, c *command, args []string, stdout, stder
 	if *dry {
 		verb = "would purge"
 	}
-	fmt.Fprintf(stdout, "%s: %d payloads, %d delivery bodies, %d data keys, %d audit rows; %d waiting deliveries given up (expired)",
-		verb, r.Payloads, r.DeliveryBodies, r.DataKeys, r.AuditRows, expired)
+	fmt.Fprintf(stdout, "%s: %d payloads, %d delivery bodies, %d data keys, %d audit rows, %d events with %d deliveries; %d waiting deliveries given up (expired)",
+		verb, r.Payloads, r.DeliveryBodies, r.DataKeys, r.AuditRows, r.Events, r.Deliveries, expired)
 	if !*dry {
 		// What the file shrank by: giving pages back is part of the
 		// purge's time, the larger part when traffic stopped reusing them.

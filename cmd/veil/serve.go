@@ -110,7 +110,7 @@ func retention(ctx context.Context, cfg *veil.Config, st *audit.Store, log *slog
 				expired += n
 			}
 			log.Info("retention applied", "payloads", r.Payloads, "delivery_bodies", r.DeliveryBodies, "data_keys", r.DataKeys,
-				"audit_rows", r.AuditRows, "deliveries_expired", expired, "pages_freed", r.Pages, "took", time.Since(start).Round(time.Millisecond).String())
+				"audit_rows", r.AuditRows, "events", r.Events, "deliveries", r.Deliveries, "deliveries_expired", expired, "pages_freed", r.Pages, "took", time.Since(start).Round(time.Millisecond).String())
 		}
 		select {
 		case <-ctx.Done():
