@@ -19,7 +19,6 @@ const (
 	minEventChunk   = 25  // and at least
 	chunkBudget     = 25 * time.Millisecond
 	purgeAuditChunk = 5000 // audit rows per transaction
-	purgeRowChunk   = 500  // events (with their delivery rows) per transaction
 	purgeKeyChunk   = 2000 // data keys per transaction
 	// Pages given back per transaction (1 MiB). Steps of 4 MiB, once the
 	// vacuum worked, put three 10 s windows of the 15-minute soak over
@@ -149,14 +148,16 @@ func (s *Store) purge(ctx context.Context, now, payloadCut time.Time, auditCut s
 			return r, err
 		}
 	}
+	size = purgeEventChunk
 	for {
-		n, own, err := s.purgeRows(ctx, rowCut, &r)
+		n, own, err := s.purgeRows(ctx, rowCut, size, &r)
 		if err != nil {
 			return r, err
 		}
-		if n < purgeRowChunk {
+		if n < size {
 			break
 		}
+		size = nextEventChunk(size, own)
 		if err := s.pace(ctx, own); err != nil {
 			return r, err
 		}
@@ -262,19 +263,20 @@ func (s *Store) purgeEvents(ctx context.Context, cut time.Time, size int, r *vei
 const oldRows = `FROM events e WHERE e.received_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries w
 	WHERE w.event_id = e.id AND w.status IN ('pending', 'sending', 'held'))`
 
-// purgeRows deletes, in one transaction, the rows of up to purgeRowChunk
-// events received before cut (oldRows) and of their deliveries, and
-// returns how many events it found and the time its statements took.
+// purgeRows deletes, in one transaction, the rows of up to size events
+// received before cut (oldRows) and of their deliveries, and returns how
+// many events it found and the time its statements took (chunks sized as
+// purgeEvents' are).
 // Past retention.audit the audit rows that named them are gone, and the
 // rows themselves — keyed subject hashes, dedup digests, event types,
 // statuses and paths, never a value — would otherwise outlive the log
 // and grow the file with every webhook. A lookup of such an event
 // answers 404, as for an id never seen, and the ATS sending the same
 // event again a year later would have it accepted as new.
-func (s *Store) purgeRows(ctx context.Context, cut time.Time, r *veil.PurgeResult) (int, time.Duration, error) {
+func (s *Store) purgeRows(ctx context.Context, cut time.Time, size int, r *veil.PurgeResult) (int, time.Duration, error) {
 	var n int
 	own, err := s.chunk(ctx, func(tx *wtx) error {
-		rows, err := tx.Query(`SELECT e.id `+oldRows+` ORDER BY e.received_at LIMIT ?`, cut.UnixNano(), purgeRowChunk)
+		rows, err := tx.Query(`SELECT e.id `+oldRows+` ORDER BY e.received_at LIMIT ?`, cut.UnixNano(), size)
 		if err != nil {
 			return fmt.Errorf("find expired events: %w", err)
 		}
