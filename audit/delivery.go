@@ -192,19 +192,12 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 				if err != nil {
 					return fmt.Errorf("claim deliveries: %w", err)
 				}
-				for rows.Next() {
-					var id string
-					if err := rows.Scan(&id); err != nil {
-						rows.Close()
-						return err
-					}
-					ids = append(ids, id)
-					limit--
-				}
-				rows.Close()
-				if err := rows.Err(); err != nil {
+				got, err := readStrings(rows)
+				if err != nil {
 					return err
 				}
+				ids = append(ids, anys(got)...)
+				limit -= len(got)
 			}
 		}
 		if len(ids) == 0 {

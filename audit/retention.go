@@ -119,54 +119,31 @@ func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL t
 
 func (s *Store) purge(ctx context.Context, now, payloadCut time.Time, auditCut string, rowCut time.Time) (veil.PurgeResult, error) {
 	r := veil.PurgeResult{Expired: map[string]int64{}}
-	size := purgeEventChunk
-	for {
-		n, own, err := s.purgeEvents(ctx, payloadCut, size, &r)
-		if err != nil {
-			return r, err
-		}
-		if n < size {
-			break
-		}
-		size = nextEventChunk(size, own)
-		if err := s.pace(ctx, own); err != nil {
-			return r, err
-		}
+	err := s.inChunks(ctx, purgeEventChunk, true, func(size int) (int, time.Duration, error) {
+		return s.purgeEvents(ctx, payloadCut, size, &r)
+	})
+	if err == nil {
+		err = s.purgeKeys(ctx, payloadCut, &r)
 	}
-	if err := s.purgeKeys(ctx, payloadCut, &r); err != nil {
+	if err == nil {
+		err = s.inChunks(ctx, purgeAuditChunk, false, func(int) (int, time.Duration, error) {
+			n, own, err := s.purgeAudit(ctx, auditCut, &r)
+			return int(n), own, err
+		})
+	}
+	if err == nil {
+		err = s.inChunks(ctx, purgeEventChunk, true, func(size int) (int, time.Duration, error) {
+			return s.purgeRows(ctx, rowCut, size, &r)
+		})
+	}
+	if err != nil {
 		return r, err
-	}
-	for {
-		n, own, err := s.purgeAudit(ctx, auditCut, &r)
-		if err != nil {
-			return r, err
-		}
-		if n < purgeAuditChunk {
-			break
-		}
-		if err := s.pace(ctx, own); err != nil {
-			return r, err
-		}
-	}
-	size = purgeEventChunk
-	for {
-		n, own, err := s.purgeRows(ctx, rowCut, size, &r)
-		if err != nil {
-			return r, err
-		}
-		if n < size {
-			break
-		}
-		size = nextEventChunk(size, own)
-		if err := s.pace(ctx, own); err != nil {
-			return r, err
-		}
 	}
 	expired := int64(0)
 	for _, n := range r.Expired {
 		expired += n
 	}
-	err := s.write(ctx, func(tx *wtx) error {
+	err = s.write(ctx, func(tx *wtx) error {
 		return s.appendTx(tx, &veil.AuditEntry{Time: now, Action: veil.ActionPurged, Actor: "veil", Outcome: "purged",
 			Detail: fmt.Sprintf("payloads=%d delivery_bodies=%d data_keys=%d audit_rows=%d events=%d deliveries=%d deliveries_expired=%d",
 				r.Payloads, r.DeliveryBodies, r.DataKeys, r.AuditRows, r.Events, r.Deliveries, expired)})
@@ -176,6 +153,25 @@ func (s *Store) purge(ctx context.Context, now, payloadCut time.Time, auditCut s
 	}
 	r.Pages, err = s.vacuum(ctx)
 	return r, err
+}
+
+// inChunks runs step, one chunk of retention work asking for up to size
+// rows, until a chunk finds fewer than it asked for, pacing between
+// chunks; with resize each next size follows the last chunk's own time
+// (nextEventChunk).
+func (s *Store) inChunks(ctx context.Context, size int, resize bool, step func(size int) (int, time.Duration, error)) error {
+	for {
+		n, own, err := step(size)
+		if err != nil || n < size {
+			return err
+		}
+		if resize {
+			size = nextEventChunk(size, own)
+		}
+		if err := s.pace(ctx, own); err != nil {
+			return err
+		}
+	}
 }
 
 // nextEventChunk sizes retention's next chunk of events by the time the
@@ -280,19 +276,11 @@ func (s *Store) purgeRows(ctx context.Context, cut time.Time, size int, r *veil.
 		if err != nil {
 			return fmt.Errorf("find expired events: %w", err)
 		}
-		var ids []any
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
+		found, err := readStrings(rows)
+		if n = len(found); n == 0 || err != nil {
+			return err
 		}
-		rows.Close()
-		if n = len(ids); n == 0 {
-			return rows.Err()
-		}
+		ids := anys(found)
 		in := "(?" + strings.Repeat(", ?", n-1) + ")"
 		var deliveries int64
 		for _, d := range []struct {
@@ -566,24 +554,16 @@ func (s *Store) Erase(ctx context.Context, ref string) (veil.Erasure, error) {
 		if err != nil {
 			return fmt.Errorf("find the subject's events: %w", err)
 		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			all = append(all, id)
+		recent, err := readStrings(rows)
+		if err != nil {
+			return err
 		}
-		rows.Close()
-		all = dedupStrings(all)
+		all = dedupStrings(append(all, recent...))
 		res.Events, res.DataKeys, res.Cancelled = int64(len(all)), 0, map[string]int64{}
 		epochs := map[int64]bool{0: true}
 		for start := 0; start < len(all); start += 500 {
 			chunk := all[start:min(len(all), start+500)]
-			args := make([]any, len(chunk))
-			for i, id := range chunk {
-				args[i] = id
-			}
+			args := anys(chunk)
 			in := "(?" + strings.Repeat(", ?", len(chunk)-1) + ")"
 			cancelled, err := s.expireWaiting(tx, `d.event_id IN `+in, args, "erased", "erased: the subject was erased")
 			if err != nil {
@@ -638,16 +618,31 @@ func (s *Store) eventsOf(ctx context.Context, subject string) ([]string, error) 
 	if err != nil {
 		return nil, fmt.Errorf("find the subject's events: %w", err)
 	}
+	return readStrings(rows)
+}
+
+// readStrings reads the one text column of rows (ids, mostly), closes
+// them and returns what they held.
+func readStrings(rows *sql.Rows) ([]string, error) {
 	defer rows.Close()
-	var ids []string
+	var out []string
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var v string
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		out = append(out, v)
 	}
-	return ids, rows.Err()
+	return out, rows.Err()
+}
+
+// anys returns ss as query arguments.
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
 
 func dedupStrings(in []string) []string {

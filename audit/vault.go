@@ -275,16 +275,10 @@ func (s *Store) Events(ctx context.Context, fn func(*veil.Event) error, tick fun
 	if err != nil {
 		return fmt.Errorf("list events: %w", err)
 	}
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		ids = append(ids, id)
+	ids, err := readStrings(rows)
+	if err != nil {
+		return fmt.Errorf("list events: %w", err)
 	}
-	rows.Close()
 	for i, id := range ids {
 		if tick != nil {
 			tick(i, len(ids))
