@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -31,18 +32,9 @@ func runPolicyTest(ctx context.Context, c *command, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
-	var dir string
-	switch len(pos) {
-	case 0:
-		cfg, err := veil.LoadConfig(*configPath)
-		if err != nil {
-			return err
-		}
-		dir = cfg.Policies
-	case 1:
-		dir = pos[0]
-	default:
-		return c.usage(fs, stderr, "name at most one policy folder")
+	dir, err := c.policyFolder(fs, stderr, *configPath, pos)
+	if err != nil {
+		return err
 	}
 	rep, err := policy.RunTests(ctx, dir, stdout, *verbose, *coverage)
 	if err != nil {
@@ -64,6 +56,23 @@ func runPolicyTest(ctx context.Context, c *command, args []string, stdout, stder
 	return nil
 }
 
+// policyFolder is the one policy folder a command was given, or the
+// config's when it was given none.
+func (c *command) policyFolder(fs *flag.FlagSet, stderr io.Writer, configPath string, pos []string) (string, error) {
+	switch len(pos) {
+	case 0:
+		cfg, err := veil.LoadConfig(configPath)
+		if err != nil {
+			return "", err
+		}
+		return cfg.Policies, nil
+	case 1:
+		return pos[0], nil
+	default:
+		return "", c.usage(fs, stderr, "name at most one policy folder")
+	}
+}
+
 // runPolicyFmt formats the policy files with OPA's formatter.
 func runPolicyFmt(_ context.Context, c *command, args []string, stdout, stderr io.Writer) error {
 	fs, configPath := c.flags()
@@ -72,18 +81,9 @@ func runPolicyFmt(_ context.Context, c *command, args []string, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	var dir string
-	switch len(pos) {
-	case 0:
-		cfg, err := veil.LoadConfig(*configPath)
-		if err != nil {
-			return err
-		}
-		dir = cfg.Policies
-	case 1:
-		dir = pos[0]
-	default:
-		return c.usage(fs, stderr, "name at most one policy folder")
+	dir, err := c.policyFolder(fs, stderr, *configPath, pos)
+	if err != nil {
+		return err
 	}
 	changed, err := policy.Format(dir, *check)
 	if err != nil {
