@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -16,6 +17,7 @@ import (
 // every veil over the phase, to print where veil's CPU went by part.
 var (
 	profileVeil bool
+	profileDir  string // with -profile-out: where each profile is written
 	pprofMu     sync.Mutex
 	pprofOf     = map[string]string{} // veil's URL -> its pprof address
 )
@@ -93,7 +95,20 @@ func fetchProfile(url string) (*profile.Profile, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s: %s", url, resp.Status)
 	}
-	return profile.Parse(resp.Body)
+	prof, err := profile.Parse(resp.Body)
+	if err != nil || profileDir == "" {
+		return prof, err
+	}
+	f, err := os.CreateTemp(profileDir, "veil-*.pprof")
+	if err != nil {
+		return nil, err
+	}
+	if err := prof.Write(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	fmt.Printf("  profile written to %s\n", f.Name())
+	return prof, f.Close()
 }
 
 func (p *profiles) add(prof *profile.Profile, err error) {
