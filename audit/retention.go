@@ -20,11 +20,12 @@ const (
 	chunkBudget     = 25 * time.Millisecond
 	purgeAuditChunk = 5000 // audit rows per transaction
 	purgeKeyChunk   = 2000 // data keys per transaction
-	// Pages given back per transaction (1 MiB). Steps of 4 MiB, once the
-	// vacuum worked, put three 10 s windows of the 15-minute soak over
-	// 100 ms while the file shrank; steps of 1 MiB none, and the purges
-	// ended sooner (the pace follows each step's own time).
-	vacuumPages = 256
+	// Pages given back per transaction at most (4 MiB), each chunk giving
+	// back what it freed (see chunk): a chunk of 200 events frees 0.7-1.4
+	// MiB. Given back in one vacuum after the purge, the pages cost the
+	// most of its CPU: SQLite finds each page it moves in the free list,
+	// and that list held every page the purge had freed.
+	vacuumPages = 1024
 	// Between two chunks retention pauses: paceShare times what the
 	// chunk's own statements took, and at least until paceInterval has
 	// passed since the chunk began, so retention takes at most a fifth of
@@ -62,12 +63,55 @@ func (s *Store) pace(ctx context.Context, own time.Duration) error {
 	}
 }
 
-// chunk runs one chunk of retention work as a background write and
-// returns the time its own statements took (see ownTime).
-func (s *Store) chunk(ctx context.Context, fn func(tx *wtx) error) (time.Duration, error) {
+// chunk runs one chunk of retention work as a background write, gives
+// the pages it freed back to the file system in the same transaction
+// (counted in r.Pages), and returns the time its own statements took,
+// the vacuum's included (see ownTime).
+func (s *Store) chunk(ctx context.Context, r *veil.PurgeResult, fn func(tx *wtx) error) (time.Duration, error) {
 	var own time.Duration
-	err := s.writeBackground(ctx, ownTime(&own, fn))
+	var given int64
+	err := s.writeBackground(ctx, ownTime(&own, func(tx *wtx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		var err error
+		if given, err = s.giveBack(tx); err != nil {
+			return fmt.Errorf("give back free pages: %w", err)
+		}
+		return nil
+	}))
+	if err == nil {
+		r.Pages += given
+	}
 	return own, err
+}
+
+// giveBack gives up to vacuumPages free pages back to the file system and
+// returns how many it gave (SQLite in incremental auto-vacuum; PostgreSQL's
+// autovacuum reuses the space, and a database made without auto-vacuum
+// keeps its pages).
+func (s *Store) giveBack(tx *wtx) (int64, error) {
+	if s.pg {
+		return 0, nil
+	}
+	var before, after int64
+	if err := tx.QueryRow(`PRAGMA freelist_count`).Scan(&before); err != nil || before == 0 {
+		return 0, err
+	}
+	rows, err := tx.Query(fmt.Sprintf(`PRAGMA incremental_vacuum(%d)`, vacuumPages))
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	if err := tx.QueryRow(`PRAGMA freelist_count`).Scan(&after); err != nil {
+		return 0, err
+	}
+	return before - after, nil
 }
 
 // ownTime runs fn after the statements the batch queued before it (the
@@ -151,8 +195,7 @@ func (s *Store) purge(ctx context.Context, now, payloadCut time.Time, auditCut s
 	if err != nil {
 		return r, err
 	}
-	r.Pages, err = s.vacuum(ctx)
-	return r, err
+	return r, s.vacuum(ctx, &r)
 }
 
 // inChunks runs step, one chunk of retention work asking for up to size
@@ -195,7 +238,7 @@ func nextEventChunk(size int, own time.Duration) int {
 // time its statements took.
 func (s *Store) purgeEvents(ctx context.Context, cut time.Time, size int, r *veil.PurgeResult) (int, time.Duration, error) {
 	var n int
-	own, err := s.chunk(ctx, func(tx *wtx) error {
+	own, err := s.chunk(ctx, r, func(tx *wtx) error {
 		var cursor int64
 		if err := tx.queryRow(`SELECT coalesce((SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'retention_cursor'), 0)`).Scan(&cursor); err != nil {
 			return fmt.Errorf("read retention cursor: %w", err)
@@ -271,7 +314,7 @@ const oldRows = `FROM events e WHERE e.received_at < ? AND NOT EXISTS (SELECT 1 
 // event again a year later would have it accepted as new.
 func (s *Store) purgeRows(ctx context.Context, cut time.Time, size int, r *veil.PurgeResult) (int, time.Duration, error) {
 	var n int
-	own, err := s.chunk(ctx, func(tx *wtx) error {
+	own, err := s.chunk(ctx, r, func(tx *wtx) error {
 		rows, err := tx.Query(`SELECT e.id `+oldRows+` ORDER BY e.received_at LIMIT ?`, cut.UnixNano(), size)
 		if err != nil {
 			return fmt.Errorf("find expired events: %w", err)
@@ -380,7 +423,7 @@ func (s *Store) GiveUpRemoved(ctx context.Context, configured []string) (map[str
 func (s *Store) purgeKeys(ctx context.Context, cut time.Time, r *veil.PurgeResult) error {
 	for {
 		var n int64
-		own, err := s.chunk(ctx, func(tx *wtx) error {
+		own, err := s.chunk(ctx, r, func(tx *wtx) error {
 			res, err := tx.Exec(`DELETE FROM data_keys WHERE (epoch, subject) IN
 				(SELECT epoch, subject FROM data_keys WHERE epoch > 0 AND epoch < ? LIMIT ?)`, epochOf(cut), purgeKeyChunk)
 			if err != nil {
@@ -417,7 +460,7 @@ func (s *Store) purgeKeys(ctx context.Context, cut time.Time, r *veil.PurgeResul
 // anchor to the last one deleted; and the time its statements took.
 func (s *Store) purgeAudit(ctx context.Context, cut string, r *veil.PurgeResult) (int64, time.Duration, error) {
 	var n int64
-	own, err := s.chunk(ctx, func(tx *wtx) error {
+	own, err := s.chunk(ctx, r, func(tx *wtx) error {
 		var young sql.NullInt64
 		if err := tx.QueryRow(`SELECT min(seq) FROM audit WHERE time >= ?`, cut).Scan(&young); err != nil {
 			return fmt.Errorf("find purgeable audit rows: %w", err)
@@ -450,42 +493,21 @@ func (s *Store) purgeAudit(ctx context.Context, cut string, r *veil.PurgeResult)
 	return n, own, err
 }
 
-// vacuum gives the database's free pages back to the file system, a few
-// megabytes per transaction, so the file stays in proportion to what
-// retention keeps.
-func (s *Store) vacuum(ctx context.Context) (int64, error) {
-	var total int64
-	if s.pg {
-		return 0, nil // PostgreSQL's autovacuum reuses the space
-	}
+// vacuum gives back the free pages the chunks left (more than
+// vacuumPages in one, or a free list from before), a chunk at a time, so
+// the file stays in proportion to what retention keeps.
+func (s *Store) vacuum(ctx context.Context, r *veil.PurgeResult) error {
 	for {
-		var before, after int64
-		own, err := s.chunk(ctx, func(tx *wtx) error {
-			if err := tx.QueryRow(`PRAGMA freelist_count`).Scan(&before); err != nil || before == 0 {
-				after = before
-				return err
-			}
-			rows, err := tx.Query(fmt.Sprintf(`PRAGMA incremental_vacuum(%d)`, vacuumPages))
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			return tx.QueryRow(`PRAGMA freelist_count`).Scan(&after)
-		})
+		before := r.Pages
+		own, err := s.chunk(ctx, r, func(*wtx) error { return nil })
 		if err != nil {
-			return total, fmt.Errorf("give back free pages: %w", err)
+			return err
 		}
-		if after >= before { // nothing more to give back (or not in incremental mode)
-			return total, nil
+		if r.Pages == before { // nothing more to give back (or not in incremental mode)
+			return nil
 		}
-		total += before - after
 		if err := s.pace(ctx, own); err != nil {
-			return total, err
+			return err
 		}
 	}
 }
