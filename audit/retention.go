@@ -20,11 +20,10 @@ const (
 	chunkBudget     = 25 * time.Millisecond
 	purgeAuditChunk = 5000 // audit rows per transaction
 	purgeKeyChunk   = 2000 // data keys per transaction
-	// Pages given back per transaction at most (4 MiB), each chunk giving
-	// back what it freed (see chunk): a chunk of 200 events frees 0.7-1.4
-	// MiB. Given back in one vacuum after the purge, the pages cost the
-	// most of its CPU: SQLite finds each page it moves in the free list,
-	// and that list held every page the purge had freed.
+	// Pages a chunk gives back at most (4 MiB): what it freed, 0.7-1.4
+	// MiB for 200 events (see chunk). Given back in one vacuum after the
+	// purge, the pages were half of its CPU: SQLite looks up each page it
+	// moves in the free list, and that list held all the purge had freed.
 	vacuumPages = 1024
 	// Between two chunks retention pauses: paceShare times what the
 	// chunk's own statements took, and at least until paceInterval has
