@@ -63,12 +63,16 @@ func main() {
 		consoleAudit  = flag.Int("console-audit", 1_000_000, "with -console: the audit rows the store holds in all")
 		reconcileN    = flag.Int("reconcile", 0, "time one `veil reconcile run` over this many changed applications in a fake Lever API (RSS, request rate)")
 		profiles      = flag.Bool("profile", false, "take a CPU profile of every veil over each phase (pprof on a loopback port of its own) and print where veil's CPU went: webhook handlers, HTTP server, store writer, checkpointer, deliveries, collector, the rest")
-		profileOut    = flag.String("profile-out", "", "with -profile: also write each veil's CPU profile of each phase to this folder, for `go tool pprof`")
+		profileOut    = flag.String("profile-out", "", "as -profile, and write each veil's CPU profile of each phase to this folder (made if missing), for `go tool pprof`")
 		postgres      = flag.String("postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "with -stores: the PostgreSQL server (a schema is made per run and dropped)")
 	)
 	flag.Parse()
-	profileVeil = *profiles
-	profileDir = *profileOut
+	profileVeil = *profiles || *profileOut != ""
+	if profileDir = *profileOut; profileDir != "" {
+		if err := os.MkdirAll(profileDir, 0o755); err != nil {
+			fatal(err)
+		}
+	}
 	if *serveBaseline {
 		runBaseline()
 		return
