@@ -33,13 +33,19 @@ const (
 	ActionReviewExpired   = "review_expired"
 	ActionConsumerAdded   = "consumer_added"
 	ActionConsumerRevoked = "consumer_revoked"
+	// ActionBlockedPolicy is a delivery blocked because its policy did not
+	// decide within policy_timeout or returned more than the limit.
+	ActionBlockedPolicy = "blocked_policy"
+	// ActionAuthFailed counts, per surface, reason and minute, the failed
+	// and throttled authentication attempts (never a value tried).
+	ActionAuthFailed = "auth_failed"
 )
 
 // AuditActions lists every audit action, for validating filters.
 var AuditActions = []string{ActionReceived, ActionRejected, ActionFiltered, ActionDelivered, ActionRetry, ActionDead,
 	ActionBlockedLeak, ActionReplayed, ActionLookup, ActionLookupDenied, ActionErased, ActionPurged, ActionPolicyLoaded,
 	ActionPolicyRejected, ActionSchemaDrift, ActionReconciled, ActionReviewHeld, ActionReviewApproved, ActionReviewRejected,
-	ActionReviewExpired, ActionConsumerAdded, ActionConsumerRevoked}
+	ActionReviewExpired, ActionConsumerAdded, ActionConsumerRevoked, ActionBlockedPolicy, ActionAuthFailed}
 
 // AuditFilter selects audit rows; zero fields select everything.
 type AuditFilter struct {

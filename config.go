@@ -27,10 +27,13 @@ type Config struct {
 	Keys         KeysConfig `yaml:"keys"`
 	// Dir is the folder relative paths are resolved from (the config
 	// file's); set by Resolve.
-	Dir          string    `yaml:"-"`
-	Retention    Retention `yaml:"retention"`
-	Policies     string    `yaml:"policies"`
-	MaxBodyBytes int64     `yaml:"max_body_bytes"` // 0 means 1 MiB
+	Dir       string    `yaml:"-"`
+	Retention Retention `yaml:"retention"`
+	Policies  string    `yaml:"policies"`
+	// PolicyTimeout bounds one policy decision; 0 means 100ms. A decision
+	// that runs out is blocked (policy_timeout), never retried.
+	PolicyTimeout Duration `yaml:"policy_timeout"`
+	MaxBodyBytes  int64    `yaml:"max_body_bytes"` // 0 means 1 MiB
 	// MaxConnections bounds open inbound connections; 0 means 1024.
 	MaxConnections int `yaml:"max_connections"`
 	// MaxDepth bounds the nesting of a webhook's JSON body; 0 means 64.
@@ -428,6 +431,9 @@ func (c *Config) setDefaults() {
 	if c.Policies == "" {
 		c.Policies = "./policies"
 	}
+	if c.PolicyTimeout == 0 {
+		c.PolicyTimeout = Duration(100 * time.Millisecond)
+	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -519,6 +525,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Retention.Payload < 0 || c.Retention.Audit < 0 || c.Retention.Every < 0 {
 		return fmt.Errorf("config: retention: durations must be positive")
+	}
+	if c.PolicyTimeout < Duration(time.Millisecond) || c.PolicyTimeout > Duration(10*time.Second) {
+		return fmt.Errorf("config: policy_timeout: between 1ms and 10s (a decision runs on the webhook's request)")
 	}
 	if c.Retention.Audit < c.Retention.Payload {
 		// Past retention.audit the event's rows go too, payload and all.

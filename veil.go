@@ -112,6 +112,14 @@ const (
 	DeliveryRejected  = "rejected"  // a person rejected it, or it waited past review_ttl: never sent
 )
 
+// Details of blocked deliveries whose policy did not decide in bounds: a
+// decision that ran past policy_timeout, or returned more than the limit.
+// Both fail closed; neither is retried.
+const (
+	DetailPolicyTimeout  = "policy_timeout"
+	DetailPolicyTooLarge = "policy_result_too_large"
+)
+
 // Delivery is one (event, destination) pair: the policy's decision and the
 // outbound body, and later the attempts to send it.
 type Delivery struct {

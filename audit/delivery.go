@@ -60,6 +60,11 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 			row.Outcome = "already_reconciled"
 		}
 	case veil.DeliveryBlocked:
+		if d.Detail == veil.DetailPolicyTimeout || d.Detail == veil.DetailPolicyTooLarge {
+			// The policy did not decide in bounds: nothing was projected.
+			row.Action, row.Outcome = veil.ActionBlockedPolicy, d.Detail
+			break
+		}
 		// What the guard stopped: the categories the body would have released.
 		row.Action, row.Outcome, row.Categories = veil.ActionBlockedLeak, "blocked", d.Categories
 	case veil.DeliveryDead:

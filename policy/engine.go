@@ -35,6 +35,9 @@ type Engine struct {
 	// Check, when set, must accept a set before it serves (e.g. every
 	// package the config names exists); a refused set is rejected.
 	Check func(*Set) error
+	// Timeout bounds each decision of the sets it loads; 0 means
+	// DefaultTimeout.
+	Timeout time.Duration
 
 	set    atomic.Pointer[Set]
 	mu     sync.Mutex // serialises reloads
@@ -70,6 +73,9 @@ func (e *Engine) Reload(ctx context.Context) error {
 		return nil // nothing changed (an editor's touch, a second event)
 	}
 	s, err := Load(ctx, e.Dir)
+	if err == nil && e.Timeout > 0 {
+		s.Timeout = e.Timeout
+	}
 	if err == nil && e.Check != nil {
 		err = e.Check(s)
 	}

@@ -56,6 +56,10 @@ type Set struct {
 	Untested []string
 	// Tests is the number of tests the set passed when it loaded.
 	Tests int
+	// Timeout bounds each decision (DefaultTimeout after Load; set it
+	// before the set serves). A decision that runs out fails with
+	// ErrTimeout and is never cached.
+	Timeout time.Duration
 
 	// files holds each package's policy files (tests left out), for the
 	// console to show a destination's policy as written.
@@ -100,7 +104,7 @@ func Load(ctx context.Context, dir string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Set{Digest: digest, Files: files, LoadedAt: time.Now(), compiler: compiler, store: store,
+	s := &Set{Digest: digest, Files: files, LoadedAt: time.Now(), Timeout: DefaultTimeout, compiler: compiler, store: store,
 		queries: map[string]*rego.PreparedEvalQuery{}, Untested: untested(modules), Tests: tests,
 		files: map[string][]veil.PolicyFile{}}
 	for path, m := range modules {
@@ -137,14 +141,21 @@ func Check(modules map[string]*ast.Module) (*ast.Compiler, error) {
 	if err != nil {
 		return nil, err
 	}
-	compiler := ast.NewCompiler().WithSchemas(ss)
+	compiler := newCompiler(false).WithSchemas(ss)
 	if compiler.Compile(modules); compiler.Failed() {
-		return nil, fmt.Errorf("compile policies: %w", compiler.Errors)
+		return nil, fmt.Errorf("compile policies: %w", explainRefused(compiler.Errors))
 	}
 	if errs := CheckPaths(modules); len(errs) > 0 {
 		return nil, fmt.Errorf("check policies: %w", errors.Join(errs...))
 	}
 	return compiler, nil
+}
+
+// newCompiler returns a compiler limited to Capabilities. print calls are
+// compiled only when printing: in serve they are erased, since what a
+// policy prints could be a payload value; `veil policy test` shows them.
+func newCompiler(printing bool) *ast.Compiler {
+	return ast.NewCompiler().WithCapabilities(Capabilities()).WithEnablePrintStatements(printing)
 }
 
 // prepare builds the query that reads the four rules by name. Each rule is
@@ -225,7 +236,7 @@ func readsEventBody(m *ast.Module) bool {
 // runTests runs the set's test_ rules and returns how many passed; any
 // failure or error rejects the set.
 func runTests(ctx context.Context, modules map[string]*ast.Module, store storage.Store) (int, error) {
-	ch, err := tester.NewRunner().SetStore(store).SetModules(modules).RunTests(ctx, nil)
+	ch, err := tester.NewRunner().SetCompiler(newCompiler(false)).SetStore(store).SetModules(modules).RunTests(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("compile policies: %w", err)
 	}
@@ -268,7 +279,7 @@ func RunTests(ctx context.Context, dir string, w io.Writer, verbose, coverage bo
 		fmt.Fprintln(w, err)
 		return rep, nil
 	}
-	runner := tester.NewRunner().SetStore(store).SetModules(modules)
+	runner := tester.NewRunner().SetCompiler(newCompiler(true)).SetStore(store).SetModules(modules)
 	var cov *cover.Cover
 	if coverage {
 		cov = cover.New()
@@ -469,6 +480,21 @@ func gjsonValue(r gjson.Result) ast.Value {
 // ErrNoPackage is returned by Decide for a package the set does not define.
 var ErrNoPackage = errors.New("no such policy package")
 
+// ErrTimeout is returned by Decide when a decision runs past the set's
+// Timeout; ErrTooLarge when what it returns is over MaxResultBytes.
+var (
+	ErrTimeout  = errors.New("the policy ran past its time limit")
+	ErrTooLarge = errors.New("the policy's decision is larger than the limit")
+)
+
+// DefaultTimeout is how long one decision may take when the config sets no
+// policy_timeout: shipped decisions take tens of microseconds.
+const DefaultTimeout = 100 * time.Millisecond
+
+// MaxResultBytes bounds the text of one decision: its paths, categories and
+// body together.
+const MaxResultBytes = 1 << 20
+
 // Decide evaluates package pkg for one destination and returns its decision.
 // Undefined rules take their defaults: allow false, keep and pseudonymize
 // empty, body none.
@@ -538,14 +564,25 @@ func (s *Set) eval(ctx context.Context, pkg string, input ast.Value) (*veil.Deci
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNoPackage, pkg)
 	}
+	if s.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.Timeout)
+		defer cancel()
+	}
 	rs, err := q.Eval(ctx, rego.EvalParsedInput(input))
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, fmt.Errorf("evaluate %s: %w", pkg, ErrTimeout)
+		}
 		return nil, fmt.Errorf("evaluate %s: %w", pkg, err)
 	}
 	if len(rs) != 1 {
 		return nil, fmt.Errorf("evaluate %s: %d results, want 1", pkg, len(rs))
 	}
 	b := rs[0].Bindings
+	if resultSize(map[string]any(b), MaxResultBytes) > MaxResultBytes {
+		return nil, fmt.Errorf("evaluate %s: %w (over %d bytes)", pkg, ErrTooLarge, MaxResultBytes)
+	}
 	d := &veil.Decision{}
 	if v := one(b["allow"]); v != nil {
 		allow, ok := v.(bool)
@@ -586,6 +623,37 @@ func (s *Set) eval(ctx context.Context, pkg string, input ast.Value) (*veil.Deci
 		}
 	}
 	return d, nil
+}
+
+// resultSize is about the bytes of JSON a decision's values take, counted
+// until it passes limit.
+func resultSize(v any, limit int) int {
+	n := 0
+	var walk func(v any)
+	walk = func(v any) {
+		if n > limit {
+			return
+		}
+		switch x := v.(type) {
+		case string:
+			n += len(x) + 3
+		case []any:
+			n += 2
+			for _, e := range x {
+				walk(e)
+			}
+		case map[string]any:
+			n += 2
+			for k, e := range x {
+				n += len(k) + 4
+				walk(e)
+			}
+		default:
+			n += 8
+		}
+	}
+	walk(v)
+	return n
 }
 
 // one returns the single element of a comprehension result, or nil.

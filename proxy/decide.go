@@ -14,9 +14,14 @@ import (
 	"github.com/veilhq/veil/redact"
 )
 
-var decisions = promauto.NewCounterVec(prometheus.CounterOpts{
-	Name: "veil_decisions_total", Help: "Policy decisions by destination and outcome (pending, filtered, blocked, dead).",
-}, []string{"destination", "outcome"})
+var (
+	decisions = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "veil_decisions_total", Help: "Policy decisions by destination and outcome (pending, filtered, blocked, dead).",
+	}, []string{"destination", "outcome"})
+	policyTimeouts = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "veil_policy_timeouts_total", Help: "Decisions that ran past policy_timeout (the delivery is blocked), by destination.",
+	}, []string{"destination"})
+)
 
 // PolicySet gives the running policy set; policy.Engine implements it.
 type PolicySet interface {
@@ -89,7 +94,7 @@ func (p *Prepared) Release() {
 // Decide asks t's policy about the prepared event (in is it converted once
 // for the set) and returns the delivery it calls for: filtered, blocked by
 // the leak guard, pending with its outbound body, or dead when the policy
-// fails. A policy of format "event" projects the normal form, and the leak
+// fails (blocked when it runs past its time or size limit). A policy of format "event" projects the normal form, and the leak
 // guard looks for the payload's dropped personal values in what it sends;
 // one of format "vendor" projects the payload. A policy error's text is not
 // kept: it may quote a payload value.
@@ -101,6 +106,11 @@ func Decide(ctx context.Context, set *policy.Set, in *policy.Input, ev *Prepared
 		res, err = Project(ev, dec, t.Key)
 	}
 	switch {
+	case errors.Is(err, policy.ErrTimeout):
+		d.Status, d.Detail = veil.DeliveryBlocked, veil.DetailPolicyTimeout // fail closed
+		policyTimeouts.WithLabelValues(t.Name).Inc()
+	case errors.Is(err, policy.ErrTooLarge):
+		d.Status, d.Detail = veil.DeliveryBlocked, veil.DetailPolicyTooLarge
 	case errors.Is(err, policy.ErrNoPackage):
 		d.Status, d.Detail = veil.DeliveryDead, "policy_error: no package "+t.Policy
 	case err != nil:

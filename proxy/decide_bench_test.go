@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,3 +167,62 @@ func BenchmarkDecideNaive(b *testing.B) {
 }
 
 var _ = redact.Parse
+
+// BenchmarkDecide_PathologicalPolicy: the shipped set with the BI policy
+// replaced by a nine-million-pair comprehension, under a 100 ms
+// policy_timeout. One op is one webhook's decisions for the three
+// destinations; cpu-ms/op is the process's CPU time per op (getrusage),
+// which must stay at most the deadline times the destinations that time
+// out (here one), and the two others decide as before.
+func BenchmarkDecide_PathologicalPolicy(b *testing.B) {
+	dir := b.TempDir()
+	for _, f := range []string{"slack_hiring.rego", "hris_onboarding.rego", "lookup.rego", "default.rego"} {
+		src, err := os.ReadFile("../policies/" + f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		os.WriteFile(dir+"/"+f, src, 0o644)
+	}
+	os.WriteFile(dir+"/bi_events.rego", []byte("package veil.destinations.bi_events\n\nallow if {\n\tcount({[x, y] | some x in numbers.range(1, 3000); some y in numbers.range(1, 3000)}) > 0\n}\n"), 0o644)
+	set, err := policy.Load(context.Background(), dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	set.Timeout = policy.DefaultTimeout
+	cfg, err := veil.ParseConfig([]byte(testConfig+benchDestinations), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := os.ReadFile("../testdata/samples/greenhouse/hire_candidate.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	targets := proxy.NewTargets(cfg, bytes.Repeat([]byte{1}, 32))
+	src := cfg.Source("greenhouse")
+	ctx := context.Background()
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	b.ResetTimer()
+	start := cpu()
+	for b.Loop() {
+		ev, err := proxy.NewEvent(src, nil, body, time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		in, _ := set.NewInput(ev.Event, ev.Normal)
+		for _, t := range targets {
+			d := proxy.Decide(ctx, set, in, ev, t)
+			if t.Name == "bi-warehouse" && d.Detail != veil.DetailPolicyTimeout {
+				b.Fatalf("bi-warehouse: %s %s, want blocked policy_timeout", d.Status, d.Detail)
+			} else if t.Name != "bi-warehouse" && d.Status != veil.DeliveryPending {
+				b.Fatalf("%s: %s %s, want pending", t.Name, d.Status, d.Detail)
+			}
+		}
+		ev.Release()
+	}
+	b.ReportMetric(float64(cpu()-start)/float64(b.N)/1e6, "cpu-ms/op")
+	b.ReportMetric(float64(set.Timeout)/1e6, "deadline-ms")
+}

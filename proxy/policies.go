@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/policy"
@@ -91,6 +92,7 @@ func (s *Server) DraftImpact(ctx context.Context, dir string, n int) (veil.Polic
 	if err != nil {
 		return veil.PolicyImpact{}, veil.Errorf(veil.EINVALID, "The draft policies do not load: %v", err)
 	}
+	draft.Timeout = time.Duration(s.cfg.PolicyTimeout)
 	im := NewImpact(s.Policies.Current(), draft, s.Targets)
 	before := ""
 	for n > 0 {

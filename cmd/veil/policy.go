@@ -56,6 +56,78 @@ func runPolicyTest(ctx context.Context, c *command, args []string, stdout, stder
 	return nil
 }
 
+// runPolicyCheck loads a policy folder exactly as serve would before it
+// swaps a set in: compiled against the allowed built-ins, type-checked,
+// tested, and every package the config's destinations name defined.
+func runPolicyCheck(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
+	pos, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return c.usage(fs, stderr, "name at most one policy folder")
+	}
+	cfg, err := veil.LoadConfig(*configPath)
+	if err != nil {
+		return err
+	}
+	dir := cfg.Policies
+	if len(pos) == 1 {
+		dir = pos[0]
+	}
+	set, err := loadPolicies(ctx, cfg, dir)
+	if err != nil {
+		return err
+	}
+	if err := checkPackages(cfg, set, dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ok: %s, %s passed, digest %s\n", plural(int64(set.Files), "file"), plural(int64(set.Tests), "test"), set.Digest)
+	return nil
+}
+
+// checkPackages is what a set must define besides loading: the package
+// of every destination of the config.
+func checkPackages(cfg *veil.Config, s *policy.Set, dir string) error {
+	for i, d := range cfg.Destinations {
+		if !s.Has(d.Policy) {
+			return fmt.Errorf("destinations[%d].policy: package %s is not defined in %s", i, d.Policy, dir)
+		}
+	}
+	return nil
+}
+
+// runPolicyCapabilities prints the OPA capabilities Veil's policies are
+// compiled against, for `opa check --capabilities FILE`.
+func runPolicyCapabilities(_ context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, _ := c.flags()
+	pos, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return c.usage(fs, stderr, "capabilities takes no arguments")
+	}
+	b, err := policy.CapabilitiesJSON()
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(b)
+	return err
+}
+
+// loadPolicies loads the policy folder dir as serve would run it: each
+// decision bounded by the config's policy_timeout.
+func loadPolicies(ctx context.Context, cfg *veil.Config, dir string) (*policy.Set, error) {
+	set, err := policy.Load(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	set.Timeout = time.Duration(cfg.PolicyTimeout)
+	return set, nil
+}
+
 // policyFolder is the one policy folder a command was given, or the
 // config's when it was given none.
 func (c *command) policyFolder(fs *flag.FlagSet, stderr io.Writer, configPath string, pos []string) (string, error) {
@@ -158,7 +230,7 @@ func runPolicyPreview(ctx context.Context, c *command, args []string, stdout, st
 	if *dir == "" {
 		*dir = cfg.Policies
 	}
-	set, err := policy.Load(ctx, *dir)
+	set, err := loadPolicies(ctx, cfg, *dir)
 	if err != nil {
 		return err
 	}
@@ -328,11 +400,11 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
-	oldSet, err := policy.Load(ctx, cfg.Policies)
+	oldSet, err := loadPolicies(ctx, cfg, cfg.Policies)
 	if err != nil {
 		return fmt.Errorf("running policies: %w", err)
 	}
-	newSet, err := policy.Load(ctx, *newDir)
+	newSet, err := loadPolicies(ctx, cfg, *newDir)
 	if err != nil {
 		return fmt.Errorf("candidate policies: %w", err)
 	}

@@ -82,7 +82,7 @@ func runReportProcessing(ctx context.Context, c *command, args []string, stdout,
 	if err != nil {
 		return err
 	}
-	set, err := policy.Load(ctx, cfg.Policies)
+	set, err := loadPolicies(ctx, cfg, cfg.Policies)
 	if err != nil {
 		return err
 	}

@@ -126,14 +126,8 @@ func openPolicies(ctx context.Context, cfg *veil.Config, log *slog.Logger, st *a
 	engine := policy.NewEngine(cfg.Policies)
 	engine.Logger = log.With("component", "policy")
 	engine.Reporter = auditReporter{st}
-	engine.Check = func(s *policy.Set) error {
-		for i, d := range cfg.Destinations {
-			if !s.Has(d.Policy) {
-				return fmt.Errorf("destinations[%d].policy: package %s is not defined in %s", i, d.Policy, cfg.Policies)
-			}
-		}
-		return nil
-	}
+	engine.Timeout = time.Duration(cfg.PolicyTimeout)
+	engine.Check = func(s *policy.Set) error { return checkPackages(cfg, s, cfg.Policies) }
 	if err := engine.Open(ctx); err != nil {
 		return nil, err
 	}
