@@ -15,16 +15,22 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"fmt"
 	"html/template"
 	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/auth"
 )
 
 //go:embed templates/*.html static/*
@@ -90,13 +96,21 @@ type Console struct {
 	Now                      func() time.Time
 	// SessionTTL is how long a session lasts; 0 means 8 hours.
 	SessionTTL time.Duration
+	// Guard throttles and audits failed logins (share the proxy's, so one
+	// address has one budget); nil means one of the console's own, which
+	// audits nothing.
+	Guard *auth.Guard
 
 	once     sync.Once
 	tmpl     *template.Template
 	key      []byte // digests tokens for comparison
 	mu       sync.Mutex
 	sessions map[string]*session
-	mux      *http.ServeMux
+	// logins are the login forms handed out and not yet used: the form's
+	// CSRF token by the pre-session cookie's value, so a login is accepted
+	// only with a pair this server made, once, within loginTTL.
+	logins *lru.Cache[string, login]
+	mux    *http.ServeMux
 
 	ovMu   sync.Mutex
 	ov     *overviewData
@@ -108,6 +122,18 @@ type session struct {
 	role, csrf string
 	expires    time.Time
 }
+
+type login struct {
+	csrf    string
+	expires time.Time
+}
+
+// loginTTL is how long a login form is good for; maxLogins bounds the
+// forms held (the oldest go first), whatever the number of GETs.
+const (
+	loginTTL  = 10 * time.Minute
+	maxLogins = 10_000
+)
 
 const (
 	cookieName = "veil_console"
@@ -127,6 +153,11 @@ func (c *Console) init() {
 		}
 		c.key = randomBytes(32)
 		c.sessions = map[string]*session{}
+		c.logins, _ = lru.New[string, login](maxLogins)
+		if c.Guard == nil {
+			c.Guard = auth.NewGuard()
+			c.Guard.Now = c.Now
+		}
 		c.tmpl = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/*.html"))
 		static, _ := fs.Sub(assets, "static")
 		m := http.NewServeMux()
@@ -255,22 +286,61 @@ func (c *Console) authed(min string, h func(w http.ResponseWriter, r *http.Reque
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	tok := randomToken()
-	http.SetCookie(w, &http.Cookie{Name: loginName, Value: tok, Path: "/console/login", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: 600})
-	c.render(w, http.StatusOK, "login", page{Title: "Log in", CSRF: tok, Error: r.URL.Query().Get("failed")})
+	id, tok := randomToken(), randomToken()
+	c.logins.Add(id, login{csrf: tok, expires: c.Now().Add(loginTTL)})
+	http.SetCookie(w, &http.Cookie{Name: loginName, Value: id, Path: "/console/login", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(loginTTL / time.Second)})
+	msg := ""
+	if r.URL.Query().Get("failed") != "" {
+		msg = "That token is not the admin or the auditor token."
+	}
+	c.render(w, http.StatusOK, "login", page{Title: "Log in", CSRF: tok, Error: msg})
+}
+
+// crossSite reports whether the browser says a POST comes from another
+// origin: Sec-Fetch-Site is anything but same-origin (or none, a user's
+// own navigation), or, from a client that sends no Sec-Fetch-Site, the
+// Origin names another host. (Under the console's no-referrer policy a
+// browser sends Origin: null, which says nothing.)
+func crossSite(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site != "same-origin" && site != "none"
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err != nil || u.Host != r.Host
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	ck, err := r.Cookie(loginName)
-	if err := r.ParseForm(); err != nil || ck == nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(ck.Value)) {
-		c.fail(w, http.StatusForbidden, "The form's CSRF token is missing or wrong; reload the login page and try again.")
+	addr := auth.Address(r)
+	if wait := c.Guard.Wait(auth.SurfaceConsole, addr, ""); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		c.fail(w, http.StatusTooManyRequests, fmt.Sprintf("Too many failed logins from this address; try again in %d seconds.", int(wait.Seconds())+1))
 		return
 	}
-	_ = err
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	// The form must be one this server handed out, once: a pre-session
+	// whose token only this server knows, not a cookie and field pair
+	// someone else chose (login CSRF).
+	var form login
+	ck, err := r.Cookie(loginName)
+	if err == nil {
+		if f, ok := c.logins.Peek(ck.Value); ok && c.logins.Remove(ck.Value) { // one use: the POST that removes it
+			form = f
+		}
+	}
+	if err := r.ParseForm(); err != nil || crossSite(r) || form.csrf == "" || !c.Now().Before(form.expires) ||
+		!hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(form.csrf)) {
+		c.Guard.Failed(auth.SurfaceConsole, auth.ReasonCSRF, addr, "")
+		c.fail(w, http.StatusForbidden, "The login form has expired or did not come from this console; reload the login page and try again.")
+		return
+	}
 	role := c.role(r.PostForm.Get("token"))
 	if role == "" {
+		c.Guard.Failed(auth.SurfaceConsole, auth.ReasonInvalid, addr, "")
 		http.Redirect(w, r, "/console/login?failed=1", http.StatusSeeOther)
 		return
 	}

@@ -237,25 +237,12 @@ func toJSON(d *veil.Delivery) deliveryJSON {
 
 // requireReader wraps h with a check for the admin or the auditor token.
 func (s *Server) requireReader(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		if !s.validToken(auth, s.adminDigest) && (s.auditorDigest == nil || !s.validToken(auth, s.auditorDigest)) {
-			writeError(w, r, s.Logger, veil.Errorf(veil.EUNAUTHORIZED, "A valid admin or auditor token is required (Authorization: Bearer …)."))
-			return
-		}
-		h(w, r)
-	}
+	return s.requireToken(h, "A valid admin or auditor token is required (Authorization: Bearer …).", s.adminDigest, s.auditorDigest)
 }
 
 // requireAdmin wraps h with the admin token check, by keyed digest.
 func (s *Server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.validToken(r.Header.Get("Authorization"), s.adminDigest) {
-			writeError(w, r, s.Logger, veil.Errorf(veil.EUNAUTHORIZED, "A valid admin token is required (Authorization: Bearer …)."))
-			return
-		}
-		h(w, r)
-	}
+	return s.requireToken(h, "A valid admin token is required (Authorization: Bearer …).", s.adminDigest)
 }
 
 func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/ats"
+	"github.com/veilhq/veil/auth"
+	"github.com/veilhq/veil/policy"
 	"github.com/veilhq/veil/redact"
 )
 
@@ -71,14 +74,28 @@ func (l *limiter) allow(name string, now time.Time) (bool, time.Duration) {
 func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := mux.Vars(r)["id"]
+	// A request without a valid key names no consumer: it is throttled per
+	// address and counted in the minute's auth_failed row, not given a
+	// lookup_denied row of its own, so guessing keys cannot grow the log.
+	addr := auth.Address(r)
+	if wait := s.Guard.Wait(auth.SurfaceLookup, addr, ""); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		writeError(w, r, s.Logger, veil.Errorf(veil.ERATELIMITED, "Too many failed attempts from this address; retry in %d s.", int(wait.Seconds())+1))
+		return
+	}
 	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || key == "" {
-		s.denied(w, r, "", "", id, veil.Errorf(veil.EUNAUTHORIZED, "A consumer key is required as Authorization: Bearer <key>."))
+		s.Guard.Failed(auth.SurfaceLookup, auth.ReasonInvalid, addr, "")
+		writeError(w, r, s.Logger, veil.Errorf(veil.EUNAUTHORIZED, "A consumer key is required as Authorization: Bearer <key>."))
 		return
 	}
 	c, err := s.Lookup.Authenticate(ctx, key)
-	if err != nil {
-		// No consumer to name: the key itself is never written anywhere.
+	if veil.ErrorCode(err) == veil.EUNAUTHORIZED {
+		// The key itself is never written anywhere.
+		s.Guard.Failed(auth.SurfaceLookup, auth.ReasonInvalid, addr, "")
+		writeError(w, r, s.Logger, err)
+		return
+	} else if err != nil {
 		s.denied(w, r, "", "", id, err)
 		return
 	}
@@ -112,7 +129,10 @@ func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
 	defer ev.Release()
 	set := s.Policies.Current()
 	dec, err := set.DecideLookup(ctx, c.Name, purpose, e, ev.Normal)
-	if err != nil {
+	if errors.Is(err, policy.ErrTimeout) {
+		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The lookup policy ran past policy_timeout; nothing is released."))
+		return
+	} else if err != nil {
 		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The lookup policy could not decide."))
 		return
 	}

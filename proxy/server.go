@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/ats"
+	"github.com/veilhq/veil/auth"
 )
 
 // EventStore commits verified events; audit.Store implements it.
@@ -73,6 +75,10 @@ type Server struct {
 	Upstream Upstream
 	// LookupRate and LookupBurst bound each consumer's lookups; 0 means 50/s and 100.
 	LookupRate, LookupBurst float64
+	// Guard throttles and audits failed tokens and keys (share it with the
+	// console, so one address has one budget); nil means one of the
+	// server's own, auditing to the store.
+	Guard *auth.Guard
 
 	cfg     *veil.Config
 	store   EventStore
@@ -167,6 +173,7 @@ func (s *Server) Open() error {
 				return
 			case <-t.C:
 				s.rejections.flush(s.Now(), false)
+				s.Guard.Flush(false)
 			}
 		}
 	}()
@@ -196,6 +203,10 @@ func (s *Server) init() error {
 	// Keep a quarter of the connections (up to 64) for everything but hooks.
 	s.hooks = make(chan struct{}, max(1, s.cfg.MaxConnections-min(64, s.cfg.MaxConnections/4)))
 	s.rejections.record = s.store.Record
+	if s.Guard == nil {
+		s.Guard = auth.NewGuard()
+		s.Guard.Now, s.Guard.Logger, s.Guard.Record = s.Now, s.Logger, s.store.Record
+	}
 	s.tokenKey = make([]byte, 32)
 	rand.Read(s.tokenKey)
 	s.adminDigest = s.tokenDigest(s.cfg.AdminToken)
@@ -288,6 +299,7 @@ func (s *Server) Close(ctx context.Context) error {
 	}
 	if s.Now != nil {
 		s.rejections.flush(s.Now(), true)
+		s.Guard.Flush(true)
 	}
 	return err
 }
@@ -322,10 +334,37 @@ func (s *Server) tokenDigest(token string) []byte {
 }
 
 // validToken reports whether an Authorization header carries "Bearer "
-// and a token whose digest is want.
-func (s *Server) validToken(authorization string, want []byte) bool {
+// and a token whose digest is one of want (nil entries never match).
+func (s *Server) validToken(authorization string, want ...[]byte) bool {
 	token, ok := strings.CutPrefix(authorization, "Bearer ")
-	return ok && token != "" && hmac.Equal(s.tokenDigest(token), want)
+	if !ok || token == "" {
+		return false
+	}
+	d, match := s.tokenDigest(token), false
+	for _, w := range want {
+		match = (w != nil && hmac.Equal(d, w)) || match
+	}
+	return match
+}
+
+// requireToken wraps h with a check of the Authorization header against
+// the tokens whose digests are want. Failures are throttled per address
+// (past the budget even the right token waits) and audited in aggregate.
+func (s *Server) requireToken(h http.HandlerFunc, refusal string, want ...[]byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		addr := auth.Address(r)
+		if wait := s.Guard.Wait(auth.SurfaceAdminAPI, addr, ""); wait > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			writeError(w, r, s.Logger, veil.Errorf(veil.ERATELIMITED, "Too many failed attempts from this address; retry in %d s.", int(wait.Seconds())+1))
+			return
+		}
+		if !s.validToken(r.Header.Get("Authorization"), want...) {
+			s.Guard.Failed(auth.SurfaceAdminAPI, auth.ReasonInvalid, addr, "")
+			writeError(w, r, s.Logger, veil.Errorf(veil.EUNAUTHORIZED, "%s", refusal))
+			return
+		}
+		h(w, r)
+	}
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {

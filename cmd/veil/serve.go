@@ -18,6 +18,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/auth"
 	"github.com/veilhq/veil/console"
 	"github.com/veilhq/veil/delivery"
 	"github.com/veilhq/veil/policy"
@@ -279,7 +280,11 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	}
 	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
 	srv.GivenUp = delivery.CountDead
-	cons := &console.Console{Store: st, Replay: srv, Review: srv, Subjects: srv, Policies: srv,
+	// One budget of failed attempts per address, for the API and the console.
+	guard := auth.NewGuard()
+	guard.Logger, guard.Record = log.With("component", "auth"), st.Record
+	srv.Guard = guard
+	cons := &console.Console{Guard: guard, Store: st, Replay: srv, Review: srv, Subjects: srv, Policies: srv,
 		CheckSubject: func(ref string) error { return checkSubject(cfg, ref) }, Reconciled: reconciled,
 		AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
 		Logger: log.With("component", "console")}
