@@ -136,27 +136,40 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads at most the configured limit, within bodyReadTimeout; a
-// larger body is ETOOLARGE.
+// larger body is ETOOLARGE. Before that answer, the rest of the body (up to
+// drainBytes more) is read and discarded: ATS clients write the whole body
+// before they read, and a server that closes on unread data resets the
+// connection, so the sender would see a network error and retry instead
+// of a permanent 413. A body larger still is answered at once and the
+// connection closed: what it costs the sender to find out is its own.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	limit := s.cfg.MaxBodyBytes
+	drain := max(drainBytes, 4*limit)
 	tooLarge := veil.Errorf(veil.ETOOLARGE, "The body is larger than the limit of %d bytes.", limit)
-	if r.ContentLength > limit {
+	if r.ContentLength > limit+drain {
+		w.Header().Set("Connection", "close")
 		return nil, tooLarge
 	}
 	var buf bytes.Buffer
-	if r.ContentLength > 0 {
+	if r.ContentLength > 0 && r.ContentLength <= limit {
 		buf.Grow(int(r.ContentLength))
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
-	var maxErr *http.MaxBytesError
-	switch {
-	case errors.As(err, &maxErr):
-		return nil, tooLarge
-	case err != nil && !errors.Is(err, io.EOF):
+	n, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, veil.Errorf(veil.EINVALID, "The body could not be read in time.")
+	}
+	if n > limit {
+		if m, _ := io.CopyN(io.Discard, r.Body, drain); m == drain {
+			w.Header().Set("Connection", "close") // more than we drain: close after the answer
+		}
+		return nil, tooLarge
 	}
 	return buf.Bytes(), nil
 }
+
+// drainBytes is the least an oversized body is read past the limit, so
+// its sender reads the 413 (see readBody).
+const drainBytes = 4 << 20
 
 // reject answers err, counts it, and adds it to the minute's aggregated
 // rejected audit row for its source and reason.
