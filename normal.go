@@ -141,7 +141,8 @@ func Str(s string) *string {
 	return &s
 }
 
-// Category keys (fideslang taxonomy, CC BY 4.0) that Veil assigns.
+// Category keys (fideslang taxonomy 3.x, CC BY 4.0) that Veil assigns;
+// category.go lists every key a policy may name.
 const (
 	CategoryUniqueID    = "user.unique_id"
 	CategoryOperations  = "system.operations"
@@ -150,13 +151,14 @@ const (
 	CategoryEmail       = "user.contact.email"
 	CategoryPhone       = "user.contact.phone_number"
 	CategoryAddress     = "user.contact.address"
-	CategoryJobTitle    = "user.job_title"
-	CategoryWorkplace   = "user.employment.workplace"
+	CategoryJobTitle    = "user.professional_information.job_title"
+	CategoryWorkplace   = "user.professional_information.workplace"
 	CategoryFinancial   = "user.financial"
 	CategoryDemographic = "user.demographic"
 	// CategoryUnclassified is what a path Veil cannot classify gets: it is
-	// treated as personal data.
-	CategoryUnclassified = "unclassified"
+	// personal data, and a destination receives it only when its policy
+	// names this category itself (a Veil extension under user).
+	CategoryUnclassified = "user.unclassified"
 )
 
 // Personal reports whether data of the category is personal data that the

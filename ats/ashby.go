@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -139,24 +140,69 @@ func (a *ashby) Classifier() Classifier { return ashbyCategories }
 
 func (a *ashby) Category(pattern string) string { return ashbyCategories.Category(pattern) }
 
-var ashbyCategories = categories(
-	"action", ops, "webhookActionId", ops,
-	"**.candidate.id", uid, "**.candidateId", uid, "**.applicationId", uid, "data.application.id", uid,
-	"**.candidate.name", name, "**.candidate.**.value", private, "**.candidate.primaryEmailAddress.value", email,
-	"**.candidate.primaryPhoneNumber.value", phone, "**.candidate.emailAddresses.#.value", email,
-	"**.candidate.phoneNumbers.#.value", phone, "**.candidate.**", ops,
-	// people who work for the customer
-	"**.creditedToUser.firstName", "user.name.first", "**.creditedToUser.lastName", "user.name.last",
-	"**.creditedToUser.email", email, "**.author.firstName", "user.name.first", "**.author.lastName", "user.name.last",
-	"**.author.email", email, "**.hiringTeam.#.firstName", "user.name.first", "**.hiringTeam.#.lastName", "user.name.last",
-	"**.hiringTeam.#.email", email,
-	"**.customFields.#.value", private, "**.customFields.#.**", ops,
-	"data.application.submitterClientIp", "user.device.ip_address", "data.application.submitterUserAgent", "user.device",
-	"data.offer.latestVersion.salary.**", money, "data.offer.latestVersion.fileHandles.**", private,
-	"data.surveySubmission.submittedValues.**", private,
-	"**.archiveReason.text", private,
-	"data.**", ops,
-)
+// ashbyUser is a person who works for the customer (the user an
+// application is credited to, an offer's author, a hiring team member).
+func ashbyUser(prefix string) []string {
+	p := func(s string) string { return prefix + "." + s }
+	return []string{p("id"), uid, p("userId"), uid, p("firstName"), "user.name.first", p("lastName"), "user.name.last",
+		p("email"), email, p("globalRole"), ops, p("role"), ops, p("isEnabled"), ops, p("updatedAt"), ops}
+}
+
+// ashbyCandidate is a candidate, under an application or as the payload.
+func ashbyCandidate(prefix string) []string {
+	p := func(s string) string { return prefix + "." + s }
+	return []string{p("id"), uid, p("name"), name, p("profileUrl"), uid,
+		p("primaryEmailAddress.value"), email, p("primaryPhoneNumber.value"), phone,
+		p("emailAddresses.#.value"), email, p("phoneNumbers.#.value"), phone, p("socialLinks.#.url"), social,
+		p("socialLinks.#.type"), ops, p("*.type"), ops, p("*.isPrimary"), ops, p("*.#.type"), ops, p("*.#.isPrimary"), ops,
+		p("position"), jobTitle, p("company"), company, p("school"), private, p("location.**"), address,
+		p("tags.#.id"), ops, p("tags.#.title"), private, p("createdAt"), ops, p("updatedAt"), ops,
+		p("applicationIds.#"), uid, p("resumeFileHandle.**"), private, p("fileHandles.**"), private}
+}
+
+// ashbyCategories classifies Ashby's web hook payloads (an application,
+// an offer, a survey submission under data). Custom fields are an array
+// of {id, title, value}: the title is the customer's schema, the value
+// private content (its category cannot be read from its path).
+var ashbyCategories = categories(slices.Concat(
+	[]string{
+		"action", ops, "webhookActionId", ops,
+		"data.application.id", uid, "data.application.createdAt", ops, "data.application.updatedAt", ops,
+		"data.application.status", ops, "data.application.archivedAt", ops, "data.application.appliedViaJobPostingId", ops,
+		"data.application.archiveReason", ops, "data.application.archiveReason.id", ops,
+		"data.application.archiveReason.text", private, "data.application.archiveReason.reasonType", ops,
+		"data.application.archiveReason.isArchived", ops,
+		"data.application.currentInterviewStage.id", ops, "data.application.currentInterviewStage.title", ops,
+		"data.application.currentInterviewStage.type", ops, "data.application.currentInterviewStage.orderInInterviewPlan", ops,
+		"data.application.currentInterviewStage.interviewStageGroupId", ops,
+		"data.application.currentInterviewStage.interviewPlanId", ops,
+		"data.application.source.id", ops, "data.application.source.title", ops, "data.application.source.isArchived", ops,
+		"data.application.source.sourceType.id", ops, "data.application.source.sourceType.title", ops,
+		"data.application.source.sourceType.isArchived", ops,
+		"data.application.job.id", ops, "data.application.job.title", ops, "data.application.job.locationId", ops,
+		"data.application.job.departmentId", ops,
+		"data.application.submitterClientIp", ip, "data.application.submitterUserAgent", device,
+		"**.customFields.#.id", ops, "**.customFields.#.title", ops, "**.customFields.#.isPrivate", ops,
+		"**.customFields.#.value", private, "**.customFields.#.value.**", private,
+		"**.candidateId", uid, "**.applicationId", uid,
+	},
+	ashbyCandidate("data.application.candidate"), ashbyCandidate("data.candidate"),
+	ashbyUser("data.application.creditedToUser"), ashbyUser("data.application.hiringTeam.#"),
+	ashbyUser("data.offer.latestVersion.author"),
+	[]string{
+		"data.offer.id", ops, "data.offer.applicationId", uid, "data.offer.acceptanceStatus", ops, "data.offer.offerStatus", ops,
+		"data.offer.decidedAt", ops,
+		"data.offer.latestVersion.id", ops, "data.offer.latestVersion.startDate", ops, "data.offer.latestVersion.createdAt", ops,
+		"data.offer.latestVersion.approvalStatus", ops, "data.offer.latestVersion.openingId", ops,
+		"data.offer.latestVersion.salary.**", money, "data.offer.latestVersion.fileHandles.**", private,
+		"data.surveySubmission.id", ops, "data.surveySubmission.submittedAt", ops,
+		"data.surveySubmission.surveyFormDefinitionId", ops, "data.surveySubmission.surveyType", ops,
+		"data.surveySubmission.submittedValues._systemfield_email", email,
+		"data.surveySubmission.submittedValues._systemfield_phone", phone,
+		"data.surveySubmission.submittedValues._systemfield_name", name,
+		"data.surveySubmission.submittedValues.**", private,
+	},
+)...)
 
 func (a *ashby) Recognize(body []byte) bool { return hasAll(body, "action", "data", "webhookActionId") }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -176,61 +177,136 @@ func (g *greenhouse) Normalize(eventType string, doc *redact.Doc) *veil.NormalEv
 	return e
 }
 
-// Category classifies Greenhouse payload paths. Custom fields are the
-// customer's own: their values are private unless their key says
-// otherwise (salary, date of birth, EEO-style self-identification).
+// Category classifies Greenhouse payload paths: every path of its web
+// hooks and of the Harvest v3 records Veil fetches that its references
+// name, and nothing else (an unknown path is unclassified, so personal).
+// Custom fields are the customer's own: their labels and types are the
+// customer's schema, their values the data, classified by the words of
+// their key (date_of_birth, salary_expectation, tax_id_nif) and private
+// when those say nothing. Job-level custom fields describe the job.
 func (g *greenhouse) Classifier() Classifier { return greenhouseCategories }
 
 func (g *greenhouse) Category(pattern string) string { return greenhouseCategories.Category(pattern) }
 
-var greenhouseCategories = categories(
-	"action", ops,
-	// people who work for the customer: names and addresses are personal data too
-	"**.recruiter.name", name, "**.coordinator.name", name, "**.credited_to.name", name,
-	"**.recruiter.email", email, "**.coordinator.email", email, "**.credited_to.email", email,
-	"**.recruiter.employee_id", uid, "**.coordinator.employee_id", uid, "**.credited_to.employee_id", uid,
-	"**.recruiter.**", ops, "**.coordinator.**", ops, "**.credited_to.**", ops,
-	"**.interviewers.#.display_name", name, "**.interviewers.#.name", name, "**.interviewers.#.email", email,
-	"**.interviewers.#.**", ops,
-	"**.interview_kit.content", private, "**.interview_kit.url", private, "**.interview_kit.**", ops,
-	"**.value.user_id", ops, "**.value.name", name, "**.value.email", email, "**.value.employee_id", uid,
-	// custom fields: the label and type are the customer's schema; the value is the data
-	"**.custom_fields.*.name", ops, "**.custom_fields.*.type", ops,
-	"payload.application.jobs.#.custom_fields.**", ops, "payload.application.job.custom_fields.**", ops,
-	"payload.job.custom_fields.**", ops,
-	"**.custom_fields.*salary*.**", money, "**.custom_fields.*bonus*.**", money, "**.custom_fields.*equity*.**", money,
-	"**.custom_fields.date_of_birth.**", dob, "**.custom_fields.*gender*.**", gender,
-	"**.custom_fields.*ethnicity*.**", race, "**.custom_fields.*race*.**", race,
-	"**.custom_fields.*disability*.**", health, "**.custom_fields.*veteran*.**", veteran,
-	"**.custom_fields.**", private,
-	// the candidate
-	"**.candidate.id", uid, "**.candidate.external_id", uid, "**.candidate.url", uid, "**.candidate.photo_url", private,
-	"**.candidate.first_name", "user.name.first", "**.candidate.last_name", "user.name.last",
-	"**.candidate.title", jobTitle, "**.candidate.company", company,
-	"**.candidate.phone_numbers.#.value", phone, "**.candidate.email_addresses.#.value", email,
-	"**.candidate.addresses.#.value", address, "**.candidate.website_addresses.#.value", social,
-	"**.candidate.social_media_addresses.#.value", social,
-	"**.candidate.educations.**", private, "**.candidate.employments.#.title", jobTitle,
-	"**.candidate.employments.#.company_name", company, "**.candidate.employments.**", private,
-	"**.candidate.attachments.#.type", ops, "**.candidate.attachments.**", private,
-	"**.candidate.tags.#", private, "**.candidate.*.#.type", ops,
-	"**.candidate.is_private", ops, "**.candidate.can_email", ops, "**.candidate.created_at", ops,
-	"**.candidate.updated_at", ops, "**.candidate.last_activity", ops,
-	"payload.person.id", uid,
-	// the application, its jobs and offer
-	"payload.application.id", uid, "payload.application.url", uid,
-	"payload.application.jobs.#.notes", private, "payload.application.job.notes", private, "payload.job.notes", private,
-	"payload.application.rejection_details.**", private,
-	"payload.application.**", ops,
-	// offers, when the payload is the offer
-	"payload.notes", private, "payload.offer.notes", private,
-	"payload.id", ops, "payload.application_id", uid, "payload.job_id", ops, "payload.user_id", ops, "payload.version", ops,
-	"payload.offer_status", ops, "payload.sent_on", ops, "payload.resolved_at", ops, "payload.start_date", ops,
-	"payload.created_at", ops, "payload.updated_at", ops, "payload.offer.**", ops,
-	"payload.job.**", ops,
-	// records fetched from Harvest: {application, candidate}
-	"application.id", uid, "application.candidate_id", uid, "application.**", ops,
-)
+// greenhouseJob is what a job holds, wherever it appears: under the
+// application (jobs[], job), or as a job web hook's payload.
+func greenhouseJob(prefix string) []string {
+	p := func(s string) string { return prefix + "." + s }
+	return []string{
+		p("id"), ops, p("name"), ops, p("requisition_id"), ops, p("status"), ops, p("confidential"), ops,
+		p("created_at"), ops, p("updated_at"), ops, p("opened_at"), ops, p("closed_at"), ops, p("open_date"), ops,
+		p("close_date"), ops, p("url"), ops, p("job_post_id"), ops, p("is_template"), ops, p("copied_from_id"), ops,
+		p("notes"), private, p("created_by_id"), uid,
+		p("departments.#.id"), ops, p("departments.#.name"), ops, p("departments.#.external_id"), ops,
+		p("departments.#.parent_id"), ops, p("departments"), ops,
+		p("offices.#.id"), ops, p("offices.#.name"), ops, p("offices.#.external_id"), ops, p("offices.#.location"), ops,
+		p("offices.#.location.name"), ops, p("offices.#.parent_id"), ops, p("offices"), ops,
+		p("custom_fields.*.name"), ops, p("custom_fields.*.type"), ops, p("custom_fields.*.value"), ops,
+		p("custom_fields.*.value.*"), ops, p("custom_fields"), ops,
+		// the hiring team: people who work for the customer
+		p("hiring_team.*.#.user_id"), uid, p("hiring_team.*.#.id"), uid, p("hiring_team.*.#.employee_id"), uid,
+		p("hiring_team.*.#.name"), name, p("hiring_team.*.#.first_name"), "user.name.first",
+		p("hiring_team.*.#.last_name"), "user.name.last", p("hiring_team.*.#.email"), email,
+		p("hiring_team.*.#.responsible"), ops, p("hiring_team.*"), name,
+		p("openings.#.id"), ops, p("openings.#.opening_id"), ops, p("openings.#.status"), ops,
+		p("openings.#.opened_at"), ops, p("openings.#.closed_at"), ops,
+	}
+}
+
+// greenhouseUser is a person who works for the customer (a recruiter, a
+// coordinator, whoever an application is credited to, an approver).
+func greenhouseUser(prefix string) []string {
+	p := func(s string) string { return prefix + "." + s }
+	return []string{p("id"), uid, p("user_id"), uid, p("employee_id"), uid, p("name"), name, p("first_name"), "user.name.first",
+		p("last_name"), "user.name.last", p("email"), email, prefix, name}
+}
+
+// greenhouseOffer is an offer, under the application or as an offer web
+// hook's payload (offer_deleted nests it under offer).
+func greenhouseOffer(prefix string) []string {
+	p := func(s string) string {
+		if prefix == "" {
+			return s
+		}
+		return prefix + "." + s
+	}
+	return []string{
+		p("id"), ops, p("version"), ops, p("offer_status"), ops, p("status"), ops, p("created_at"), ops, p("updated_at"), ops,
+		p("sent_at"), ops, p("sent_on"), ops, p("resolved_at"), ops, p("starts_at"), ops, p("start_date"), ops,
+		p("application_id"), uid, p("candidate_id"), uid, p("job_id"), ops, p("opening.id"), ops, p("opening.opening_id"), ops,
+		p("user_id"), uid, p("notes"), private,
+	}
+}
+
+var greenhouseCategories = categories(slices.Concat(
+	[]string{"action", ops},
+	// custom fields of people and offers (job-level ones are in greenhouseJob)
+	greenhouseJob("payload.application.jobs.#"), greenhouseJob("payload.application.job"), greenhouseJob("payload.job"),
+	[]string{
+		"**.custom_fields.*.name", ops, "**.custom_fields.*.type", ops,
+		// a custom field of type user names a person
+		"**.custom_fields.*.value.user_id", uid, "**.custom_fields.*.value.employee_id", uid,
+		"**.custom_fields.*.value.name", name, "**.custom_fields.*.value.email", email,
+		"**.custom_fields.{key}.**", private, "**.custom_fields.{key}", private,
+	},
+	greenhouseUser("**.recruiter"), greenhouseUser("**.coordinator"), greenhouseUser("**.credited_to"),
+	greenhouseUser("**.prospect_detail.prospect_owner"),
+	[]string{
+		// interviews and their kits
+		"**.interviews.#.id", ops, "**.interviews.#.name", ops, "**.interviews.#.status", ops,
+		"**.interviews.#.interviewers.#.id", uid, "**.interviews.#.interviewers.#.user_id", uid,
+		"**.interviews.#.interviewers.#.display_name", name, "**.interviews.#.interviewers.#.name", name,
+		"**.interviews.#.interviewers.#.email", email, "**.interviews.#.interviewers.#.status", ops,
+		"**.interviews.#.interviewers", name,
+		"**.interview_kit.content", private, "**.interview_kit.url", private, "**.interview_kit.questions.#.id", ops,
+		"**.interview_kit.questions.#.question", ops, "**.interview_kit.questions", ops,
+		// the candidate
+		"**.candidate.id", uid, "**.candidate.external_id", uid, "**.candidate.url", uid, "**.candidate.photo_url", image,
+		"**.candidate.first_name", "user.name.first", "**.candidate.last_name", "user.name.last",
+		"**.candidate.title", jobTitle, "**.candidate.company", company,
+		"**.candidate.phone_numbers.#.value", phone, "**.candidate.email_addresses.#.value", email,
+		"**.candidate.addresses.#.value", address, "**.candidate.website_addresses.#.value", social,
+		"**.candidate.social_media_addresses.#.value", social, "**.candidate.*.#.type", ops,
+		"**.candidate.educations.#.id", ops, "**.candidate.educations.**", private, "**.candidate.educations", private,
+		"**.candidate.employments.#.id", ops, "**.candidate.employments.#.title", jobTitle,
+		"**.candidate.employments.#.company_name", company, "**.candidate.employments.**", private,
+		"**.candidate.employments", private,
+		"**.candidate.attachments.#.type", ops, "**.candidate.attachments.**", private, "**.candidate.attachments", private,
+		"**.candidate.tags.#", private, "**.candidate.tags", private,
+		"**.candidate.is_private", ops, "**.candidate.can_email", ops, "**.candidate.created_at", ops,
+		"**.candidate.updated_at", ops, "**.candidate.last_activity", ops, "**.candidate.last_activity_at", ops,
+		"**.candidate.application_ids.#", uid,
+		"payload.person.id", uid,
+		// the application
+		"payload.application.id", uid, "payload.application.url", uid, "payload.application.candidate_id", uid,
+		"payload.application.applied_at", ops, "payload.application.rejected_at", ops, "payload.application.last_activity_at", ops,
+		"payload.application.status", ops, "payload.application.prospect", ops,
+		"payload.application.prospect_detail.prospect_pool", ops, "payload.application.prospect_detail.prospect_stage", ops,
+		"payload.application.prospect_detail.*.id", ops, "payload.application.prospect_detail.*.name", ops,
+		"payload.application.current_stage.id", ops, "payload.application.current_stage.name", ops,
+		"payload.application.source.id", ops, "payload.application.source.name", ops, "payload.application.source.public_name", ops,
+		"payload.application.rejection_reason", ops, "payload.application.rejection_reason.id", ops,
+		"payload.application.rejection_reason.name", ops, "payload.application.rejection_reason.type.*", ops,
+		"payload.application.rejection_details.**", private, "payload.application.rejection_details", private,
+		"payload.application.opening.opening_id", ops, "payload.application.opening.id", ops,
+		"payload.application.opening.custom_fields", ops,
+		"payload.application.answers.#.question", ops, "payload.application.answers.#.answer", private,
+		"payload.application.location.address", address, "payload.application.location", address,
+	},
+	greenhouseOffer("payload.application.offer"),
+	greenhouseOffer("payload"), greenhouseOffer("payload.offer"),
+	// Harvest v3 records Veil fetches: {application, candidate}
+	[]string{
+		"application.id", uid, "application.candidate_id", uid, "application.prospect", ops, "application.applied_at", ops,
+		"application.rejected_at", ops, "application.last_activity_at", ops, "application.status", ops,
+		"application.stage_id", ops, "application.job_interview_stage_id", ops, "application.stage_name", ops,
+		"application.job_id", ops, "application.job_ids.#", ops, "application.job_post_id", ops, "application.source_id", ops,
+		"application.credited_to_id", uid, "application.prospect_owner_id", uid, "application.rejection_reason_id", ops,
+		"application.created_at", ops, "application.updated_at", ops,
+		"application.answers.#.question", ops, "application.answers.#.answer", private,
+		"application.location_address", address,
+	},
+)...)
 
 func (g *greenhouse) Recognize(body []byte) bool {
 	return hasAll(body, "action", "payload") && !gjson.GetBytes(body, "webhookActionId").Exists()

@@ -148,12 +148,23 @@ func (l *lever) Classifier() Classifier { return leverCategories }
 
 func (l *lever) Category(pattern string) string { return leverCategories.Category(pattern) }
 
+// leverCategories classifies Lever's web hooks (ids only) and the
+// opportunities Veil fetches from its API (under data).
 var leverCategories = categories(
+	"token", ops, "signature", ops, "triggeredAt", ops, "event", ops,
 	"data.candidateId", uid, "data.contactId", uid, "data.opportunityId", uid, "data.applicationId", uid,
+	"data.toStageId", ops, "data.fromStageId", ops, "data.fromArchived", ops, "data.toArchived", ops,
+	"data.fromArchived.*", ops, "data.toArchived.*", ops,
 	// opportunities fetched from Lever's API
 	"data.id", uid, "data.contact", uid, "data.name", name, "data.headline", private, "data.emails.#", email,
-	"data.phones.#.value", phone, "data.location", address, "data.links.#", social, "data.tags.#", private,
-	"token", ops, "signature", ops, "triggeredAt", ops, "event", ops, "data.**", ops,
+	"data.phones.#.value", phone, "data.phones.#.type", ops, "data.location", address, "data.links.#", social,
+	"data.tags.#", private, "data.sources.#", ops, "data.origin", ops, "data.stage", ops, "data.stage.id", ops,
+	"data.stage.text", ops, "data.confidentiality", ops, "data.createdAt", ops, "data.updatedAt", ops,
+	"data.lastInteractionAt", ops, "data.lastAdvancedAt", ops, "data.snoozedUntil", ops, "data.isAnonymized", ops,
+	"data.archived", ops, "data.archived.reason", ops, "data.archived.archivedAt", ops,
+	"data.owner", uid, "data.followers.#", uid, "data.applications.#", uid, "data.dataProtection.**", ops,
+	"data.stageChanges.#.toStageId", ops, "data.stageChanges.#.toStageIndex", ops, "data.stageChanges.#.updatedAt", ops,
+	"data.stageChanges.#.userId", uid, "data.urls.**", uid,
 )
 
 func (l *lever) Recognize(body []byte) bool {

@@ -112,14 +112,19 @@ func compensation(amount, currency, period redact.Value) *veil.NormalCompensatio
 
 // catRule maps a path pattern to a category: a segment matches literally,
 // "*" matches any one key, a segment with a "*" inside matches as a glob
-// ("*salary*"), and "**" matches any number of segments, none included.
+// ("*salary*"), "**" matches any number of segments, none included, and
+// "{key}" matches any one key whose words then decide the category
+// (labelCategory), cat being what it is when they say nothing: the
+// customer's own fields (custom_fields.date_of_birth.value).
 type catRule struct {
 	segs []string
 	cat  string
 }
 
 // catRules is a vendor's path -> category map; the first matching rule
-// wins, so specific rules go first. Lookups are cached per pattern.
+// wins, so specific rules go first. A path no rule matches is
+// unclassified (""): personal data, released only to a policy that names
+// user.unclassified. Lookups are cached per pattern.
 type catRules struct {
 	rules  []catRule
 	cache  sync.Map // pattern -> category
@@ -143,8 +148,11 @@ func (r *catRules) Category(pattern string) string {
 	segs := splitPattern(pattern)
 	cat := ""
 	for _, rule := range r.rules {
-		if rule.match(segs) {
+		if key, ok := rule.match(segs); ok {
 			cat = rule.cat
+			if c := labelCategory(key); key != "" && c != "" {
+				cat = c
+			}
 			break
 		}
 	}
@@ -154,15 +162,20 @@ func (r *catRules) Category(pattern string) string {
 	return cat
 }
 
-func (rule catRule) match(segs []string) bool { return matchSegs(rule.segs, segs) }
+// match reports whether segs match the rule, and the key its {key}
+// segment matched ("" without one).
+func (rule catRule) match(segs []string) (string, bool) {
+	var key string
+	return key, matchSegs(rule.segs, segs, &key)
+}
 
-func matchSegs(rule, segs []string) bool {
+func matchSegs(rule, segs []string, key *string) bool {
 	if len(rule) == 0 {
 		return len(segs) == 0
 	}
 	if rule[0] == "**" {
 		for i := 0; i <= len(segs); i++ {
-			if matchSegs(rule[1:], segs[i:]) {
+			if matchSegs(rule[1:], segs[i:], key) {
 				return true
 			}
 		}
@@ -171,12 +184,18 @@ func matchSegs(rule, segs []string) bool {
 	if len(segs) == 0 || !matchSeg(rule[0], segs[0]) {
 		return false
 	}
-	return matchSegs(rule[1:], segs[1:])
+	if !matchSegs(rule[1:], segs[1:], key) {
+		return false
+	}
+	if rule[0] == "{key}" {
+		*key = segs[0]
+	}
+	return true
 }
 
 func matchSeg(rule, seg string) bool {
 	switch {
-	case rule == "*":
+	case rule == "*", rule == "{key}":
 		return true
 	case strings.Contains(rule, "*"):
 		ok, _ := path.Match(rule, seg)
@@ -223,6 +242,72 @@ const (
 	dob      = "user.demographic.date_of_birth"
 	gender   = "user.demographic.gender"
 	race     = "user.demographic.race_ethnicity"
-	health   = "user.demographic.disability"
-	veteran  = "user.demographic.veteran_status"
+	health   = "user.health"
+	// protected is fideslang's key for protected classifications such as
+	// veteran status (not an Art. 9 category).
+	protected = "user.demographic.protected_classifications"
+	govID     = "user.government_id.national_identification_number"
+	image     = "user.content.self_image"
+	ip        = "user.device.ip_address"
+	device    = "user.device"
+	bank      = "user.financial.bank_account"
+	contact   = "user.contact"
+	residence = "user.demographic.citizenship_or_immigration_status"
 )
+
+// labelWords say what a field holds from the words of its name or label,
+// for fields the customer defines (Greenhouse custom field keys, Ashby and
+// Standard Webhooks custom field titles): first match wins, so the special
+// categories (GDPR Art. 9) come before the words that could hide them.
+var labelWords = []struct {
+	words []string
+	cat   string
+}{
+	{[]string{"disab", "health", "medical", "illness", "allerg", "pregnan", "diagnos", "sick"}, health},
+	{[]string{"ethnic", "_race", "racial"}, race},
+	{[]string{"religio", "faith"}, "user.demographic.religious_belief"},
+	{[]string{"orientation", "sexuality"}, "user.demographic.sexual_orientation"},
+	{[]string{"trade_union", "union_member"}, "user.demographic.union_membership"},
+	{[]string{"politic"}, "user.demographic.political_opinion"},
+	{[]string{"biometric", "fingerprint"}, "user.biometrics"},
+	{[]string{"criminal", "conviction"}, "user.criminal_history"},
+	{[]string{"_ssn", "social_security", "national_insurance", "national_id", "tax_id", "taxid", "_nif", "_nino", "tax_number"}, govID},
+	{[]string{"passport"}, "user.government_id.passport_number"},
+	{[]string{"bank", "iban"}, bank},
+	{[]string{"salary", "bonus", "equity", "compensation", "wage", "stipend", "commission", "_pay_"}, money},
+	{[]string{"date_of_birth", "birth", "_dob_"}, dob},
+	{[]string{"gender", "pronoun"}, gender},
+	{[]string{"veteran", "military"}, protected},
+	{[]string{"visa", "right_to_work", "work_auth", "citizenship", "immigration", "work_permit", "residen", "sponsorship"}, residence},
+	{[]string{"emergency"}, contact},
+	{[]string{"email"}, email},
+	{[]string{"phone", "mobile"}, phone},
+	{[]string{"address", "street", "postcode", "postal", "zip"}, address},
+	{[]string{"linkedin", "github", "website", "portfolio"}, social},
+	{[]string{"photo", "picture"}, image},
+	{[]string{"name"}, name},
+}
+
+// labelCategory returns the category a field's name or label says it
+// holds, "" when its words say nothing.
+func labelCategory(label string) string {
+	var b strings.Builder
+	b.WriteByte('_')
+	for _, r := range strings.ToLower(label) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	b.WriteByte('_')
+	l := b.String()
+	for _, lw := range labelWords {
+		for _, w := range lw.words {
+			if strings.Contains(l, w) {
+				return lw.cat
+			}
+		}
+	}
+	return ""
+}

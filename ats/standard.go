@@ -182,23 +182,47 @@ func (s *standard) Classifier() Classifier { return standardCategories }
 
 func (s *standard) Category(pattern string) string { return standardCategories.Category(pattern) }
 
-var standardCategories = categories(
-	"type", ops, "timestamp", ops,
-	"data.candidate.id", uid, "data.candidate_id", uid, "data.application_id", uid,
-	"data.candidate.first_name", "user.name.first", "data.candidate.last_name", "user.name.last", "data.candidate.name", name,
-	"data.candidate.emails.#.address", email, "data.candidate.phones.#.number", phone, "data.candidate.*.#.kind", ops,
-	"data.candidate.address.line1", "user.contact.address.street", "data.candidate.address.city", "user.contact.address.city",
-	"data.candidate.address.region", "user.contact.address.state", "data.candidate.address.postal_code", "user.contact.address.postal_code",
-	"data.candidate.address.country", "user.contact.address.country", "data.candidate.linkedin_url", social,
-	"data.candidate.resume_url", private, "data.candidate.date_of_birth", dob,
-	"data.eeo.gender", gender, "data.eeo.race_ethnicity", race, "data.eeo.disability_status", health, "data.eeo.veteran_status", veteran,
-	"data.*.name", name, "data.*.email", email, "data.*.#.approver.name", name, "data.*.#.approver.email", email,
-	"data.approvals.#.comment", private, "data.interview_summary", private, "data.custom_fields.#.value", private,
-	"data.custom_fields.#.**", ops, "data.onboarding.**", private, "data.terms.manager", name,
-	"data.offer.base_salary.**", money, "data.terms.base_salary.**", money, "data.offer.bonus_target_percent", money,
-	"data.offer.equity", money, "data.referrer.referral_bonus_eligible", ops,
-	"data.job.**", ops, "data.stage.**", ops, "data.previous_stage.**", ops, "data.*.id", ops, "data.**", ops,
-)
+// standardUser is a person named by reference (who moved the
+// application, who created the offer, a referrer, an approver).
+func standardUser(prefix string) []string {
+	p := func(s string) string { return prefix + "." + s }
+	return []string{p("id"), uid, p("name"), name, p("email"), email}
+}
+
+// standardCategories classifies the Standard Webhooks samples' recruiting
+// payloads (a candidate, an application, an offer under data).
+var standardCategories = categories(slices.Concat(
+	[]string{
+		"type", ops, "timestamp", ops,
+		"data.candidate.id", uid, "data.candidate_id", uid, "data.application_id", uid, "data.application.id", uid,
+		"data.candidate.first_name", "user.name.first", "data.candidate.last_name", "user.name.last", "data.candidate.name", name,
+		"data.candidate.emails.#.address", email, "data.candidate.phones.#.number", phone, "data.candidate.*.#.kind", ops,
+		"data.candidate.address.line1", "user.contact.address.street", "data.candidate.address.line2", "user.contact.address.street",
+		"data.candidate.address.city", "user.contact.address.city", "data.candidate.address.region", "user.contact.address.state",
+		"data.candidate.address.postal_code", "user.contact.address.postal_code",
+		"data.candidate.address.country", "user.contact.address.country", "data.candidate.linkedin_url", social,
+		"data.candidate.resume_url", private, "data.candidate.date_of_birth", dob,
+		"data.eeo.gender", gender, "data.eeo.race_ethnicity", race, "data.eeo.disability_status", health,
+		"data.eeo.veteran_status", protected,
+		// the pipeline
+		"data.stage.id", ops, "data.stage.name", ops, "data.previous_stage.id", ops, "data.previous_stage.name", ops,
+		"data.job.id", ops, "data.job.title", ops, "data.job.location", ops, "data.job.department", ops,
+		"data.status", ops, "data.hired_at", ops, "data.start_date", ops, "data.offer_id", ops, "data.offer.id", ops,
+		"data.notes", private, "data.interview_summary", private,
+		"data.attachments.#.kind", ops, "data.attachments.#.filename", private, "data.attachments.#.url", private,
+		"data.custom_fields.#.key", ops, "data.custom_fields.#.label", ops, "data.custom_fields.#.value", private,
+		"data.approvals.#.comment", private, "data.approvals.#.decided_at", ops, "data.approvals.#.decision", ops,
+		"data.terms.title", ops, "data.terms.start_date", ops, "data.terms.manager", name, "data.terms.base_salary.**", money,
+		"data.offer.base_salary.**", money, "data.offer.bonus_target_percent", money, "data.offer.equity", money,
+		"data.offer.status", ops, "data.offer.start_date", ops,
+		"data.referrer.referral_bonus_eligible", ops,
+		"data.onboarding.bank_account_on_file", bank, "data.onboarding.ssn_last4", govID,
+		"data.onboarding.emergency_contact.name", name, "data.onboarding.emergency_contact.phone", phone,
+		"data.onboarding.emergency_contact.relationship", private,
+	},
+	standardUser("data.moved_by"), standardUser("data.created_by"), standardUser("data.referrer"),
+	standardUser("data.approvals.#.approver"),
+)...)
 
 func (s *standard) Recognize(body []byte) bool {
 	return hasAll(body, "type", "data") && !hasAll(body, "token")

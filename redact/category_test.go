@@ -65,7 +65,7 @@ func TestApply_Categories(t *testing.T) {
 			leak: "candidate.first", in: "note", released: "user.content.private", kept: "note"},
 		{name: "unclassified is personal: a dropped unknown field inside a kept one",
 			dec:  veil.Decision{Allow: true, Keep: []string{"candidate.title"}},
-			leak: "extra", in: "candidate.title", released: "unclassified", kept: "candidate.title"},
+			leak: "extra", in: "candidate.title", released: "user.unclassified", kept: "candidate.title"},
 		{name: "a system value filled into a body is not hunted in",
 			dec:  veil.Decision{Allow: true, Keep: []string{"job.title"}, Body: []byte(`{"text":"hired for {{job.title}}"}`)},
 			body: `{"text":"hired for Senior Platform Engineer"}`, released: "system.operations", kept: "job.title"},
@@ -153,5 +153,69 @@ func TestDatesAreNotPhoneNumbers(t *testing.T) {
 	res, _ := d.Apply(&veil.Decision{Allow: true, Keep: []string{"app"}}, []byte("k"))
 	if res.LeakPath != "phone" {
 		t.Errorf("leak %q, want the phone number (and not the date)", res.LeakPath)
+	}
+}
+
+// TestApply_FailClosed: an unclassified field leaves only for a policy
+// that names user.unclassified (keeping all of user is not enough); a
+// null field releases no category; and the values that identify someone
+// are looked for in kept system values too, while a candidate's title
+// inside a job's title is no leak.
+func TestApply_FailClosed(t *testing.T) {
+	classify := classifierFunc(func(p string) string {
+		switch p {
+		case "candidate.first_name":
+			return "user.name.first"
+		case "candidate.title":
+			return "user.professional_information.job_title"
+		case "candidate.email":
+			return "user.contact.email"
+		case "job.title", "offer.note", "stage":
+			return "system.operations"
+		}
+		return ""
+	})
+	const doc = `{"candidate":{"first_name":"Priya","title":"Backend Engineer","email":null},"job":{"title":"Senior Backend Engineer"},` +
+		`"offer":{"note":"approved, Priya asked for more"},"stage":"Offer","dob":"1990-04-02"}`
+	d, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := Options{Classify: classify}
+	for _, c := range []struct {
+		name             string
+		dec              veil.Decision
+		kept, cats, leak string
+	}{
+		{"keeping user keeps no unclassified field", veil.Decision{Allow: true, KeepCategories: []string{"user"}},
+			"candidate.first_name,candidate.title,candidate.email", "user.name.first,user.professional_information.job_title", ""},
+		{"naming user.unclassified keeps it", veil.Decision{Allow: true, Keep: []string{"candidate.first_name"}, KeepCategories: []string{"user.unclassified"}},
+			"candidate.first_name,dob", "user.name.first,user.unclassified", ""},
+		{"a null field releases no category", veil.Decision{Allow: true, Keep: []string{"stage", "candidate.email"}},
+			"candidate.email,stage", "system.operations", ""},
+		{"a first name inside a kept system value is a leak", veil.Decision{Allow: true, Keep: []string{"offer.note"}},
+			"offer.note", "system.operations", "candidate.first_name"},
+		{"a candidate's title inside the job's title is not", veil.Decision{Allow: true, Keep: []string{"job.title"}},
+			"job.title", "system.operations", ""},
+		{"nor inside a system value filled into a body", veil.Decision{Allow: true, Keep: []string{"job.title"}, Body: []byte(`{"text":"{{job.title}}"}`)},
+			"job.title", "system.operations", ""},
+		{"but a name inside one is", veil.Decision{Allow: true, Body: []byte(`{"text":"{{offer.note}}"}`)},
+			"", "", "candidate.first_name"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res, err := d.ApplyWith(&c.dec, []byte("k"), opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(res.Kept, ","); got != c.kept {
+				t.Errorf("kept %s, want %s", got, c.kept)
+			}
+			if got := strings.Join(res.Categories, ","); got != c.cats {
+				t.Errorf("categories %s, want %s", got, c.cats)
+			}
+			if res.LeakPath != c.leak {
+				t.Errorf("leak %q (in %q), want %q", res.LeakPath, res.LeakIn, c.leak)
+			}
+		})
 	}
 }

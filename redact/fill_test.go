@@ -16,7 +16,7 @@ func TestFill(t *testing.T) {
 	} {
 		// Twice: the second fill comes from the template cache.
 		for range 2 {
-			if got, _ := d.fill([]byte(c.body), nil); string(got) != c.want {
+			if got, _, _ := d.fill([]byte(c.body), nil); string(got) != c.want {
 				t.Errorf("fill(%s) = %s, want %s", c.body, got, c.want)
 			}
 		}

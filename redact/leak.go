@@ -87,10 +87,16 @@ func (h *hayText) source(off int, inDigits bool) string {
 // boundary if its first word is one of the hay's words, so those words are
 // hashed into a bitmap first and only values whose first word hits it are
 // searched for: most dropped values are ruled out by one bit.
-func (d *Doc) leak(hay *hayText, p *projector, kept []bool, cats []string) (int, string) {
+//
+// The values of identifying fields (veil.Identifying: names, contact
+// details, ids) are also looked for in sys, the system values that left:
+// words only, and digits for phone numbers.
+func (d *Doc) leak(hay, sys *hayText, p *projector, kept []bool, cats []string) (int, string) {
 	h, dg := string(hay.words), string(hay.digits)
-	var words wordSet
+	var words, sysWords wordSet
 	forWords(h, func(w string) { words.add(w) })
+	sh, sdg := string(sys.words), string(sys.digits)
+	forWords(sh, func(w string) { sysWords.add(w) })
 	for i := range d.leaves {
 		l := &d.leaves[i]
 		if !l.isStr || (kept != nil && kept[i]) || !veil.Personal(cats[l.pat]) {
@@ -114,6 +120,21 @@ func (d *Doc) leak(hay *hayText, p *projector, kept []bool, cats []string) (int,
 		}
 		if at >= 0 && !p.keptValue(l.str) && !exempt(d.patterns[l.pat], p.exempt) {
 			return i, hay.source(at, inDigits)
+		}
+		if at >= 0 || len(sh) == 0 || !veil.Identifying(cats[l.pat]) {
+			continue
+		}
+		if l.digits != "" && veil.Under(cats[l.pat], veil.CategoryPhone) {
+			at, inDigits = strings.Index(sdg, l.digits), true
+		}
+		if at < 0 && (!l.word || sysWords.has(l.first)) {
+			if l.lower == "" {
+				l.lower = strings.ToLower(l.str)
+			}
+			at, inDigits = indexWord(sh, l.lower), false
+		}
+		if at >= 0 && !p.keptValue(l.str) && !exempt(d.patterns[l.pat], p.exempt) {
+			return i, sys.source(at, inDigits)
 		}
 	}
 	return -1, ""

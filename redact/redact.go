@@ -232,12 +232,16 @@ func (d *Doc) ApplyWith(dec *veil.Decision, key []byte, opt Options) (*Result, e
 		buf = append(buf[:0], "{}"...)
 	}
 	res := &Result{Body: buf, Kept: dedup(pr.keptPats), Pseudonymized: dedup(pr.pseudoPats)}
-	hay := &pr.hay // what the projection put in
+	hay, sys := &pr.hay, &pr.sys // what the projection put in
 	if dec.Body != nil {
 		var masked []byte
-		res.Body, masked = d.fill(dec.Body, cats)
-		hay = &hayText{}
+		var filled []string
+		res.Body, masked, filled = d.fill(dec.Body, cats)
+		hay, sys = &hayText{}, &hayText{}
 		hay.addJSON(masked)
+		for _, v := range filled {
+			sys.add(v, "the policy's body")
+		}
 	}
 	seen := make([]bool, len(d.patterns))
 	res.Dropped = make([]string, 0, len(d.patterns))
@@ -250,12 +254,12 @@ func (d *Doc) ApplyWith(dec *veil.Decision, key []byte, opt Options) (*Result, e
 	if res.Dropped == nil {
 		res.Dropped = []string{}
 	}
-	res.Categories = releasedCategories(cats, d.patterns, pr.kept, d.leaves, res.Pseudonymized, opt.Classify)
+	res.Categories = d.releasedCategories(cats, pr.kept, res.Pseudonymized, opt.Classify)
 	hunt, huntCats, kept := d, cats, pr.kept
 	if opt.Hunt != nil {
 		hunt, huntCats, kept = opt.Hunt, opt.Hunt.categories(opt.HuntClassify), nil
 	}
-	if i, in := hunt.leak(hay, &pr, kept, huntCats); i >= 0 {
+	if i, in := hunt.leak(hay, sys, &pr, kept, huntCats); i >= 0 {
 		res.LeakPath, res.LeakIn = hunt.pathOf(hunt.leaves[i].off), in
 	}
 	return res, nil
@@ -299,6 +303,11 @@ func (d *Doc) patternsUnder(cats []string, under []string) []string {
 	for i, p := range d.patterns {
 		c := cats[i]
 		if c == "" {
+			// Unclassified: only a policy that names the category itself
+			// receives it, never one that keeps all of user.
+			if slices.Contains(under, veil.CategoryUnclassified) {
+				out = append(out, p)
+			}
 			continue
 		}
 		in, found := false, false
@@ -323,15 +332,24 @@ func (d *Doc) patternsUnder(cats []string, under []string) []string {
 }
 
 // releasedCategories is the sorted set of categories of the kept leaves
-// and the pseudonymised patterns.
-func releasedCategories(cats, patterns []string, kept []bool, leaves []leaf, pseudo []string, classify Classifier) []string {
+// and the pseudonymised patterns that carried a value: a field that is
+// null (or an empty object or list) releases nothing.
+func (d *Doc) releasedCategories(cats []string, kept []bool, pseudo []string, classify Classifier) []string {
 	set := map[string]bool{}
-	for i, l := range leaves {
+	valued := make(map[int32]bool, len(pseudo))
+	for i, l := range d.leaves {
+		if d.empty(l) {
+			continue
+		}
+		valued[l.pat] = true
 		if kept[i] {
 			set[orUnclassified(cats[l.pat])] = true
 		}
 	}
 	for _, p := range pseudo {
+		if id, ok := d.patternID(p); ok && !valued[id] {
+			continue
+		}
 		c := ""
 		if classify != nil {
 			c = classify.Category(p)
@@ -344,6 +362,24 @@ func releasedCategories(cats, patterns []string, kept []bool, leaves []leaf, pse
 	}
 	slices.Sort(out)
 	return out
+}
+
+// empty reports whether a leaf holds no value: null, "", {} or [].
+func (d *Doc) empty(l leaf) bool {
+	switch v := d.raw[l.off:l.end]; v {
+	case "null", `""`:
+		return true
+	default:
+		return len(v) >= 2 && (v[0] == '{' || v[0] == '[') && strings.TrimSpace(v[1:len(v)-1]) == ""
+	}
+}
+
+// patternID returns the index of pattern among the document's patterns.
+func (d *Doc) patternID(pattern string) (int32, bool) {
+	if k, ok := d.known[pattern]; ok && k.gen == d.gen {
+		return k.id, true
+	}
+	return 0, false
 }
 
 func orUnclassified(c string) string {
@@ -523,12 +559,17 @@ func (n *node) insert(path string, pseudo bool) error {
 type projector struct {
 	doc        *Doc
 	key        []byte
-	kept       []bool    // per leaf: copied as it was
-	keptPats   []string  // patterns of kept subtrees
-	pseudoPats []string  // patterns of pseudonymised values
-	exempt     []string  // leak_exempt paths
-	cats       []string  // category of each pattern of doc
-	hay        hayText   // the strings the projection wrote, system values left out
+	kept       []bool   // per leaf: copied as it was
+	keptPats   []string // patterns of kept subtrees
+	pseudoPats []string // patterns of pseudonymised values
+	exempt     []string // leak_exempt paths
+	cats       []string // category of each pattern of doc
+	hay        hayText  // the strings the projection wrote, system values left out
+	// sys holds the system values it wrote: searched only for the dropped
+	// values that identify someone (a name, an email, an id), so a name
+	// quoted in a kept "operational" note is caught and a candidate's
+	// title inside the job's title is not.
+	sys        hayText
 	schemaKeys bool      // the keys are a schema's names, not data: not hunted in
 	scratch    [][]*node // per depth: the trie nodes of the child being emitted
 	depth      int
@@ -714,8 +755,13 @@ func (p *projector) markKept(n int32) {
 	i := sort.Search(len(ls), func(i int) bool { return ls[i].off >= off })
 	for ; i < len(ls) && ls[i].off < end; i++ {
 		p.kept[i] = true
-		if ls[i].isStr && veil.Personal(p.cats[ls[i].pat]) {
+		if !ls[i].isStr {
+			continue
+		}
+		if veil.Personal(p.cats[ls[i].pat]) {
 			p.hay.add(ls[i].str, d.patterns[ls[i].pat])
+		} else {
+			p.sys.add(ls[i].str, d.patterns[ls[i].pat])
 		}
 	}
 }

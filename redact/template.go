@@ -26,11 +26,13 @@ var placeholder = regexp.MustCompile(`\{\{([^{}"]+)\}\}`)
 // nothing to fill becomes "".
 //
 // It also returns the body with the values of system data masked (cats
-// gives each pattern's category), for the leak guard: a personal phrase
-// inside a job title filled in is no leak, inside a filled-in note it is.
-func (d *Doc) fill(body []byte, cats []string) (out, masked []byte) {
+// gives each pattern's category), and those values, for the leak guard: a
+// candidate's title inside a job title filled in is no leak, her name
+// inside a filled-in note is, and so is her name inside a filled-in
+// system value.
+func (d *Doc) fill(body []byte, cats []string) (out, masked []byte, system []string) {
 	if !bytes.Contains(body, []byte("{{")) {
-		return body, body
+		return body, body, nil
 	}
 	t := templateFor(body)
 	out, masked = make([]byte, 0, len(body)+64), make([]byte, 0, len(body)+64)
@@ -48,14 +50,15 @@ func (d *Doc) fill(body []byte, cats []string) (out, masked []byte) {
 			v := appendEscaped(nil, d.text(n))
 			out = append(out, v...)
 			if l := d.nodes[n].leaf; l >= 0 && cats != nil && !veil.Personal(cats[d.leaves[l].pat]) && d.nodes[n].kind != '{' && d.nodes[n].kind != '[' {
-				masked = append(masked, ' ') // system data: not hunted in
+				masked = append(masked, ' ') // system data: hunted in only for identifying values
+				system = append(system, d.text(n))
 			} else {
 				masked = append(masked, v...)
 			}
 			break
 		}
 	}
-	return out, masked
+	return out, masked, system
 }
 
 // chunk is a literal part of a body template and the placeholder that
