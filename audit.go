@@ -39,13 +39,16 @@ const (
 	// ActionAuthFailed counts, per surface, reason and minute, the failed
 	// and throttled authentication attempts (never a value tried).
 	ActionAuthFailed = "auth_failed"
+	// ActionSubjectRestored is an erased person's tombstone lifted by an
+	// admin (new consent), with the reason.
+	ActionSubjectRestored = "subject_restored"
 )
 
 // AuditActions lists every audit action, for validating filters.
 var AuditActions = []string{ActionReceived, ActionRejected, ActionFiltered, ActionDelivered, ActionRetry, ActionDead,
 	ActionBlockedLeak, ActionReplayed, ActionLookup, ActionLookupDenied, ActionErased, ActionPurged, ActionPolicyLoaded,
 	ActionPolicyRejected, ActionSchemaDrift, ActionReconciled, ActionReviewHeld, ActionReviewApproved, ActionReviewRejected,
-	ActionReviewExpired, ActionConsumerAdded, ActionConsumerRevoked, ActionBlockedPolicy, ActionAuthFailed}
+	ActionReviewExpired, ActionConsumerAdded, ActionConsumerRevoked, ActionBlockedPolicy, ActionAuthFailed, ActionSubjectRestored}
 
 // AuditFilter selects audit rows; zero fields select everything.
 type AuditFilter struct {
@@ -53,6 +56,7 @@ type AuditFilter struct {
 	Destinations []string // any of these
 	Actions      []string // any of these
 	Subject      string   // a keyed subject hash
+	Subjects     []string // any of these keyed subject hashes (a person's references)
 	EventID      string   // rows of one event
 	// A page: rows before seq BeforeSeq (0: from the newest), newest first,
 	// at most Limit (0: all rows, oldest first).

@@ -42,6 +42,43 @@ type Config struct {
 	Storage      StorageConfig `yaml:"storage"`
 	Sources      []Source      `yaml:"sources"`
 	Destinations []Destination `yaml:"destinations"`
+	// Subjects says how Veil tells one person's records apart from
+	// another's.
+	Subjects SubjectsConfig `yaml:"subjects"`
+	// Controller names who is responsible for the processing, for the
+	// access reports (Art. 15) and the records of processing (Art. 30).
+	Controller ControllerConfig `yaml:"controller"`
+	// SecurityMeasures are the controller's own technical and
+	// organisational measures (Art. 30(1)(g)), listed after those Veil
+	// takes itself.
+	SecurityMeasures []string `yaml:"security_measures"`
+}
+
+// SubjectsConfig: how references are linked to one person.
+type SubjectsConfig struct {
+	// LinkByEmail links references from different sources by a keyed hash
+	// of the candidate's normalised email: one person across two ATSs is
+	// one subject.
+	LinkByEmail bool `yaml:"link_by_email"`
+}
+
+// ControllerConfig is the controller of the processing (GDPR Art. 4(7)),
+// as the reports name it. Every field is optional; a report says what is
+// not configured.
+type ControllerConfig struct {
+	Name           string `yaml:"name" json:"name"`
+	Contact        string `yaml:"contact" json:"contact"`
+	DPO            string `yaml:"dpo" json:"dpo"`                       // the data protection officer's contact
+	Representative string `yaml:"representative" json:"representative"` // Art. 27, for a controller outside the EU
+	// SupervisoryAuthority is where a data subject may lodge a complaint
+	// (Art. 15(1)(f)), e.g. "Information Commissioner's Office, ico.org.uk".
+	SupervisoryAuthority string `yaml:"supervisory_authority" json:"supervisory_authority"`
+	// AutomatedDecisions is the statement on automated decision-making,
+	// profiling included (Art. 15(1)(h)); "" means there is none.
+	AutomatedDecisions string `yaml:"automated_decisions" json:"automated_decisions"`
+	// Source says where personal data not collected from the person comes
+	// from (Art. 15(1)(g)); "" means the report names the ATS sources.
+	Source string `yaml:"source" json:"source"`
 }
 
 // StorageConfig chooses the store: SQLite in data_dir (the default, no
@@ -69,6 +106,10 @@ type LookupConfig struct {
 type KeysConfig struct {
 	Vault     string `yaml:"vault"`     // AES-256-GCM key wrapping per-subject data keys
 	Pseudonym string `yaml:"pseudonym"` // HMAC key for pseudonyms and subject hashes
+	// Receipt (optional) is base64 of the 32-byte Ed25519 seed erasure
+	// receipts are signed with; "" means a key the store generates on first
+	// start and keeps sealed under the vault key.
+	Receipt string `yaml:"receipt"`
 }
 
 // Retention says how long Veil keeps payloads and audit rows, and how
@@ -228,6 +269,16 @@ type Destination struct {
 	// 72h) is how long it may wait before it expires unsent.
 	Review    bool     `yaml:"review"`
 	ReviewTTL Duration `yaml:"review_ttl"`
+	// NotifyErasure sends the destination a signed subject.erased event
+	// when a person whose data it received is erased (Art. 19): its own id
+	// or pseudonym of the person and the events it received, never a name.
+	NotifyErasure bool `yaml:"notify_erasure"`
+	// Country is where the recipient processes the data (ISO 3166 code or
+	// name), and TransferSafeguard what makes a transfer outside the EEA
+	// lawful (Art. 30(1)(e), Art. 46): an adequacy decision, standard
+	// contractual clauses, binding corporate rules.
+	Country           string `yaml:"country"`
+	TransferSafeguard string `yaml:"transfer_safeguard"`
 }
 
 // SigningSecretList returns the destination's signing secrets,
@@ -343,7 +394,8 @@ func (c *Config) Resolve(dir string) {
 var yamlSections = map[string]string{"Config": "at the top level", "Source": "in a source", "Destination": "in a destination",
 	"RetryConfig": "in retry", "Processor": "in processor", "KeysConfig": "in keys", "Retention": "in retention",
 	"HMACConfig": "in hmac", "APIConfig": "in api", "LookupConfig": "in lookup", "StorageConfig": "in storage",
-	"ReconcileConfig": "in reconcile", "NormalizeRule": "in a normalize rule"}
+	"ReconcileConfig": "in reconcile", "NormalizeRule": "in a normalize rule", "SubjectsConfig": "in subjects",
+	"ControllerConfig": "in controller"}
 
 var (
 	unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type veil\.(\w+)`)
@@ -505,6 +557,11 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 func (c *Config) Validate() error {
 	if c.AdminToken == "" {
 		return fmt.Errorf("config: admin_token: required")
+	}
+	if c.Keys.Receipt != "" {
+		if _, err := DecodeKey(c.Keys.Receipt); err != nil {
+			return fmt.Errorf("config: keys.receipt: %w (the Ed25519 seed)", err)
+		}
 	}
 	if c.AuditorToken != "" && c.AuditorToken == c.AdminToken {
 		return fmt.Errorf("config: auditor_token: must differ from admin_token (it grants read-only access)")

@@ -24,6 +24,10 @@ const (
 	ERATELIMITED     = "rate_limited"
 	EUPSTREAM        = "upstream_error"
 	EUPSTREAMTIMEOUT = "upstream_timeout"
+	// EINVALIDSUBJECT is a subject reference that is not of a configured
+	// source's forms; EUNKNOWNSUBJECT one Veil holds nothing about.
+	EINVALIDSUBJECT = "invalid_subject"
+	EUNKNOWNSUBJECT = "unknown_subject"
 )
 
 // Error is an error a client may see: a code from the list above and a safe

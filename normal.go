@@ -34,6 +34,9 @@ const (
 	TypeJobClosed           = "job.closed"
 	TypeSurveySubmitted     = "survey.submitted"
 	TypeUnknown             = "unknown"
+	// TypeSubjectErased is the event type of Veil's own notices to
+	// recipients that a person was erased (notify_erasure); no ATS sends it.
+	TypeSubjectErased = "subject.erased"
 )
 
 // NormalTypes lists every normal event type.

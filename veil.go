@@ -7,6 +7,7 @@ package veil
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/json"
 	"strings"
 	"time"
 )
@@ -28,7 +29,20 @@ type Event struct {
 	Vendor    string // vendor of the source
 	EventType string // vendor's event name (Greenhouse action, Standard Webhooks type…)
 	Subject   string // vendor record reference, e.g. greenhouse:candidate:123; never stored in plain text
-	DedupKey  string // per-vendor idempotency key, "" when none; stored only as a keyed hash
+	// Refs are every reference of the person the event names (SubjectRefs:
+	// candidate first, then application, offer…); the store links their
+	// keyed hashes to one person and seals the payload under the person's
+	// data key. Never stored in plain text.
+	Refs []string
+	// Person is the keyed hash of the person Refs resolved to before the
+	// decisions (the store's Resolve), a hint for the commit; "" lets the
+	// store resolve them itself.
+	Person string
+	// Salt keys the person's pseudonyms after an erasure of hers was
+	// lifted (nil before any): what left before cannot be linked to what
+	// leaves after.
+	Salt     []byte
+	DedupKey string // per-vendor idempotency key, "" when none; stored only as a keyed hash
 	// BodyKey makes the body a dedup key too: the scheme signs neither an
 	// id nor a timestamp, so a byte-identical body is a duplicate.
 	BodyKey    bool
@@ -155,9 +169,19 @@ type Attempt struct {
 
 // Erasure is what erasing one data subject did.
 type Erasure struct {
-	Subject  string `json:"subject"`           // the keyed hash the subject is known by
-	Events   int64  `json:"events"`            // events whose payload can no longer be decrypted
-	DataKeys int64  `json:"data_keys_deleted"` // data keys deleted
+	Subject string `json:"subject"` // the keyed hash the person is known by
+	// References counts the person's references erased together (the
+	// candidate, each application and offer Veil linked to her).
+	References int   `json:"references"`
+	Events     int64 `json:"events"`            // events whose payload can no longer be decrypted
+	DataKeys   int64 `json:"data_keys_deleted"` // data keys deleted
+	// AuditSeq and AuditHash name the erased audit row.
+	AuditSeq  int64  `json:"audit_seq"`
+	AuditHash string `json:"audit_hash"`
+	// Already says the person was erased before: nothing was done again,
+	// and Receipt is the first erasure's receipt.
+	Already bool            `json:"already_erased,omitempty"`
+	Receipt json.RawMessage `json:"-"`
 	// Cancelled counts, per destination, the deliveries that were waiting
 	// and will never be sent; each has a dead audit row (outcome erased).
 	Cancelled map[string]int64 `json:"deliveries_cancelled"`

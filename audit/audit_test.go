@@ -258,7 +258,7 @@ func TestErase(t *testing.T) { eachDriver(t, testErase) }
 func testErase(t *testing.T, d testDB) {
 	st := seed(t, d, time.Now()).open(t)
 	ctx := context.Background()
-	res, err := st.Erase(ctx, "greenhouse:candidate:1")
+	res, err := st.Erase(ctx, "greenhouse:candidate:1", "admin")
 	if err != nil || res.Events != 10 || res.Cancelled["hris"] != 10 {
 		t.Fatalf("erase: %+v %v; want 10 events, 10 cancelled", res, err)
 	}
@@ -272,7 +272,7 @@ func testErase(t *testing.T, d testDB) {
 	if dead != 10 {
 		t.Fatalf("%d dead rows with outcome erased, want one per cancelled delivery (10)", dead)
 	}
-	if _, err := st.Erase(ctx, "greenhouse:candidate:1"); err != nil {
+	if _, err := st.Erase(ctx, "greenhouse:candidate:1", "admin"); err != nil {
 		t.Fatalf("second erase: %v", err)
 	}
 	gone, readable := 0, 0

@@ -27,7 +27,9 @@ var copyTables = []struct {
 	{"outbound_bodies", "delivery_id", []string{"delivery_id", "sealed"}},
 	{"schema_paths", "source, event_type, path", []string{"source", "event_type", "path", "first_seen"}},
 	{"consumers", "id", []string{"id", "name", "key_hash", "purposes", "created_at", "revoked_at"}},
-	{"erasures", "seq", []string{"seq", "subject", "at"}},
+	{"erasures", "seq", []string{"seq", "subject", "at", "lifted"}},
+	{"subject_links", "ref", []string{"ref", "person", "kind", "linked_at"}},
+	{"tombstones", "person", []string{"person", "erased_at", "receipt", "salt", "restored_at", "restored_reason"}},
 	{"audit_anchor", "id", []string{"id", "seq", "hash"}},
 	{"audit", "seq", []string{"seq", "time", "action", "actor", "source", "event_type", "event_id", "destination",
 		"subject", "outcome", "http_status", "attempt", "fields_kept", "fields_dropped", "categories", "detail", "prev_hash", "hash"}},
@@ -86,6 +88,14 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, progress func(table stri
 			if t.name == "meta" && vals[0] == "vault_check" {
 				continue // dst wrote its own, and Open checked it against the same key
 			}
+			if t.name == "meta" && vals[0] == "receipt_key" {
+				// The source's receipt key, so its receipts still verify:
+				// it replaces the one dst made when it opened.
+				if _, err := dst.wdb.ExecContext(ctx, `DELETE FROM meta WHERE key = 'receipt_key'`); err != nil {
+					rows.Close()
+					return fmt.Errorf("write meta: %w", err)
+				}
+			}
 			batch = append(batch, vals)
 			if len(batch) == 200 {
 				if err := flush(); err != nil {
@@ -128,7 +138,7 @@ func (s *Store) insertRows(ctx context.Context, table string, cols []string, row
 // isBinary says whether a column is binary (bytea) on PostgreSQL.
 func isBinary(col string) bool {
 	switch col {
-	case "wrapped", "dedup", "body_dedup", "sealed", "body", "key_hash":
+	case "wrapped", "dedup", "body_dedup", "sealed", "body", "key_hash", "salt":
 		return true
 	}
 	return false

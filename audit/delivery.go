@@ -56,8 +56,11 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 	switch d.Status {
 	case veil.DeliveryFiltered:
 		row.Action, row.Outcome = veil.ActionFiltered, "not_allowed"
-		if d.Detail == DetailReconciled {
+		switch d.Detail {
+		case DetailReconciled:
 			row.Outcome = "already_reconciled"
+		case veil.DetailErasedSubject:
+			row.Outcome = veil.DetailErasedSubject
 		}
 	case veil.DeliveryBlocked:
 		if d.Detail == veil.DetailPolicyTimeout || d.Detail == veil.DetailPolicyTooLarge {

@@ -38,7 +38,7 @@ func testDedupKeyedAndErased(t *testing.T, d testDB) {
 		}
 	}
 	st = d.open(t)
-	if _, err := st.Erase(ctx, "greenhouse:candidate:77"); err != nil {
+	if _, err := st.Erase(ctx, "greenhouse:candidate:77", "admin"); err != nil {
 		t.Fatal(err)
 	}
 	if left := d.queryInt(t, `SELECT count(*) FROM events WHERE dedup IS NOT NULL OR body_dedup IS NOT NULL`); left != 0 {

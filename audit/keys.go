@@ -2,6 +2,7 @@ package audit
 
 import (
 	"crypto/rand"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -103,9 +104,13 @@ func (s *Store) evictErasedUpTo(tx *wtx, last int64) error {
 		erased[sub] = true
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	s.evictSubjects(erased)
 	s.erasureSeen = last
-	return rows.Err()
+	// The batch decides by the log as it stands in its transaction.
+	return s.refreshErased(func(q string, args ...any) (*sql.Rows, error) { return tx.Query(q, args...) })
 }
 
 // evictSubjects drops every cached key of the subjects.

@@ -304,6 +304,7 @@ type ingestRead struct {
 	dedup, bodyDedup []byte
 	key              keyID
 	app              appKey // the application whose state the event reports; zero if none
+	refs             []subjectRef
 }
 
 // prefetched is what prefetch read for a batch, kept up to date with the
@@ -312,6 +313,7 @@ type prefetched struct {
 	events map[string]string // dedup or body_dedup hash -> event id
 	keys   map[keyID][]byte  // wrapped data keys found
 	apps   map[appKey]*veil.AppState
+	links  map[string]link // subject ref -> its link
 }
 
 // prefetch reads, in one round trip for the whole batch, the dedup hashes
@@ -326,10 +328,13 @@ func (s *Store) prefetch(tx *wtx, ops []*op) error {
 	}
 	var dedups, bodies [][]byte
 	var epochs []int64
-	var subjects, appSources, apps []string
+	var subjects, appSources, apps, refs []string
 	for _, o := range ops {
 		if o.ingest == nil {
 			continue
+		}
+		for _, r := range o.ingest.refs {
+			refs = append(refs, r.hash)
 		}
 		if o.ingest.app.app != "" {
 			appSources, apps = append(appSources, o.ingest.app.source), append(apps, o.ingest.app.app)
@@ -344,11 +349,12 @@ func (s *Store) prefetch(tx *wtx, ops []*op) error {
 			epochs, subjects = append(epochs, o.ingest.key.epoch), append(subjects, o.ingest.key.subject)
 		}
 	}
-	if dedups == nil && bodies == nil && epochs == nil && apps == nil {
+	if dedups == nil && bodies == nil && epochs == nil && apps == nil && refs == nil {
 		return s.evictErased(tx)
 	}
 	var last int64
-	pre := &prefetched{events: map[string]string{}, keys: map[keyID][]byte{}, apps: map[appKey]*veil.AppState{}}
+	pre := &prefetched{events: map[string]string{}, keys: map[keyID][]byte{}, apps: map[appKey]*veil.AppState{},
+		links: map[string]link{}}
 	// Only the reads with something to look up: a vendor that signs an id
 	// has no body hashes, a subject seen this hour has its key cached.
 	b := &pgx.Batch{}
@@ -397,6 +403,17 @@ func (s *Store) prefetch(tx *wtx, ops []*op) error {
 				pre.apps[k] = st
 				return nil
 			}, appSources, apps)
+	}
+	if refs != nil {
+		read(`SELECT l.ref, l.person, coalesce(p.kind, '') FROM subject_links l LEFT JOIN subject_links p ON p.ref = l.person
+			WHERE l.ref = ANY($1)`, func(rows pgx.Rows) error {
+			var ref, person, kind string
+			if err := rows.Scan(&ref, &person, &kind); err != nil {
+				return err
+			}
+			pre.links[ref] = link{person, kind == veil.RefCandidate}
+			return nil
+		}, refs)
 	}
 	b.Queue(`SELECT coalesce(max(seq), 0) FROM erasures`)
 	err := s.wconn.Raw(func(dc any) error {

@@ -56,7 +56,7 @@ func testReviewQueue(t *testing.T, d testDB) {
 		t.Fatal("a rejected delivery keeps its body")
 	}
 	// c waits past its ttl; e's subject is erased.
-	if _, err := st.Erase(ctx, "greenhouse:candidate:4"); err != nil {
+	if _, err := st.Erase(ctx, "greenhouse:candidate:4", "admin"); err != nil {
 		t.Fatal(err)
 	}
 	now.Add(int64(2 * time.Hour))

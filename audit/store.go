@@ -9,6 +9,7 @@ package audit
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"database/sql"
@@ -70,6 +71,9 @@ type Store struct {
 	// KeyCacheSize bounds the unwrapped data keys kept in memory (an LRU);
 	// 0 means DefaultKeyCacheSize.
 	KeyCacheSize int
+	// ReceiptKey signs erasure receipts (keys.receipt); nil means the
+	// store's own, generated on first start and kept sealed in the store.
+	ReceiptKey ed25519.PrivateKey
 
 	// Migrated lists the migrations Open applied.
 	Migrated []Migration
@@ -78,6 +82,7 @@ type Store struct {
 	OnMigrate func(m Migration, i, n int)
 
 	vaultKey   []byte // wraps per-subject data keys
+	receiptKey ed25519.PrivateKey
 	subjectKey []byte // keyed hash of subject references
 	dedupKey   []byte // keyed hash of dedup keys and bodies
 
@@ -109,6 +114,10 @@ type Store struct {
 
 	// keys caches unwrapped data keys (safe for concurrent use).
 	keys *lru.Cache[keyID, []byte]
+
+	erasedMu  sync.RWMutex
+	erased    map[string]bool // guarded by erasedMu: erased references (keyed hashes)
+	erasedSeq int64           // guarded by erasedMu: the last erasures row applied to erased
 
 	// writer-goroutine state
 	chain       chainState
@@ -214,6 +223,16 @@ func (s *Store) Open() error {
 		return err
 	}
 	if err := s.wdb.QueryRow(`SELECT coalesce(max(seq), 0) FROM erasures`).Scan(&s.erasureSeen); err != nil {
+		s.wdb.Close()
+		s.rdb.Close()
+		return fmt.Errorf("open store: %w", err)
+	}
+	if err := s.loadErased(s.wdb); err != nil {
+		s.wdb.Close()
+		s.rdb.Close()
+		return fmt.Errorf("open store: %w", err)
+	}
+	if err := s.openReceiptKey(s.wdb); err != nil {
 		s.wdb.Close()
 		s.rdb.Close()
 		return fmt.Errorf("open store: %w", err)
@@ -696,6 +715,7 @@ type wtx struct {
 	stmts  map[string]*sql.Stmt      // SQLite: the batch's handles of prepared statements
 	pre    *prefetched               // PostgreSQL: what the batch's webhooks read
 	apps   map[appKey]*veil.AppState // application states the batch wrote
+	links  *links                    // the subject links the batch read and wrote
 	audit  []*veil.AuditEntry        // PostgreSQL: rows to chain when the batch ends
 	// keysUsed are the subjects whose data keys the batch sealed with.
 	keysUsed map[string]bool
@@ -954,6 +974,17 @@ func (tx *wtx) queryRowStale(query string, args ...any) *sql.Row {
 		return tx.Tx.QueryRow(rebind(query), args...)
 	}
 	return tx.queryRowNow(query, args...)
+}
+
+// queryStale is queryRowStale for several rows.
+func (tx *wtx) queryStale(query string, args ...any) (*sql.Rows, error) {
+	if tx.s.pg {
+		return tx.Tx.Query(rebind(query), args...)
+	}
+	if st := tx.prepared(query); st != nil {
+		return st.Query(args...)
+	}
+	return tx.Tx.Query(query, args...)
 }
 
 // exec and queryRow run a statement after the queued writes, prepared on

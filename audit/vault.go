@@ -42,6 +42,10 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 		// No candidate reference in the payload: the event is its own subject.
 		e.Subject = e.Source + ":event:" + e.ID
 	}
+	refs := e.Refs
+	if len(refs) == 0 {
+		refs = []string{e.Subject}
+	}
 	var dedup, bodyDedup []byte // NULL when absent
 	if e.DedupKey != "" {
 		dedup = s.dedupHash(e.Source, "key", []byte(e.DedupKey))
@@ -49,13 +53,24 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 	if e.BodyKey || e.DedupKey == "" {
 		bodyDedup = s.dedupHash(e.Source, "body", e.Payload)
 	}
-	subject := s.SubjectHash(e.Subject)
-	read := &ingestRead{dedup: dedup, bodyDedup: bodyDedup, key: keyID{epochOf(e.ReceivedAt), subject}}
+	sr := s.subjectRefs(refs)
+	// The person the references name as far as the links say now: whose
+	// data key to read ahead. The writer links them for good.
+	hint := e.Person
+	if hint == "" {
+		hint, _, _ = s.pickPerson(sr, nil)
+		if p, err := s.Resolve(ctx, refs); err == nil && p.Person != "" {
+			hint = p.Person
+		}
+	}
+	read := &ingestRead{dedup: dedup, bodyDedup: bodyDedup, key: keyID{epochOf(e.ReceivedAt), hint}, refs: sr}
 	if e.App != nil && e.App.ID != "" {
 		read.app = appKey{e.Source, s.appHash(e.Source, "app", e.App.ID)}
 	}
+	var cascade bool
+	var person string
 	err = s.writeOp(ctx, false, &op{ingest: read, done: make(chan error, 1), fn: func(tx *wtx) error {
-		id, duplicate = e.ID, false
+		id, duplicate, cascade = e.ID, false, false
 		// One read for both: is the event a duplicate, and the subject's
 		// data key for the hour when it is not cached. It may miss what
 		// this batch queued (PostgreSQL); the unique constraints catch a
@@ -72,7 +87,7 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 					first = sql.NullString{String: id, Valid: true}
 				}
 			}
-			wrapped = tx.pre.keys[keyID{epoch, subject}]
+			wrapped = tx.pre.keys[keyID{epoch, hint}]
 		default:
 			// Each key through its own unique index (an OR of the two made
 			// PostgreSQL scan the table).
@@ -83,11 +98,11 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 			case bodyDedup != nil:
 				find, args = `(SELECT id FROM events WHERE dedup = ? UNION ALL SELECT id FROM events WHERE body_dedup = ? LIMIT 1)`, []any{dedup, bodyDedup}
 			}
-			if s.keys.Contains(keyID{epoch, subject}) {
+			if s.keys.Contains(keyID{epoch, hint}) {
 				err = tx.queryRowStale(`SELECT `+find, args...).Scan(&first)
 			} else {
 				err = tx.queryRowStale(`SELECT `+find+`, (SELECT wrapped FROM data_keys WHERE epoch = ? AND subject = ?)`,
-					append(args, epoch, subject)...).Scan(&first, &wrapped)
+					append(args, epoch, hint)...).Scan(&first, &wrapped)
 			}
 		}
 		if err != nil {
@@ -96,7 +111,11 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 		if first.Valid {
 			id, duplicate = first.String, true
 			return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionReceived, Actor: e.Source, Source: e.Source,
-				EventType: e.EventType, EventID: first.String, Subject: subject, Outcome: "duplicate"})
+				EventType: e.EventType, EventID: first.String, Subject: hint, Outcome: "duplicate"})
+		}
+		var erased bool
+		if person, erased, cascade, err = s.linkTx(tx, sr, e.ReceivedAt.UnixNano()); err != nil {
+			return err
 		}
 		if read.app.app != "" {
 			fresh, err := s.ingestApp(tx, e, read.app, deliveries)
@@ -108,7 +127,20 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 				return nil
 			}
 		}
-		key, err := s.dataKeyRead(tx, subject, epoch, wrapped)
+		if erased {
+			return s.ingestErased(tx, e, person, deliveries, drift)
+		}
+		if person != hint {
+			// A link this batch learned named another person: her key.
+			wrapped = nil
+			if !s.keys.Contains(keyID{epoch, person}) {
+				err := tx.queryRowStale(`SELECT wrapped FROM data_keys WHERE epoch = ? AND subject = ?`, epoch, person).Scan(&wrapped)
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("read data key: %w", err)
+				}
+			}
+		}
+		key, err := s.dataKeyRead(tx, person, epoch, wrapped)
 		if err != nil {
 			return err
 		}
@@ -122,7 +154,7 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 		}
 		if err := tx.deferExec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
 			key_epoch, upstream) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType,
-			subject, dedup, bodyDedup, e.ReceivedAt.UnixNano(), epoch, upstream); err != nil {
+			person, dedup, bodyDedup, e.ReceivedAt.UnixNano(), epoch, upstream); err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
 		if sealed != nil {
@@ -138,7 +170,7 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 			}
 		}
 		row := &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionReceived, Actor: e.Source,
-			Source: e.Source, EventType: e.EventType, EventID: e.ID, Subject: subject, Outcome: "accepted"}
+			Source: e.Source, EventType: e.EventType, EventID: e.ID, Subject: person, Outcome: "accepted"}
 		if e.Reconciled {
 			// A change no webhook brought: the application's keyed hash says which.
 			row.Action, row.Actor, row.Outcome, row.Detail = veil.ActionReconciled, "veil", "gap", "application "+read.app.app
@@ -147,31 +179,73 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 			return err
 		}
 		for _, d := range deliveries {
-			if err := s.insertDelivery(tx, e, subject, key, d); err != nil {
+			if err := s.insertDelivery(tx, e, person, key, d); err != nil {
 				return err
 			}
 		}
-		for _, p := range drift.Paths {
-			if err := tx.deferExec(`INSERT INTO schema_paths (source, event_type, path, first_seen) VALUES (?, ?, ?, ?)
-				ON CONFLICT DO NOTHING`, e.Source, e.EventType, p, e.ReceivedAt.UnixNano()); err != nil {
-				return fmt.Errorf("record schema path: %w", err)
-			}
-			if err := s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionSchemaDrift, Actor: "veil",
-				Source: e.Source, EventType: e.EventType, EventID: e.ID, Outcome: "new_path", Detail: p}); err != nil {
-				return err
-			}
-		}
-		if drift.More > 0 {
-			return s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionSchemaDrift, Actor: "veil",
-				Source: e.Source, EventType: e.EventType, EventID: e.ID, Outcome: "new_paths_not_recorded",
-				Detail: fmt.Sprintf("%d more new paths in this event were not recorded", drift.More)})
-		}
-		return nil
+		return s.recordDrift(tx, e, drift)
 	}})
 	if err != nil {
 		return "", false, fmt.Errorf("commit event: %w", err)
 	}
+	if cascade {
+		// A person not erased turned out to be one who is: what was stored
+		// under her goes too.
+		if err := s.shred(ctx, person, "veil", &veil.Erasure{}, false); err != nil {
+			s.Logger.Error("erase what a link added to an erased subject", "err", err)
+		}
+	}
 	return id, duplicate, nil
+}
+
+// ingestErased stores an event of an erased person: answered like any
+// other (the ATS must not retry forever), but without its payload or dedup
+// hashes (nothing derived from her requests is kept), with every delivery
+// filtered as erased_subject and a received row saying so.
+func (s *Store) ingestErased(tx *wtx, e *veil.Event, person string, deliveries []*veil.Delivery, drift veil.Drift) error {
+	if err := tx.deferExec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
+		key_epoch, upstream) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType,
+		person, nil, nil, e.ReceivedAt.UnixNano(), 0, nil); err != nil {
+		return fmt.Errorf("insert event: %w", err)
+	}
+	action, actor := veil.ActionReceived, e.Source
+	if e.Reconciled {
+		action, actor = veil.ActionReconciled, "veil"
+	}
+	if err := s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: action, Actor: actor, Source: e.Source,
+		EventType: e.EventType, EventID: e.ID, Subject: person, Outcome: veil.DetailErasedSubject,
+		Detail: "the subject is erased: the payload is not stored and no destination receives it"}); err != nil {
+		return err
+	}
+	for _, d := range deliveries {
+		nd := &veil.Delivery{ID: d.ID, Destination: d.Destination, Status: veil.DeliveryFiltered, Detail: veil.DetailErasedSubject}
+		if err := s.insertDelivery(tx, e, person, nil, nd); err != nil {
+			return err
+		}
+		*d = *nd
+	}
+	return s.recordDrift(tx, e, drift)
+}
+
+// recordDrift stores an event's new paths with a schema_drift row each,
+// and one more row counting those beyond drift.Paths.
+func (s *Store) recordDrift(tx *wtx, e *veil.Event, drift veil.Drift) error {
+	for _, p := range drift.Paths {
+		if err := tx.deferExec(`INSERT INTO schema_paths (source, event_type, path, first_seen) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`, e.Source, e.EventType, p, e.ReceivedAt.UnixNano()); err != nil {
+			return fmt.Errorf("record schema path: %w", err)
+		}
+		if err := s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionSchemaDrift, Actor: "veil",
+			Source: e.Source, EventType: e.EventType, EventID: e.ID, Outcome: "new_path", Detail: p}); err != nil {
+			return err
+		}
+	}
+	if drift.More > 0 {
+		return s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionSchemaDrift, Actor: "veil",
+			Source: e.Source, EventType: e.EventType, EventID: e.ID, Outcome: "new_paths_not_recorded",
+			Detail: fmt.Sprintf("%d more new paths in this event were not recorded", drift.More)})
+	}
+	return nil
 }
 
 // Event returns the stored event id with its decrypted payload. The Subject
@@ -186,10 +260,13 @@ func (s *Store) Event(ctx context.Context, id string) (*veil.Event, error) {
 		wrapped  []byte
 		upstream sql.NullString
 	)
-	err := s.rdb.QueryRowContext(ctx, `SELECT e.source, e.vendor, e.event_type, e.subject, e.received_at, p.sealed, k.wrapped, e.upstream
+	err := s.rdb.QueryRowContext(ctx, `SELECT e.source, e.vendor, e.event_type, e.subject, e.received_at, p.sealed, k.wrapped, e.upstream,
+		coalesce(l.person, e.subject), t.salt
 		FROM events e LEFT JOIN payloads p ON p.event_id = e.id
-		LEFT JOIN data_keys k ON k.epoch = e.key_epoch AND k.subject = e.subject WHERE e.id = ?`, id).
-		Scan(&e.Source, &e.Vendor, &e.EventType, &e.Subject, &nanos, &sealed, &wrapped, &upstream)
+		LEFT JOIN data_keys k ON k.epoch = e.key_epoch AND k.subject = e.subject
+		LEFT JOIN subject_links l ON l.ref = e.subject
+		LEFT JOIN tombstones t ON t.person = coalesce(l.person, e.subject) AND t.restored_at IS NOT NULL WHERE e.id = ?`, id).
+		Scan(&e.Source, &e.Vendor, &e.EventType, &e.Subject, &nanos, &sealed, &wrapped, &upstream, &e.Person, &e.Salt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	} else if err != nil {

@@ -57,11 +57,10 @@ type Replayer interface {
 	Replay(ctx context.Context, id string) (*veil.Delivery, error)
 }
 
-// Subjects answers access requests and erases (the proxy's SubjectReport
-// and Erase).
+// Subjects answers access requests and erases (gateway.Subjects).
 type Subjects interface {
-	SubjectReport(ctx context.Context, ref string) (veil.SubjectReport, error)
-	Erase(ctx context.Context, ref string) (veil.Erasure, veil.ErasureReceipt, error)
+	Report(ctx context.Context, ref string) (veil.SubjectReport, error)
+	Erase(ctx context.Context, ref, actor string) (veil.Erasure, veil.ErasureReceipt, error)
 }
 
 // Reviewer approves or rejects a held delivery (the proxy's Review).
@@ -176,6 +175,7 @@ func (c *Console) init() {
 		m.HandleFunc("GET /console/review", c.authed(RoleAuditor, c.review))
 		m.HandleFunc("POST /console/review/{id}/{verb}", c.authed(RoleAdmin, c.decide))
 		m.HandleFunc("GET /console/subjects", c.authed(RoleAuditor, c.subjects))
+		m.HandleFunc("GET /console/subjects/report", c.authed(RoleAuditor, c.printReport))
 		m.HandleFunc("GET /console/subjects/erase", c.authed(RoleAdmin, c.confirmErase))
 		m.HandleFunc("POST /console/subjects/erase", c.authed(RoleAdmin, c.erase))
 		m.HandleFunc("GET /console/audit", c.authed(RoleAuditor, c.audit))

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/gateway"
 )
 
 var funcs = template.FuncMap{
@@ -486,13 +488,50 @@ func (c *Console) subjects(w http.ResponseWriter, r *http.Request, s *session) {
 	if d.Ref != "" {
 		if err := c.checkRef(d.Ref); err != nil {
 			d.Error = refError(err)
-		} else if rep, err := c.Subjects.SubjectReport(r.Context(), d.Ref); err != nil {
+		} else if rep, err := c.Subjects.Report(r.Context(), d.Ref); err != nil {
 			d.Error = "The report could not be made: " + veil.ErrorMessage(err)
 		} else {
 			d.Report = &rep
 		}
 	}
 	c.render(w, http.StatusOK, "subjects", c.base(r, s, "Subjects", "subjects", d))
+}
+
+// printReport serves the access report as the page a DPO prints or sends
+// (the same as GET /v1/subjects/{ref}/report?format=html).
+func (c *Console) printReport(w http.ResponseWriter, r *http.Request, s *session) {
+	ref := strings.TrimSpace(r.URL.Query().Get("ref"))
+	if err := c.checkRef(ref); err != nil {
+		c.fail(w, http.StatusBadRequest, refError(err))
+		return
+	}
+	rep, err := c.Subjects.Report(r.Context(), ref)
+	if err != nil {
+		c.fail(w, ErrorStatus(err), "The report could not be made: "+veil.ErrorMessage(err))
+		return
+	}
+	var b bytes.Buffer
+	if err := gateway.WriteReportHTML(&b, rep); err != nil {
+		c.Logger.Error("console subject report", "err", err)
+		c.fail(w, http.StatusInternalServerError, "The report could not be drawn.")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	w.Write(b.Bytes())
+}
+
+// ErrorStatus is the page status for an error from a use case.
+func ErrorStatus(err error) int {
+	switch veil.ErrorCode(err) {
+	case veil.EINVALID, veil.EINVALIDSUBJECT:
+		return http.StatusBadRequest
+	case veil.ENOTFOUND, veil.EUNKNOWNSUBJECT:
+		return http.StatusNotFound
+	case veil.ECONFLICT:
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
 }
 
 // confirmErase asks once more before an erasure.
@@ -512,10 +551,10 @@ func (c *Console) erase(w http.ResponseWriter, r *http.Request, s *session) {
 		c.render(w, http.StatusBadRequest, "erase", c.base(r, s, "Erase a subject", "subjects", d))
 		return
 	}
-	_, receipt, err := c.Subjects.Erase(r.Context(), d.Ref)
+	_, receipt, err := c.Subjects.Erase(r.Context(), d.Ref, "console:"+s.role)
 	if err != nil {
 		d.Error = "Not erased: " + veil.ErrorMessage(err)
-		c.render(w, http.StatusInternalServerError, "erase", c.base(r, s, "Erase a subject", "subjects", d))
+		c.render(w, ErrorStatus(err), "erase", c.base(r, s, "Erase a subject", "subjects", d))
 		return
 	}
 	d.Receipt = &receipt

@@ -23,48 +23,8 @@ type AdminStore interface {
 	ListEvents(ctx context.Context, q veil.EventQuery) ([]veil.EventSummary, error)
 	ReplayDelivery(ctx context.Context, old, nd *veil.Delivery) error
 	WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error
-	Erase(ctx context.Context, ref string) (veil.Erasure, error)
-	SubjectHash(ref string) string
 	Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL time.Duration, dryRun bool) (veil.PurgeResult, error)
 	ReviewDecide(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error)
-	SubjectRows(ctx context.Context, ref string) ([]veil.AuditEntry, error)
-	Receipt(res veil.Erasure, report veil.SubjectReport) veil.ErasureReceipt
-}
-
-// SubjectReport is a subject's access report (Art. 15) from the audit log.
-func (s *Server) SubjectReport(ctx context.Context, ref string) (veil.SubjectReport, error) {
-	rows, err := s.Admin.SubjectRows(ctx, ref)
-	if err != nil {
-		return veil.SubjectReport{}, err
-	}
-	return veil.BuildSubjectReport(s.Admin.SubjectHash(ref), rows, s.cfg, s.Now().UTC()), nil
-}
-
-// Erase erases a subject (Art. 17) and returns the erasure with its
-// signed receipt, which names the recipients to tell (Art. 19).
-func (s *Server) Erase(ctx context.Context, ref string) (veil.Erasure, veil.ErasureReceipt, error) {
-	report, err := s.SubjectReport(ctx, ref)
-	if err != nil {
-		return veil.Erasure{}, veil.ErasureReceipt{}, err
-	}
-	res, err := s.Admin.Erase(ctx, ref)
-	if err != nil {
-		return res, veil.ErasureReceipt{}, err
-	}
-	if s.GivenUp != nil {
-		s.GivenUp(res.Cancelled)
-	}
-	return res, s.Admin.Receipt(res, report), nil
-}
-
-// handleSubjectReport answers GET /v1/subjects/{ref}/report.
-func (s *Server) handleSubjectReport(w http.ResponseWriter, r *http.Request) {
-	rep, err := s.SubjectReport(r.Context(), mux.Vars(r)["ref"])
-	if err != nil {
-		writeError(w, r, s.Logger, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
 }
 
 // Review approves (it is sent) or rejects (it never is) a delivery held
@@ -165,7 +125,21 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if v := q.Get("subject"); v != "" {
-		f.Subject = s.Admin.SubjectHash(v)
+		// A person's rows: those of every reference linked to her.
+		if s.Subjects == nil {
+			writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "Subjects are not served here."))
+			return
+		}
+		if err := s.Subjects.Check(v); err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		_, refs, err := s.Subjects.Store.Person(r.Context(), v)
+		if err != nil {
+			writeError(w, r, s.Logger, err)
+			return
+		}
+		f.Subjects = refs
 	}
 	ct := map[string]string{"csv": "text/csv", "jsonl": "application/x-ndjson"}[format]
 	w.Header().Set("Content-Type", ct)
@@ -201,19 +175,6 @@ func (s *Server) checkFilter(f veil.AuditFilter) error {
 		}
 	}
 	return nil
-}
-
-// handleErase crypto-shreds one data subject.
-func (s *Server) handleErase(w http.ResponseWriter, r *http.Request) {
-	res, receipt, err := s.Erase(r.Context(), mux.Vars(r)["ref"])
-	if err != nil {
-		writeError(w, r, s.Logger, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, struct {
-		veil.Erasure
-		Receipt veil.ErasureReceipt `json:"receipt"`
-	}{res, receipt})
 }
 
 // deliveryJSON is a delivery as the admin API shows it: no body.

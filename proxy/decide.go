@@ -103,7 +103,7 @@ func Decide(ctx context.Context, set *policy.Set, in *policy.Input, ev *Prepared
 	dec, err := set.Decide(ctx, t.Policy, in, t.Name, t.Processor)
 	var res *redact.Result
 	if err == nil && dec.Allow {
-		res, err = Project(ev, dec, t.Key)
+		res, err = Project(ev, dec, redact.SaltedKey(t.Key, ev.Event.Salt))
 	}
 	switch {
 	case errors.Is(err, policy.ErrTimeout):
@@ -149,9 +149,18 @@ func Project(ev *Prepared, dec *veil.Decision, key []byte) (*redact.Result, erro
 	return ev.Payload.ApplyWith(dec, key, redact.Options{Classify: ev.Classify})
 }
 
-// fanOut decides for every destination of e's source.
-func (s *Server) fanOut(ctx context.Context, ev *Prepared) []*veil.Delivery {
+// fanOut decides for every destination of e's source. An event of an
+// erased person is decided for nobody: each delivery is filtered.
+func (s *Server) fanOut(ctx context.Context, ev *Prepared, erased bool) []*veil.Delivery {
 	targets := s.targets[ev.Event.Source]
+	if erased {
+		out := make([]*veil.Delivery, 0, len(targets))
+		for _, t := range targets {
+			out = append(out, &veil.Delivery{ID: veil.NewID("dlv_"), Destination: t.Name, Status: veil.DeliveryFiltered,
+				Detail: veil.DetailErasedSubject})
+		}
+		return out
+	}
 	if len(targets) == 0 || s.Policies == nil {
 		return nil
 	}

@@ -26,6 +26,8 @@ var codeStatus = map[string]int{
 	veil.EUPSTREAM:        http.StatusBadGateway,
 	veil.EUNAVAILABLE:     http.StatusServiceUnavailable,
 	veil.EUPSTREAMTIMEOUT: http.StatusGatewayTimeout,
+	veil.EINVALIDSUBJECT:  http.StatusBadRequest,
+	veil.EUNKNOWNSUBJECT:  http.StatusNotFound,
 }
 
 // ErrorStatus returns the HTTP status for an error code.

@@ -114,7 +114,13 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	ev := NewPrepared(e, doc, sch)
 	defer ev.Release()
 	e.App, _ = ev.Normal.AppState() // so reconciliation knows what webhooks brought
-	deliveries := s.fanOut(r.Context(), ev)
+	erased, err := s.resolve(r.Context(), ev)
+	if err != nil {
+		eventsRejected.WithLabelValues(name, veil.EUNAVAILABLE).Inc()
+		writeError(w, r, s.Logger, errors.Join(veil.Errorf(veil.EUNAVAILABLE, "The event could not be stored; retry later."), err))
+		return
+	}
+	deliveries := s.fanOut(r.Context(), ev, erased)
 	drift := s.drift.observe(name, e.EventType, doc.Paths())
 	id, dup, err := s.store.IngestEvent(r.Context(), e, deliveries, drift)
 	if err != nil {
@@ -133,6 +139,20 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	}
 	eventsReceived.WithLabelValues(name, outcome).Inc()
 	writeJSON(w, http.StatusOK, hookResponse{EventID: id, Duplicate: dup})
+}
+
+// resolve links the event to the person its references name, as far as
+// the store knows her now, and says whether she is erased: then no
+// destination is decided for. Her pseudonyms take her salt.
+func (s *Server) resolve(ctx context.Context, ev *Prepared) (erased bool, err error) {
+	e := ev.Event
+	e.Refs = veil.SubjectRefs(e.Source, ev.Normal, e.Subject, s.cfg.Subjects.LinkByEmail)
+	st, err := s.store.Resolve(ctx, e.Refs)
+	if err != nil {
+		return false, err
+	}
+	e.Person, e.Salt = st.Person, st.Salt
+	return st.Erased, nil
 }
 
 // readBody reads at most the configured limit, within bodyReadTimeout; a
@@ -237,7 +257,11 @@ func (s *Server) IngestReconciled(ctx context.Context, e *veil.Event, n *veil.No
 	}
 	ev := &Prepared{Event: e, Payload: doc, Normal: n, Classify: sch.Classifier()}
 	defer ev.Release()
-	deliveries := s.fanOut(ctx, ev)
+	erased, err := s.resolve(ctx, ev)
+	if err != nil {
+		return "", false, err
+	}
+	deliveries := s.fanOut(ctx, ev, erased)
 	if e.Upstream != nil {
 		e.Payload = nil // upstream lookup mode keeps the ids, not the record
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/ats"
 	"github.com/veilhq/veil/auth"
+	"github.com/veilhq/veil/gateway"
 )
 
 // EventStore commits verified events; audit.Store implements it.
@@ -39,6 +40,9 @@ type EventStore interface {
 	Record(entries ...*veil.AuditEntry)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
+	// Resolve says which person an event's references name, whether she is
+	// erased, and her pseudonyms' salt.
+	Resolve(ctx context.Context, refs []string) (veil.SubjectState, error)
 }
 
 // Server is Veil's HTTP server. Create it with NewServer, then Open it.
@@ -68,6 +72,9 @@ type Server struct {
 	GivenUp func(byDestination map[string]int64)
 	// Lookup, when set, serves GET /v1/events/{id}/record.
 	Lookup LookupStore
+	// Subjects, when set, serves the subject routes: access reports,
+	// erasure and its lifting, the receipt key.
+	Subjects *gateway.Subjects
 	// Console serves /console (the web console); nil serves none.
 	Console http.Handler
 	// Upstream fetches records of sources in upstream lookup mode; nil
@@ -249,12 +256,16 @@ func (s *Server) init() error {
 	if s.Admin != nil {
 		r.HandleFunc("/v1/deliveries", s.requireAdmin(s.handleDeliveries)).Methods(http.MethodGet).Name("deliveries")
 		r.HandleFunc("/v1/deliveries/{id}/replay", s.requireAdmin(s.handleReplay)).Methods(http.MethodPost).Name("replay")
-		r.HandleFunc("/v1/subjects/{ref}/report", s.requireReader(s.handleSubjectReport)).Methods(http.MethodGet).Name("subject_report")
 		r.HandleFunc("/v1/review", s.requireAdmin(s.handleReviewList)).Methods(http.MethodGet).Name("review")
 		r.HandleFunc("/v1/review/{id}/{verb:approve|reject}", s.requireAdmin(s.handleReviewDecide)).Methods(http.MethodPost).Name("review_decide")
 		r.HandleFunc("/v1/audit/export", s.requireReader(s.handleExport)).Methods(http.MethodGet).Name("export")
-		r.HandleFunc("/v1/subjects/{ref}", s.requireAdmin(s.handleErase)).Methods(http.MethodDelete).Name("erase")
 		r.HandleFunc("/v1/retention/purge", s.requireAdmin(s.handlePurge)).Methods(http.MethodPost).Name("purge")
+	}
+	if s.Subjects != nil {
+		r.HandleFunc("/v1/subjects/{ref}/report", s.requireReader(s.handleSubjectReport)).Methods(http.MethodGet).Name("subject_report")
+		r.HandleFunc("/v1/subjects/{ref}", s.requireAdmin(s.handleErase)).Methods(http.MethodDelete).Name("erase")
+		r.HandleFunc("/v1/subjects/{ref}/restore", s.requireAdmin(s.handleRestore)).Methods(http.MethodPost).Name("restore")
+		r.HandleFunc("/v1/receipts/key", s.handleReceiptKey).Methods(http.MethodGet).Name("receipt_key")
 	}
 	s.router = r
 	return nil

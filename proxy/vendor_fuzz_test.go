@@ -168,6 +168,9 @@ func (s *refuseStore) IngestEvent(context.Context, *veil.Event, []*veil.Delivery
 }
 func (s *refuseStore) Record(...*veil.AuditEntry) {}
 func (s *refuseStore) Ping(context.Context) error { return nil }
+func (s *refuseStore) Resolve(context.Context, []string) (veil.SubjectState, error) {
+	return veil.SubjectState{}, nil
+}
 
 func sampleFiles(tb testing.TB, source string) [][]byte {
 	dir := map[string]string{"standard": "standard-webhooks"}[source]

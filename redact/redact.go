@@ -788,6 +788,19 @@ func DestinationKey(master []byte, destination string) []byte {
 	return m.Sum(nil)
 }
 
+// SaltedKey is a destination's pseudonym key for a person whose erasure
+// was lifted: keyed with the salt her erasure made, so her pseudonyms
+// after it cannot be linked to those before.
+func SaltedKey(key, salt []byte) []byte {
+	if salt == nil {
+		return key
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("veil pseudonym salt v1\x00"))
+	m.Write(salt)
+	return m.Sum(nil)
+}
+
 // Pseudonym returns ps_ and 128 bits of HMAC-SHA256(key, value) in hex.
 func Pseudonym(key []byte, value string) string {
 	m := hmac.New(sha256.New, key)

@@ -232,7 +232,37 @@ func TestCanary_NoPayloadValueAtRestOrInLogs(t *testing.T) {
 	if code, out := runVeil(t, "audit", "verify", jsonlPath); code != 1 || !strings.Contains(out, "first bad seq") {
 		t.Fatalf("verify tampered export: exit %d, want 1 naming the seq\n%s", code, out)
 	}
-	_, eraseOut := runVeil(t, "erase", "--config", config, "--subject", "greenhouse:candidate:61548830")
+	// The access report in every format, and the copy of Art. 15(3): the
+	// one file that may hold the person's data.
+	reports := map[string]string{}
+	for _, f := range []string{"md", "json", "html"} {
+		code, out := runVeil(t, "report", "subject", "greenhouse:candidate:61548830", "--format", f, "--config", config)
+		if code != 0 || !strings.Contains(out, "Art. 15") && f != "json" {
+			t.Fatalf("report subject --format %s: exit %d\n%s", f, code, out)
+		}
+		reports["report subject "+f] = out
+	}
+	copyFile := filepath.Join(t.TempDir(), "copy.json")
+	if code, out := runVeil(t, "report", "subject", "greenhouse:candidate:61548830", "--copy", copyFile, "--config", config); code != 0 {
+		t.Fatalf("report --copy: %s", out)
+	}
+	if cp := mustRead(t, copyFile); !bytes.Contains(cp, []byte("Zephyrine")) || !bytes.Contains(cp, []byte("17 Lanternmaker Row")) {
+		t.Errorf("the Art. 15(3) copy lacks the person's data")
+	}
+	receiptFile := filepath.Join(t.TempDir(), "receipt.json")
+	_, eraseOut := runVeil(t, "erase", "--config", config, "--subject", "greenhouse:candidate:61548830", "--receipt", receiptFile)
+	reports["receipt"] = string(mustRead(t, receiptFile))
+	// The notice to the HRIS (notify_erasure) goes out once serve runs.
+	p = startVeil(t, config, logs)
+	waitFor(t, "the subject.erased notice", func() bool { return len(sinks.got("/hris")) == 5 })
+	reports["notice"] = string(sinks.got("/hris")[4])
+	if _, again, _ := postGreenhouse(ctx, client, p.url, body, "canary-after-erasure"); again["duplicate"] != false {
+		t.Errorf("the hire sent again after the erasure: %v", again)
+	}
+	p.stop(t)
+	for name, b := range dataFiles(t, dataDir) { // with the tombstone
+		reports["erased/"+name] = string(b)
+	}
 	_, purgeOut := runVeil(t, "audit", "purge", "--config", config, "--dry-run")
 	_, reportOut := runVeil(t, "report", "processing", "--config", config, "--samples", t.TempDir())
 	code, subjectOut := runVeil(t, "audit", "export", "--config", config, "--subject", "greenhouse:candidate:61548830")
@@ -244,6 +274,9 @@ func TestCanary_NoPayloadValueAtRestOrInLogs(t *testing.T) {
 		"export.jsonl": []byte(jsonlOut), "erase": []byte(eraseOut), "purge": []byte(purgeOut), "export --subject": []byte(subjectOut), "report": []byte(reportOut)}
 	for name, b := range running {
 		outputs["running/"+name] = b
+	}
+	for name, b := range reports {
+		outputs[name] = []byte(b)
 	}
 	for name, b := range stopped {
 		outputs["stopped/"+name] = b

@@ -117,19 +117,23 @@ func TestServe_OtherVaultKey(t *testing.T) {
 	}
 }
 
-// TestErase_ValidatesSubject: an unprefixed id erases nothing, so it is a
-// usage error that lists the valid forms.
+// TestErase_ValidatesSubject: an unprefixed id, a misspelt kind or a stray
+// space erases nothing, so it is a usage error (exit 2) that lists the
+// valid forms; a well-formed reference Veil holds nothing about is
+// refused too (exit 1), never receipted.
 func TestErase_ValidatesSubject(t *testing.T) {
 	dir := t.TempDir()
 	config := writeConfig(t, dir, "")
-	for _, bad := range []string{"61548830", "nosuch:candidate:1", "greenhouse:person:1", "greenhouse:candidate:"} {
+	for _, bad := range []string{"61548830", "nosuch:candidate:1", "greenhouse:person:1", "greenhouse:candidate:",
+		"greenhouse:candidate: 61548830", "greenhouse:candidate:61548830 "} {
 		code, out := runVeil(t, "erase", "--config", config, "--subject", bad)
 		if code != 2 || !strings.Contains(out, "greenhouse:candidate:ID") || !strings.Contains(out, "lever:candidate:ID") {
 			t.Errorf("erase %q: exit %d, want 2 listing the valid forms\n%s", bad, code, out)
 		}
 	}
-	if code, out := runVeil(t, "erase", "--config", config, "--subject", "greenhouse:candidate:61548830"); code != 0 {
-		t.Fatalf("erase a valid reference: exit %d\n%s", code, out)
+	code, out := runVeil(t, "erase", "--config", config, "--subject", "greenhouse:candidate:61548830")
+	if code != 1 || !strings.Contains(out, "holds nothing about this subject") || strings.Contains(out, "signature") {
+		t.Fatalf("erase an unknown reference: exit %d, want 1 and no receipt\n%s", code, out)
 	}
 }
 

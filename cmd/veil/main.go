@@ -58,17 +58,23 @@ var commands = []*command{
 	{name: "audit", about: "The hash-chained audit log: export, verify, retention.", sub: []*command{
 		{name: "audit export", args: "[--format csv|jsonl] [--since T] [--until T] [--destination D[,D…]] [--action A[,A…]] [--subject REF] [--out FILE]", about: "Stream audit rows as CSV or JSONL.", run: runAuditExport},
 		{name: "audit verify", args: "[--filtered] [FILE]", about: "Verify the hash chain of the database, or of an exported JSONL or CSV file. A filtered export is not one chain: with --filtered each row's own hash is verified.", run: runAuditVerify},
-		{name: "audit verify-receipt", args: "FILE", about: "Check the signature of an erasure receipt with the config's vault key.", run: runAuditVerifyReceipt},
+		{name: "audit verify-receipt", args: "FILE [--public-key KEY]", about: "Check the Ed25519 signature of an erasure receipt with Veil's public receipt key (veil receipt key, GET /v1/receipts/key); no secret is needed. Without --public-key the config's store gives the key.", run: runAuditVerifyReceipt},
 		{name: "audit purge", args: "[--dry-run]", about: "Apply retention now: payloads past retention.payload, audit rows past retention.audit (serve also does it on a timer).", run: runAuditPurge},
 	}},
-	{name: "erase", args: "--subject SOURCE:candidate:ID", about: "Erase one data subject: its data key is deleted, so every stored payload and outbound body of it becomes unreadable; waiting deliveries are cancelled.", run: runErase},
+	{name: "erase", args: "--subject SOURCE:candidate:ID [--receipt FILE]", about: "Erase the person a reference belongs to (GDPR Art. 17): the data keys of every record linked to her are deleted, so each stored payload and outbound body becomes unreadable; waiting deliveries are cancelled; a tombstone refuses her later events. A reference Veil holds nothing about is refused (exit 1), a malformed one too (exit 2); a person erased before gets her first receipt.", run: runErase},
+	{name: "subject", about: "Data subjects: lift an erasure.", sub: []*command{
+		{name: "subject restore", args: "REF --reason R", about: "Lift the erasure of the person REF belongs to, when she comes back with new consent: her later events are stored and delivered again (what was erased stays unreadable; her pseudonyms are new). Audited with the reason.", run: runSubjectRestore},
+	}},
+	{name: "receipt", about: "Erasure receipts.", sub: []*command{
+		{name: "receipt key", about: "Print the Ed25519 public key erasure receipts are signed with (base64), for veil audit verify-receipt --public-key.", run: runReceiptKey},
+	}},
 	{name: "consumer", about: "Lookup consumers: who may fetch records through the gated lookup, for which purposes.", sub: []*command{
 		{name: "consumer add", args: "NAME --purpose P[,P…]", about: "Grant a consumer purposes and print its key once (Veil keeps only its hash).", run: runConsumerAdd},
 		{name: "consumer list", about: "List consumers, live and revoked.", run: runConsumerList},
 		{name: "consumer revoke", args: "NAME", about: "Stop a consumer's key from working, at once.", run: runConsumerRevoke},
 	}},
 	{name: "report", about: "Reports for the data protection officer.", sub: []*command{
-		{name: "report subject", args: "SOURCE:candidate:ID [--format md|json]", about: "A data subject's access report (GDPR Art. 15): every transfer of the subject's data to a destination and every lookup, with fields and categories, from the audit log.", run: runReportSubject},
+		{name: "report subject", args: "REF [--format md|html|json] [--copy FILE]", about: "The access report (GDPR Art. 15) of the person REF belongs to: purposes, categories, recipients, what Veil holds and until when, her rights, the source, automated decisions, and every transfer and lookup; --copy writes the copy of her data Veil holds (Art. 15(3)) to FILE.", run: runReportSubject},
 		{name: "report processing", args: "[--format md|json] [--samples DIR]", about: "The records of processing (GDPR Art. 30), per destination: recipient, purpose, legal basis, fields, retention.", run: runReportProcessing},
 	}},
 	{name: "reconcile", about: "Reconciliation: poll the ATS API for changes no webhook brought.", sub: []*command{

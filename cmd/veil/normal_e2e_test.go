@@ -71,6 +71,7 @@ destinations:
     sources: [greenhouse, lever, ashby, standard, smartrecruiters, workable]
     policy: veil.destinations.hris_onboarding
     allow_private_network: true
+    notify_erasure: true
     processor: {name: HRIS, dpa: DPA-1, purpose: onboarding, legal_basis: contract}
   - {name: hris-notes, url: "%[1]s/notes", sources: [greenhouse], policy: veil.destinations.hris_notes, allow_private_network: true}
 `, url)

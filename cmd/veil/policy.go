@@ -294,6 +294,17 @@ func inferSource(cfg *veil.Config, t proxy.Target, body []byte) (string, error) 
 type decided struct {
 	*veil.Delivery
 	Event *veil.NormalEvent
+	// classify gives a kept path's category: the normal form's, or the
+	// vendor's for a vendor-format policy.
+	classify redact.Classifier
+}
+
+// categoryOf is the data category of a path the delivery kept.
+func (d *decided) categoryOf(path string) string {
+	if d.classify == nil {
+		return ""
+	}
+	return d.classify.Category(path)
 }
 
 func printPaths(w io.Writer, title string, paths []string) {
@@ -330,7 +341,12 @@ func decidePrepared(ctx context.Context, set *policy.Set, ev *proxy.Prepared, t 
 	if err != nil {
 		return nil, err
 	}
-	return &decided{Delivery: proxy.Decide(ctx, set, in, ev, t), Event: ev.Normal}, nil
+	dl := proxy.Decide(ctx, set, in, ev, t)
+	var classify redact.Classifier = ev.Classify
+	if d, err := set.Decide(ctx, t.Policy, in, t.Name, t.Processor); err == nil && d.Format == veil.FormatEvent {
+		classify = policies.EventClassifier
+	}
+	return &decided{Delivery: dl, Event: ev.Normal, classify: classify}, nil
 }
 
 // prepareStored prepares a stored event with its source's scheme: its
@@ -349,9 +365,12 @@ func prepareStored(src *veil.Source, e *veil.Event) (*proxy.Prepared, error) {
 
 // sampleHeaders reads dir/headers.json, the headers each sample file was
 // sent with (keyed by its path below dir), when there is one.
-func sampleHeaders(dir string) map[string]http.Header {
+func sampleHeaders(dir string) map[string]http.Header { return sampleHeadersFS(os.DirFS(dir)) }
+
+// sampleHeadersFS is sampleHeaders for a file system.
+func sampleHeadersFS(fsys fs.FS) map[string]http.Header {
 	out := map[string]http.Header{}
-	b, err := os.ReadFile(filepath.Join(dir, "headers.json"))
+	b, err := fs.ReadFile(fsys, "headers.json")
 	if err != nil {
 		return out
 	}

@@ -320,7 +320,7 @@ func TestPostgres_StoreCopy(t *testing.T) {
 	if _, err := st.AddConsumer(ctx, "onboarding", []string{"onboarding"}, "admin"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Erase(ctx, "greenhouse:candidate:3"); err != nil {
+	if _, err := st.Erase(ctx, "greenhouse:candidate:3", "admin"); err != nil {
 		t.Fatal(err)
 	}
 	var someID string

@@ -26,22 +26,36 @@ import (
 // Veil keeps it. It is collected from the config, the policies evaluated
 // on sample payloads, and what the audit log shows actually left.
 type processingReport struct {
-	Generated        time.Time          `json:"generated"`
-	Since            *time.Time         `json:"observed_since,omitempty"` // nil: the whole audit log
-	PayloadRetention string             `json:"payload_retention"`
-	AuditRetention   string             `json:"audit_retention"`
+	Generated time.Time `json:"generated"`
+	// Controller is Art. 30(1)(a): the controller, its DPO and
+	// representative.
+	Controller       veil.ControllerConfig `json:"controller"`
+	Since            *time.Time            `json:"observed_since,omitempty"` // nil: the whole audit log
+	Samples          string                `json:"samples"`                  // where the sample payloads came from
+	PayloadRetention string                `json:"payload_retention"`
+	AuditRetention   string                `json:"audit_retention"`
+	// SecurityMeasures is Art. 30(1)(g): what Veil does itself, then the
+	// controller's own from the config.
+	SecurityMeasures []string           `json:"security_measures"`
 	Destinations     []processingRecord `json:"destinations"`
 	Consumers        []consumerRecord   `json:"lookup_consumers"`
 }
 
 type processingRecord struct {
-	Destination  string         `json:"destination"`
-	Host         string         `json:"host"`
-	Processor    veil.Processor `json:"processor"`
-	Policy       string         `json:"policy"`
-	Sources      []string       `json:"sources"`
-	DataSubjects []string       `json:"data_subjects"`
-	EventTypes   []string       `json:"event_types"`
+	Destination string         `json:"destination"`
+	Host        string         `json:"host"`
+	Processor   veil.Processor `json:"processor"`
+	// Country and TransferSafeguard are Art. 30(1)(e).
+	Country           string   `json:"country"`
+	TransferSafeguard string   `json:"transfer_safeguard"`
+	Policy            string   `json:"policy"`
+	Sources           []string `json:"sources"`
+	// DataSubjects are the kinds of people whose data it receives
+	// (fideslang data subjects), and SubjectCategories the categories of
+	// each.
+	DataSubjects      []string            `json:"data_subjects"`
+	SubjectCategories map[string][]string `json:"categories_by_data_subject"`
+	EventTypes        []string            `json:"event_types"`
 	// Categories the policies release for the samples, and those the audit
 	// log shows did leave over the period.
 	Categories         []string `json:"categories"`
@@ -65,7 +79,7 @@ type consumerRecord struct {
 func runReportProcessing(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
 	fset, configPath := c.flags()
 	format := fset.String("format", "md", "md or json")
-	samples := fset.String("samples", "testdata/samples", "sample payloads in vendor sub-folders, evaluated with the policies")
+	samples := fset.String("samples", "", "a folder of sample payloads in vendor sub-folders, evaluated with the policies (default: the samples compiled into veil)")
 	since := fset.String("since", "", "what left since this time (RFC 3339 or YYYY-MM-DD; default: the whole audit log)")
 	pos, err := c.parse(fset, args, stdout, stderr)
 	if err != nil {
@@ -91,7 +105,15 @@ func runReportProcessing(ctx context.Context, c *command, args []string, stdout,
 		return err
 	}
 	defer st.Close()
-	rep, err := collectProcessing(ctx, cfg, set, st, *samples, from, time.Now())
+	fsys, where := veil.Samples(), "the sample payloads compiled into veil"
+	if *samples != "" {
+		if info, err := os.Stat(*samples); err != nil || !info.IsDir() {
+			return c.usage(fset, stderr, fmt.Sprintf("--samples %s is not a folder", *samples))
+		}
+		fsys, where = os.DirFS(*samples), *samples
+	}
+	rep, err := collectProcessing(ctx, cfg, set, st, fsys, from, time.Now())
+	rep.Samples = where
 	if err != nil {
 		return err
 	}
@@ -105,16 +127,18 @@ func runReportProcessing(ctx context.Context, c *command, args []string, stdout,
 }
 
 // collectProcessing builds the report.
-func collectProcessing(ctx context.Context, cfg *veil.Config, set *policy.Set, st *audit.Store, samples string, since, now time.Time) (*processingReport, error) {
-	rep := &processingReport{Generated: now.UTC(), PayloadRetention: humanDuration(time.Duration(cfg.Retention.Payload)),
-		AuditRetention: humanDuration(time.Duration(cfg.Retention.Audit))}
+func collectProcessing(ctx context.Context, cfg *veil.Config, set *policy.Set, st *audit.Store, samples fs.FS, since, now time.Time) (*processingReport, error) {
+	rep := &processingReport{Generated: now.UTC(), Controller: cfg.Controller, PayloadRetention: humanDuration(time.Duration(cfg.Retention.Payload)),
+		AuditRetention:   humanDuration(time.Duration(cfg.Retention.Audit)),
+		SecurityMeasures: append(veilMeasures(cfg), cfg.SecurityMeasures...)}
 	if !since.IsZero() {
 		rep.Since = &since
 	}
-	type agg struct{ types, cats, observed, fields, pseudo map[string]bool }
+	type agg struct{ types, cats, observed, fields, pseudo, subjects map[string]bool }
 	newAgg := func() *agg {
-		return &agg{map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}}
+		return &agg{map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}}
 	}
+	bySubject := map[string]map[string]map[string]bool{} // destination -> data subject -> categories
 	dests := map[string]*agg{}
 	consumers := map[string]*agg{}
 	deliveries, lookups := map[string]int{}, map[string]int{}
@@ -132,9 +156,9 @@ func collectProcessing(ctx context.Context, cfg *veil.Config, set *policy.Set, s
 		}
 	}
 	// What the policies release for the samples…
-	if _, err := os.Stat(samples); err == nil {
-		headers := sampleHeaders(samples)
-		err = filepath.WalkDir(samples, func(path string, d fs.DirEntry, err error) error {
+	{
+		headers := sampleHeadersFS(samples)
+		err = fs.WalkDir(samples, ".", func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") || filepath.Base(path) == "headers.json" {
 				return err
 			}
@@ -142,11 +166,11 @@ func collectProcessing(ctx context.Context, cfg *veil.Config, set *policy.Set, s
 			if src == nil {
 				return nil
 			}
-			body, err := os.ReadFile(path)
+			body, err := fs.ReadFile(samples, path)
 			if err != nil {
 				return err
 			}
-			h := headers[sampleKey(samples, path)]
+			h := headers[filepath.ToSlash(path)]
 			for _, t := range targets {
 				if !slices.Contains(t.Sources, src.Name) {
 					continue
@@ -155,13 +179,27 @@ func collectProcessing(ctx context.Context, cfg *veil.Config, set *policy.Set, s
 				if err != nil {
 					return err
 				}
-				if dl.Status == veil.DeliveryPending {
+				if dl.Status == veil.DeliveryPending || dl.Status == veil.DeliveryHeld {
 					a := dests[t.Name]
 					a.types[dl.Event.Type] = true
 					addAll(a.cats, dl.Categories)
 					addAll(a.fields, dl.FieldsKept)
 					addAll(a.fields, dl.Pseudonymized)
 					addAll(a.pseudo, dl.Pseudonymized)
+					for _, f := range append(slices.Clone(dl.FieldsKept), dl.Pseudonymized...) {
+						c := dl.categoryOf(f)
+						if c == "" || !veil.Personal(c) {
+							continue
+						}
+						who := dataSubject(f)
+						if bySubject[t.Name] == nil {
+							bySubject[t.Name] = map[string]map[string]bool{}
+						}
+						if bySubject[t.Name][who] == nil {
+							bySubject[t.Name][who] = map[string]bool{}
+						}
+						bySubject[t.Name][who][c] = true
+					}
 				}
 			}
 			for _, c := range cs {
@@ -207,8 +245,17 @@ func collectProcessing(ctx context.Context, cfg *veil.Config, set *policy.Set, s
 			host = u.Hostname()
 		}
 		a := dests[t.Name]
+		subs := map[string][]string{}
+		for who, cats := range bySubject[t.Name] {
+			subs[who] = sortedKeys(cats)
+		}
+		who := sortedKeys(bySubject[t.Name])
+		if who == nil {
+			who = []string{}
+		}
 		rep.Destinations = append(rep.Destinations, processingRecord{Destination: t.Name, Host: host, Processor: t.Processor,
-			Policy: t.Policy, Sources: t.Sources, DataSubjects: []string{"job_applicant"}, EventTypes: sortedKeys(a.types),
+			Country: t.Country, TransferSafeguard: t.TransferSafeguard,
+			Policy: t.Policy, Sources: t.Sources, DataSubjects: who, SubjectCategories: subs, EventTypes: sortedKeys(a.types),
 			Categories: sortedKeys(a.cats), CategoriesObserved: sortedKeys(a.observed), Deliveries: deliveries[t.Name],
 			Fields: sortedKeys(a.fields), Pseudonymized: sortedKeys(a.pseudo)})
 	}
@@ -246,10 +293,47 @@ func lookupCategories(ctx context.Context, set *policy.Set, src *veil.Source, bo
 	return res.Categories, nil
 }
 
+// dataSubject says whose data a field is (fideslang data subjects): the
+// candidate's, or that of the customer's staff (recruiters, interviewers,
+// approvers), or of an emergency contact.
+func dataSubject(path string) string {
+	p := strings.ToLower(path)
+	for _, w := range []string{"emergency"} {
+		if strings.Contains(p, w) {
+			return "next_of_kin"
+		}
+	}
+	for _, w := range []string{"recruiter", "coordinator", "interviewer", "hiring_team", "hiringteam", "credited_to", "creditedtouser",
+		"author", "approver", "moved_by", "created_by", "manager", "referrer", "prospect_owner", "sourcer", "owner", "follower", "user_id"} {
+		if strings.Contains(p, w) {
+			return "employee"
+		}
+	}
+	return "job_applicant"
+}
+
+// veilMeasures are the technical measures Veil takes itself (Art. 32),
+// for Art. 30(1)(g).
+func veilMeasures(cfg *veil.Config) []string {
+	return []string{
+		"Encryption at rest: every payload and outbound body sealed with AES-256-GCM under a data key of its person, wrapped by the vault key; erasure deletes the keys (crypto-shredding)",
+		"Data minimisation: each destination receives only the fields its policy keeps (record ids by default); a leak guard blocks a delivery in which a dropped personal value still appears",
+		"Pseudonymisation: keyed HMAC-SHA256 pseudonyms, a key per destination, re-salted when a person's erasure is lifted",
+		"Integrity and accountability: a hash-chained audit log of every receipt, decision, delivery, lookup and erasure, naming fields and categories, never values",
+		"Retention: payloads " + humanDuration(time.Duration(cfg.Retention.Payload)) + ", audit rows " + humanDuration(time.Duration(cfg.Retention.Audit)) + ", applied every " + humanDuration(time.Duration(cfg.Retention.Every)),
+		"Authenticity: inbound webhooks verified by their vendor's signature before they are parsed; outbound deliveries signed (Standard Webhooks)",
+		"Access control: admin and auditor tokens compared in constant time, failed credentials throttled per address and audited; policies sandboxed (no network, runtime or clock built-ins) and bounded in time",
+		"Network: deliveries refused at dial time to private, loopback, link-local and metadata addresses (SSRF guard)",
+	}
+}
+
 // renderProcessing writes the report as Markdown.
 func renderProcessing(w io.Writer, r *processingReport) {
 	fmt.Fprintf(w, "# Records of processing (GDPR Art. 30) — generated by veil on %s\n\n", r.Generated.Format(time.DateOnly))
-	fmt.Fprintf(w, "Data subjects: job applicants. Veil keeps encrypted payloads for %s and its audit log for %s.\n", r.PayloadRetention, r.AuditRetention)
+	c := r.Controller
+	fmt.Fprintf(w, "Controller: %s; contact: %s; data protection officer: %s; representative: %s.\n\n", orDash(c.Name), orDash(c.Contact),
+		orDash(c.DPO), orDash(c.Representative))
+	fmt.Fprintf(w, "Veil keeps encrypted payloads for %s and its audit log for %s. Policies evaluated on %s.\n", r.PayloadRetention, r.AuditRetention, r.Samples)
 	observed := "the whole audit log"
 	if r.Since != nil {
 		observed = "the audit log since " + r.Since.UTC().Format(time.RFC3339)
@@ -259,8 +343,14 @@ func renderProcessing(w io.Writer, r *processingReport) {
 		fmt.Fprintf(w, "\n## %s\n\n| | |\n| --- | --- |\n", d.Destination)
 		fmt.Fprintf(w, "| recipient | %s (%s) |\n| processing agreement | %s |\n| purpose | %s |\n| legal basis | %s |\n",
 			orDash(d.Processor.Name), d.Host, orDash(d.Processor.DPA), orDash(d.Processor.Purpose), orDash(d.Processor.LegalBasis))
-		fmt.Fprintf(w, "| data subjects | job applicants |\n| categories of personal data | %s |\n| observed | %s (%d deliveries) |\n",
-			orDash(strings.Join(personalOnly(d.Categories), ", ")), orDash(strings.Join(personalOnly(d.CategoriesObserved), ", ")), d.Deliveries)
+		subjects := []string{}
+		for _, who := range d.DataSubjects {
+			subjects = append(subjects, who+": "+strings.Join(d.SubjectCategories[who], ", "))
+		}
+		fmt.Fprintf(w, "| data subjects and their categories | %s |\n| categories of personal data | %s |\n| observed | %s (%d deliveries) |\n",
+			orDash(strings.Join(subjects, "; ")), orDash(strings.Join(personalOnly(d.Categories), ", ")),
+			orDash(strings.Join(personalOnly(d.CategoriesObserved), ", ")), d.Deliveries)
+		fmt.Fprintf(w, "| country | %s |\n| transfer safeguard | %s |\n", orDash(d.Country), orDash(d.TransferSafeguard))
 		fmt.Fprintf(w, "| policy | `%s` |\n| sources | %s |\n| events | %s |\n| retention in Veil | payloads %s, audit log %s |\n\n",
 			d.Policy, strings.Join(d.Sources, ", "), orDash(strings.Join(d.EventTypes, ", ")), r.PayloadRetention, r.AuditRetention)
 		fmt.Fprintf(w, "Fields it receives (%d):\n\n", len(d.Fields))
@@ -271,6 +361,10 @@ func renderProcessing(w io.Writer, r *processingReport) {
 			}
 			fmt.Fprintf(w, "- `%s`%s\n", p, mark)
 		}
+	}
+	fmt.Fprintf(w, "\n## Security measures (Art. 30(1)(g))\n\n")
+	for _, m := range r.SecurityMeasures {
+		fmt.Fprintf(w, "- %s\n", m)
 	}
 	if len(r.Consumers) > 0 {
 		fmt.Fprintf(w, "\n## Lookup consumers\n\n| consumer | purposes | categories of personal data | observed | lookups |\n| --- | --- | --- | --- | --- |\n")

@@ -21,6 +21,7 @@ import (
 	"github.com/veilhq/veil/auth"
 	"github.com/veilhq/veil/console"
 	"github.com/veilhq/veil/delivery"
+	"github.com/veilhq/veil/gateway"
 	"github.com/veilhq/veil/policy"
 	"github.com/veilhq/veil/proxy"
 	"github.com/veilhq/veil/reconcile"
@@ -227,6 +228,11 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	for _, m := range st.Migrated {
 		log.Info("store migrated", "version", m.Version, "name", m.Name)
 	}
+	if n, err := backfillLinks(ctx, cfg, st); err != nil {
+		return err
+	} else if n > 0 {
+		log.Info("linked the records of the stored events to their people", "events", n)
+	}
 
 	engine, err := openPolicies(ctx, cfg, log, st)
 	if err != nil {
@@ -284,8 +290,11 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	guard := auth.NewGuard()
 	guard.Logger, guard.Record = log.With("component", "auth"), st.Record
 	srv.Guard = guard
-	cons := &console.Console{Guard: guard, Store: st, Replay: srv, Review: srv, Subjects: srv, Policies: srv,
-		CheckSubject: func(ref string) error { return checkSubject(cfg, ref) }, Reconciled: reconciled,
+	subj := subjects(cfg, st)
+	subj.GivenUp = delivery.CountDead
+	srv.Subjects = subj
+	cons := &console.Console{Guard: guard, Store: st, Replay: srv, Review: srv, Subjects: subj, Policies: srv,
+		CheckSubject: func(ref string) error { return gateway.CheckSubject(cfg, ref) }, Reconciled: reconciled,
 		AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
 		Logger: log.With("component", "console")}
 	srv.Console = cons
@@ -312,6 +321,7 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 		return err
 	}
 	srv.Deliverer = deliverer
+	subj.Queued = deliverer.Notify
 	cons.Health = deliverer
 	wg.Add(1)
 	go func() {

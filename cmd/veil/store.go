@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/ats"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/redact"
 )
 
 // runMigrate applies the store's numbered migrations (serve does it at
@@ -43,6 +46,11 @@ func runMigrate(ctx context.Context, c *command, args []string, stdout, stderr i
 	defer st.Close()
 	for _, m := range st.Migrated {
 		fmt.Fprintf(stdout, "applied %04d_%s\n", m.Version, m.Name)
+	}
+	if n, err := backfillLinks(ctx, cfg, st); err != nil {
+		return err
+	} else if n > 0 {
+		fmt.Fprintf(stdout, "linked the records of %d stored events to their people\n", n)
 	}
 	v, err := st.SchemaVersion(ctx)
 	if err != nil {
@@ -123,4 +131,26 @@ func runStoreCopy(ctx context.Context, c *command, args []string, stdout, stderr
 	}
 	fmt.Fprintf(stdout, "OK: the copy's audit chain verifies (%d rows). Set storage.driver: postgres and storage.dsn, then start serve.\n", rows)
 	return nil
+}
+
+// backfillLinks links the people of the events stored before Veil kept
+// subject links, once, reading each payload's references in memory.
+func backfillLinks(ctx context.Context, cfg *veil.Config, st *audit.Store) (int, error) {
+	return st.BackfillLinks(ctx, func(e *veil.Event) []string {
+		src := cfg.Source(e.Source)
+		if src == nil || e.Payload == nil {
+			return nil
+		}
+		sch, err := ats.New(src)
+		if err != nil {
+			return nil
+		}
+		doc, err := redact.Parse(e.Payload)
+		if err != nil {
+			return nil
+		}
+		defer doc.Release()
+		in := sch.Describe(http.Header{}, e.Payload)
+		return veil.SubjectRefs(src.Name, sch.Normalize(e.EventType, doc), in.Subject, cfg.Subjects.LinkByEmail)
+	})
 }

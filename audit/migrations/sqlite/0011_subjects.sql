@@ -1,0 +1,32 @@
+-- 0011 (privacy by the person): the data subject as an entity.
+-- subject_links keeps, per reference Veil has seen (a candidate, an
+-- application, an offer, a normalised email: each a keyed hash, never the
+-- reference itself), the person it belongs to (the keyed hash of the
+-- person's canonical reference, the candidate's when known). Every person
+-- hash an event or data key carries is also a ref here, so erasing a
+-- person finds every key its payloads were sealed under.
+CREATE TABLE subject_links (
+	ref       TEXT PRIMARY KEY,
+	person    TEXT NOT NULL,
+	kind      TEXT NOT NULL,           -- candidate, application, offer, email, event
+	linked_at INTEGER NOT NULL
+);
+CREATE INDEX subject_links_person ON subject_links(person);
+
+-- tombstones: erased people, keyed hashes only. The receipt of the erasure
+-- (no values), the salt that keys the person's pseudonyms after it (so a
+-- recipient cannot link records from before and after), and when and why
+-- an admin lifted it.
+CREATE TABLE tombstones (
+	person          TEXT PRIMARY KEY,
+	erased_at       INTEGER NOT NULL,
+	receipt         TEXT NOT NULL DEFAULT '',
+	salt            BLOB NOT NULL,
+	restored_at     INTEGER,
+	restored_reason TEXT NOT NULL DEFAULT ''
+);
+
+-- The erasures log now names every reference of an erased person, one row
+-- each, and restores as rows with lifted = 1: each process keeps the refs
+-- whose last row is an erasure, and refuses their events.
+ALTER TABLE erasures ADD COLUMN lifted INTEGER NOT NULL DEFAULT 0;
