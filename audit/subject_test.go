@@ -36,7 +36,7 @@ func testSubjects(t *testing.T, d testDB) {
 	}
 	a := ingest(1, "gh:candidate:C1", "gh:application:A1")
 	b := ingest(2, "gh:application:A1", "gh:offer:O1") // names only the application
-	c := ingest(3, "gh:application:A2")               // its candidate not seen yet
+	c := ingest(3, "gh:application:A2")                // its candidate not seen yet
 	dd := ingest(4, "gh:candidate:C1", "gh:application:A2")
 	e := ingest(5, "gh:candidate:C2", "gh:application:A1") // claims C1's application
 	g := ingest(6, "gh:application:A3")                    // alone, for now
