@@ -173,7 +173,7 @@ func Personal(category string) bool {
 // Under reports whether category is cat or lies under it
 // (user.contact.email is under user.contact and under user).
 func Under(category, cat string) bool {
-	return category == cat || strings.HasPrefix(category, cat+".")
+	return category == cat || (len(category) > len(cat) && category[len(cat)] == '.' && strings.HasPrefix(category, cat))
 }
 
 // AnyUnder reports whether category is under one of cats.

@@ -29,7 +29,8 @@ func BenchmarkIngest(b *testing.B) {
 					i := n.Add(1)
 					e := &veil.Event{Source: "greenhouse", Vendor: "greenhouse", EventType: "new_candidate_application",
 						Subject: fmt.Sprint("greenhouse:candidate:", i), DedupKey: fmt.Sprint("bench-", i), ReceivedAt: time.Now(),
-						Payload: payload, App: &veil.AppState{ID: fmt.Sprint("app-", i), Stage: "Application Review", Outcome: "active"}}
+						Payload: payload, App: &veil.AppState{ID: fmt.Sprint("app-", i), Stage: "Application Review", Outcome: "active"},
+						Refs: []string{fmt.Sprint("greenhouse:candidate:", i), fmt.Sprint("greenhouse:application:", i)}}
 					ds := []*veil.Delivery{
 						{Destination: "bi", Status: veil.DeliveryPending, Body: []byte(`{"id":"ps_1"}`), FieldsKept: []string{"id"}},
 						{Destination: "slack", Status: veil.DeliveryFiltered, FieldsDropped: []string{"a", "b"}},

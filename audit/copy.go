@@ -28,7 +28,7 @@ var copyTables = []struct {
 	{"schema_paths", "source, event_type, path", []string{"source", "event_type", "path", "first_seen"}},
 	{"consumers", "id", []string{"id", "name", "key_hash", "purposes", "created_at", "revoked_at"}},
 	{"erasures", "seq", []string{"seq", "subject", "at", "lifted"}},
-	{"subject_links", "ref", []string{"ref", "person", "kind", "linked_at"}},
+	{"subject_links", "ref", []string{"ref", "person", "person_kind", "linked_at"}},
 	{"tombstones", "person", []string{"person", "erased_at", "receipt", "salt", "restored_at", "restored_reason"}},
 	{"audit_anchor", "id", []string{"id", "seq", "hash"}},
 	{"audit", "seq", []string{"seq", "time", "action", "actor", "source", "event_type", "event_id", "destination",

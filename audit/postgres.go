@@ -405,11 +405,17 @@ func (s *Store) prefetch(tx *wtx, ops []*op) error {
 			}, appSources, apps)
 	}
 	if refs != nil {
-		read(`SELECT l.ref, l.person, coalesce(p.kind, '') FROM subject_links l LEFT JOIN subject_links p ON p.ref = l.person
-			WHERE l.ref = ANY($1)`, func(rows pgx.Rows) error {
+		read(`SELECT l.ref, l.person, l.person_kind, p.ref IS NOT NULL FROM subject_links l
+			LEFT JOIN subject_links p ON p.ref = l.person WHERE l.ref = ANY($1)`, func(rows pgx.Rows) error {
 			var ref, person, kind string
-			if err := rows.Scan(&ref, &person, &kind); err != nil {
+			var moved bool
+			if err := rows.Scan(&ref, &person, &kind, &moved); err != nil {
 				return err
+			}
+			if moved {
+				// Her person merged: linkTx follows the rows.
+				pre.links[ref] = link{}
+				return nil
 			}
 			pre.links[ref] = link{person, kind == veil.RefCandidate}
 			return nil

@@ -118,6 +118,10 @@ type Store struct {
 	erasedMu  sync.RWMutex
 	erased    map[string]bool // guarded by erasedMu: erased references (keyed hashes)
 	erasedSeq int64           // guarded by erasedMu: the last erasures row applied to erased
+	// salts are the pseudonym salts of the people whose erasure was lifted
+	// (guarded by erasedMu; nil until first read).
+	salts         map[string][]byte
+	erasedChecked atomic.Int64 // when a decision last read the erasures log (unix ns)
 
 	// writer-goroutine state
 	chain       chainState
@@ -645,6 +649,10 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 			return unavailable(fmt.Errorf("read audit chain tail: %w", err))
 		}
 		if err := s.evictErased(tx); err != nil {
+			tx.Rollback()
+			return unavailable(err)
+		}
+		if err := s.prefetchLinks(tx, ops); err != nil {
 			tx.Rollback()
 			return unavailable(err)
 		}

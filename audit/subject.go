@@ -61,24 +61,56 @@ func (s *Store) refreshErased(query func(q string, args ...any) (*sql.Rows, erro
 	if err != nil {
 		return fmt.Errorf("read erasures: %w", err)
 	}
-	defer rows.Close()
+	restored := s.salts == nil
 	for rows.Next() {
 		var seq int64
 		var sub string
 		var lifted int
 		if err := rows.Scan(&seq, &sub, &lifted); err != nil {
+			rows.Close()
 			return err
 		}
 		s.setErased(sub, lifted == 0)
 		s.erasedSeq = seq
+		restored = restored || lifted != 0
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || !restored {
+		return err
+	}
+	// A restore: the salts of the people whose erasure was lifted (few).
+	rows, err = query(`SELECT person, salt FROM tombstones WHERE restored_at IS NOT NULL`)
+	if err != nil {
+		return fmt.Errorf("read tombstones: %w", err)
+	}
+	defer rows.Close()
+	s.salts = map[string][]byte{}
+	for rows.Next() {
+		var person string
+		var salt []byte
+		if err := rows.Scan(&person, &salt); err != nil {
+			return err
+		}
+		s.salts[person] = salt
 	}
 	return rows.Err()
 }
+
+// freshEvery is how often a decision before the commit reads the erasures
+// log for what other processes appended.
+const freshEvery = 250 * time.Millisecond
 
 // freshErased brings the set of erased references up to the log, when
 // another process (or this one's writer) appended to it: so a decision
 // made before the commit sees an erasure or a restore at once.
 func (s *Store) freshErased(ctx context.Context) error {
+	// At most every freshEvery: the writer checks again, in the
+	// transaction that commits, so a later look only errs closed (an event
+	// filtered for a restore a moment old).
+	now := time.Now().UnixNano()
+	if last := s.erasedChecked.Load(); now-last < int64(freshEvery) || !s.erasedChecked.CompareAndSwap(last, now) {
+		return nil
+	}
 	var last int64
 	if err := s.rdb.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM erasures`).Scan(&last); err != nil {
 		return fmt.Errorf("read erasures: %w", err)
@@ -89,7 +121,7 @@ func (s *Store) freshErased(ctx context.Context) error {
 	if last <= seen {
 		return nil
 	}
-	return s.refreshErased(func(q string, args ...any) (*sql.Rows, error) { return s.rdb.QueryContext(ctx, q, args...) })
+	return s.readErased(ctx)
 }
 
 // setErased records a reference as erased or lifted. erasedMu held.
@@ -127,33 +159,26 @@ func (s *Store) Resolve(ctx context.Context, refs []string) (veil.SubjectState, 
 		args[i] = r.hash
 		st.Erased = st.Erased || s.isErased(r.hash)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT l.ref, l.person, coalesce(p.kind, ''), t.salt FROM subject_links l
-		LEFT JOIN subject_links p ON p.ref = l.person
-		LEFT JOIN tombstones t ON t.person = l.person AND t.restored_at IS NOT NULL
-		WHERE l.ref IN (?`+strings.Repeat(", ?", len(args)-1)+`)`, args...)
+	s.erasedMu.RLock()
+	anySalt := len(s.salts) > 0
+	s.erasedMu.RUnlock()
+	if !anySalt {
+		// Every reference of an erased person is in the erased set, and no
+		// person has a salt: what the links would add changes nothing the
+		// decisions need. The writer links for good.
+		st.Person, _, _ = s.pickPerson(rs, nil)
+		return st, nil
+	}
+	known, err := s.readLinks(func(q string, args ...any) (*sql.Rows, error) { return s.rdb.QueryContext(ctx, q, args...) },
+		func(q string, args ...any) *sql.Row { return s.rdb.QueryRowContext(ctx, q, args...) }, args)
 	if err != nil {
 		return st, fmt.Errorf("resolve subject: %w", err)
 	}
-	defer rows.Close()
-	known := map[string]link{}
-	salts := map[string][]byte{}
-	for rows.Next() {
-		var ref, person, kind string
-		var salt []byte
-		if err := rows.Scan(&ref, &person, &kind, &salt); err != nil {
-			return st, err
-		}
-		known[ref] = link{person, kind == veil.RefCandidate}
-		if salt != nil {
-			salts[person] = salt
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return st, err
-	}
 	var merged []string
 	st.Person, merged, _ = s.pickPerson(rs, known)
-	st.Salt = salts[st.Person]
+	s.erasedMu.RLock()
+	st.Salt = s.salts[st.Person]
+	s.erasedMu.RUnlock()
 	st.Erased = s.isErased(st.Person)
 	for _, m := range merged {
 		st.Erased = st.Erased || s.isErased(m)
@@ -167,6 +192,66 @@ func (s *Store) Resolve(ctx context.Context, refs []string) (veil.SubjectState, 
 type link struct {
 	person   string
 	anchored bool
+}
+
+// Links form a forest: a reference's row names its person (and whether she
+// is anchored by a candidate's record); a person's own hash has no row
+// until she merges into another, when it gets one naming that one. So a
+// new person costs no row of her own, and there is no index by person (a
+// random-keyed index costs a page write per insert on the ingest path):
+// readers follow rows to their end, and erasure walks the forest
+// backwards (aliases), which is rare.
+
+// readLinks reads the links of the references (keyed hashes) and follows
+// each to the person it ends at.
+func (s *Store) readLinks(query func(string, ...any) (*sql.Rows, error), queryRow func(string, ...any) *sql.Row, refs []any) (map[string]link, error) {
+	rows, err := query(`SELECT l.ref, l.person, l.person_kind, p.ref IS NOT NULL FROM subject_links l
+		LEFT JOIN subject_links p ON p.ref = l.person WHERE l.ref IN (?`+strings.Repeat(", ?", len(refs)-1)+`)`, refs...)
+	if err != nil {
+		return nil, fmt.Errorf("read subject links: %w", err)
+	}
+	known := map[string]link{}
+	var merged []string
+	for rows.Next() {
+		var ref, person, kind string
+		var moved bool
+		if err := rows.Scan(&ref, &person, &kind, &moved); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		known[ref] = link{person, kind == veil.RefCandidate}
+		if moved {
+			merged = append(merged, ref)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, ref := range merged {
+		k, err := finalPerson(queryRow, known[ref])
+		if err != nil {
+			return nil, err
+		}
+		known[ref] = k
+	}
+	return known, nil
+}
+
+// finalPerson follows a person who merged into another to the one she
+// ends at: a person has a row of her own only once she merged.
+func finalPerson(queryRow func(string, ...any) *sql.Row, k link) (link, error) {
+	for range 32 {
+		var next, kind string
+		err := queryRow(`SELECT person, person_kind FROM subject_links WHERE ref = ?`, k.person).Scan(&next, &kind)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && next == k.person) {
+			return k, nil
+		} else if err != nil {
+			return link{}, fmt.Errorf("read subject links: %w", err)
+		}
+		k = link{next, kind == veil.RefCandidate}
+	}
+	return k, nil
 }
 
 // pickPerson chooses the person references belong to, given what the
@@ -236,7 +321,41 @@ func (s *Store) pickPerson(refs []subjectRef, known map[string]link) (person str
 // wrote, and the persons it merged into others.
 type links struct {
 	known  map[string]link   // ref -> its link
+	absent map[string]bool   // refs the batch read are not linked yet
 	merged map[string]string // person -> the person it merged into
+}
+
+// prefetchLinks reads, in one statement for the whole batch, the links of
+// every reference its webhooks name (SQLite; PostgreSQL reads them in
+// prefetch): a statement per event was a tenth of the writer's time.
+func (s *Store) prefetchLinks(tx *wtx, ops []*op) error {
+	var refs []any
+	for _, o := range ops {
+		if o.ingest != nil {
+			for _, r := range o.ingest.refs {
+				refs = append(refs, r.hash)
+			}
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	tx.links = &links{known: map[string]link{}, absent: map[string]bool{}, merged: map[string]string{}}
+	for start := 0; start < len(refs); start += 500 {
+		chunk := refs[start:min(len(refs), start+500)]
+		got, err := s.readLinks(tx.queryStale, tx.queryRowStale, chunk)
+		if err != nil {
+			return err
+		}
+		for _, r := range chunk {
+			if k, ok := got[r.(string)]; ok {
+				tx.links.known[r.(string)] = k
+			} else {
+				tx.links.absent[r.(string)] = true
+			}
+		}
+	}
+	return nil
 }
 
 // current follows merges from p to the person it is now.
@@ -258,39 +377,31 @@ func (l *links) current(p string) string {
 // references were linked to before merge into the chosen one.
 func (s *Store) linkTx(tx *wtx, refs []subjectRef, now int64) (person string, erased, cascade bool, err error) {
 	if tx.links == nil {
-		tx.links = &links{known: map[string]link{}, merged: map[string]string{}}
+		tx.links = &links{known: map[string]link{}, absent: map[string]bool{}, merged: map[string]string{}}
 	}
 	l := tx.links
 	var missing []any
 	for _, r := range refs {
-		if _, ok := l.known[r.hash]; ok {
+		if _, ok := l.known[r.hash]; ok || l.absent[r.hash] {
 			continue
 		}
 		if tx.pre != nil { // PostgreSQL: the batch's links were prefetched
-			if k, ok := tx.pre.links[r.hash]; ok {
+			if k, ok := tx.pre.links[r.hash]; ok && k.person != "" {
 				l.known[r.hash] = k
+			} else if ok {
+				missing = append(missing, r.hash) // merged: follow her rows
 			}
 			continue
 		}
 		missing = append(missing, r.hash)
 	}
 	if len(missing) > 0 {
-		rows, err := tx.queryStale(`SELECT l.ref, l.person, coalesce(p.kind, '') FROM subject_links l
-			LEFT JOIN subject_links p ON p.ref = l.person WHERE l.ref IN (?`+strings.Repeat(", ?", len(missing)-1)+`)`, missing...)
+		got, err := s.readLinks(tx.queryStale, tx.queryRowStale, missing)
 		if err != nil {
-			return "", false, false, fmt.Errorf("read subject links: %w", err)
-		}
-		for rows.Next() {
-			var ref, p, kind string
-			if err := rows.Scan(&ref, &p, &kind); err != nil {
-				rows.Close()
-				return "", false, false, err
-			}
-			l.known[ref] = link{p, kind == veil.RefCandidate}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return "", false, false, err
+		}
+		for ref, k := range got {
+			l.known[ref] = k
 		}
 	}
 	known := make(map[string]link, len(refs))
@@ -311,10 +422,15 @@ func (s *Store) linkTx(tx *wtx, refs []subjectRef, now int64) (person string, er
 	for _, m := range merge {
 		erased = erased || s.isErased(m)
 	}
+	kind := veil.RefApplication // what person is: anchored by a candidate or not
+	if anchored {
+		kind = veil.RefCandidate
+	}
 	for _, m := range merge {
-		// Merge: every reference of m now belongs to person. m's own hash
-		// stays a reference, so whatever was sealed under it is found.
-		if err := tx.deferExec(`UPDATE subject_links SET person = ? WHERE person = ?`, person, m); err != nil {
+		// Merge: m's own row now names person, so every reference of m
+		// ends at person, and whatever was sealed under m is hers.
+		if err := tx.deferExec(`INSERT INTO subject_links (ref, person, person_kind, linked_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (ref) DO UPDATE SET person = excluded.person, person_kind = excluded.person_kind`, m, person, kind, now); err != nil {
 			return "", false, false, err
 		}
 		l.merged[m] = person
@@ -333,29 +449,29 @@ func (s *Store) linkTx(tx *wtx, refs []subjectRef, now int64) (person string, er
 		if _, ok := known[r.hash]; ok || !owned(r) {
 			continue
 		}
-		if err := tx.deferExec(`INSERT INTO subject_links (ref, person, kind, linked_at) VALUES (?, ?, ?, ?) ON CONFLICT (ref) DO NOTHING`,
-			r.hash, person, r.kind, now); err != nil {
-			return "", false, false, err
-		}
 		l.known[r.hash] = link{person, anchored}
-		if erased {
+		if r.hash != person && !slices.Contains(merge, r.hash) {
+			// A plain INSERT, merged with the batch's others: this batch
+			// read the row is not there (another replica racing it fails
+			// the batch, which then runs write by write and finds the row).
+			if err := tx.deferExec(`INSERT INTO subject_links (ref, person, person_kind, linked_at) VALUES (?, ?, ?, ?)`,
+				r.hash, person, kind, now); err != nil {
+				return "", false, false, err
+			}
+		}
+		if erased && !s.isErased(r.hash) {
 			// A new reference of an erased person is erased too: an event
-			// naming only it is refused like the others.
+			// naming only it is refused like the others, and what was
+			// stored under it before (a person of its own, its candidate
+			// unknown then) is shredded.
+			cascade = cascade || r.hash != person
 			if err := tx.deferExec(`INSERT INTO erasures (subject, at, lifted) VALUES (?, ?, 0)`, r.hash, now); err != nil {
 				return "", false, false, err
 			}
 		}
 	}
-	if _, ok := l.known[person]; !ok {
-		// The person's own hash is a reference too (see subject_links).
-		if err := tx.deferExec(`INSERT INTO subject_links (ref, person, kind, linked_at) VALUES (?, ?, ?, ?) ON CONFLICT (ref) DO NOTHING`,
-			person, person, refs[0].kind, now); err != nil {
-			return "", false, false, err
-		}
-		l.known[person] = link{person, anchored}
-	}
-	if anchored && !l.known[person].anchored {
-		l.known[person] = link{person, true}
+	if _, ok := l.known[person]; !ok || anchored {
+		l.known[person] = link{person, anchored} // the batch's view of her own hash
 	}
 	return person, erased, cascade, nil
 }
@@ -368,7 +484,8 @@ func (s *Store) personOfRef(ctx context.Context, ref string) (string, error) {
 	var person string
 	err := s.rdb.QueryRowContext(ctx, `SELECT person FROM subject_links WHERE ref = ?`, h).Scan(&person)
 	if err == nil {
-		return person, nil
+		k, err := finalPerson(func(q string, args ...any) *sql.Row { return s.rdb.QueryRowContext(ctx, q, args...) }, link{person: person})
+		return k.person, err
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return "", fmt.Errorf("resolve subject: %w", err)
 	}
@@ -392,7 +509,7 @@ func (s *Store) personOfRef(ctx context.Context, ref string) (string, error) {
 func (s *Store) aliases(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, person string) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT ref FROM subject_links WHERE person = ?`, person)
+	rows, err := q.QueryContext(ctx, aliasesQuery, person)
 	if err != nil {
 		return nil, fmt.Errorf("read subject links: %w", err)
 	}
@@ -406,6 +523,11 @@ func (s *Store) aliases(ctx context.Context, q interface {
 	slices.Sort(refs)
 	return refs, nil
 }
+
+// aliasesQuery walks the link forest back from a person: every reference
+// whose rows end at her.
+const aliasesQuery = `WITH RECURSIVE a(ref) AS (SELECT ? UNION SELECT l.ref FROM subject_links l JOIN a ON l.person = a.ref)
+	SELECT ref FROM a`
 
 // Person returns the person a subject reference belongs to and every
 // reference (keyed hash) linked to her; ErrUnknownSubject when Veil holds
@@ -503,7 +625,7 @@ func (s *Store) shred(ctx context.Context, person, actor string, res *veil.Erasu
 	err = s.write(ctx, func(tx *wtx) error {
 		// Links learned since the read above (another event of hers
 		// committed meanwhile) count too.
-		rows, err := tx.Query(`SELECT ref FROM subject_links WHERE person = ?`, person)
+		rows, err := tx.Query(aliasesQuery, person)
 		if err != nil {
 			return fmt.Errorf("read subject links: %w", err)
 		}
@@ -590,6 +712,9 @@ func (s *Store) shred(ctx context.Context, person, actor string, res *veil.Erasu
 	if err != nil {
 		return err
 	}
+	if err := s.readErased(ctx); err != nil {
+		return err
+	}
 	if tombstone {
 		// The erased row, now sealed into the chain: the receipt names it.
 		err = s.rdb.QueryRowContext(ctx, `SELECT seq, hash FROM audit WHERE action = 'erased' AND subject = ? ORDER BY seq DESC LIMIT 1`,
@@ -635,7 +760,16 @@ func (s *Store) Restore(ctx context.Context, ref, actor, reason string) (string,
 		return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionSubjectRestored, Actor: actor, Subject: person, Outcome: "restored",
 			Detail: "reason=" + reason})
 	})
-	return person, err
+	if err != nil {
+		return "", err
+	}
+	return person, s.readErased(ctx)
+}
+
+// readErased brings the erased set up to the log at once, after this
+// process wrote to it.
+func (s *Store) readErased(ctx context.Context) error {
+	return s.refreshErased(func(q string, args ...any) (*sql.Rows, error) { return s.rdb.QueryContext(ctx, q, args...) })
 }
 
 // eventsOf returns the ids of the events of any of the references, read

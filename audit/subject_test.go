@@ -93,3 +93,51 @@ func testSubjects(t *testing.T, d testDB) {
 		t.Error("an event after the restore is not kept")
 	}
 }
+
+// TestSubjects_EmailAndBackfill: with email references (link_by_email),
+// one person in two ATSs is one subject; and events stored before links
+// were kept are linked by BackfillLinks, once.
+func TestSubjects_EmailAndBackfill(t *testing.T) { eachDriver(t, testEmailAndBackfill) }
+
+func testEmailAndBackfill(t *testing.T, d testDB) {
+	st := d.open(t)
+	ctx := context.Background()
+	for i, refs := range [][]string{{"gh:candidate:X", "gh:application:A", "email:priya@example.com"},
+		{"lever:candidate:Y", "lever:application:B", "email:priya@example.com"}} {
+		e := event(i+1, refs[0])
+		e.Refs = refs
+		if _, _, err := st.IngestEvent(ctx, e, nil, veil.Drift{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	px, _, _ := st.Person(ctx, "gh:candidate:X")
+	py, refs, err := st.Person(ctx, "lever:application:B")
+	if err != nil || px != py || len(refs) < 5 {
+		t.Fatalf("by email: %s and %s (%d references, %v); want one person", px, py, len(refs), err)
+	}
+
+	// An event stored under its own subject only, as before 0011.
+	old := event(3, "gh:candidate:Z")
+	old.Refs = []string{"gh:candidate:Z"}
+	if _, _, err := st.IngestEvent(ctx, old, nil, veil.Drift{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Erase(ctx, "gh:application:C", "admin"); veil.ErrorCode(err) != veil.EUNKNOWNSUBJECT {
+		t.Fatalf("the application is known before the backfill: %v", err)
+	}
+	n, err := st.BackfillLinks(ctx, func(e *veil.Event) []string {
+		if e.ID == old.ID {
+			return []string{"gh:candidate:Z", "gh:application:C"} // what its payload names
+		}
+		return nil
+	})
+	if err != nil || n != 1 {
+		t.Fatalf("backfill: %d %v, want 1", n, err)
+	}
+	if res, err := st.Erase(ctx, "gh:application:C", "admin"); err != nil || res.Events != 1 {
+		t.Fatalf("erase by the backfilled application: %+v %v", res, err)
+	}
+	if n, err := st.BackfillLinks(ctx, func(*veil.Event) []string { return []string{"x:candidate:1"} }); err != nil || n != 0 {
+		t.Errorf("a second backfill: %d %v, want 0", n, err)
+	}
+}

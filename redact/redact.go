@@ -336,12 +336,17 @@ func (d *Doc) patternsUnder(cats []string, under []string) []string {
 // null (or an empty object or list) releases nothing.
 func (d *Doc) releasedCategories(cats []string, kept []bool, pseudo []string, classify Classifier) []string {
 	set := map[string]bool{}
-	valued := make(map[int32]bool, len(pseudo))
+	var valued []bool // per pattern: some leaf of it carried a value
+	if len(pseudo) > 0 {
+		valued = make([]bool, len(d.patterns))
+	}
 	for i, l := range d.leaves {
 		if d.empty(l) {
 			continue
 		}
-		valued[l.pat] = true
+		if valued != nil {
+			valued[l.pat] = true
+		}
 		if kept[i] {
 			set[orUnclassified(cats[l.pat])] = true
 		}

@@ -121,6 +121,18 @@ func TestReportProcessing(t *testing.T) {
 	if !strings.Contains(md, rep.PayloadRetention) {
 		t.Errorf("markdown lacks the retention %q", rep.PayloadRetention)
 	}
+	// Without --samples, wherever it runs: the samples compiled in, and
+	// the Art. 30 items the config gives and Veil fills itself.
+	code, out = runVeil(t, "report", "processing", "--config", config, "--format", "json")
+	var embedded processingReport
+	if code != 0 || json.Unmarshal([]byte(out), &embedded) != nil {
+		t.Fatalf("report without --samples: exit %d\n%s", code, out)
+	}
+	if h := byNameIn(embedded, "hris-onboarding"); !slices.Contains(h.Categories, "user.contact.email") ||
+		!slices.Contains(h.DataSubjects, "job_applicant") || len(embedded.SecurityMeasures) < 5 ||
+		!strings.Contains(embedded.Samples, "compiled into veil") {
+		t.Errorf("report on the compiled-in samples: %+v, measures %d, samples %q", h, len(embedded.SecurityMeasures), embedded.Samples)
+	}
 	// --since after the delivery: nothing observed.
 	code, out = runVeil(t, "report", "processing", "--config", config, "--format", "json", "--samples", "../../testdata/samples",
 		"--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))

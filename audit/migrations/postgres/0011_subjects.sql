@@ -3,10 +3,9 @@
 CREATE TABLE subject_links (
 	ref       TEXT PRIMARY KEY,
 	person    TEXT NOT NULL,
-	kind      TEXT NOT NULL,
+	person_kind TEXT NOT NULL,
 	linked_at BIGINT NOT NULL
 );
-CREATE INDEX subject_links_person ON subject_links(person);
 
 CREATE TABLE tombstones (
 	person          TEXT PRIMARY KEY,

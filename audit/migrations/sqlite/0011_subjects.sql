@@ -2,16 +2,20 @@
 -- subject_links keeps, per reference Veil has seen (a candidate, an
 -- application, an offer, a normalised email: each a keyed hash, never the
 -- reference itself), the person it belongs to (the keyed hash of the
--- person's canonical reference, the candidate's when known). Every person
--- hash an event or data key carries is also a ref here, so erasing a
--- person finds every key its payloads were sealed under.
+-- person's canonical reference, the candidate's when known). A person's
+-- own hash has no row until she merges into another person (an
+-- application seen before its candidate), when its row names that one:
+-- readers follow rows to their end, and erasure walks them back (a
+-- recursive query; no index by person, which would cost a random page
+-- write per insert), so it finds every key her payloads were sealed under.
+-- WITHOUT ROWID: the rows live in the primary key's b-tree, one random-keyed
+-- insert per reference instead of two.
 CREATE TABLE subject_links (
 	ref       TEXT PRIMARY KEY,
 	person    TEXT NOT NULL,
-	kind      TEXT NOT NULL,           -- candidate, application, offer, email, event
+	person_kind TEXT NOT NULL,         -- candidate when a candidate's record anchors the person, else application
 	linked_at INTEGER NOT NULL
-);
-CREATE INDEX subject_links_person ON subject_links(person);
+) WITHOUT ROWID;
 
 -- tombstones: erased people, keyed hashes only. The receipt of the erasure
 -- (no values), the salt that keys the person's pseudonyms after it (so a
