@@ -126,6 +126,11 @@ func testErasureFollowsThePerson(t *testing.T, dsn string) {
 		rep.References < 3 || rep.Holdings.Payloads != 2 {
 		t.Fatalf("report before the erasure: %d, %d events, %d references, %d payloads; want 2, ≥3, 2", code, rep.Events, rep.References, rep.Holdings.Payloads)
 	}
+	var md string
+	if code := adminDo(t, http.MethodGet, p.url+"/v1/subjects/"+ref+"/report?format=md", &md); code != 200 ||
+		!strings.HasPrefix(md, "# Access to your personal data (GDPR Art. 15)") || strings.Contains(md, "sub_") {
+		t.Fatalf("report as Markdown: %d\n%s", code, md)
+	}
 	var erased struct {
 		veil.Erasure
 		Receipt veil.ErasureReceipt
