@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 )
@@ -152,11 +153,19 @@ type Delivery struct {
 	UpdatedAt     time.Time
 	NextAttemptAt time.Time
 
+	// Claim names the claim a worker holds it under: its outcome is
+	// recorded only under that claim.
+	Claim string
 	// Filled when a worker claims it, for its audit rows.
 	Source    string
 	EventType string
 	Subject   string // keyed hash
 }
+
+// ErrStaleClaim is returned for an attempt's outcome recorded under a claim
+// the delivery no longer has: its lease ran out and another claim took it,
+// or it was given up meanwhile. Nothing is recorded.
+var ErrStaleClaim = errors.New("the delivery is no longer held under this claim; the outcome was not recorded")
 
 // Attempt is the outcome of one try to deliver.
 type Attempt struct {

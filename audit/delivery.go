@@ -183,6 +183,7 @@ func (s *Store) SchemaPaths(ctx context.Context) (map[string]map[string]bool, er
 // Body and the reason in Detail, for the caller to give up and count.
 func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[string]int, lease time.Duration) ([]*veil.Delivery, error) {
 	var out []*veil.Delivery
+	claim := veil.NewID("clm_")
 	err := s.writeBackground(ctx, func(tx *wtx) error {
 		out = out[:0]
 		// Ids first, each query reading its index range in order; then the
@@ -222,7 +223,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 		}
 		for rows.Next() {
 			var (
-				d                  = &veil.Delivery{Status: veil.DeliverySending}
+				d                  = &veil.Delivery{Status: veil.DeliverySending, Claim: claim}
 				sealed, wrapped    []byte
 				kept, pseudo, cats string
 				created            int64
@@ -260,9 +261,14 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 			return err
 		}
 		// One statement for the whole claim.
-		args := append([]any{now.Add(lease).UnixNano(), now.UnixNano()}, ids...)
-		if err := tx.deferExec(`UPDATE deliveries SET status = 'sending', next_attempt_at = ?, updated_at = ? WHERE id IN `+in, args...); err != nil {
+		args := append([]any{now.Add(lease).UnixNano(), now.UnixNano(), claim}, ids...)
+		if err := tx.deferExec(`UPDATE deliveries SET status = 'sending', next_attempt_at = ?, updated_at = ?, claim = ? WHERE id IN `+in, args...); err != nil {
 			return fmt.Errorf("claim deliveries: %w", err)
+		}
+		for _, d := range out {
+			if _, ok := tx.claims[d.ID]; ok { // a finish of its last claim later in this batch is stale
+				tx.claims[d.ID] = claimState{claim: claim, status: veil.DeliverySending}
+			}
 		}
 		return nil
 	})
@@ -272,19 +278,84 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 // FinishDelivery records one attempt: the delivery's new status and the
 // audit row (delivered, retry or dead) with the HTTP status, the attempt
 // number and the latency.
+//
+// It records nothing, and returns veil.ErrStaleClaim, when the delivery is no
+// longer held under d's claim: its lease ran out and another claim took
+// it, or it was given up meanwhile. So each attempt's outcome is written
+// at most once, by the one claim that made it.
 func (s *Store) FinishDelivery(ctx context.Context, d *veil.Delivery, a *veil.Attempt) error {
-	return s.writeBackground(ctx, func(tx *wtx) error { return s.finishTx(tx, d, a, s.Now()) })
+	stale := false
+	err := s.writeOp(ctx, true, &op{finish: d.ID, done: make(chan error, 1), fn: func(tx *wtx) error {
+		var err error
+		stale, err = s.finishTx(tx, d, a, s.Now())
+		return err
+	}})
+	if err == nil && stale {
+		return veil.ErrStaleClaim
+	}
+	return err
 }
 
-func (s *Store) finishTx(tx *wtx, d *veil.Delivery, a *veil.Attempt, now time.Time) error {
+// ReleaseDelivery hands a delivery claimed under d's claim back to the
+// queue, due now; nothing when it is no longer held under that claim.
+func (s *Store) ReleaseDelivery(ctx context.Context, d *veil.Delivery) error {
+	return s.writeBackground(ctx, func(tx *wtx) error {
+		now := s.Now().UnixNano()
+		if _, ok := tx.claims[d.ID]; ok {
+			tx.claims[d.ID] = claimState{status: veil.DeliveryPending}
+		}
+		return tx.deferExec(`UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?, claim = ''
+			WHERE id = ? AND claim = ? AND status = 'sending'`, now, now, d.ID, d.Claim)
+	})
+}
+
+// claimState is where a delivery stands, as a batch read it.
+type claimState struct{ claim, status string }
+
+// prefetchClaims reads the claims of the deliveries the batch's finishes
+// record, in one statement.
+func (s *Store) prefetchClaims(q func(string, ...any) (*sql.Rows, error), ops []*op) (map[string]claimState, error) {
+	var ids []any
+	for _, o := range ops {
+		if o.finish != "" {
+			ids = append(ids, o.finish)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	ids, in := padIDs(ids)
+	rows, err := q(`SELECT id, claim, status FROM deliveries WHERE id IN `+in, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("read claims: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]claimState{}
+	for rows.Next() {
+		var id string
+		var c claimState
+		if err := rows.Scan(&id, &c.claim, &c.status); err != nil {
+			return nil, err
+		}
+		out[id] = c
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) finishTx(tx *wtx, d *veil.Delivery, a *veil.Attempt, now time.Time) (stale bool, err error) {
+	if c, ok := tx.claims[d.ID]; !ok || c.status != veil.DeliverySending || c.claim != d.Claim {
+		return true, nil
+	}
+	// Finished in this batch: any other finish of it in the batch is stale.
+	tx.claims[d.ID] = claimState{status: a.Status}
 	attempt := d.Attempts + 1
 	next := a.NextAt.UnixNano()
 	if a.Status != veil.DeliveryPending {
 		next = 0
 	}
-	if err := tx.deferExec(`UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, detail = ?, updated_at = ? WHERE id = ?`,
-		a.Status, attempt, next, a.Detail, now.UnixNano(), d.ID); err != nil {
-		return fmt.Errorf("finish delivery: %w", err)
+	if err := tx.deferExec(`UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, detail = ?, updated_at = ?, claim = ''
+		WHERE id = ? AND claim = ?`, a.Status, attempt, next, a.Detail, now.UnixNano(), d.ID, d.Claim); err != nil {
+		return false, fmt.Errorf("finish delivery: %w", err)
 	}
 	row := &veil.AuditEntry{Time: now, Actor: "veil", Source: d.Source, EventType: d.EventType, EventID: d.EventID,
 		Destination: d.Destination, Subject: d.Subject, HTTPStatus: a.HTTPStatus, Attempt: attempt, Detail: a.Detail}
@@ -301,7 +372,7 @@ func (s *Store) finishTx(tx *wtx, d *veil.Delivery, a *veil.Attempt, now time.Ti
 	if a.Latency > 0 {
 		row.Detail = strings.TrimSpace(fmt.Sprintf("latency_ms=%d %s", a.Latency.Milliseconds(), a.Detail))
 	}
-	return s.appendTx(tx, row)
+	return false, s.appendTx(tx, row)
 }
 
 // released lists the fields a delivery sends: kept paths, and

@@ -381,9 +381,12 @@ func (s *Store) expireWaiting(tx *wtx, where string, args []any, outcome, detail
 	out := map[string]int64{}
 	now := s.Now()
 	for _, d := range ds {
-		if _, err := tx.exec(`UPDATE deliveries SET status = 'dead', detail = ?, next_attempt_at = 0, updated_at = ? WHERE id = ?`,
+		if _, err := tx.exec(`UPDATE deliveries SET status = 'dead', detail = ?, next_attempt_at = 0, updated_at = ?, claim = '' WHERE id = ?`,
 			detail, now.UnixNano(), d.ID); err != nil {
 			return nil, fmt.Errorf("give up delivery: %w", err)
+		}
+		if _, ok := tx.claims[d.ID]; ok {
+			tx.claims[d.ID] = claimState{status: veil.DeliveryDead}
 		}
 		if err := s.appendTx(tx, &veil.AuditEntry{Time: now, Action: veil.ActionDead, Actor: "veil", Source: d.Source,
 			EventType: d.EventType, EventID: d.EventID, Destination: d.Destination, Subject: d.Subject,

@@ -161,6 +161,9 @@ type op struct {
 	// ingest, for a webhook's write: what it reads, so that on PostgreSQL
 	// one round trip reads it for the whole batch (see prefetch).
 	ingest *ingestRead
+	// finish, for an attempt's outcome: the delivery whose claim the batch
+	// reads first (prefetchClaims).
+	finish string
 }
 
 // NewStore returns a store for the database at path. vaultKey (32 bytes)
@@ -660,6 +663,10 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 		tx.Rollback()
 		return unavailable(fmt.Errorf("read erasures, dedup keys and data keys: %w", err))
 	}
+	if tx.claims, err = s.prefetchClaims(tx.queryStale, ops); err != nil {
+		tx.Rollback()
+		return unavailable(err)
+	}
 	for i, o := range ops {
 		if errs[i] = o.fn(tx); errs[i] != nil {
 			if tx.err != nil {
@@ -724,6 +731,7 @@ type wtx struct {
 	pre    *prefetched               // PostgreSQL: what the batch's webhooks read
 	apps   map[appKey]*veil.AppState // application states the batch wrote
 	links  *links                    // the subject links the batch read and wrote
+	claims map[string]claimState     // the claims of the deliveries the batch finishes
 	audit  []*veil.AuditEntry        // PostgreSQL: rows to chain when the batch ends
 	// keysUsed are the subjects whose data keys the batch sealed with.
 	keysUsed map[string]bool

@@ -95,6 +95,15 @@ func (b *breaker) broadcastLocked() {
 	b.changed = make(chan struct{})
 }
 
+// claimable reports whether an attempt could go out now: the breaker is
+// closed, or its pause is over and no probe is out. The dispatcher claims
+// nothing for a destination that is not, so no claim waits out a pause.
+func (b *breaker) claimable() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.openUntil.IsZero() || (!b.probing && !b.now().Before(b.openUntil))
+}
+
 // state returns "closed", "open" or "probing", for the console and logs.
 func (b *breaker) state() string {
 	b.mu.Lock()

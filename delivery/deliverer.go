@@ -44,6 +44,9 @@ var (
 	concurrencyLimit = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "veil_delivery_concurrency", Help: "Attempts a destination may have in flight now (adapts between concurrency and max_concurrency).",
 	}, []string{"destination"})
+	staleClaims = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "veil_delivery_stale_claims_total", Help: "Attempt outcomes not recorded because the delivery's claim was taken over meanwhile (its lease ran out).",
+	}, []string{"destination"})
 	breakerOpen = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "veil_delivery_breaker_open", Help: "1 while a destination is paused after consecutive failures.",
 	}, []string{"destination"})
@@ -63,7 +66,12 @@ type Store interface {
 	// ClaimDeliveries leases due deliveries until now+lease, at most
 	// limits[destination] per destination.
 	ClaimDeliveries(ctx context.Context, now time.Time, limits map[string]int, lease time.Duration) ([]*veil.Delivery, error)
+	// FinishDelivery records an attempt under the claim it was made under;
+	// veil.ErrStaleClaim when the delivery is no longer held under it.
 	FinishDelivery(ctx context.Context, d *veil.Delivery, a *veil.Attempt) error
+	// ReleaseDelivery hands a claimed delivery back to the queue, due now,
+	// when it will not be attempted under this claim.
+	ReleaseDelivery(ctx context.Context, d *veil.Delivery) error
 	QueueStats(ctx context.Context) ([]veil.QueueStat, error)
 }
 
@@ -85,6 +93,11 @@ type Deliverer struct {
 	BreakerThreshold int
 	BreakerMinPause  time.Duration
 	BreakerPause     time.Duration
+	// Lease is how long a claim holds a delivery; 0 means long enough for
+	// four attempts of the slowest destination, a breaker pause and a
+	// margin. An attempt that could not start early enough to end inside
+	// its lease goes back to the queue instead.
+	Lease time.Duration
 	// PayloadRetention, when set, is retention.payload: a warning is logged
 	// when the oldest waiting delivery is half that old.
 	PayloadRetention time.Duration
@@ -99,6 +112,32 @@ type Deliverer struct {
 	lease  time.Duration
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	mu sync.Mutex
+	// flying holds the deliveries this process is working on, by id, with
+	// the claim it holds each under now (guarded by mu): a claim of one
+	// already in flight (its lease ran out while it waited) does not start
+	// a second attempt, it moves the one in flight to the new claim.
+	flying map[string]string
+}
+
+// take records that dl is being worked on under its claim, and reports
+// false when it already was (then only the claim moves).
+func (d *Deliverer) take(dl *veil.Delivery) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, busy := d.flying[dl.ID]
+	d.flying[dl.ID] = dl.Claim
+	return !busy
+}
+
+// done forgets dl and returns the claim it is held under now.
+func (d *Deliverer) done(dl *veil.Delivery) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c := d.flying[dl.ID]
+	delete(d.flying, dl.ID)
+	return c
 }
 
 type destState struct {
@@ -114,7 +153,7 @@ type destState struct {
 
 // New returns a deliverer for the destinations dests.
 func New(store Store, dests []veil.Destination) *Deliverer {
-	d := &Deliverer{store: store, dests: map[string]*destState{}, wake: make(chan struct{}, 1)}
+	d := &Deliverer{store: store, dests: map[string]*destState{}, wake: make(chan struct{}, 1), flying: map[string]string{}}
 	for i := range dests {
 		d.dests[dests[i].Name] = &destState{cfg: &dests[i]}
 	}
@@ -147,6 +186,9 @@ func (d *Deliverer) Start(ctx context.Context) error {
 		// A claimed delivery may wait behind 4 per slot, each up to the
 		// timeout, and a breaker pause: its lease outlasts that.
 		d.lease = max(d.lease, 5*time.Duration(st.cfg.Timeout)+d.BreakerPause+30*time.Second)
+		if d.Lease > 0 {
+			d.lease = max(d.Lease, 2*time.Duration(st.cfg.Timeout))
+		}
 		guard := &Guard{AllowPrivate: st.cfg.AllowPrivateNetwork, Lookup: d.Lookup, Dial: d.Dial}
 		st.client = &http.Client{
 			Transport: &http.Transport{DialContext: guard.DialContext, MaxIdleConnsPerHost: maxConc,
@@ -271,6 +313,9 @@ func (d *Deliverer) dispatch(ctx context.Context) bool {
 	// take the claims of the others.
 	limits := map[string]int{}
 	for name, st := range d.dests {
+		if !st.breaker.claimable() {
+			continue // paused: nothing waits out the pause under a claim
+		}
 		if room := min(256, st.maxClaim-st.inflight.Load()); room > 0 {
 			limits[name] = int(room)
 		}
@@ -286,8 +331,12 @@ func (d *Deliverer) dispatch(ctx context.Context) bool {
 		return false
 	}
 	claimed := map[string]int{}
+	now := d.Now()
 	for _, dl := range ds {
 		claimed[dl.Destination]++
+		if !d.take(dl) {
+			continue // already in flight here: it carries on under the new claim
+		}
 		st := d.dests[dl.Destination]
 		switch {
 		case st == nil:
@@ -299,18 +348,26 @@ func (d *Deliverer) dispatch(ctx context.Context) bool {
 		}
 		st.inflight.Add(1)
 		d.wg.Add(1)
+		// The attempt must start early enough to end inside the lease, or
+		// another claim could send it too: past that, it goes back.
+		spare := d.lease - time.Duration(st.cfg.Timeout)
+		startBy := now.Add(spare - min(leaseMargin, spare/2))
 		go func() {
 			defer d.wg.Done()
 			defer func() {
 				st.inflight.Add(-1)
 				d.Notify() // room for more: claim again
 			}()
-			if st.limit.acquire(ctx) != nil {
-				return // stopping: the lease returns it to the queue
+			waitCtx, cancel := context.WithDeadline(ctx, startBy)
+			defer cancel()
+			if st.limit.acquire(waitCtx) != nil {
+				d.giveBack(ctx, dl)
+				return
 			}
-			probe, err := st.breaker.wait(ctx)
+			probe, err := st.breaker.wait(waitCtx)
 			if err != nil {
 				st.limit.release(false, false)
+				d.giveBack(ctx, dl)
 				return
 			}
 			a := d.attempt(ctx, st, dl)
@@ -335,14 +392,41 @@ func (d *Deliverer) dispatch(ctx context.Context) bool {
 	return false
 }
 
-// finish records an attempt's outcome. A failure to record it is retried
-// with a capped backoff until it succeeds or the deliverer stops (then the
-// lease returns the delivery to the queue): an outcome is never dropped.
+// leaseMargin is what a claim's lease keeps beyond an attempt's timeout
+// after the attempt starts: recording the outcome, a slow writer.
+const leaseMargin = 15 * time.Second
+
+// giveBack hands a delivery that will not be attempted under its claim
+// back to the queue (stopping, or it waited too long for a slot): it is
+// due again at once, and no second attempt of it can overlap this one.
+func (d *Deliverer) giveBack(ctx context.Context, dl *veil.Delivery) {
+	dl.Claim = d.done(dl)
+	if ctx.Err() != nil {
+		return // stopping: the lease returns it to the queue
+	}
+	if err := d.store.ReleaseDelivery(context.WithoutCancel(ctx), dl); err != nil {
+		d.Logger.Warn("hand a delivery back to the queue; its lease will", "delivery", dl.ID, "err", err)
+	}
+}
+
+// finish records an attempt's outcome under the claim the delivery is
+// held by now. A failure to record it is retried with a capped backoff
+// until it succeeds or the deliverer stops (then the lease returns the
+// delivery to the queue): an outcome is never dropped. An outcome whose
+// claim was taken over elsewhere is not recorded (ErrStaleClaim): the
+// claim that holds the delivery records its own attempt.
 func (d *Deliverer) finish(ctx context.Context, dl *veil.Delivery, a *veil.Attempt) {
+	dl.Claim = d.done(dl)
 	outcome := map[string]string{veil.DeliveryDelivered: "delivered", veil.DeliveryPending: "retry", veil.DeliveryDead: "dead"}[a.Status]
 	wait := 50 * time.Millisecond
 	for {
 		err := d.store.FinishDelivery(context.WithoutCancel(ctx), dl, a)
+		if errors.Is(err, veil.ErrStaleClaim) {
+			staleClaims.WithLabelValues(dl.Destination).Inc()
+			d.Logger.Warn("an attempt's claim was taken over (its lease ran out); its outcome is not recorded",
+				"delivery", dl.ID, "destination", dl.Destination)
+			return
+		}
 		if err == nil {
 			break
 		}
