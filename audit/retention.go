@@ -186,6 +186,9 @@ func (s *Store) purge(ctx context.Context, now, payloadCut time.Time, auditCut s
 	for _, n := range r.Expired {
 		expired += n
 	}
+	if r.Payloads+r.DeliveryBodies+r.DataKeys+r.AuditRows+r.Events+r.Deliveries+expired == 0 {
+		return r, nil // nothing removed: no row every few minutes saying so
+	}
 	err = s.write(ctx, func(tx *wtx) error {
 		return s.appendTx(tx, &veil.AuditEntry{Time: now, Action: veil.ActionPurged, Actor: "veil", Outcome: "purged",
 			Detail: fmt.Sprintf("payloads=%d delivery_bodies=%d data_keys=%d audit_rows=%d events=%d deliveries=%d deliveries_expired=%d",

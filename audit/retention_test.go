@@ -239,3 +239,19 @@ func TestPurge_LeavesNoHalfEmptyPages(t *testing.T) {
 		t.Fatalf("database %d KB after the purge, a fresh copy of its rows %d KB: want at most 1.25 times", size>>10, want>>10)
 	}
 }
+
+// TestPurge_NothingWritesNoRow: a retention run that removes nothing
+// leaves no purged row (serve runs one every five minutes).
+func TestPurge_NothingWritesNoRow(t *testing.T) {
+	st := MustOpenStore(t, "")
+	ctx := context.Background()
+	if _, err := st.Purge(ctx, time.Now(), time.Hour, 2*time.Hour, false); err != nil {
+		t.Fatal(err)
+	}
+	st.AuditEntries(ctx, func(e *veil.AuditEntry) error {
+		if e.Action == veil.ActionPurged {
+			t.Errorf("a purge that removed nothing wrote %+v", e)
+		}
+		return nil
+	})
+}
