@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/veilhq/veil"
 )
 
 const sinkSecret = "whsec_ZGVtby1zaWduaW5nLXNlY3JldC1mb3ItdmVpbC1zaW5r"
@@ -81,6 +84,33 @@ func waitWithin(t *testing.T, bound time.Duration, what string, cond func() bool
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitSettled waits until no delivery is being sent or waits to be: a
+// sink holds a body before Veil has read its answer and recorded the
+// outcome, and stopping Veil in between hands the delivery back to the
+// queue (it is sent again at the next start), so a test that reads the
+// audit log after stopping waits for this first.
+func waitSettled(t *testing.T, url string) {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	count := func(status string) int {
+		req, _ := http.NewRequest(http.MethodGet, url+"/v1/deliveries?status="+status, nil)
+		req.Header.Set("Authorization", "Bearer e2e-admin-token")
+		resp, err := client.Do(req)
+		if err != nil {
+			return -1
+		}
+		defer resp.Body.Close()
+		var out struct{ Deliveries []json.RawMessage }
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&out) != nil {
+			return -1
+		}
+		return len(out.Deliveries)
+	}
+	waitFor(t, "no delivery sending or pending", func() bool {
+		return count(veil.DeliverySending) == 0 && count(veil.DeliveryPending) == 0
+	})
 }
 
 func destination(name, url string, maxAttempts int, extra string) string {

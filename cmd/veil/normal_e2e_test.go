@@ -193,6 +193,7 @@ func TestNormalForm_OnePolicyEveryVendor(t *testing.T) {
 	waitFor(t, "every delivery", func() bool {
 		return len(sink.got("/slack")) == 7 && len(sink.got("/bi")) == 8 && len(sink.got("/hris")) == 1
 	})
+	waitSettled(t, p.url)
 
 	// Slack: one message per stage change, whatever the vendor.
 	want := []string{

@@ -34,7 +34,11 @@ func TestReportProcessing(t *testing.T) {
 	if _, _, err := st.IngestEvent(ctx, ev, []*veil.Delivery{d}, veil.Drift{}); err != nil {
 		t.Fatal(err)
 	}
-	d.EventID, d.Source, d.EventType = ev.ID, ev.Source, ev.EventType
+	claimed, err := st.ClaimDeliveries(ctx, time.Now().Add(time.Minute), map[string]int{"hris-onboarding": 1}, time.Minute)
+	if err != nil || len(claimed) != 1 {
+		t.Fatalf("claim: %d, %v", len(claimed), err)
+	}
+	d = claimed[0]
 	if err := st.FinishDelivery(ctx, d, &veil.Attempt{Status: veil.DeliveryDelivered, HTTPStatus: 200}); err != nil {
 		t.Fatal(err)
 	}
