@@ -158,6 +158,8 @@ func (s *Source) SecretList() []string {
 
 // APIConfig reaches an ATS API, for upstream lookups and reconciliation.
 type APIConfig struct {
+	// BaseURL is the API's root; "" means the vendor's documented one
+	// (DefaultAPIBase).
 	BaseURL string `yaml:"base_url"`
 	// Key is Lever's and Ashby's API key, sent as the HTTP Basic user.
 	Key string `yaml:"key"`
@@ -170,13 +172,37 @@ type APIConfig struct {
 	// https://auth.greenhouse.io/token.
 	TokenURL string   `yaml:"token_url"`
 	Timeout  Duration `yaml:"timeout"` // per request; 0 means 10s
-	// Rate is the requests per second Veil allows itself; 0 means the
-	// vendor's documented limit (Lever 9/s, under its 10/s; Greenhouse and Ashby 5/s).
+	// Rate is the requests per second Veil allows itself at most; 0 means
+	// under the vendor's documented limit (Lever 9/s, under its 10/s;
+	// Greenhouse and Ashby 5/s). Whatever the rate, Veil pauses when the
+	// API's rate-limit headers say the window is spent.
 	Rate float64 `yaml:"rate"`
+	// Confidential asks Lever for confidential opportunities too
+	// (confidentiality=all); off, Lever leaves them out of every list, and
+	// reconciliation never sees them. The API key must be allowed them.
+	Confidential bool `yaml:"confidential"`
 	// AllowPrivateNetwork lets the API resolve to a loopback or private
 	// address (the SSRF guard applies to ATS APIs as to destinations).
 	AllowPrivateNetwork bool `yaml:"allow_private_network"`
 }
+
+// DefaultAPIBase is each vendor's documented API root, used when a
+// source's api block names none: Harvest v3
+// (https://harvestdocs.greenhouse.io), Lever
+// (https://hire.lever.co/developer/documentation), Ashby
+// (https://developers.ashbyhq.com).
+var DefaultAPIBase = map[string]string{
+	VendorGreenhouse: "https://harvest.greenhouse.io/v3",
+	VendorLever:      "https://api.lever.co",
+	VendorAshby:      "https://api.ashbyhq.com",
+}
+
+// noSmartRecruitersClient says why a SmartRecruiters source cannot have
+// an api block.
+const noSmartRecruitersClient = "Veil has no SmartRecruiters API client, so no reconciliation or upstream lookup for it: " +
+	"the reference Veil's clients are written from confirms its candidate search pages (limit up to 100, pageId and nextPageId) " +
+	"but not the shape of the listed applications, and a client written on guesses reports nothing true. " +
+	"SmartRecruiters web hooks work as before (lookup: vault)."
 
 // ReconcileConfig schedules reconciliation passes for a source.
 type ReconcileConfig struct {
@@ -526,6 +552,9 @@ func (c *Config) setDefaults() {
 		if s.API != nil && s.API.Timeout == 0 {
 			s.API.Timeout = Duration(10 * time.Second)
 		}
+		if s.API != nil && s.API.BaseURL == "" {
+			s.API.BaseURL = DefaultAPIBase[s.Vendor]
+		}
 	}
 	for i := range c.Destinations {
 		d := &c.Destinations[i]
@@ -772,6 +801,16 @@ func DecodeStandardSecret(s string) ([]byte, error) {
 
 // checkAPI validates a source's api and reconcile blocks.
 func (s *Source) checkAPI(p string) error {
+	if s.Vendor == VendorSmartRecruiters {
+		switch {
+		case s.Lookup == "upstream":
+			return fmt.Errorf("config: %s.lookup: upstream: %s", p, noSmartRecruitersClient)
+		case s.Reconcile != nil:
+			return fmt.Errorf("config: %s.reconcile: %s", p, noSmartRecruitersClient)
+		case s.API != nil:
+			return fmt.Errorf("config: %s.api: %s", p, noSmartRecruitersClient)
+		}
+	}
 	if s.Lookup == "upstream" && s.API == nil {
 		return fmt.Errorf("config: %s.api: required for lookup: upstream", p)
 	}
@@ -819,6 +858,10 @@ func (s *Source) checkAPI(p string) error {
 		}
 	default:
 		return fmt.Errorf("config: %s.api: Veil has no API client for %s", p, s.Vendor)
+	}
+	if a.Confidential && s.Vendor != VendorLever {
+		return fmt.Errorf("config: %s.api.confidential: only Lever asks for confidential records per request; "+
+			"Ashby and Greenhouse show them when the API key or user is allowed them", p)
 	}
 	if a.Rate < 0 {
 		return fmt.Errorf("config: %s.api.rate: must not be negative", p)

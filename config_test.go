@@ -75,6 +75,9 @@ func TestParseConfig_Errors(t *testing.T) {
 		{"reconcile bad since", strings.Replace(baseConfig, "vendor: greenhouse,", "vendor: greenhouse, api: {base_url: 'https://x.example', client_id: a, client_secret: b, user_id: '1'}, reconcile: {since: yesterday},", 1), okEnv, "sources[0].reconcile.since"},
 		{"api bad url", baseConfig + "  - {name: l, vendor: lever, secret: s, api: {base_url: 'api.lever.co', key: k}}\n", okEnv, "sources[1].api.base_url"},
 		{"reconcile other vendor", baseConfig + "  - {name: s, vendor: standard, secret: 'whsec_qi30n6UNTGAkAqwOsrRJil8R+0kDgCYHta7MhRRlqlw=', api: {base_url: 'https://x.example', key: k}, reconcile: {}}\n", okEnv, "sources[1].reconcile: Veil reconciles greenhouse, lever and ashby"},
+		{"smartrecruiters upstream", baseConfig + "  - {name: sr, vendor: smartrecruiters, secret: s, lookup: upstream}\n", okEnv, "sources[1].lookup: upstream: Veil has no SmartRecruiters API client"},
+		{"smartrecruiters reconcile", baseConfig + "  - {name: sr, vendor: smartrecruiters, secret: s, api: {key: k}, reconcile: {}}\n", okEnv, "sources[1].reconcile: Veil has no SmartRecruiters API client"},
+		{"confidential not lever", strings.Replace(baseConfig, "vendor: greenhouse,", "vendor: greenhouse, api: {client_id: a, client_secret: b, user_id: '1', confidential: true},", 1), okEnv, "sources[0].api.confidential: only Lever"},
 		{"destination bad backoff", baseConfig + "destinations:\n  - {name: d, url: 'https://x.example', sources: [greenhouse], policy: p, retry: {backoff: [5s, -1s]}}\n", okEnv, "destinations[0].retry.backoff[1]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -141,5 +144,21 @@ func TestLoadConfig_RelativePaths(t *testing.T) {
 	}
 	if _, err := veil.LoadConfig(filepath.Join(dir, "none.yaml")); err == nil || !strings.Contains(err.Error(), "--config") {
 		t.Errorf("missing file: got %v, want a sentence naming --config", err)
+	}
+}
+
+// TestParseConfig_DefaultAPIBase: an api block without base_url reaches
+// the vendor's documented API.
+func TestParseConfig_DefaultAPIBase(t *testing.T) {
+	yaml := strings.Replace(baseConfig, "vendor: greenhouse,", "vendor: greenhouse, api: {client_id: a, client_secret: b, user_id: '1'},", 1) +
+		"  - {name: l, vendor: lever, secret: s, api: {key: k}}\n  - {name: a, vendor: ashby, secret: s, api: {key: k}}\n"
+	cfg, err := veil.ParseConfig([]byte(yaml), env(map[string]string{"VAULT": "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", "GH_SECRET": "x"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"https://harvest.greenhouse.io/v3", "https://api.lever.co", "https://api.ashbyhq.com"} {
+		if got := cfg.Sources[i].API.BaseURL; got != want {
+			t.Errorf("%s: base_url %q, want %q", cfg.Sources[i].Name, got, want)
+		}
 	}
 }

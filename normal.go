@@ -363,6 +363,9 @@ const (
 	// OutcomeClosed is hired or rejected, the vendor's record does not
 	// say which (Lever archives both, with the customer's own reasons).
 	OutcomeClosed = "closed"
+	// OutcomeDeleted is an application the ATS deleted (Lever lists its
+	// deleted opportunities): reported once, as candidate.deleted.
+	OutcomeDeleted = "deleted"
 )
 
 // AppState is where an application stands: its id, its stage (id, or
@@ -382,6 +385,12 @@ type AppState struct {
 // seen) to cur, or "" when there is nothing to report: no field cur knows
 // differs from what prev knows. An unknown field (empty) is no change.
 func Transition(prev *AppState, cur AppState) string {
+	if cur.Outcome == OutcomeDeleted {
+		if prev != nil && prev.Outcome == OutcomeDeleted {
+			return ""
+		}
+		return TypeCandidateDeleted
+	}
 	byOutcome := func(def string) string {
 		switch cur.Outcome {
 		case OutcomeHired:
@@ -417,10 +426,19 @@ func Transition(prev *AppState, cur AppState) string {
 	return ""
 }
 
-// AppState returns the application state an application event reports,
-// and false for other events or when it names no application.
+// AppState returns the application state an application event (or a
+// deletion naming its application) reports, and false for other events or
+// when it names no application.
 func (n *NormalEvent) AppState() (*AppState, bool) {
-	if !strings.HasPrefix(n.Type, "application.") || n.Application.ID == nil || *n.Application.ID == "" {
+	if n.Application.ID == nil || *n.Application.ID == "" {
+		return nil, false
+	}
+	if n.Type == TypeCandidateDeleted {
+		// A deletion web hook naming the application (Lever's opportunity):
+		// reconciliation then does not report it again.
+		return &AppState{ID: *n.Application.ID, Outcome: OutcomeDeleted}, true
+	}
+	if !strings.HasPrefix(n.Type, "application.") {
 		return nil, false
 	}
 	st := &AppState{ID: *n.Application.ID}

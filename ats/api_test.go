@@ -20,10 +20,10 @@ import (
 	"github.com/veilhq/veil/delivery"
 )
 
-// harvestFake is Harvest v3 as its reference describes it, cut to what
-// these tests need: POST /token (client credentials, HTTP Basic, sub),
+// harvestFake is Harvest v3 as testdata/upstream/README.md describes it,
+// cut to what these timing tests need (contract_test.go has the rest): POST /token (client credentials, HTTP Basic, sub),
 // bearer tokens that stop working when they expire, and
-// GET /v3/applications with per_page on the first call and the cursor
+// GET /v3/applications?updated_at[gte]=… with per_page on the first call and the cursor
 // alone in the Link rel="next" after it. every429 answers every Nth list
 // request 429 with Retry-After: 1.
 type harvestFake struct {
@@ -81,7 +81,7 @@ func newHarvestFake(t *testing.T, total int, tokenLife time.Duration) *harvestFa
 			}
 			fmt.Sscanf(c, "%d.%d", &from, &per)
 		} else {
-			if !strings.HasPrefix(q.Get("updated_at"), "gte|") {
+			if q.Get("updated_at[gte]") == "" {
 				w.WriteHeader(422)
 				return
 			}
@@ -90,8 +90,8 @@ func newHarvestFake(t *testing.T, total int, tokenLife time.Duration) *harvestFa
 		f.pages[fmt.Sprint(from)]++
 		var out []map[string]any
 		for i := from; i < min(from+per, f.total); i++ {
-			out = append(out, map[string]any{"id": 1000 + i, "candidate_id": 2000 + i, "current_stage_id": 3000 + i,
-				"status": "active", "updated_at": "2026-11-27T10:00:00Z"})
+			out = append(out, map[string]any{"id": 1000 + i, "candidate_id": 2000 + i, "job_interview_stage_id": 3000 + i,
+				"status": "in_process", "updated_at": "2026-11-27T10:00:00Z"})
 		}
 		if from+per < f.total {
 			w.Header().Set("Link", fmt.Sprintf(`<%s/v3/applications?cursor=%d.%d>; rel="next"`, f.URL, from+per, per))
@@ -105,38 +105,6 @@ func newHarvestFake(t *testing.T, total int, tokenLife time.Duration) *harvestFa
 func harvestSource(base string, rate float64) *veil.Source {
 	return &veil.Source{Name: "greenhouse", Vendor: veil.VendorGreenhouse, API: &veil.APIConfig{BaseURL: base + "/v3",
 		TokenURL: base + "/token", ClientID: "cid", ClientSecret: "csecret", UserID: "77", Timeout: veil.Duration(5 * time.Second), Rate: rate}}
-}
-
-// TestHarvest_TokenRenewedBeforeExpiry: a pass longer than a token's life
-// renews the token before it expires: no request reaches the ATS with an
-// expired token, and no page is asked for twice.
-func TestHarvest_TokenRenewedBeforeExpiry(t *testing.T) {
-	f := newHarvestFake(t, 40, 2*time.Second)
-	early := ats.TokenEarly
-	ats.TokenEarly = time.Second
-	defer func() { ats.TokenEarly = early }()
-	api, err := ats.NewAPI(harvestSource(f.URL, 4), http.DefaultTransport) // 4 requests/s: 10 pages take 2.5 s
-	if err != nil {
-		t.Fatal(err)
-	}
-	var listed int
-	_, err = api.List(context.Background(), ats.Listing{Since: time.Now().Add(-time.Hour), PerPage: 4}, func(recs []ats.AppRecord) error {
-		listed += len(recs)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if listed != 40 || f.issued < 2 || f.unauth != 0 {
-		t.Fatalf("listed %d, %d tokens issued, %d requests with an expired token; want 40, at least 2, 0", listed, f.issued, f.unauth)
-	}
-	for page, n := range f.pages {
-		if n != 1 {
-			t.Errorf("page %s served %d times", page, n)
-		}
-	}
 }
 
 // TestAPI_RetryAfter: a 429 is retried after its Retry-After, and the

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -206,11 +207,17 @@ var ashbyCategories = categories(slices.Concat(
 
 func (a *ashby) Recognize(body []byte) bool { return hasAll(body, "action", "data", "webhookActionId") }
 
-// Ashby's API: HTTP Basic with the API key as the user; POST
+// Ashby's API (https://developers.ashbyhq.com: authentication,
+// pagination and incremental synchronisation): HTTP Basic with the API key
+// as the user and Accept: application/json; version=1; POST
 // /application.list {limit, syncToken, cursor}, following nextCursor while
 // moreDataAvailable; the last page carries the new syncToken. Without a
-// token the pass is full, filtered here by updatedAt; an expired token
-// (the API says sync_token_expired) is ErrTokenExpired.
+// token the pass is full, filtered here by updatedAt. Errors come with
+// success: false and errors as codes (["sync_token_expired"]) or objects
+// ([{"code": …}]), or as errorInfo.code: sync_token_expired and
+// incremental_sync_too_large both mean discard the token and run a full
+// sync. A key without the endpoint's permission gets 403
+// missing_endpoint_permission.
 type ashbyAPI struct{}
 
 func (ashbyAPI) authorize(a *API, req *http.Request) error {
@@ -218,8 +225,61 @@ func (ashbyAPI) authorize(a *API, req *http.Request) error {
 	return nil
 }
 
+// ashbyPermission is the permission each endpoint Veil calls needs
+// (Ashby's table of API key permissions: applications are in the
+// Candidates module).
+var ashbyPermission = map[string]string{"/application.list": "candidatesRead", "/application.info": "candidatesRead"}
+
+// refused names what Ashby's 403 means: a wrong or deactivated key, or
+// (missing_endpoint_permission) the permission the endpoint needs.
+func (ashbyAPI) refused(endpoint string, body []byte) string {
+	if slices.Contains(ashbyCodes(gjson.ParseBytes(body)), "missing_endpoint_permission") {
+		perm := ashbyPermission[endpoint]
+		if perm == "" {
+			perm = "the endpoint's read permission"
+		}
+		return fmt.Sprintf("missing_endpoint_permission: the API key lacks %s (Candidates → Read) that %s needs; "+
+			"grant it under Admin → Integrations → API Keys", perm, strings.TrimPrefix(endpoint, "/"))
+	}
+	return "the API key is wrong or deactivated"
+}
+
+// ashbyCodes returns the error codes of an Ashby answer, in both shapes:
+// errors: ["code"], errors: [{"code": …}], and errorInfo.code. Only what
+// looks like a code is kept (never a message).
+func ashbyCodes(doc gjson.Result) []string {
+	var out []string
+	add := func(r gjson.Result) {
+		if r.Type == gjson.String && isCode(r.Str) {
+			out = append(out, r.Str)
+		}
+	}
+	for _, e := range doc.Get("errors").Array() {
+		if e.IsObject() {
+			add(e.Get("code"))
+		} else {
+			add(e)
+		}
+	}
+	add(doc.Get("errorInfo.code"))
+	return out
+}
+
+// isCode reports whether s is an error code (lower_snake_case, short).
+func isCode(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
 func (ashbyAPI) list(ctx context.Context, a *API, l Listing, page func([]AppRecord) error) (string, error) {
-	req := map[string]any{"limit": min(l.PerPage, 100)}
+	req := map[string]any{"limit": l.PerPage}
 	if l.Token != "" {
 		req["syncToken"] = l.Token
 	}
@@ -231,10 +291,14 @@ func (ashbyAPI) list(ctx context.Context, a *API, l Listing, page func([]AppReco
 		}
 		doc := gjson.ParseBytes(data)
 		if !doc.Get("success").Bool() {
-			for _, e := range append(doc.Get("errors").Array(), doc.Get("errorInfo.code")) {
-				if e.String() == "sync_token_expired" {
-					return "", ErrTokenExpired
-				}
+			codes := ashbyCodes(doc)
+			switch {
+			case slices.Contains(codes, "sync_token_expired"):
+				return "", ErrTokenExpired
+			case slices.Contains(codes, "incremental_sync_too_large"):
+				return "", ErrSyncTooLarge
+			case len(codes) > 0:
+				return "", &APIError{Status: http.StatusOK, Reason: "the API answered success: false: " + strings.Join(codes, ", ")}
 			}
 			return "", &APIError{Status: http.StatusOK, Reason: "the API answered success: false"}
 		}

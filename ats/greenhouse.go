@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -106,14 +107,18 @@ var greenhouseTypes = map[string]string{
 
 // Normalize reads Greenhouse's web hook payloads: an application (with
 // its candidate and jobs) under payload.application, an offer as the payload
-// itself, a candidate under payload.candidate, a job under payload.job. A
-// record fetched from Harvest in upstream lookup mode ({application,
-// candidate} at the root) reads the same way.
+// itself, a candidate under payload.candidate, a job under payload.job.
+// Harvest v3 records ({application, candidate, job} at the root: fetched
+// in upstream lookup mode, or listed by reconciliation) give the same
+// normal form from their flat fields: stage_name and
+// job_interview_stage_id, job_id, source_id, created_at, status in_process
+// (the web hooks' active).
 func (g *greenhouse) Normalize(eventType string, doc *redact.Doc) *veil.NormalEvent {
 	e := newEvent(g.source, veil.VendorGreenhouse, eventType, greenhouseTypes)
 	p := doc.Root().Get("payload")
-	if !p.Exists() {
-		p = doc.Root() // a Harvest record
+	harvest := !p.Exists()
+	if harvest {
+		p = doc.Root()
 	}
 	app := p.Get("application")
 	cand := app.Get("candidate")
@@ -138,6 +143,18 @@ func (g *greenhouse) Normalize(eventType string, doc *redact.Doc) *veil.NormalEv
 	a.Stage = veil.NormalRef{ID: app.Get("current_stage.id").Ptr(), Name: app.Get("current_stage.name").Ptr()}
 	a.Source = veil.NormalRef{ID: app.Get("source.id").Ptr(), Name: first(app.Get("source.name"), app.Get("source.public_name"))}
 	a.Rejection.Reason = first(app.Get("rejection_reason.name"), app.Get("rejection_reason"))
+	if harvest {
+		a.AppliedAt = first(app.Get("applied_at"), app.Get("created_at"))
+		a.Stage = veil.NormalRef{ID: first(app.Get("job_interview_stage_id"), app.Get("stage_id")), Name: app.Get("stage_name").Ptr()}
+		a.Source.ID = first(app.Get("source.id"), app.Get("source_id"))
+		a.Rejection.Reason = app.Get("rejection_reason.name").Ptr()
+		if a.Status != nil && *a.Status == "in_process" {
+			a.Status = veil.Str("active")
+		}
+		if e.OccurredAt == nil {
+			e.OccurredAt = app.Get("updated_at").Ptr()
+		}
+	}
 	if eventType == "hire_candidate" && a.Status == nil {
 		a.Status = veil.Str("hired")
 	}
@@ -149,9 +166,22 @@ func (g *greenhouse) Normalize(eventType string, doc *redact.Doc) *veil.NormalEv
 	if !job.Exists() {
 		job = p.Get("job")
 	}
-	e.Job = veil.NormalJob{ID: first(job.Get("id"), p.Get("job_id")), Title: job.Get("name").Ptr(),
+	e.Job = veil.NormalJob{ID: first(job.Get("id"), p.Get("job_id"), app.Get("job_id")), Title: job.Get("name").Ptr(),
 		RequisitionID: job.Get("requisition_id").Ptr(), Departments: refs(job.Get("departments"), "id", "name"),
 		Offices: refs(job.Get("offices"), "id", "name")}
+	if harvest {
+		// v3 jobs name their department and offices by id only.
+		if d := job.Get("department_id").Ptr(); len(e.Job.Departments) == 0 && d != nil {
+			e.Job.Departments = []veil.NormalRef{{ID: d}}
+		}
+		if len(e.Job.Offices) == 0 {
+			job.Get("office_ids").Each(func(o redact.Value) {
+				if id := o.Ptr(); id != nil {
+					e.Job.Offices = append(e.Job.Offices, veil.NormalRef{ID: id})
+				}
+			})
+		}
+	}
 	if eventType == "job_updated" {
 		if s, _ := job.Get("status").Text(); s == "closed" {
 			e.Type = veil.TypeJobClosed
@@ -295,14 +325,21 @@ var greenhouseCategories = categories(slices.Concat(
 	},
 	greenhouseOffer("payload.application.offer"),
 	greenhouseOffer("payload"), greenhouseOffer("payload.offer"),
-	// Harvest v3 records Veil fetches: {application, candidate}
+	// Harvest v3 records Veil lists and fetches: {application, candidate,
+	// job}, flat, ids where v1 nested objects (testdata/upstream/README.md
+	// names the references).
+	greenhouseJob("job"),
 	[]string{
+		"job.department_id", ops, "job.office_ids.#", ops, "job.opening_ids.#", ops,
 		"application.id", uid, "application.candidate_id", uid, "application.prospect", ops, "application.applied_at", ops,
 		"application.rejected_at", ops, "application.last_activity_at", ops, "application.status", ops,
 		"application.stage_id", ops, "application.job_interview_stage_id", ops, "application.stage_name", ops,
 		"application.job_id", ops, "application.job_ids.#", ops, "application.job_post_id", ops, "application.source_id", ops,
-		"application.credited_to_id", uid, "application.prospect_owner_id", uid, "application.rejection_reason_id", ops,
+		"application.credited_to_id", uid, "application.referrer_id", uid, "application.recruiter_id", uid,
+		"application.coordinator_id", uid, "application.prospect_owner_id", uid,
+		"application.prospect_pool_id", ops, "application.prospect_stage_id", ops, "application.rejection_reason_id", ops,
 		"application.created_at", ops, "application.updated_at", ops,
+		// what the candidate wrote: her answers and her address
 		"application.answers.#.question", ops, "application.answers.#.answer", private,
 		"application.location_address", address,
 	},
@@ -312,16 +349,29 @@ func (g *greenhouse) Recognize(body []byte) bool {
 	return hasAll(body, "action", "payload") && !gjson.GetBytes(body, "webhookActionId").Exists()
 }
 
-// Greenhouse Harvest v3 (v1/v2 were retired on 31 August 2026): OAuth 2.0
-// client credentials (POST the token URL with HTTP Basic client id and
-// secret, form grant_type=client_credentials&sub=<user id>; one-hour
-// bearer tokens, renewed a minute before they expire), applications
-// listed with updated_at=gte|<RFC 3339> and per_page on the first call,
-// then the Link rel="next" URL, whose cursor is its only parameter.
+// Greenhouse Harvest v3 (v1/v2 were retired on 31 August 2026), from
+// https://harvestdocs.greenhouse.io (authentication, pagination, the READ
+// migration guide) and clients that run against the live API:
+//   - OAuth 2.0 client credentials: POST the token URL with HTTP Basic
+//     client id and secret, form grant_type=client_credentials&sub=<user
+//     id>; the answer's lifetime is expires_in (seconds) or expires_at
+//     (RFC 3339). Renewed TokenEarly before it ends, dropped after a 401.
+//   - GET /applications?updated_at[gte]=<RFC 3339>&per_page=N (N up to
+//     500) on the first call, then the Link rel="next" URL, whose cursor
+//     is its only parameter (v3 answers 422 to a cursor with anything
+//     else).
+//   - Records are flat: candidate_id, job_id, job_interview_stage_id (the
+//     stage the web hooks' current_stage.id names), stage_name, status
+//     in_process, rejected, hired or converted. There is no
+//     /applications/{id}: a single record is GET /applications?ids=ID.
 type harvest struct {
-	once sync.Once
-	ts   oauth2.TokenSource
-	make func() oauth2.TokenSource
+	cc  *clientcredentials.Config
+	ctx context.Context
+	now func() time.Time
+
+	mu      sync.Mutex
+	tok     *oauth2.Token
+	expires time.Time
 }
 
 // TokenEarly is how long before its expiry a Harvest token is renewed.
@@ -338,23 +388,67 @@ func newHarvest(a *API, transport http.RoundTripper) *harvest {
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: transport,
 		Timeout:       time.Duration(api.Timeout),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }})
-	return &harvest{make: func() oauth2.TokenSource {
-		return oauth2.ReuseTokenSourceWithExpiry(nil, tokenFetcher{cc, ctx}, TokenEarly)
-	}}
+	return &harvest{cc: cc, ctx: ctx, now: func() time.Time { return a.Now() }}
 }
 
-// tokenFetcher asks the token endpoint every time: the reuse source
-// around it decides when.
-type tokenFetcher struct {
-	cc  *clientcredentials.Config
-	ctx context.Context
+// token returns the bearer token, asking the token endpoint for a new one
+// when there is none or it ends within TokenEarly.
+func (h *harvest) token() (*oauth2.Token, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.tok != nil && h.now().Before(h.expires.Add(-TokenEarly)) {
+		return h.tok, nil
+	}
+	t, err := h.cc.Token(h.ctx)
+	if err != nil {
+		return nil, err
+	}
+	h.tok, h.expires = t, tokenExpiry(t, h.now())
+	return t, nil
 }
 
-func (f tokenFetcher) Token() (*oauth2.Token, error) { return f.cc.Token(f.ctx) }
+// tokenExpiry is when a token ends, by the answer's expires_in (seconds)
+// or expires_at (RFC 3339), read against the client's clock; a token that
+// states neither is kept for the hour Greenhouse's tokens last (a 401
+// drops it sooner).
+func tokenExpiry(t *oauth2.Token, now time.Time) time.Time {
+	switch v := t.Extra("expires_in").(type) {
+	case float64:
+		if v > 0 {
+			return now.Add(time.Duration(v * float64(time.Second)))
+		}
+	case string:
+		if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
+			return now.Add(time.Duration(n * float64(time.Second)))
+		}
+	}
+	if v, ok := t.Extra("expires_at").(string); ok {
+		if at, err := time.Parse(time.RFC3339, v); err == nil {
+			return at
+		}
+	}
+	return now.Add(time.Hour)
+}
+
+func (h *harvest) dropToken() {
+	h.mu.Lock()
+	h.tok = nil
+	h.mu.Unlock()
+}
+
+// scopes returns the scopes the token endpoint granted, as it said them.
+func (h *harvest) scopes() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.tok == nil {
+		return ""
+	}
+	s, _ := h.tok.Extra("scope").(string)
+	return s
+}
 
 func (h *harvest) authorize(_ *API, req *http.Request) error {
-	h.once.Do(func() { h.ts = h.make() })
-	t, err := h.ts.Token()
+	t, err := h.token()
 	if err != nil {
 		// The endpoint's answer is not repeated: only its status.
 		var re *oauth2.RetrieveError
@@ -367,9 +461,21 @@ func (h *harvest) authorize(_ *API, req *http.Request) error {
 	return nil
 }
 
+// refused names what Harvest's 403 means: the API user (the token's sub)
+// lacks the endpoint's permission.
+func (h *harvest) refused(endpoint string, _ []byte) string {
+	scope := map[string]string{"/applications": "harvest:applications:list", "/candidates": "harvest:candidates:list",
+		"/jobs": "harvest:jobs:list"}[endpoint]
+	if scope == "" {
+		scope = "the endpoint's harvest:…:list scope"
+	}
+	return fmt.Sprintf("the API user (api.user_id) may not read %s: give the API credential the %s scope, or make the user a Site Admin",
+		endpoint, scope)
+}
+
 func (h *harvest) list(ctx context.Context, a *API, l Listing, page func([]AppRecord) error) (string, error) {
 	next := a.endpoint("/applications", url.Values{
-		"updated_at": {"gte|" + l.Since.UTC().Format(time.RFC3339)}, "per_page": {strconv.Itoa(l.PerPage)}})
+		"updated_at[gte]": {l.Since.UTC().Format(time.RFC3339)}, "per_page": {strconv.Itoa(l.PerPage)}})
 	for next != "" {
 		data, hdr, err := a.do(ctx, http.MethodGet, next, nil)
 		if err != nil {
@@ -386,7 +492,7 @@ func (h *harvest) list(ctx context.Context, a *API, l Listing, page func([]AppRe
 		next = ""
 		if link := nextLink(hdr.Values("Link")); link != "" {
 			u, err := url.Parse(link)
-			if err != nil || !u.IsAbs() || !a.sameHost(u) {
+			if err != nil || !a.followable(u) {
 				return "", &APIError{Status: http.StatusOK, Reason: "the next-page link points to another host"}
 			}
 			next = u.String()
@@ -398,8 +504,7 @@ func (h *harvest) list(ctx context.Context, a *API, l Listing, page func([]AppRe
 	return "", nil
 }
 
-// harvestApp reads a v3 application: ids are flat (candidate_id, job_id,
-// current_stage_id) where v1 nested them; both are read.
+// harvestApp reads a v3 application record.
 func harvestApp(r gjson.Result) AppRecord {
 	str := func(paths ...string) string {
 		for _, p := range paths {
@@ -409,19 +514,20 @@ func harvestApp(r gjson.Result) AppRecord {
 		}
 		return ""
 	}
-	out := AppRecord{ID: str("id"), CandidateID: str("candidate_id", "candidate.id"),
-		JobID: str("job_id", "job.id", "jobs.0.id"), StageID: str("current_stage_id", "current_stage.id"),
-		StageName: str("current_stage.name"), CreatedAt: parseTime(r.Get("created_at")),
-		UpdatedAt: parseTime(r.Get("updated_at")), Raw: []byte(r.Raw)}
-	if out.CreatedAt.IsZero() {
-		out.CreatedAt = parseTime(r.Get("applied_at"))
+	out := AppRecord{ID: str("id"), CandidateID: str("candidate_id"), JobID: str("job_id"),
+		StageID: str("job_interview_stage_id", "stage_id"), StageName: str("stage_name"),
+		CreatedAt: parseTime(r.Get("created_at")), Raw: []byte(r.Raw)}
+	if out.UpdatedAt = parseTime(r.Get("updated_at")); out.UpdatedAt.IsZero() {
+		out.UpdatedAt = parseTime(r.Get("last_activity_at"))
 	}
-	switch strings.ToLower(str("status")) {
+	switch str("status") {
 	case "hired":
 		out.Outcome = veil.OutcomeHired
 	case "rejected":
 		out.Outcome = veil.OutcomeRejected
-	default:
+	case "converted":
+		out.Outcome = veil.OutcomeClosed // a prospect made a candidate: this application ends
+	default: // in_process
 		out.Outcome = veil.OutcomeActive
 	}
 	return out
@@ -446,18 +552,58 @@ func nextLink(values []string) string {
 	return ""
 }
 
-// fetch returns {"application": …, "candidate": …} from the v3
-// single-resource routes, the shape Normalize reads.
+// fetch returns {"application": …, "candidate": …, "job": …} from v3's
+// list routes filtered by ids (v3 has no single-record routes), the shape
+// Normalize reads.
 func (h *harvest) fetch(ctx context.Context, a *API, ids map[string]string) ([]byte, error) {
-	app, _, err := a.do(ctx, http.MethodGet, a.endpoint("/applications/"+url.PathEscape(ids["application"]), nil), nil)
+	app, err := h.one(ctx, a, "/applications", ids["application"])
 	if err != nil {
+		return nil, err
+	}
+	candID := ids["candidate"]
+	if candID == "" {
+		candID = gjson.GetBytes(app, "candidate_id").String()
+	}
+	cand, err := h.one(ctx, a, "/candidates", candID)
+	if err != nil {
+		return nil, err
+	}
+	out := `{"application":` + string(app) + `,"candidate":` + string(cand)
+	if job := gjson.GetBytes(app, "job_id").String(); job != "" {
+		j, err := h.one(ctx, a, "/jobs", job)
+		if err != nil {
+			return nil, err
+		}
+		out += `,"job":` + string(j)
+	}
+	return []byte(out + `}`), nil
+}
+
+// one returns the record id of a v3 collection (GET /collection?ids=id):
+// an empty list means Greenhouse no longer has it; a 404 is the route's,
+// not the record's.
+func (h *harvest) one(ctx context.Context, a *API, collection, id string) ([]byte, error) {
+	if id == "" {
+		return nil, veil.Errorf(veil.EGONE, "The ATS no longer has this record.")
+	}
+	data, _, err := a.do(ctx, http.MethodGet, a.endpoint(collection, url.Values{"ids": {id}}), nil)
+	var ae *APIError
+	switch {
+	case errors.As(err, &ae) && ae.Status == http.StatusNotFound:
+		return nil, veil.Errorf(veil.EUPSTREAM, "The ATS API has no %s route: check api.base_url (Harvest v3 is %s).",
+			collection, veil.DefaultAPIBase[veil.VendorGreenhouse])
+	case err != nil:
 		return nil, lookupError(err)
 	}
-	cand, _, err := a.do(ctx, http.MethodGet, a.endpoint("/candidates/"+url.PathEscape(ids["candidate"]), nil), nil)
-	if err != nil {
-		return nil, lookupError(err)
+	list := gjson.ParseBytes(data)
+	if !list.IsArray() {
+		return nil, veil.Errorf(veil.EUPSTREAM, "The ATS API answered something other than a list.")
 	}
-	return []byte(`{"application":` + string(app) + `,"candidate":` + string(cand) + `}`), nil
+	first := list.Get("0")
+	if !first.IsObject() {
+		return nil, veil.Errorf(veil.EGONE, "The ATS no longer has this record.")
+	}
+	return []byte(first.Raw), nil
 }
 
 func (h *harvest) envelope(rec AppRecord) []byte {

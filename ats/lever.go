@@ -26,7 +26,7 @@ import (
 )
 
 func init() {
-	register(&vendor{name: veil.VendorLever, newScheme: newLever, subjectKinds: []string{"candidate"}})
+	register(&vendor{name: veil.VendorLever, newScheme: newLever, subjectKinds: []string{"candidate", "application"}})
 }
 
 type lever struct {
@@ -165,15 +165,21 @@ var leverCategories = categories(
 	"data.owner", uid, "data.followers.#", uid, "data.applications.#", uid, "data.dataProtection.**", ops,
 	"data.stageChanges.#.toStageId", ops, "data.stageChanges.#.toStageIndex", ops, "data.stageChanges.#.updatedAt", ops,
 	"data.stageChanges.#.userId", uid, "data.urls.**", uid,
+	// a deleted opportunity, as /opportunities/deleted lists it
+	"data.deletedAt", ops,
 )
 
 func (l *lever) Recognize(body []byte) bool {
 	return hasAll(body, "token", "triggeredAt", "signature", "event")
 }
 
-// Lever's API: HTTP Basic with the API key as the user;
-// GET /v1/opportunities?updated_at_start=<ms>&limit=N, then offset=<next>
-// while hasNext. Lever allows 10 requests per second.
+// Lever's API (https://hire.lever.co/developer/documentation): HTTP Basic
+// with the API key as the user; GET /v1/opportunities?updated_at_start=<ms>
+// &limit=N (1 to 100), then offset=<next> while hasNext; then the
+// deletions, GET /v1/opportunities/deleted?deleted_at_start=<ms>, paged the
+// same way. Confidential opportunities are left out of both unless the
+// request asks for them (confidentiality=all, api.confidential) and the
+// key is allowed them. Lever allows 10 requests per second.
 type leverAPI struct{}
 
 func (leverAPI) authorize(a *API, req *http.Request) error {
@@ -181,31 +187,63 @@ func (leverAPI) authorize(a *API, req *http.Request) error {
 	return nil
 }
 
-func (leverAPI) list(ctx context.Context, a *API, l Listing, page func([]AppRecord) error) (string, error) {
-	q := url.Values{"updated_at_start": {strconv.FormatInt(l.Since.UnixMilli(), 10)}, "limit": {strconv.Itoa(min(l.PerPage, 100))}}
+// refused names what Lever's 403 means: the key may not read the route.
+func (leverAPI) refused(endpoint string, _ []byte) string {
+	return fmt.Sprintf("the API key may not read %s: give it read access to opportunities "+
+		"(Settings → Integrations and API → API credentials)", endpoint)
+}
+
+func (lv leverAPI) list(ctx context.Context, a *API, l Listing, page func([]AppRecord) error) (string, error) {
+	since := strconv.FormatInt(l.Since.UnixMilli(), 10)
+	q := url.Values{"updated_at_start": {since}, "limit": {strconv.Itoa(l.PerPage)}}
+	if a.src.API.Confidential {
+		q.Set("confidentiality", "all")
+	}
+	if err := lv.pages(ctx, a, "/v1/opportunities", q, leverOpportunity, page); err != nil {
+		return "", err
+	}
+	// A lost candidateDeleted web hook is the costliest miss: the deletion
+	// is reconciled as candidate.deleted.
+	q = url.Values{"deleted_at_start": {since}, "limit": {strconv.Itoa(l.PerPage)}}
+	if a.src.API.Confidential {
+		q.Set("confidentiality", "all")
+	}
+	return "", lv.pages(ctx, a, "/v1/opportunities/deleted", q, leverDeleted, page)
+}
+
+// pages lists path from q, following next while hasNext.
+func (leverAPI) pages(ctx context.Context, a *API, path string, q url.Values, read func(gjson.Result) AppRecord,
+	page func([]AppRecord) error) error {
 	for {
-		data, _, err := a.do(ctx, http.MethodGet, a.endpoint("/v1/opportunities", q), nil)
+		data, _, err := a.do(ctx, http.MethodGet, a.endpoint(path, q), nil)
 		if err != nil {
-			return "", err
+			return err
 		}
 		doc := gjson.ParseBytes(data)
 		list := doc.Get("data")
 		if !list.IsArray() {
-			return "", &APIError{Status: http.StatusOK, Reason: "the page has no data list"}
+			return &APIError{Status: http.StatusOK, Reason: "the page has no data list"}
 		}
 		var recs []AppRecord
 		for _, r := range list.Array() {
-			recs = append(recs, leverOpportunity(r))
+			recs = append(recs, read(r))
 		}
 		if err := page(recs); err != nil {
-			return "", err
+			return err
 		}
 		next := doc.Get("next").String()
 		if !doc.Get("hasNext").Bool() || next == "" {
-			return "", nil
+			return nil
 		}
 		q.Set("offset", next)
 	}
+}
+
+// leverDeleted reads a deleted opportunity: its id (and its contact, and
+// when it was deleted, where the answer says them).
+func leverDeleted(r gjson.Result) AppRecord {
+	return AppRecord{ID: r.Get("id").String(), CandidateID: r.Get("contact").String(), Outcome: veil.OutcomeDeleted,
+		UpdatedAt: parseTime(r.Get("deletedAt")), Raw: []byte(r.Raw)}
 }
 
 // leverOpportunity reads an opportunity: stage is an id (an object when

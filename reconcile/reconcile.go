@@ -172,8 +172,16 @@ func (r *Reconciler) pass(ctx context.Context, src Source, opt Options, res Resu
 	listing := ats.Listing{Since: res.Since, Token: st.Token, PerPage: cfg.Reconcile.PerPage}
 	page := func(recs []ats.AppRecord) error { return r.page(ctx, src, opt, recs, &res, start) }
 	token, err := src.API.List(ctx, listing, page)
-	if errors.Is(err, ats.ErrTokenExpired) {
-		r.Logger.Warn("reconcile: the sync token expired, listing everything changed since the watermark", "source", name)
+	if listing.Token != "" && ats.FullSyncNeeded(err) {
+		// The token is discarded whatever the next pass does: a pass that
+		// kept it would fail the same way every time.
+		r.Logger.Warn("reconcile: the ATS refused the sync token; listing everything changed since the watermark",
+			"source", name, "reason", err.Error())
+		if !opt.DryRun {
+			if e := r.Store.SetReconcileState(ctx, name, veil.ReconcileState{Watermark: st.Watermark, Known: st.Known}); e != nil {
+				return res, e
+			}
+		}
 		listing.Token = ""
 		token, err = src.API.List(ctx, listing, page)
 	}
@@ -280,15 +288,20 @@ func (r *Reconciler) build(src Source, rec ats.AppRecord, st veil.AppState, typ 
 	fill(&n.Job.ID, rec.JobID)
 	fill(&n.Application.Stage.ID, rec.StageID)
 	fill(&n.Application.Stage.Name, rec.StageName)
-	if n.Application.Status == nil && rec.Outcome != veil.OutcomeClosed {
+	if n.Application.Status == nil && rec.Outcome != veil.OutcomeClosed && rec.Outcome != veil.OutcomeDeleted {
 		n.Application.Status = veil.Str(rec.Outcome)
 	}
 	if !rec.UpdatedAt.IsZero() {
 		n.OccurredAt = veil.Str(rec.UpdatedAt.UTC().Format(time.RFC3339))
 	}
 	subject := ""
-	if rec.CandidateID != "" {
+	switch {
+	case rec.CandidateID != "":
 		subject = cfg.Name + ":candidate:" + rec.CandidateID
+	case n.Candidate.ID != nil:
+		subject = cfg.Name + ":candidate:" + *n.Candidate.ID
+	case rec.ID != "":
+		subject = cfg.Name + ":application:" + rec.ID
 	}
 	e := &veil.Event{ID: veil.NewID("evt_"), Source: cfg.Name, Vendor: cfg.Vendor, EventType: typ, Subject: subject,
 		// Crash and rerun: the same change of the same application is one event.

@@ -1,13 +1,15 @@
 package main
 
-// Fake ATS APIs on loopback, written from the vendors' documentation:
-// Greenhouse Harvest v3 (OAuth 2.0 client credentials at /token, bearer
-// tokens that expire, GET /v3/applications?updated_at=gte|T&per_page=N
-// with the next page in Link rel="next" whose cursor is the only
-// parameter, single resources at /v3/applications/{id} and
-// /v3/candidates/{id}), Lever (HTTP Basic, GET /v1/opportunities with
-// updated_at_start in ms, limit and offset, hasNext and next), Ashby
-// (HTTP Basic, POST /application.list with syncToken and cursor,
+// Fake ATS APIs on loopback, serving the shapes of testdata/upstream
+// (whose README names the reference each comes from): Greenhouse Harvest
+// v3 (OAuth 2.0 client credentials at /token, bearer tokens that expire,
+// GET /v3/applications?updated_at[gte]=T&per_page=N with the next page in
+// Link rel="next" whose cursor is the only parameter, flat records with
+// job_interview_stage_id, stage_name and status in_process|hired|
+// rejected|converted, single records only by ?ids=), Lever (HTTP Basic,
+// GET /v1/opportunities with updated_at_start in ms, limit and offset,
+// hasNext and next; GET /v1/opportunities/deleted with deleted_at_start),
+// Ashby (HTTP Basic, POST /application.list with syncToken and cursor,
 // moreDataAvailable, nextCursor, a new syncToken on the last page, and
 // sync_token_expired). All three answer 429 with Retry-After on demand.
 
@@ -51,6 +53,14 @@ type fakeATSAPI struct {
 	expireSync   bool                 // Ashby: every sync token has expired
 	fault        string               // "html", "truncated", "foreign_link", "huge": the next list page
 	mode         string               // "outage", "stall": single-resource routes
+	deleted      []fakeDeleted        // Lever: deleted opportunities
+	listedGH     int                  // Greenhouse list pages served (X-RateLimit-Remaining counts down)
+}
+
+// fakeDeleted is an opportunity Lever deleted.
+type fakeDeleted struct {
+	ID string
+	At time.Time
 }
 
 const (
@@ -102,6 +112,10 @@ func (f *fakeATSAPI) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(500)
 		io.WriteString(w, `{"trace":"upstream-secret-stacktrace"}`)
 		return
+	case f.mode == "forbidden" && f.vendor == "greenhouse" && r.URL.Path != "/token":
+		w.WriteHeader(403)
+		io.WriteString(w, `{"message":"Forbidden"}`)
+		return
 	case f.mode == "stall":
 		f.mu.Unlock()
 		time.Sleep(700 * time.Millisecond)
@@ -110,8 +124,9 @@ func (f *fakeATSAPI) serve(w http.ResponseWriter, r *http.Request) {
 	if !f.authorized(w, r) {
 		return
 	}
-	list := (f.vendor == "greenhouse" && r.URL.Path == "/v3/applications") ||
-		(f.vendor == "lever" && r.URL.Path == "/v1/opportunities") || (f.vendor == "ashby" && r.URL.Path == "/application.list")
+	list := (f.vendor == "greenhouse" && r.URL.Path == "/v3/applications" && !r.URL.Query().Has("ids")) ||
+		(f.vendor == "lever" && (r.URL.Path == "/v1/opportunities" || r.URL.Path == "/v1/opportunities/deleted")) ||
+		(f.vendor == "ashby" && r.URL.Path == "/application.list")
 	if !list {
 		f.record(w, r)
 		return
@@ -143,6 +158,10 @@ func (f *fakeATSAPI) serve(w http.ResponseWriter, r *http.Request) {
 	case "greenhouse":
 		f.listGreenhouse(w, r)
 	case "lever":
+		if r.URL.Path == "/v1/opportunities/deleted" {
+			f.listLeverDeleted(w, r)
+			return
+		}
 		f.listLever(w, r)
 	case "ashby":
 		f.listAshby(w, r)
@@ -184,10 +203,26 @@ func (f *fakeATSAPI) authorized(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// record serves single resources: from testdata/upstream, or the fake's
-// own applications.
+// record serves single resources from testdata/upstream: Harvest v3's
+// by ?ids= (a list of the one record, or an empty list), Lever's by path.
 func (f *fakeATSAPI) record(w http.ResponseWriter, r *http.Request) {
-	b, err := os.ReadFile(filepath.Join("../../testdata/upstream", f.vendor, filepath.Clean(r.URL.Path)+".json"))
+	path := filepath.Clean(r.URL.Path)
+	if f.vendor == "greenhouse" {
+		ids := r.URL.Query().Get("ids")
+		if ids == "" || strings.ContainsAny(ids, "/.") {
+			w.WriteHeader(404)
+			io.WriteString(w, `{"message":"Resource not found"}`)
+			return
+		}
+		b, err := os.ReadFile(filepath.Join("../../testdata/upstream/greenhouse", path, ids+".json"))
+		if err != nil {
+			io.WriteString(w, "[]")
+			return
+		}
+		w.Write(append(append([]byte("["), b...), ']'))
+		return
+	}
+	b, err := os.ReadFile(filepath.Join("../../testdata/upstream", f.vendor, path+".json"))
 	if err != nil {
 		w.WriteHeader(404)
 		return
@@ -229,28 +264,39 @@ func (f *fakeATSAPI) listGreenhouse(w http.ResponseWriter, r *http.Request) {
 		from, _ = strconv.Atoi(parts[1])
 		per, _ = strconv.Atoi(parts[2])
 	} else {
-		op, ts, _ := strings.Cut(q.Get("updated_at"), "|")
-		t, err := time.Parse(time.RFC3339, ts)
-		if op != "gte" || err != nil {
+		t, err := time.Parse(time.RFC3339, q.Get("updated_at[gte]"))
+		if err != nil {
 			w.WriteHeader(422)
-			io.WriteString(w, `{"message":"bad updated_at"}`)
+			io.WriteString(w, `{"errors":[{"message":"Invalid query params: updated_at"}]}`)
 			return
 		}
 		since = t
-		per, _ = strconv.Atoi(q.Get("per_page"))
+		if per, _ = strconv.Atoi(q.Get("per_page")); per < 1 || per > 500 {
+			w.WriteHeader(422)
+			io.WriteString(w, `{"errors":[{"message":"per_page must be between 1 and 500"}]}`)
+			return
+		}
 	}
 	all := f.changed(since)
 	apps := f.page(fmt.Sprint("gh ", since.UnixNano(), " ", from), all, from, per)
+	f.listedGH++
+	w.Header().Set("X-RateLimit-Limit", "50")
+	w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(max(0, 49-f.listedGH)))
 	if from+per < len(all) {
 		w.Header().Set("Link", fmt.Sprintf(`<%s/v3/applications?cursor=%d.%d.%d>; rel="next"`, f.URL, since.UnixNano(), from+per, per))
 	}
 	out := make([]map[string]any, 0, len(apps))
 	for _, a := range apps {
+		status := a.Status
+		if status == "active" {
+			status = "in_process" // v3's word for it
+		}
 		out = append(out, map[string]any{"id": num(a.ID), "candidate_id": num(a.Candidate), "job_id": num(a.Job),
-			"current_stage_id": num(a.Stage), "status": a.Status, "created_at": a.Created.Format(time.RFC3339),
-			"updated_at": a.Updated.Format(time.RFC3339Nano), "last_activity_at": a.Updated.Format(time.RFC3339),
-			// personal data rides along, as in the real API: it must never reach a log
-			"prospect": false, "applied_at": a.Created.Format(time.RFC3339), "notes": "Canary-Note-" + a.ID})
+			"job_interview_stage_id": num(a.Stage), "stage_name": "Stage " + a.Stage, "status": status,
+			"created_at": a.Created.Format(time.RFC3339), "updated_at": a.Updated.Format(time.RFC3339Nano),
+			"last_activity_at": a.Updated.Format(time.RFC3339), "prospect": false, "source_id": 25, "rejected_at": nil,
+			// what the candidate wrote rides along, as in the real API: it must never reach a log
+			"answers": []map[string]any{{"question": "Why do you want to work for us?", "answer": "Canary-Answer-" + a.ID}}})
 	}
 	json.NewEncoder(w).Encode(out)
 }
@@ -275,6 +321,34 @@ func (f *fakeATSAPI) listLever(w http.ResponseWriter, r *http.Request) {
 		data = append(data, map[string]any{"id": a.ID, "contact": a.Candidate, "stage": a.Stage, "archived": archived,
 			"createdAt": a.Created.UnixMilli(), "updatedAt": a.Updated.UnixMilli(), "name": "Canary-Name-" + a.ID,
 			"emails": []string{"canary-" + a.ID + "@example.com"}})
+	}
+	out := map[string]any{"data": data, "hasNext": from+limit < len(all)}
+	if from+limit < len(all) {
+		out["next"] = strconv.Itoa(from + limit)
+	}
+	json.NewEncoder(w).Encode(out)
+}
+
+// listLeverDeleted serves the deleted opportunities since deleted_at_start.
+func (f *fakeATSAPI) listLeverDeleted(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	ms, err := strconv.ParseInt(q.Get("deleted_at_start"), 10, 64)
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if err != nil || limit < 1 || limit > 100 {
+		w.WriteHeader(400)
+		return
+	}
+	from, _ := strconv.Atoi(q.Get("offset"))
+	var all []fakeDeleted
+	for _, d := range f.deleted {
+		if d.At.UnixMilli() >= ms {
+			all = append(all, d)
+		}
+	}
+	f.requests[fmt.Sprint("lv deleted ", ms, " ", from)]++
+	data := []map[string]any{}
+	for _, d := range all[min(from, len(all)):min(from+limit, len(all))] {
+		data = append(data, map[string]any{"id": d.ID, "deletedAt": d.At.UnixMilli()})
 	}
 	out := map[string]any{"data": data, "hasNext": from+limit < len(all)}
 	if from+limit < len(all) {

@@ -77,6 +77,9 @@ var commands = []*command{
 		{name: "report subject", args: "REF [--format md|html|json] [--copy FILE]", about: "The access report (GDPR Art. 15) of the person REF belongs to: purposes, categories, recipients, what Veil holds and until when, her rights, the source, automated decisions, and every transfer and lookup; --copy writes the copy of her data Veil holds (Art. 15(3)) to FILE.", run: runReportSubject},
 		{name: "report processing", args: "[--format md|json] [--samples DIR]", about: "The records of processing (GDPR Art. 30), per destination: recipient, purpose, legal basis, fields, retention.", run: runReportProcessing},
 	}},
+	{name: "source", about: "The ATS sources and their APIs.", sub: []*command{
+		{name: "source check", args: "NAME", about: "Make one authenticated call to the source's ATS API (the first page of applications) and print what Veil can see: whether the credentials and permissions work (a refusal names the missing permission), how many records the page held, the API's rate-limit headers, the token's scopes, and what the API leaves out (confidential records). Nothing is stored; no record value is printed.", run: runSourceCheck},
+	}},
 	{name: "reconcile", about: "Reconciliation: poll the ATS API for changes no webhook brought.", sub: []*command{
 		{name: "reconcile run", args: "--source NAME [--since T] [--dry-run]", about: "Run one reconciliation pass of a source now (serve runs them every reconcile.every): list the applications changed since the watermark minus overlap, and send each change no webhook brought through the policies.", run: runReconcileRun},
 	}},

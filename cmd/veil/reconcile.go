@@ -149,6 +149,9 @@ func runReconcileRun(ctx context.Context, c *command, args []string, stdout, std
 		}
 		fmt.Fprintf(stdout, "%s: listed %d applications changed since %s; %s %d changes no webhook brought\n",
 			*source, res.Listed, res.Since.UTC().Format(time.RFC3339), verb, res.Gaps)
+		if opt.DryRun {
+			fmt.Fprintf(stdout, "  %s\n", hiddenRecords(s.Config))
+		}
 		for _, t := range veil.NormalTypes {
 			if n := res.Types[t]; n > 0 {
 				fmt.Fprintf(stdout, "  %s: %d\n", t, n)

@@ -115,10 +115,12 @@ func stagesAtSink(s *bodySink, stages ...string) map[string]int {
 }
 
 // TestReconcile_EachVendor: through the real binary and a sink, for
-// Greenhouse (Harvest v3), Lever and Ashby: three applications change in
-// the fake API and a webhook arrives for one; the pass delivers exactly
-// the other two, once each; the next pass delivers nothing; a webhook
-// arriving late for a reconciled change is stored but not delivered again.
+// Greenhouse (Harvest v3 records), Lever and Ashby: four applications
+// change in the fake API (a stage, a stage and a hire, a rejection) and a
+// webhook arrives for one; the pass delivers exactly the other three, once
+// each, with the types the records say; the next pass delivers nothing; a
+// webhook arriving late for a reconciled change is stored but not
+// delivered again.
 func TestReconcile_EachVendor(t *testing.T) {
 	for _, vendor := range []string{"greenhouse", "lever", "ashby"} {
 		t.Run(vendor, func(t *testing.T) {
@@ -127,7 +129,8 @@ func TestReconcile_EachVendor(t *testing.T) {
 			old := time.Now().Add(-2 * time.Hour).UTC()
 			api.add(&fakeApp{ID: "7001", Candidate: "6001", Job: "5001", Stage: "8000", Status: "active", Created: old, Updated: old},
 				&fakeApp{ID: "7002", Candidate: "6002", Job: "5001", Stage: "8000", Status: "active", Created: old, Updated: old},
-				&fakeApp{ID: "7003", Candidate: "6003", Job: "5001", Stage: "8000", Status: "active", Created: old, Updated: old})
+				&fakeApp{ID: "7003", Candidate: "6003", Job: "5001", Stage: "8000", Status: "active", Created: old, Updated: old},
+				&fakeApp{ID: "7004", Candidate: "6004", Job: "5001", Stage: "8000", Status: "active", Created: old, Updated: old})
 			sink := newBodySink(t)
 			dir := t.TempDir()
 			config := reconcileConfig(t, dir, vendor, api, sink.URL, time.Now().Add(-time.Hour), 2)
@@ -141,23 +144,34 @@ func TestReconcile_EachVendor(t *testing.T) {
 
 			api.change("7001", "8101", "active")
 			api.change("7002", "8102", "active")
-			hired := "hired"
-			if vendor == "ashby" {
-				hired = "Hired"
-			} else if vendor == "lever" {
-				hired = "archived" // Lever archives a hire
+			hired, rejected := "hired", "rejected"
+			// The types each vendor's records say: Lever archives a hire
+			// and a rejection alike, with the customer's own reasons.
+			types := []string{"application.stage_changed: 1", "application.hired: 1", "application.rejected: 1"}
+			switch vendor {
+			case "ashby":
+				hired, rejected = "Hired", "Archived"
+			case "lever":
+				hired, rejected = "archived", "archived"
+				types = []string{"application.stage_changed: 1", "application.updated: 2"}
 			}
 			api.change("7003", "8103", hired)
+			api.change("7004", "8104", rejected)
 			post(t, cfg, p.url, vendor, stageWebhook(t, vendor, "7001", "8101"))
 			waitFor(t, "the webhook's delivery", func() bool { return stagesAtSink(sink, "8101")["8101"] == 1 })
 
 			code, out := runVeil(t, "reconcile", "run", "--source", vendor, "--config", config)
-			if code != 0 || !strings.Contains(out, "listed 3 applications") || !strings.Contains(out, "sent 2 changes") {
+			if code != 0 || !strings.Contains(out, "listed 4 applications") || !strings.Contains(out, "sent 3 changes") {
 				t.Fatalf("first pass: exit %d\n%s", code, out)
 			}
-			waitFor(t, "the two reconciled deliveries", func() bool {
-				n := stagesAtSink(sink, "8102", "8103")
-				return n["8102"] == 1 && n["8103"] == 1
+			for _, ty := range types {
+				if !strings.Contains(out, ty) {
+					t.Errorf("first pass does not report %q:\n%s", ty, out)
+				}
+			}
+			waitFor(t, "the three reconciled deliveries", func() bool {
+				n := stagesAtSink(sink, "8102", "8103", "8104")
+				return n["8102"] == 1 && n["8103"] == 1 && n["8104"] == 1
 			})
 			for _, b := range sink.got("/bi") {
 				if bytes.Contains(b, []byte(`"id":"8102"`)) && !bytes.Contains(b, []byte(`"reconciled":true`)) {
@@ -189,11 +203,11 @@ func TestReconcile_EachVendor(t *testing.T) {
 			}
 			var reconciled int
 			db.QueryRow(`SELECT count(*) FROM audit WHERE action = 'reconciled' AND outcome = 'gap'`).Scan(&reconciled)
-			if reconciled != 2 {
-				t.Fatalf("%d reconciled audit rows, want 2", reconciled)
+			if reconciled != 3 {
+				t.Fatalf("%d reconciled audit rows, want 3", reconciled)
 			}
 			time.Sleep(300 * time.Millisecond) // anything sent twice would have arrived
-			if n := stagesAtSink(sink, "8101", "8102", "8103"); n["8101"] != 1 || n["8102"] != 1 || n["8103"] != 1 {
+			if n := stagesAtSink(sink, "8101", "8102", "8103", "8104"); n["8101"] != 1 || n["8102"] != 1 || n["8103"] != 1 || n["8104"] != 1 {
 				t.Fatalf("deliveries per stage: %v, want one each", n)
 			}
 			if code, out := runVeil(t, "audit", "verify", "--config", config); code != 0 {
@@ -342,5 +356,109 @@ func TestReconcile_BadPages(t *testing.T) {
 	code, out := runVeil(t, "reconcile", "run", "--source", "greenhouse", "--config", config)
 	if code != 0 || !strings.Contains(out, "sent 1 changes") {
 		t.Fatalf("the good pass: exit %d\n%s", code, out)
+	}
+}
+
+// TestReconcile_LeverDeletion: Lever deleted two opportunities; the
+// candidateDeleted web hook of one arrived, the other's was lost. The pass
+// reconciles the lost one, once, as candidate.deleted (its delivery and its
+// audit row say so), links it to the person the earlier web hooks named,
+// and does not report the one whose web hook came; the next pass reports
+// nothing.
+func TestReconcile_LeverDeletion(t *testing.T) {
+	api := newFakeATSAPI(t, "lever")
+	sink := newBodySink(t)
+	dir := t.TempDir()
+	config := reconcileConfig(t, dir, "lever", api, sink.URL, time.Now().Add(-time.Hour), 10)
+	cfg, err := veil.LoadConfig(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startVeil(t, withoutReconcile(t, config), &syncBuffer{})
+	defer p.stop(t)
+
+	// Web hooks before: a stage change of each opportunity, then the
+	// deletion of the second.
+	post(t, cfg, p.url, "lever", stageWebhook(t, "lever", "opp-lost", "8101"))
+	post(t, cfg, p.url, "lever", stageWebhook(t, "lever", "opp-seen", "8102"))
+	deleted := stageWebhook(t, "lever", "opp-seen", "8102")
+	for _, path := range []string{"data.toStageId", "data.fromStageId"} {
+		deleted, _ = sjson.DeleteBytes(deleted, path)
+	}
+	deleted, _ = sjson.SetBytes(deleted, "event", "candidateDeleted")
+	deleted, _ = sjson.SetBytes(deleted, "data.candidateId", "opp-seen")
+	post(t, cfg, p.url, "lever", deleted)
+	waitFor(t, "the web hooks' deliveries", func() bool { return len(sink.got("/bi")) == 3 })
+
+	at := time.Now().Add(-5 * time.Minute)
+	api.set(func(f *fakeATSAPI) { f.deleted = []fakeDeleted{{"opp-lost", at}, {"opp-seen", at}} })
+	code, out := runVeil(t, "reconcile", "run", "--source", "lever", "--config", config)
+	if code != 0 || !strings.Contains(out, "sent 1 changes") || !strings.Contains(out, "candidate.deleted: 1") {
+		t.Fatalf("the pass: exit %d\n%s", code, out)
+	}
+	waitFor(t, "the reconciled deletion", func() bool { return len(sink.got("/bi")) == 4 })
+	last := sink.got("/bi")[3]
+	if !bytes.Contains(last, []byte(`"type":"candidate.deleted"`)) || !bytes.Contains(last, []byte(`"reconciled":true`)) {
+		t.Fatalf("the reconciled delivery: %s", last)
+	}
+	code, out = runVeil(t, "reconcile", "run", "--source", "lever", "--config", config)
+	if code != 0 || !strings.Contains(out, "sent 0 changes") {
+		t.Fatalf("the second pass: exit %d\n%s", code, out)
+	}
+
+	db, err := sql.Open("sqlite", filepath.Join(dir, "data", "veil.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	db.QueryRow(`SELECT count(*) FROM audit WHERE action = 'reconciled' AND outcome = 'gap' AND event_type = 'candidate.deleted'`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d reconciled candidate.deleted audit rows, want 1", n)
+	}
+	// The deletion is hers: the access report of the person the first
+	// stage change named lists it.
+	code, out = runVeil(t, "report", "subject", "lever:candidate:opp-lost", "--config", config, "--format", "json")
+	if code != 0 || strings.Count(out, "candidate.deleted") == 0 {
+		t.Fatalf("her access report: exit %d\n%s", code, out)
+	}
+}
+
+// TestSourceCheck: `veil source check` makes one authenticated call and
+// prints what Veil can see, stores nothing, and names the missing
+// permission when the API refuses.
+func TestSourceCheck(t *testing.T) {
+	gh, lv := newFakeATSAPI(t, "greenhouse"), newFakeATSAPI(t, "lever")
+	old := time.Now().Add(-2 * time.Hour).UTC()
+	gh.add(&fakeApp{ID: "7001", Candidate: "6001", Job: "5001", Stage: "8000", Status: "active", Created: old, Updated: old},
+		&fakeApp{ID: "7002", Candidate: "6002", Job: "5001", Stage: "8000", Status: "active", Created: old, Updated: old})
+	dir := t.TempDir()
+	config := reconcileConfig(t, dir, "greenhouse", gh, "http://127.0.0.1:1", time.Now().Add(-time.Hour), 50)
+	text := strings.Replace(string(mustRead(t, config)), "  - {name: lever, vendor: lever, secret: lever-fixture-sigtoken-8d2e6a51}",
+		"  - {name: lever, vendor: lever, secret: lever-fixture-sigtoken-8d2e6a51, api: {base_url: \""+lv.URL+"\", key: "+fakeAPIKey+", allow_private_network: true}}", 1)
+	os.WriteFile(config, []byte(text), 0o600)
+
+	code, out := runVeil(t, "source", "check", "greenhouse", "--config", config)
+	for _, want := range []string{"credentials: accepted", "first page of applications: 2 records (asked for 50)",
+		"X-RateLimit-Limit 50, X-RateLimit-Remaining 48", "nothing was stored"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Fatalf("greenhouse: exit %d, want %q:\n%s", code, want, out)
+		}
+	}
+	if strings.Contains(out, "Canary") {
+		t.Fatalf("a record value in the output:\n%s", out)
+	}
+	code, out = runVeil(t, "source", "check", "lever", "--config", config)
+	if code != 0 || !strings.Contains(out, "first page of applications: 0 records") || !strings.Contains(out, "confidential opportunities: left out") ||
+		!strings.Contains(out, "no rate-limit headers") {
+		t.Fatalf("lever: exit %d\n%s", code, out)
+	}
+	gh.set(func(f *fakeATSAPI) { f.mode = "forbidden" })
+	code, out = runVeil(t, "source", "check", "greenhouse", "--config", config)
+	if code != 1 || !strings.Contains(out, "403") || !strings.Contains(out, "harvest:applications:list") {
+		t.Fatalf("forbidden: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data", "veil.db")); !os.IsNotExist(err) {
+		t.Fatalf("source check created the store: %v", err)
 	}
 }
