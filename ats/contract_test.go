@@ -80,7 +80,6 @@ type vendorFake struct {
 	queries []string                    // RawQuery of each API request
 	accept  []string                    // Accept header of each API request
 	faults  []func(http.ResponseWriter) // one-shot answers to the next API requests
-	handle  func(w http.ResponseWriter, r *http.Request)
 }
 
 func newVendorFake(t *testing.T, handle func(f *vendorFake, w http.ResponseWriter, r *http.Request)) *vendorFake {
