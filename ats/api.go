@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -82,12 +83,32 @@ type API struct {
 	// Now is the clock token lifetimes and rate-limit pauses are read
 	// against (tests inject one).
 	Now func() time.Time
-	// Requests counts the requests sent, 429s included (for tests and logs).
-	Requests int64
-	// Limits is what the last answer's rate-limit headers said.
-	Limits RateLimits
 
-	pauseUntil time.Time // the API said its window is spent until then
+	// Upstream lookups share the client: mu guards what answers taught it.
+	mu         sync.Mutex
+	limits     RateLimits // what the last answer's rate-limit headers said
+	pauseUntil time.Time  // the API said its window is spent until then
+}
+
+// LastLimits returns what the last answer's rate-limit headers said.
+func (a *API) LastLimits() RateLimits {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.limits
+}
+
+// pause returns how long the next request waits for a window the API
+// said is spent.
+func (a *API) pause() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pauseUntil.Sub(a.Now())
+}
+
+func (a *API) setPause(until time.Time) {
+	a.mu.Lock()
+	a.pauseUntil = until
+	a.mu.Unlock()
 }
 
 // apiVendor is a vendor's half of its API client.
@@ -208,7 +229,7 @@ func (a *API) Check(ctx context.Context, perPage int) (Check, error) {
 	if err != nil && !errors.Is(err, errFirst) {
 		return c, err
 	}
-	c.Limits = a.Limits
+	c.Limits = a.LastLimits()
 	if s, ok := a.vendor.(interface{ scopes() string }); ok {
 		c.Scopes = s.scopes()
 	}
@@ -251,11 +272,11 @@ const maxAttempts = 5
 func (a *API) do(ctx context.Context, method, target string, body []byte) ([]byte, http.Header, error) {
 	renewed := false
 	for attempt := 1; ; attempt++ {
-		if wait := a.pauseUntil.Sub(a.Now()); wait > 0 {
+		if wait := a.pause(); wait > 0 {
 			if err := a.Sleep(ctx, min(wait, time.Minute)); err != nil {
 				return nil, nil, err
 			}
-			a.pauseUntil = time.Time{}
+			a.setPause(time.Time{})
 		}
 		if err := a.limiter.Wait(ctx); err != nil {
 			return nil, nil, err
@@ -276,7 +297,6 @@ func (a *API) do(ctx context.Context, method, target string, body []byte) ([]byt
 		if err := a.vendor.authorize(a, req); err != nil {
 			return nil, nil, err
 		}
-		a.Requests++
 		resp, err := a.http.Do(req)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -312,7 +332,7 @@ func (a *API) do(ctx context.Context, method, target string, body []byte) ([]byt
 			if err := a.Sleep(ctx, retryAfter(resp.Header, attempt, a.Now())); err != nil {
 				return nil, nil, err
 			}
-			a.pauseUntil = time.Time{} // the wait above covered it
+			a.setPause(time.Time{}) // the wait above covered it
 			continue
 		case resp.StatusCode >= 300 && resp.StatusCode < 400:
 			return nil, nil, &APIError{Status: resp.StatusCode, Reason: "a redirect, not followed"}
@@ -336,7 +356,9 @@ func (a *API) noteLimits(h http.Header) {
 	if l == (RateLimits{}) {
 		return
 	}
-	a.Limits = l
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.limits = l
 	if n, err := strconv.Atoi(strings.TrimSpace(l.Remaining)); err == nil && n <= 0 {
 		now := a.Now()
 		if at, ok := resetAt(l.Reset, now); ok {

@@ -461,8 +461,8 @@ func TestContract_RateLimits(t *testing.T) {
 	if recs, err := listAll(t, api, 3); err != nil || len(recs) != 6 {
 		t.Fatalf("%v, %d listed", err, len(recs))
 	}
-	if !slices.Equal(slept, []time.Duration{12 * time.Second}) || api.Limits.Limit != "50" {
-		t.Fatalf("slept %v (limits %+v), want one wait of 12s before the second page", slept, api.Limits)
+	if !slices.Equal(slept, []time.Duration{12 * time.Second}) || api.LastLimits().Limit != "50" {
+		t.Fatalf("slept %v (limits %+v), want one wait of 12s before the second page", slept, api.LastLimits())
 	}
 }
 
@@ -546,6 +546,23 @@ func TestHarvestContract_Fetch(t *testing.T) {
 		deref(upstream.Application.Stage.Name) != "Offer" || deref(upstream.Application.Stage.ID) != "5123408" ||
 		deref(upstream.Candidate.FirstName) != "Mateus-Upstream" || len(upstream.Candidate.Emails) != 1 {
 		t.Errorf("upstream normal form: %+v", upstream)
+	}
+
+	// Lookups share the client: concurrent fetches (run under -race in CI).
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			_, err := api.Fetch(context.Background(), map[string]string{"application": "88190254", "candidate": "61548830"})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a concurrent fetch: %v", err)
+		}
 	}
 
 	_, err = api.Fetch(context.Background(), map[string]string{"application": "99999999", "candidate": "1"})
