@@ -96,10 +96,7 @@ type Guard struct {
 	Record func(...*veil.AuditEntry)
 
 	addrs, creds *Throttle
-
-	mu     sync.Mutex
-	minute time.Time              // guarded by mu: the minute being counted
-	counts map[failKey]*failCount // guarded by mu
+	failed       Minutely[failKey, failCount]
 }
 
 type failKey struct{ surface, reason string }
@@ -114,7 +111,14 @@ const maxAddrs = 1000
 // NewGuard allows each client address and each credential 10 failures,
 // then 10 a minute.
 func NewGuard() *Guard {
-	return &Guard{addrs: NewThrottle(10, 10, 65536), creds: NewThrottle(10, 10, 65536), counts: map[failKey]*failCount{}}
+	g := &Guard{addrs: NewThrottle(10, 10, 65536), creds: NewThrottle(10, 10, 65536)}
+	g.failed.Rows = g.rows
+	g.failed.Record = func(rows ...*veil.AuditEntry) {
+		if g.Record != nil {
+			g.Record(rows...)
+		}
+	}
+	return g
 }
 
 func (g *Guard) now() time.Time {
@@ -162,45 +166,27 @@ func (g *Guard) Failed(surface, reason, addr, cred string) {
 
 func (g *Guard) count(surface, reason, addr string, now time.Time) {
 	failures.WithLabelValues(surface, reason).Inc()
-	m := now.UTC().Truncate(time.Minute)
-	g.mu.Lock()
-	var done []*veil.AuditEntry
-	if m.After(g.minute) {
-		done = g.takeLocked()
-		g.minute = m
-	}
-	c := g.counts[failKey{surface, reason}]
-	if c == nil {
-		c = &failCount{addrs: map[string]bool{}}
-		g.counts[failKey{surface, reason}] = c
-	}
-	c.n++
-	if len(c.addrs) < maxAddrs {
-		c.addrs[addr] = true
-	}
-	g.mu.Unlock()
-	g.write(done)
+	g.failed.Add(now, failKey{surface, reason}, func(c *failCount) {
+		c.n++
+		if c.addrs == nil {
+			c.addrs = map[string]bool{}
+		}
+		if len(c.addrs) < maxAddrs {
+			c.addrs[addr] = true
+		}
+	})
 }
 
 // Flush writes the rows of a minute that has ended, or of the current one
 // too when all is set (at shutdown).
-func (g *Guard) Flush(all bool) {
-	now := g.now()
-	g.mu.Lock()
-	var done []*veil.AuditEntry
-	if all || now.UTC().Truncate(time.Minute).After(g.minute) {
-		done = g.takeLocked()
-	}
-	g.mu.Unlock()
-	g.write(done)
-}
+func (g *Guard) Flush(all bool) { g.failed.Flush(g.now(), all) }
 
-// takeLocked turns the minute's counts into one auth_failed row per
-// surface and reason: how many attempts, from how many addresses; never
-// an address or a value tried.
-func (g *Guard) takeLocked() []*veil.AuditEntry {
-	keys := make([]failKey, 0, len(g.counts))
-	for k := range g.counts {
+// rows turns a minute's counts into one auth_failed row per surface and
+// reason: how many attempts, from how many addresses; never an address or
+// a value tried.
+func (g *Guard) rows(minute time.Time, counts map[failKey]*failCount) []*veil.AuditEntry {
+	keys := make([]failKey, 0, len(counts))
+	for k := range counts {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool {
@@ -208,21 +194,20 @@ func (g *Guard) takeLocked() []*veil.AuditEntry {
 	})
 	var out []*veil.AuditEntry
 	for _, k := range keys {
-		c := g.counts[k]
+		c := counts[k]
 		addrs := fmt.Sprint(len(c.addrs))
 		if len(c.addrs) == maxAddrs {
 			addrs += "+"
 		}
-		out = append(out, &veil.AuditEntry{Time: g.minute, Action: veil.ActionAuthFailed, Actor: k.surface,
+		out = append(out, &veil.AuditEntry{Time: minute, Action: veil.ActionAuthFailed, Actor: k.surface,
 			Outcome: k.reason, HTTPStatus: status(k.reason), Attempt: int(min(c.n, 1<<31-1)),
 			Detail: fmt.Sprintf("surface=%s reason=%s count=%d addresses=%s minute=%s", k.surface, k.reason, c.n, addrs,
-				g.minute.Format("2006-01-02T15:04Z"))})
+				minute.Format("2006-01-02T15:04Z"))})
 		if g.Logger != nil {
 			g.Logger.Warn("failed authentication attempts", "surface", k.surface, "reason", k.reason, "count", c.n,
-				"addresses", addrs, "minute", g.minute.Format("2006-01-02T15:04Z"))
+				"addresses", addrs, "minute", minute.Format("2006-01-02T15:04Z"))
 		}
 	}
-	clear(g.counts)
 	return out
 }
 
@@ -234,10 +219,4 @@ func status(reason string) int {
 		return http.StatusForbidden
 	}
 	return http.StatusUnauthorized
-}
-
-func (g *Guard) write(rows []*veil.AuditEntry) {
-	if len(rows) > 0 && g.Record != nil {
-		g.Record(rows...)
-	}
 }

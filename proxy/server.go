@@ -134,7 +134,9 @@ const admitBudget = 100_000
 
 // NewServer returns a server for cfg backed by store.
 func NewServer(cfg *veil.Config, store EventStore) *Server {
-	return &Server{cfg: cfg, store: store}
+	s := &Server{cfg: cfg, store: store}
+	s.rejections.Rows = rejectionRows
+	return s
 }
 
 // Open builds the routes and every source's scheme, listens and serves in
@@ -179,7 +181,7 @@ func (s *Server) Open() error {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				s.rejections.flush(s.Now(), false)
+				s.rejections.Flush(s.Now(), false)
 				s.Guard.Flush(false)
 			}
 		}
@@ -209,7 +211,7 @@ func (s *Server) init() error {
 	s.bodies = semaphore.NewWeighted(max(bodyBudget, s.cfg.MaxBodyBytes))
 	// Keep a quarter of the connections (up to 64) for everything but hooks.
 	s.hooks = make(chan struct{}, max(1, s.cfg.MaxConnections-min(64, s.cfg.MaxConnections/4)))
-	s.rejections.record = s.store.Record
+	s.rejections.Record = s.store.Record
 	if s.Guard == nil {
 		s.Guard = auth.NewGuard()
 		s.Guard.Now, s.Guard.Logger, s.Guard.Record = s.Now, s.Logger, s.store.Record
@@ -309,7 +311,7 @@ func (s *Server) Close(ctx context.Context) error {
 		s.wg.Wait()
 	}
 	if s.Now != nil {
-		s.rejections.flush(s.Now(), true)
+		s.rejections.Flush(s.Now(), true)
 		s.Guard.Flush(true)
 	}
 	return err
