@@ -3,6 +3,7 @@ package audit
 import (
 	"crypto/rand"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -28,6 +29,21 @@ type keyID struct {
 // DefaultKeyCacheSize is how many unwrapped data keys a store keeps in
 // memory when KeyCacheSize is 0: about 1 MB.
 const DefaultKeyCacheSize = 10_000
+
+// dataKey returns the data key of subject for epoch: cached, else read
+// and unwrapped, else created. The read does not send the batch's queued
+// writes first: a key created in this batch is in the cache, and the
+// primary key catches a second one. Writer goroutine only.
+func (s *Store) dataKey(tx *wtx, subject string, epoch int64) ([]byte, error) {
+	var wrapped []byte
+	if !s.keys.Contains(keyID{epoch, subject}) {
+		err := tx.queryRowStale(`SELECT wrapped FROM data_keys WHERE epoch = ? AND subject = ?`, epoch, subject).Scan(&wrapped)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("read data key: %w", err)
+		}
+	}
+	return s.dataKeyRead(tx, subject, epoch, wrapped)
+}
 
 // dataKeyRead returns the data key of subject for epoch, given the wrapped
 // key the batch read for it (nil: none stored), creating and storing a

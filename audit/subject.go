@@ -848,14 +848,7 @@ func (s *Store) QueueNotice(ctx context.Context, destination string, body []byte
 	subject := s.SubjectHash(noticeSubject)
 	epoch := epochOf(now)
 	err := s.write(ctx, func(tx *wtx) error {
-		var wrapped []byte
-		if !s.keys.Contains(keyID{epoch, subject}) {
-			err := tx.queryRow(`SELECT wrapped FROM data_keys WHERE epoch = ? AND subject = ?`, epoch, subject).Scan(&wrapped)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("read data key: %w", err)
-			}
-		}
-		key, err := s.dataKeyRead(tx, subject, epoch, wrapped)
+		key, err := s.dataKey(tx, subject, epoch)
 		if err != nil {
 			return err
 		}

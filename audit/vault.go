@@ -130,17 +130,12 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 		if erased {
 			return s.ingestErased(tx, e, person, deliveries, drift)
 		}
-		if person != hint {
-			// A link this batch learned named another person: her key.
-			wrapped = nil
-			if !s.keys.Contains(keyID{epoch, person}) {
-				err := tx.queryRowStale(`SELECT wrapped FROM data_keys WHERE epoch = ? AND subject = ?`, epoch, person).Scan(&wrapped)
-				if err != nil && !errors.Is(err, sql.ErrNoRows) {
-					return fmt.Errorf("read data key: %w", err)
-				}
-			}
+		var key []byte
+		if person == hint {
+			key, err = s.dataKeyRead(tx, person, epoch, wrapped) // read with the dedup lookup
+		} else {
+			key, err = s.dataKey(tx, person, epoch) // a link this batch learned named another person: her key
 		}
-		key, err := s.dataKeyRead(tx, person, epoch, wrapped)
 		if err != nil {
 			return err
 		}
