@@ -108,36 +108,38 @@ func (d *Doc) leak(hay, sys *hayText, p *projector, kept []bool, cats []string) 
 		if !l.long {
 			continue
 		}
-		at, inDigits := -1, false
-		if l.digits != "" {
-			at, inDigits = strings.Index(dg, l.digits), true
-		}
-		if at < 0 && (!l.word || words.has(l.first)) {
-			if l.lower == "" {
-				l.lower = strings.ToLower(l.str)
+		if at, inDigits := l.find(h, dg, &words, true); at >= 0 {
+			if !p.keptValue(l.str) && !exempt(d.patterns[l.pat], p.exempt) {
+				return i, hay.source(at, inDigits)
 			}
-			at, inDigits = indexWord(h, l.lower), false
-		}
-		if at >= 0 && !p.keptValue(l.str) && !exempt(d.patterns[l.pat], p.exempt) {
-			return i, hay.source(at, inDigits)
-		}
-		if at >= 0 || len(sh) == 0 || !veil.Identifying(cats[l.pat]) {
 			continue
 		}
-		if l.digits != "" && veil.Under(cats[l.pat], veil.CategoryPhone) {
-			at, inDigits = strings.Index(sdg, l.digits), true
+		if len(sh) == 0 || !veil.Identifying(cats[l.pat]) {
+			continue
 		}
-		if at < 0 && (!l.word || sysWords.has(l.first)) {
-			if l.lower == "" {
-				l.lower = strings.ToLower(l.str)
-			}
-			at, inDigits = indexWord(sh, l.lower), false
-		}
+		at, inDigits := l.find(sh, sdg, &sysWords, veil.Under(cats[l.pat], veil.CategoryPhone))
 		if at >= 0 && !p.keptValue(l.str) && !exempt(d.patterns[l.pat], p.exempt) {
 			return i, sys.source(at, inDigits)
 		}
 	}
 	return -1, ""
+}
+
+// find returns where a (normalised) string leaf stands in a hay: as its
+// digits in dg when byDigits and it has any, else as words in h at a word
+// boundary (only when its first word is among ws); -1 when it is not.
+func (l *leaf) find(h, dg string, ws *wordSet, byDigits bool) (at int, inDigits bool) {
+	at = -1
+	if byDigits && l.digits != "" {
+		at, inDigits = strings.Index(dg, l.digits), true
+	}
+	if at < 0 && (!l.word || ws.has(l.first)) {
+		if l.lower == "" {
+			l.lower = strings.ToLower(l.str)
+		}
+		at, inDigits = indexWord(h, l.lower), false
+	}
+	return at, inDigits
 }
 
 // normalise fills what the leak guard needs of a value once per event:
