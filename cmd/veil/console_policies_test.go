@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -74,15 +73,8 @@ keep_categories := {"system.operations", "user.name.first"}
 	key := strings.TrimSpace(b.text("consumer-key"))
 	b.shot("consumers")
 	lookup := func() int {
-		req, _ := http.NewRequest(http.MethodGet, p.url+"/v1/events/"+eventID+"/record", nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Veil-Purpose", "onboarding")
-		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := lookupRecord(t, p.url, eventID, key, "onboarding")
+		return code
 	}
 	if c := lookup(); c != 200 {
 		t.Fatalf("a lookup with the console's new key: %d", c)

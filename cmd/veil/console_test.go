@@ -554,15 +554,8 @@ destinations:
 	}
 	waitFor(t, "both deliveries", func() bool { return len(s.got("/bi")) == 2 })
 	lookup := func() int {
-		req, _ := http.NewRequest(http.MethodGet, p.url+"/v1/events/"+events[0]+"/record", nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Veil-Purpose", "onboarding")
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := lookupRecord(t, p.url, events[0], key, "onboarding")
+		return code
 	}
 	if c := lookup(); c != 200 {
 		t.Fatalf("lookup: %d", c)

@@ -179,3 +179,19 @@ func TestLookup(t *testing.T) {
 		}
 	}
 }
+
+// lookupRecord asks base's gated lookup for event's record with a
+// consumer's key and purpose, and returns the status and body.
+func lookupRecord(t *testing.T, base, event, key, purpose string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, base+"/v1/events/"+event+"/record", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Veil-Purpose", purpose)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}

@@ -105,18 +105,7 @@ func testErasureFollowsThePerson(t *testing.T, dsn string) {
 		t.Fatalf("offer: %d %v", status, err)
 	}
 	offer := out["event_id"].(string)
-	lookup := func() (int, string) {
-		req, _ := http.NewRequest(http.MethodGet, p.url+"/v1/events/"+offer+"/record", nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Veil-Purpose", "offers")
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	lookup := func() (int, string) { return lookupRecord(t, p.url, offer, key, "offers") }
 	if code, body := lookup(); code != 200 || !strings.Contains(body, "compensation") {
 		t.Fatalf("offer lookup before the erasure: %d %s", code, body)
 	}

@@ -240,15 +240,8 @@ func TestPostgres_ThreeReplicas(t *testing.T) {
 		}
 	}
 	lookup := func(p *veilProc) int {
-		req, _ := http.NewRequest(http.MethodGet, p.url+"/v1/events/"+hireID+"/record", nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Veil-Purpose", "onboarding")
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := lookupRecord(t, p.url, hireID, key, "onboarding")
+		return code
 	}
 	if code := lookup(procs[2]); code != 200 {
 		t.Fatalf("lookup before erasure: %d, want 200", code)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -44,18 +43,7 @@ func TestUpstreamLookup(t *testing.T) {
 	}
 	lvEvent := sendOut[strings.Index(sendOut, "evt_") : strings.Index(sendOut, "evt_")+30]
 
-	lookup := func(event string) (int, string) {
-		req, _ := http.NewRequest(http.MethodGet, p.url+"/v1/events/"+event+"/record", nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Veil-Purpose", "onboarding")
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	lookup := func(event string) (int, string) { return lookupRecord(t, p.url, event, key, "onboarding") }
 	code, body := lookup(ghEvent)
 	// The fetched record is normalised like a webhook: the normal form's
 	// fields, whatever the API's shape.
