@@ -197,9 +197,12 @@ func NewAPI(src *veil.Source, transport http.RoundTripper) (*API, error) {
 // names the status or the fault, never a record value. PerPage is
 // clamped to the vendor's largest page.
 func (a *API) List(ctx context.Context, l Listing, page func([]AppRecord) error) (string, error) {
-	l.PerPage = max(1, min(l.PerPage, vendorAPI[a.src.Vendor].maxPage))
+	l.PerPage = a.perPage(l.PerPage)
 	return a.vendor.list(ctx, a, l, page)
 }
+
+// perPage clamps n to the pages the vendor serves.
+func (a *API) perPage(n int) int { return max(1, min(n, vendorAPI[a.src.Vendor].maxPage)) }
 
 // Fetch returns the record of a stored event from its upstream ids.
 func (a *API) Fetch(ctx context.Context, ids map[string]string) ([]byte, error) {
@@ -220,9 +223,9 @@ type Check struct {
 // first page of the applications listing, nothing stored) and reports
 // what the API showed.
 func (a *API) Check(ctx context.Context, perPage int) (Check, error) {
-	c := Check{PerPage: max(1, min(perPage, vendorAPI[a.src.Vendor].maxPage))}
+	c := Check{PerPage: a.perPage(perPage)}
 	errFirst := errors.New("first page read")
-	_, err := a.vendor.list(ctx, a, Listing{Since: time.Unix(0, 0).UTC(), PerPage: c.PerPage}, func(recs []AppRecord) error {
+	_, err := a.List(ctx, Listing{Since: time.Unix(0, 0).UTC(), PerPage: c.PerPage}, func(recs []AppRecord) error {
 		c.FirstPage = len(recs)
 		return errFirst
 	})

@@ -194,21 +194,19 @@ func (leverAPI) refused(endpoint string, _ []byte) string {
 }
 
 func (lv leverAPI) list(ctx context.Context, a *API, l Listing, page func([]AppRecord) error) (string, error) {
-	since := strconv.FormatInt(l.Since.UnixMilli(), 10)
-	q := url.Values{"updated_at_start": {since}, "limit": {strconv.Itoa(l.PerPage)}}
-	if a.src.API.Confidential {
-		q.Set("confidentiality", "all")
+	query := func(start string) url.Values {
+		q := url.Values{start: {strconv.FormatInt(l.Since.UnixMilli(), 10)}, "limit": {strconv.Itoa(l.PerPage)}}
+		if a.src.API.Confidential {
+			q.Set("confidentiality", "all")
+		}
+		return q
 	}
-	if err := lv.pages(ctx, a, "/v1/opportunities", q, leverOpportunity, page); err != nil {
+	if err := lv.pages(ctx, a, "/v1/opportunities", query("updated_at_start"), leverOpportunity, page); err != nil {
 		return "", err
 	}
 	// A lost candidateDeleted web hook is the costliest miss: the deletion
 	// is reconciled as candidate.deleted.
-	q = url.Values{"deleted_at_start": {since}, "limit": {strconv.Itoa(l.PerPage)}}
-	if a.src.API.Confidential {
-		q.Set("confidentiality", "all")
-	}
-	return "", lv.pages(ctx, a, "/v1/opportunities/deleted", q, leverDeleted, page)
+	return "", lv.pages(ctx, a, "/v1/opportunities/deleted", query("deleted_at_start"), leverDeleted, page)
 }
 
 // pages lists path from q, following next while hasNext.
