@@ -1,14 +1,12 @@
 package audit_test
 
 import (
-	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/internal/pgtest"
 )
 
 // The store's tests run against both drivers: a SQLite file in a temp
@@ -23,39 +22,6 @@ import (
 // machine of this project runs one on 127.0.0.1:5432; VEIL_TEST_POSTGRES
 // names another). Without a server the PostgreSQL runs are skipped, and
 // fail when CI is set.
-
-// PostgresDSN is the test database; tests make their schemas in it.
-func PostgresDSN() string {
-	if dsn := os.Getenv("VEIL_TEST_POSTGRES"); dsn != "" {
-		return dsn
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-var (
-	pgOnce sync.Once
-	pgErr  error
-)
-
-// needPostgres skips (or, under CI, fails) a test when no PostgreSQL
-// answers.
-func needPostgres(tb testing.TB) {
-	tb.Helper()
-	pgOnce.Do(func() {
-		db, err := sql.Open("pgx", PostgresDSN())
-		if err == nil {
-			err = db.Ping()
-			db.Close()
-		}
-		pgErr = err
-	})
-	if pgErr != nil {
-		if os.Getenv("CI") != "" {
-			tb.Fatalf("no PostgreSQL at %s: CI runs one (%v)", PostgresDSN(), pgErr)
-		}
-		tb.Skipf("no PostgreSQL at %s: %v", PostgresDSN(), pgErr)
-	}
-}
 
 // testDB is one test's database.
 type testDB struct {
@@ -79,26 +45,7 @@ func newTestDB(tb testing.TB, driver string) testDB {
 	if driver == "sqlite" {
 		return testDB{driver: driver, path: filepath.Join(tb.TempDir(), "veil.db")}
 	}
-	needPostgres(tb)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "veil_test_" + hex.EncodeToString(b)
-	admin, err := sql.Open("pgx", PostgresDSN())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(PostgresDSN(), "?") {
-		sep = "&"
-	}
-	return testDB{driver: driver, dsn: PostgresDSN() + sep + "search_path=" + schema}
+	return testDB{driver: driver, dsn: pgtest.Schema(tb, "veil_test")}
 }
 
 // store returns an unopened store on the database with the given keys.

@@ -2,13 +2,9 @@ package delivery_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +15,7 @@ import (
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
 	"github.com/veilhq/veil/delivery"
+	"github.com/veilhq/veil/internal/pgtest"
 )
 
 // flapSink answers in turn 200, 404, 500, a closed connection and a slow
@@ -71,35 +68,6 @@ func newFlapSink(t *testing.T) *flapSink {
 	return s
 }
 
-// pgStore opens a store on a schema of its own in the PostgreSQL server
-// every machine of this project runs; each call opens another "replica"
-// on the same schema. Skipped without a server, failed under CI.
-func pgDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("VEIL_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err == nil {
-		err = admin.Ping()
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("no PostgreSQL at %s: CI runs one (%v)", dsn, err)
-		}
-		t.Skipf("no PostgreSQL: %v", err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "veil_dlv_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); admin.Close() })
-	return dsn + "&search_path=" + schema
-}
-
 func openPG(t *testing.T, dsn string) *audit.Store {
 	t.Helper()
 	cfg := mustConfig(t)
@@ -127,7 +95,7 @@ func TestStress_OneAttemptAtATime(t *testing.T) {
 		stress(t, st, st)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := pgDSN(t)
+		dsn := pgtest.Schema(t, "veil_dlv")
 		stress(t, openPG(t, dsn), openPG(t, dsn))
 	})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/internal/pgtest"
 )
 
 // offersLookup lets a consumer "recruiter" fetch offers with everything
@@ -75,7 +76,7 @@ func adminDo(t *testing.T, method, url string, out any) int {
 // report of the candidate counts both events.
 func TestPerson_ErasureFollowsThePerson(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) { testErasureFollowsThePerson(t, "") })
-	t.Run("postgres", func(t *testing.T) { testErasureFollowsThePerson(t, pgSchema(t)) })
+	t.Run("postgres", func(t *testing.T) { testErasureFollowsThePerson(t, pgtest.Schema(t, "veil_e2e")) })
 }
 
 func testErasureFollowsThePerson(t *testing.T, dsn string) {
@@ -146,7 +147,7 @@ func testErasureFollowsThePerson(t *testing.T, dsn string) {
 // the hire is delivered again, and its pseudonyms are new.
 func TestPerson_ErasureStaysErased(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) { testErasureStaysErased(t, "") })
-	t.Run("postgres", func(t *testing.T) { testErasureStaysErased(t, pgSchema(t)) })
+	t.Run("postgres", func(t *testing.T) { testErasureStaysErased(t, pgtest.Schema(t, "veil_e2e")) })
 }
 
 func testErasureStaysErased(t *testing.T, dsn string) {

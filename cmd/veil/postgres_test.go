@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -21,48 +18,8 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/internal/pgtest"
 )
-
-// testPostgres is the PostgreSQL server every machine of this project runs
-// (VEIL_TEST_POSTGRES names another).
-func testPostgres() string {
-	if dsn := os.Getenv("VEIL_TEST_POSTGRES"); dsn != "" {
-		return dsn
-	}
-	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-}
-
-// pgSchema makes a schema of its own for a test and returns the DSN that
-// uses it. Without a server the test is skipped, or fails when CI is set.
-func pgSchema(t *testing.T) string {
-	t.Helper()
-	admin, err := sql.Open("pgx", testPostgres())
-	if err == nil {
-		err = admin.Ping()
-	}
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("no PostgreSQL at %s: CI runs one (%v)", testPostgres(), err)
-		}
-		t.Skipf("no PostgreSQL at %s: %v", testPostgres(), err)
-	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "veil_e2e_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); admin.Close() })
-	return withSearchPath(testPostgres(), schema)
-}
-
-func withSearchPath(dsn, schema string) string {
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + schema
-}
 
 // pgConfig writes a config for dir whose store is the PostgreSQL dsn.
 func pgConfig(t *testing.T, dir, dsn, destinations string) string {
@@ -96,7 +53,7 @@ func openPGStore(t *testing.T, dsn string) *audit.Store {
 // webhook-id), none is lost, the chain verifies, and a subject erased
 // through one replica answers 410 on another.
 func TestPostgres_ThreeReplicas(t *testing.T) {
-	dsn := pgSchema(t)
+	dsn := pgtest.Schema(t, "veil_e2e")
 	sink := newSink(t, func(int, http.ResponseWriter) int { return 200 })
 	base := t.TempDir()
 	cfgs := make([]string, 3)
@@ -277,7 +234,7 @@ func TestPostgres_ThreeReplicas(t *testing.T) {
 // PostgreSQL with `veil store copy`; the copy verifies, decrypts, and serve
 // runs on it.
 func TestPostgres_StoreCopy(t *testing.T) {
-	dsn := pgSchema(t)
+	dsn := pgtest.Schema(t, "veil_e2e")
 	dir := t.TempDir()
 	config := writeConfig(t, dir, "")
 	_, st, err := loadStore(config)
@@ -349,7 +306,7 @@ func TestPostgres_StoreCopy(t *testing.T) {
 // serving answers 503 store_unavailable, loses nothing acknowledged, and
 // serving resumes by itself when it returns.
 func TestPostgres_BadDatabase(t *testing.T) {
-	dsn := pgSchema(t)
+	dsn := pgtest.Schema(t, "veil_e2e")
 	dir := t.TempDir()
 	free, _ := net.Listen("tcp", "127.0.0.1:0")
 	closed := free.Addr().String()
@@ -367,7 +324,7 @@ func TestPostgres_BadDatabase(t *testing.T) {
 	}
 
 	// A proxy between serve and the database, to cut and restore.
-	px := newTCPProxy(t, strings.TrimPrefix(strings.SplitN(strings.TrimPrefix(testPostgres(), "postgres://"), "/", 2)[0], "postgres@"))
+	px := newTCPProxy(t, strings.TrimPrefix(strings.SplitN(strings.TrimPrefix(pgtest.DSN(), "postgres://"), "/", 2)[0], "postgres@"))
 	proxied := strings.Replace(dsn, "127.0.0.1:5432", px.addr, 1)
 	config := pgConfig(t, t.TempDir(), proxied, "")
 	logs := &syncBuffer{}
