@@ -55,6 +55,7 @@ type AuditFilter struct {
 	Since, Until time.Time
 	Destinations []string // any of these
 	Actions      []string // any of these
+	Actors       []string // any of these (user:…, token:…, console:admin, veil…)
 	Subject      string   // a keyed subject hash
 	Subjects     []string // any of these keyed subject hashes (a person's references)
 	EventID      string   // rows of one event
@@ -62,6 +63,21 @@ type AuditFilter struct {
 	// at most Limit (0: all rows, oldest first).
 	BeforeSeq int64
 	Limit     int
+}
+
+// ParseTime reads a filter's time named name: an RFC 3339 time, a minute
+// as an HTML datetime-local input sends it (2026-12-07T09:30, read as UTC)
+// or a date. "" is the zero time.
+func ParseTime(name, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04", "2006-01-02T15:04:05", time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, Errorf(EINVALID, "%s is not a time: write a date (2026-11-27), a UTC minute (2026-11-27T09:30) or an RFC 3339 time (2026-11-27T09:30:00Z).", name)
 }
 
 // EventSummary is a stored event as the console lists it: never its payload.

@@ -30,7 +30,7 @@ func (s *Store) Export(ctx context.Context, f veil.AuditFilter, fn func(*veil.Au
 	for _, c := range []struct {
 		col string
 		vs  []string
-	}{{"destination", f.Destinations}, {"action", f.Actions}, {"subject", append([]string{f.Subject}, f.Subjects...)}, {"event_id", []string{f.EventID}}} {
+	}{{"destination", f.Destinations}, {"action", f.Actions}, {"actor", f.Actors}, {"subject", append([]string{f.Subject}, f.Subjects...)}, {"event_id", []string{f.EventID}}} {
 		if c.col == "subject" && c.vs[0] == "" {
 			c.vs = c.vs[1:]
 		}

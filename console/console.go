@@ -60,6 +60,7 @@ type Replayer interface {
 // Subjects answers access requests and erases (gateway.Subjects).
 type Subjects interface {
 	Report(ctx context.Context, ref string) (veil.SubjectReport, error)
+	Refs(ctx context.Context, ref string) ([]string, error)
 	Erase(ctx context.Context, ref, actor string) (veil.Erasure, veil.ErasureReceipt, error)
 }
 

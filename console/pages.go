@@ -339,46 +339,95 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 type auditData struct {
-	Rows                []veil.AuditEntry
-	Action, Destination string
-	Next                int64
-	Actions             []string
-	Chain               string
+	Rows    []veil.AuditEntry
+	Form    auditForm
+	Query   template.URL // the filter as a query string, for export and paging links
+	Next    int64
+	Actions []string
+	Chain   string
+	Error   string
 }
 
-func (c *Console) auditFilter(r *http.Request) (veil.AuditFilter, string, string) {
+// auditForm is the audit filter as the person typed it.
+type auditForm struct {
+	Action, Destination, Actor, Event, Subject, Since, Until string
+}
+
+// auditFilter reads the audit page's filter: action, destination, actor,
+// event, subject (a person's reference: her rows under every linked
+// reference) and a time range (UTC). The export takes the same.
+func (c *Console) auditFilter(r *http.Request) (veil.AuditFilter, auditForm, error) {
 	q := r.URL.Query()
-	f := veil.AuditFilter{}
-	action, dest := q.Get("action"), q.Get("destination")
-	if slices.Contains(veil.AuditActions, action) {
-		f.Actions = []string{action}
-	} else {
-		action = ""
+	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
+	in := auditForm{Action: get("action"), Destination: get("destination"), Actor: get("actor"), Event: get("event"),
+		Subject: get("subject"), Since: get("since"), Until: get("until")}
+	f := veil.AuditFilter{EventID: in.Event}
+	if in.Action != "" {
+		if !slices.Contains(veil.AuditActions, in.Action) {
+			return f, in, veil.Errorf(veil.EINVALID, "That is not an audit action.")
+		}
+		f.Actions = []string{in.Action}
 	}
-	if dest != "" {
-		f.Destinations = []string{dest}
+	if in.Destination != "" {
+		f.Destinations = []string{in.Destination}
 	}
-	return f, action, dest
+	if in.Actor != "" {
+		f.Actors = []string{in.Actor}
+	}
+	var err error
+	if f.Since, err = veil.ParseTime("From", in.Since); err != nil {
+		return f, in, err
+	}
+	if f.Until, err = veil.ParseTime("To", in.Until); err != nil {
+		return f, in, err
+	}
+	if in.Subject != "" {
+		if f.Subjects, err = c.Subjects.Refs(r.Context(), in.Subject); err != nil {
+			return f, in, err
+		}
+	}
+	return f, in, nil
+}
+
+func (in auditForm) query() template.URL {
+	v := url.Values{}
+	for k, s := range map[string]string{"action": in.Action, "destination": in.Destination, "actor": in.Actor,
+		"event": in.Event, "subject": in.Subject, "since": in.Since, "until": in.Until} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	return template.URL(v.Encode())
 }
 
 func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) {
-	f, action, dest := c.auditFilter(r)
+	f, in, err := c.auditFilter(r)
+	d := auditData{Form: in, Query: in.query(), Actions: veil.AuditActions, Chain: r.URL.Query().Get("chain")}
+	if err != nil {
+		d.Error = refError(err)
+		c.render(w, ErrorStatus(err), "audit", c.base(r, s, "Audit", "audit", d))
+		return
+	}
 	f.Limit = 50
 	f.BeforeSeq, _ = strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
-	rows, err := c.Store.AuditPage(r.Context(), f)
-	if err != nil {
+	if d.Rows, err = c.Store.AuditPage(r.Context(), f); err != nil {
+		c.Logger.Error("console audit", "err", err)
 		c.fail(w, http.StatusInternalServerError, "The audit log could not be read.")
 		return
 	}
-	d := auditData{Rows: rows, Action: action, Destination: dest, Actions: veil.AuditActions, Chain: r.URL.Query().Get("chain")}
-	if len(rows) == f.Limit {
-		d.Next = rows[len(rows)-1].Seq
+	if len(d.Rows) == f.Limit {
+		d.Next = d.Rows[len(d.Rows)-1].Seq
 	}
 	c.render(w, http.StatusOK, "audit", c.base(r, s, "Audit", "audit", d))
 }
 
+// export downloads the rows the audit page's filter selects, every one.
 func (c *Console) export(w http.ResponseWriter, r *http.Request, _ *session) {
-	f, _, _ := c.auditFilter(r)
+	f, _, err := c.auditFilter(r)
+	if err != nil {
+		c.fail(w, ErrorStatus(err), refError(err))
+		return
+	}
 	format := r.URL.Query().Get("format")
 	if format != "jsonl" {
 		format = "csv"

@@ -94,6 +94,17 @@ func CheckSubject(cfg *veil.Config, ref string) error {
 		strings.Join(forms, ", "))
 }
 
+// Refs returns the keyed hashes of every reference linked to the person
+// ref belongs to: what her audit rows and events are filed under.
+// EINVALIDSUBJECT and EUNKNOWNSUBJECT as for Report.
+func (s *Subjects) Refs(ctx context.Context, ref string) ([]string, error) {
+	if err := s.Check(ref); err != nil {
+		return nil, err
+	}
+	_, refs, err := s.Store.Person(ctx, ref)
+	return refs, err
+}
+
 // Report builds the access report (Art. 15) of the person ref belongs to.
 // EINVALIDSUBJECT for a malformed reference, EUNKNOWNSUBJECT for one Veil
 // holds nothing about.

@@ -104,25 +104,19 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "format must be csv or jsonl."))
 		return
 	}
-	f := veil.AuditFilter{Destinations: splitList(q.Get("destination")), Actions: splitList(q.Get("action"))}
+	f := veil.AuditFilter{Destinations: splitList(q.Get("destination")), Actions: splitList(q.Get("action")),
+		Actors: splitList(q.Get("actor")), EventID: q.Get("event")}
 	if err := s.checkFilter(f); err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	for _, p := range []struct {
-		name string
-		t    *time.Time
-	}{{"since", &f.Since}, {"until", &f.Until}} {
-		if v := q.Get(p.name); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				if t, err = time.Parse(time.DateOnly, v); err != nil {
-					writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "%s must be an RFC 3339 time or a date.", p.name))
-					return
-				}
-			}
-			*p.t = t
-		}
+	var err error
+	if f.Since, err = veil.ParseTime("since", q.Get("since")); err == nil {
+		f.Until, err = veil.ParseTime("until", q.Get("until"))
+	}
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
 	}
 	if v := q.Get("subject"); v != "" {
 		// A person's rows: those of every reference linked to her.

@@ -49,6 +49,8 @@ func runAuditExport(ctx context.Context, c *command, args []string, stdout, stde
 	dest := fs.String("destination", "", "only these destinations (comma-separated)")
 	action := fs.String("action", "", "only these actions (comma-separated), e.g. delivered,dead")
 	subject := fs.String("subject", "", "only this data subject (the vendor reference, e.g. greenhouse:candidate:123)")
+	actor := fs.String("actor", "", "only rows by these actors (comma-separated), e.g. console:admin,veil")
+	event := fs.String("event", "", "only the rows of this event (evt_…)")
 	out := fs.String("out", "", "write here instead of stdout")
 	pos, err := c.parse(fs, args, stdout, stderr)
 	if err != nil {
@@ -60,7 +62,7 @@ func runAuditExport(ctx context.Context, c *command, args []string, stdout, stde
 	if *format != "csv" && *format != "jsonl" {
 		return c.usage(fs, stderr, fmt.Sprintf("--format %q: use csv or jsonl", *format))
 	}
-	f := veil.AuditFilter{Destinations: splitList(*dest), Actions: splitList(*action)}
+	f := veil.AuditFilter{Destinations: splitList(*dest), Actions: splitList(*action), Actors: splitList(*actor), EventID: *event}
 	if f.Since, err = parseTime("since", *since); err != nil {
 		return c.usage(fs, stderr, err.Error())
 	}
@@ -87,7 +89,11 @@ func runAuditExport(ctx context.Context, c *command, args []string, stdout, stde
 	}
 	defer st.Close()
 	if *subject != "" {
-		f.Subject = st.SubjectHash(*subject)
+		// A person's rows: those of every reference linked to her, as the
+		// HTTP export and the console give them.
+		if _, f.Subjects, err = st.Person(ctx, *subject); err != nil {
+			return err
+		}
 	}
 	if *out == "" {
 		return st.WriteExport(ctx, stdout, *format, f)
