@@ -42,13 +42,18 @@ const (
 	// ActionSubjectRestored is an erased person's tombstone lifted by an
 	// admin (new consent), with the reason.
 	ActionSubjectRestored = "subject_restored"
+	// ActionDestinationPaused and ActionDestinationResumed are an
+	// operator holding a destination's deliveries back, and letting them go.
+	ActionDestinationPaused  = "destination_paused"
+	ActionDestinationResumed = "destination_resumed"
 )
 
 // AuditActions lists every audit action, for validating filters.
 var AuditActions = []string{ActionReceived, ActionRejected, ActionFiltered, ActionDelivered, ActionRetry, ActionDead,
 	ActionBlockedLeak, ActionReplayed, ActionLookup, ActionLookupDenied, ActionErased, ActionPurged, ActionPolicyLoaded,
 	ActionPolicyRejected, ActionSchemaDrift, ActionReconciled, ActionReviewHeld, ActionReviewApproved, ActionReviewRejected,
-	ActionReviewExpired, ActionConsumerAdded, ActionConsumerRevoked, ActionBlockedPolicy, ActionAuthFailed, ActionSubjectRestored}
+	ActionReviewExpired, ActionConsumerAdded, ActionConsumerRevoked, ActionBlockedPolicy, ActionAuthFailed, ActionSubjectRestored,
+	ActionDestinationPaused, ActionDestinationResumed}
 
 // AuditFilter selects audit rows; zero fields select everything.
 type AuditFilter struct {

@@ -148,6 +148,7 @@ type Delivery struct {
 	Pseudonymized []string
 	Categories    []string // data categories of the kept and pseudonymised fields
 	Detail        string   // the leaked path, or why it failed; never a value
+	HTTPStatus    int      // the last attempt's answer, 0 when none came
 	Attempts      int
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
@@ -160,6 +161,83 @@ type Delivery struct {
 	Source    string
 	EventType string
 	Subject   string // keyed hash
+}
+
+// Pause is a destination an operator paused: its deliveries wait, none is
+// claimed, until it is resumed.
+type Pause struct {
+	Destination string    `json:"destination"`
+	Actor       string    `json:"actor"`
+	Reason      string    `json:"reason"`
+	Since       time.Time `json:"since"`
+}
+
+// DeadReasons are the reasons a delivery went dead, as the dead-letter
+// inbox filters them (DeadReason names a delivery's).
+var DeadReasons = []string{"http", "timeout", "connection", "ssrf", "policy", "expired", "erased", "destination_removed", "other"}
+
+// DeadReason is why a dead delivery went dead, from its detail: one of
+// DeadReasons.
+func DeadReason(detail string) string {
+	for _, r := range deadPrefixes {
+		for _, p := range r.prefixes {
+			if strings.HasPrefix(detail, p) {
+				return r.reason
+			}
+		}
+	}
+	return "other"
+}
+
+// DeadPrefixes are the detail prefixes of each reason but "other", for a
+// store to filter by.
+func DeadPrefixes(reason string) []string {
+	for _, r := range deadPrefixes {
+		if r.reason == reason {
+			return r.prefixes
+		}
+	}
+	return nil
+}
+
+var deadPrefixes = []struct {
+	reason   string
+	prefixes []string
+}{
+	{"http", []string{"http ", "redirect"}}, {"timeout", []string{"timeout"}}, {"connection", []string{"connection error"}},
+	{"ssrf", []string{"ssrf:"}}, {"policy", []string{"policy_error"}}, {"expired", []string{"expired:"}},
+	{"erased", []string{"erased:"}}, {"destination_removed", []string{"destination no longer configured"}},
+}
+
+// DeadQuery selects dead deliveries, newest first (by when they went dead):
+// of a destination, in a time range, for a reason, with the last answer's
+// HTTP status. A page: Limit of them after the cursor Before (older) or
+// Before After (newer); Limit 0: every one.
+type DeadQuery struct {
+	Destination   string
+	Since, Until  time.Time
+	Reason        string // one of DeadReasons, "" for any
+	HTTPStatus    int
+	Before, After string // cursors from a DeadPage
+	Limit         int
+}
+
+// DeadLetter is a dead delivery as the inbox lists it.
+type DeadLetter struct {
+	*Delivery
+	Reason string
+	// Replayable is false when the payload is past retention or its
+	// subject was erased: a replay would be refused (410).
+	Replayable bool
+	Cursor     string
+}
+
+// DeadPage is one page of the inbox and how many match in all.
+type DeadPage struct {
+	Letters      []DeadLetter
+	Total        int64  // every dead delivery the query matches
+	Replayable   int64  // of which can be replayed
+	Older, Newer string // cursors, "" at either end
 }
 
 // ErrStaleClaim is returned for an attempt's outcome recorded under a claim

@@ -176,7 +176,8 @@ func (s *Store) SchemaPaths(ctx context.Context) (map[string]map[string]bool, er
 
 // ClaimDeliveries marks deliveries as sending under a lease that ends at
 // now+lease, at most limits[destination] for each destination, and returns
-// them with their decrypted bodies: pending ones that are due, and sending
+// them with their decrypted bodies, for every destination not paused:
+// pending ones that are due, and sending
 // ones whose lease has ended (the process that claimed them died, or could
 // not record the result), so a claim is never lost. Oldest due first. A
 // delivery whose body is gone (retention, erasure) comes back with a nil
@@ -189,7 +190,14 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 		// Ids first, each query reading its index range in order; then the
 		// details of just those.
 		var ids []any
+		paused, err := pausedIn(tx)
+		if err != nil {
+			return err
+		}
 		for dest, limit := range limits {
+			if paused[dest] {
+				continue // an operator holds it back; its deliveries wait
+			}
 			for _, status := range []string{veil.DeliveryPending, veil.DeliverySending} {
 				if limit <= 0 {
 					break
@@ -353,8 +361,8 @@ func (s *Store) finishTx(tx *wtx, d *veil.Delivery, a *veil.Attempt, now time.Ti
 	if a.Status != veil.DeliveryPending {
 		next = 0
 	}
-	if err := tx.deferExec(`UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, detail = ?, updated_at = ?, claim = ''
-		WHERE id = ? AND claim = ?`, a.Status, attempt, next, a.Detail, now.UnixNano(), d.ID, d.Claim); err != nil {
+	if err := tx.deferExec(`UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, detail = ?, http_status = ?, updated_at = ?, claim = ''
+		WHERE id = ? AND claim = ?`, a.Status, attempt, next, a.Detail, a.HTTPStatus, now.UnixNano(), d.ID, d.Claim); err != nil {
 		return false, fmt.Errorf("finish delivery: %w", err)
 	}
 	row := &veil.AuditEntry{Time: now, Actor: "veil", Source: d.Source, EventType: d.EventType, EventID: d.EventID,
@@ -468,8 +476,8 @@ var ErrDeliveryNotFound = veil.Errorf(veil.ENOTFOUND, "No such delivery.")
 
 // ReplayDelivery puts a dead delivery back in the queue with the decision
 // the current policy made again (nd: status, body, fields), keeping its id
-// so the consumer can still deduplicate, and audits it as replayed.
-func (s *Store) ReplayDelivery(ctx context.Context, old *veil.Delivery, nd *veil.Delivery) error {
+// so the consumer can still deduplicate, and audits it as replayed by actor.
+func (s *Store) ReplayDelivery(ctx context.Context, old *veil.Delivery, nd *veil.Delivery, actor string) error {
 	return s.write(ctx, func(tx *wtx) error {
 		var subject, status string
 		var wrapped []byte
@@ -502,7 +510,7 @@ func (s *Store) ReplayDelivery(ctx context.Context, old *veil.Delivery, nd *veil
 		pseudo, _ := json.Marshal(nonNil(nd.Pseudonymized))
 		cats, _ := json.Marshal(nonNil(nd.Categories))
 		now := s.Now().UnixNano()
-		if _, err := tx.exec(`UPDATE deliveries SET status = ?, detail = ?, attempts = 0, next_attempt_at = ?, updated_at = ?
+		if _, err := tx.exec(`UPDATE deliveries SET status = ?, detail = ?, attempts = 0, http_status = 0, next_attempt_at = ?, updated_at = ?
 			WHERE id = ?`, nd.Status, nd.Detail, now, now, old.ID); err != nil {
 			return fmt.Errorf("replay delivery: %w", err)
 		}
@@ -521,7 +529,7 @@ func (s *Store) ReplayDelivery(ctx context.Context, old *veil.Delivery, nd *veil
 		if err != nil {
 			return fmt.Errorf("replay delivery: %w", err)
 		}
-		return s.appendTx(tx, &veil.AuditEntry{Actor: "admin", Source: old.Source, EventType: old.EventType,
+		return s.appendTx(tx, &veil.AuditEntry{Actor: actor, Source: old.Source, EventType: old.EventType,
 			EventID: old.EventID, Destination: old.Destination, Subject: subject, Action: veil.ActionReplayed,
 			Outcome: nd.Status, FieldsKept: nd.FieldsKept, FieldsDropped: nd.FieldsDropped, Categories: nd.Categories, Detail: nd.Detail})
 	})

@@ -80,10 +80,10 @@ func testReplayErrors(t *testing.T, db testDB) {
 		t.Fatal(err)
 	}
 	nd := &veil.Delivery{Status: veil.DeliveryPending, Body: []byte(`{}`)}
-	if err := st.ReplayDelivery(ctx, &veil.Delivery{ID: "dlv_nosuch"}, nd); veil.ErrorCode(err) != veil.ENOTFOUND {
+	if err := st.ReplayDelivery(ctx, &veil.Delivery{ID: "dlv_nosuch"}, nd, "admin"); veil.ErrorCode(err) != veil.ENOTFOUND {
 		t.Errorf("unknown: got %v (%s), want not_found", err, veil.ErrorCode(err))
 	}
-	if err := st.ReplayDelivery(ctx, d, nd); veil.ErrorCode(err) != veil.ECONFLICT {
+	if err := st.ReplayDelivery(ctx, d, nd, "admin"); veil.ErrorCode(err) != veil.ECONFLICT {
 		t.Errorf("pending: got %v (%s), want conflict", err, veil.ErrorCode(err))
 	}
 }

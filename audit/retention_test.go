@@ -84,7 +84,7 @@ func testExpiredDeliveriesEndLoudly(t *testing.T, db testDB) {
 	if rows != 900 {
 		t.Fatalf("%d dead rows with outcome expired, want 900", rows)
 	}
-	if err := st.ReplayDelivery(ctx, dead[0], &veil.Delivery{Status: veil.DeliveryPending, Body: []byte(`{}`)}); veil.ErrorCode(err) != veil.EGONE {
+	if err := st.ReplayDelivery(ctx, dead[0], &veil.Delivery{Status: veil.DeliveryPending, Body: []byte(`{}`)}, "admin"); veil.ErrorCode(err) != veil.EGONE {
 		t.Fatalf("replay of an expired delivery: %v, want gone", err)
 	}
 	if n, err := st.Verify(ctx, nil); err != nil || n == 0 {

@@ -54,7 +54,7 @@ type Store interface {
 
 // Replayer re-decides and queues a dead delivery (the proxy's Replay).
 type Replayer interface {
-	Replay(ctx context.Context, id string) (*veil.Delivery, error)
+	Replay(ctx context.Context, id, actor string) (*veil.Delivery, error)
 }
 
 // Subjects answers access requests and erases (gateway.Subjects).
@@ -82,6 +82,9 @@ type Console struct {
 	Review   Reviewer
 	Subjects Subjects
 	Policies Policies
+	// Recovery, when set, serves the dead-letter inbox with its filters
+	// and replay of all matching, and pausing destinations.
+	Recovery Recovery
 	// Health, when set, gives the Overview each destination's breaker,
 	// success rate and latency.
 	Health Health
@@ -173,6 +176,8 @@ func (c *Console) init() {
 		m.HandleFunc("GET /console/events/{id}", c.authed(RoleAuditor, c.event))
 		m.HandleFunc("GET /console/dead", c.authed(RoleAuditor, c.dead))
 		m.HandleFunc("POST /console/dead/replay", c.authed(RoleAdmin, c.replay))
+		m.HandleFunc("POST /console/dead/replay-all", c.authed(RoleAdmin, c.replayAll))
+		m.HandleFunc("POST /console/destinations/{name}/{verb}", c.authed(RoleAdmin, c.pause))
 		m.HandleFunc("GET /console/review", c.authed(RoleAuditor, c.review))
 		m.HandleFunc("POST /console/review/{id}/{verb}", c.authed(RoleAdmin, c.decide))
 		m.HandleFunc("GET /console/subjects", c.authed(RoleAuditor, c.subjects))

@@ -24,7 +24,11 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
-	"join": strings.Join,
+	"join":   strings.Join,
+	"status": httpStatusText,
+	"duration": func(d time.Duration) string {
+		return roundDuration(d)
+	},
 }
 
 func (c *Console) base(r *http.Request, s *session, title, nav string, data any) page {
@@ -44,6 +48,8 @@ type overviewData struct {
 	Drawn   time.Time
 	Warning string
 	Passes  []pass
+	// Destinations are the configured ones with their pauses (live).
+	Destinations []gateway.Destination
 }
 
 type chart struct {
@@ -115,6 +121,10 @@ func (c *Console) cachedOverview(ctx context.Context) overviewData {
 		for _, h := range c.Health.Health() {
 			d.Health = append(d.Health, newHealthView(h, byDest[h.Destination], c.Now()))
 		}
+	}
+	var warn string
+	if d.Destinations, warn = c.destinationStates(ctx); warn != "" {
+		d.Warning = warn
 	}
 	d.Passes = nil
 	for _, src := range c.Reconciled {
@@ -285,33 +295,6 @@ func (c *Console) event(w http.ResponseWriter, r *http.Request, s *session) {
 	c.render(w, http.StatusOK, "event", c.base(r, s, "Event "+id, "events", d))
 }
 
-type deadData struct {
-	Deliveries  []*veil.Delivery
-	Destination string
-	Dests       []string
-}
-
-func (c *Console) dead(w http.ResponseWriter, r *http.Request, s *session) {
-	ds, err := c.Store.Deliveries(r.Context(), veil.DeliveryDead, 1000)
-	if err != nil {
-		c.fail(w, http.StatusInternalServerError, "The dead letters could not be read.")
-		return
-	}
-	d := deadData{Destination: r.URL.Query().Get("destination")}
-	seen := map[string]bool{}
-	for _, dl := range ds {
-		if !seen[dl.Destination] {
-			seen[dl.Destination] = true
-			d.Dests = append(d.Dests, dl.Destination)
-		}
-		if d.Destination == "" || dl.Destination == d.Destination {
-			d.Deliveries = append(d.Deliveries, dl)
-		}
-	}
-	slices.Sort(d.Dests)
-	c.render(w, http.StatusOK, "dead", c.base(r, s, "Dead letters", "dead", d))
-}
-
 // replay re-decides and queues the selected dead deliveries.
 func (c *Console) replay(w http.ResponseWriter, r *http.Request, s *session) {
 	ids := r.PostForm["id"]
@@ -322,7 +305,7 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, s *session) {
 	var ok, failed int
 	var reasons []string
 	for _, id := range ids {
-		if _, err := c.Replay.Replay(r.Context(), id); err != nil {
+		if _, err := c.Replay.Replay(r.Context(), id, "console:"+s.role); err != nil {
 			failed++
 			if m := veil.ErrorMessage(err); !slices.Contains(reasons, m) {
 				reasons = append(reasons, m)

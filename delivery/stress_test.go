@@ -160,7 +160,7 @@ func stress(t *testing.T, a, b *audit.Store) {
 			all, _ := a.Deliveries(ctx, "", 1000)
 			for _, d := range all {
 				nd := &veil.Delivery{Status: veil.DeliveryPending, Body: []byte(`{"replayed":true}`), FieldsKept: []string{"replayed"}}
-				switch err := b.ReplayDelivery(ctx, d, nd); {
+				switch err := b.ReplayDelivery(ctx, d, nd, "admin"); {
 				case err == nil:
 					replays.Add(1)
 				case veil.ErrorCode(err) == veil.ECONFLICT:

@@ -21,7 +21,7 @@ type AdminStore interface {
 	Delivery(ctx context.Context, id string) (*veil.Delivery, error)
 	Event(ctx context.Context, id string) (*veil.Event, error)
 	ListEvents(ctx context.Context, q veil.EventQuery) ([]veil.EventSummary, error)
-	ReplayDelivery(ctx context.Context, old, nd *veil.Delivery) error
+	ReplayDelivery(ctx context.Context, old, nd *veil.Delivery, actor string) error
 	WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error
 	Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL time.Duration, dryRun bool) (veil.PurgeResult, error)
 	ReviewDecide(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error)
@@ -224,7 +224,7 @@ func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request) {
 // handleReplay re-runs the current policy on the stored payload of a dead
 // delivery and queues it again under the same id.
 func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
-	d, err := s.Replay(r.Context(), mux.Vars(r)["id"])
+	d, err := s.Replay(r.Context(), mux.Vars(r)["id"], "admin")
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -234,8 +234,8 @@ func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
 
 // Replay re-decides a dead delivery with the running policy set and puts
 // it back in the queue. It fails with ENOTFOUND, ECONFLICT (not dead) or
-// EGONE (payload purged or subject erased).
-func (s *Server) Replay(ctx context.Context, id string) (*veil.Delivery, error) {
+// EGONE (payload purged or subject erased). Audited with actor.
+func (s *Server) Replay(ctx context.Context, id, actor string) (*veil.Delivery, error) {
 	d, err := s.Admin.Delivery(ctx, id)
 	if err != nil {
 		return nil, err
@@ -265,7 +265,7 @@ func (s *Server) Replay(ctx context.Context, id string) (*veil.Delivery, error) 
 		return nil, err
 	}
 	nd := Decide(ctx, set, in, ev, *target)
-	if err := s.Admin.ReplayDelivery(ctx, d, nd); err != nil {
+	if err := s.Admin.ReplayDelivery(ctx, d, nd, actor); err != nil {
 		return nil, err
 	}
 	d.Status, d.Attempts, d.Detail = nd.Status, 0, nd.Detail

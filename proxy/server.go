@@ -75,6 +75,9 @@ type Server struct {
 	// Subjects, when set, serves the subject routes: access reports,
 	// erasure and its lifting, the receipt key.
 	Subjects *gateway.Subjects
+	// Recovery, when set, serves the dead-letter filters, replay of all
+	// matching, and pausing destinations.
+	Recovery *gateway.Recovery
 	// Console serves /console (the web console); nil serves none.
 	Console http.Handler
 	// Upstream fetches records of sources in upstream lookup mode; nil
@@ -254,6 +257,12 @@ func (s *Server) init() error {
 		s.limiter = limiter{rate: s.LookupRate, burst: max(1, s.LookupBurst)}
 		s.pseudonymKey, _ = veil.DecodeKey(s.cfg.Keys.Pseudonym)
 		r.HandleFunc("/v1/events/{id}/record", s.handleRecord).Methods(http.MethodGet).Name("record")
+	}
+	if s.Recovery != nil { // before the general /v1/deliveries
+		r.HandleFunc("/v1/deliveries", s.requireAdmin(s.handleDead)).Methods(http.MethodGet).Queries("status", "dead").Name("dead")
+		r.HandleFunc("/v1/deliveries/replay", s.requireAdmin(s.handleReplayMatching)).Methods(http.MethodPost).Name("replay_matching")
+		r.HandleFunc("/v1/destinations", s.requireReader(s.handleDestinations)).Methods(http.MethodGet).Name("destinations")
+		r.HandleFunc("/v1/destinations/{name}/{verb:pause|resume}", s.requireAdmin(s.handlePause)).Methods(http.MethodPost).Name("pause")
 	}
 	if s.Admin != nil {
 		r.HandleFunc("/v1/deliveries", s.requireAdmin(s.handleDeliveries)).Methods(http.MethodGet).Name("deliveries")

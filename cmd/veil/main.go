@@ -47,8 +47,8 @@ var commands = []*command{
 		{name: "policy diff", args: "--policies NEW_DIR [--samples DIR]", about: "Per destination, the fields that would newly leave or stop leaving under the policies in NEW_DIR, over the events in the vault or the sample files in DIR.", run: runPolicyDiff},
 	}},
 	{name: "dlq", about: "The dead-letter inbox, through the running server's admin API.", sub: []*command{
-		{name: "dlq list", args: "[--url URL]", about: "List the dead deliveries.", run: runDLQList},
-		{name: "dlq replay", args: "ID… | --all [--url URL]", about: "Run the current policy again on the stored payload of dead deliveries and queue them under their own webhook-id.", run: runDLQReplay},
+		{name: "dlq list", args: "[--destination D] [--reason R] [--http-status N] [--since T] [--until T] [--url URL]", about: "List the dead deliveries the filters match (the 1000 most recent) and count them all.", run: runDLQList},
+		{name: "dlq replay", args: "ID… | --all [--destination D] [--reason R] [--http-status N] [--since T] [--until T] [--url URL]", about: "Run the current policy again on the stored payload of dead deliveries (named, or all the filters match) and queue them under their own webhook-id.", run: runDLQReplay},
 	}},
 	{name: "review", about: "The human review queue of destinations with review: true, through the running server's admin API.", sub: []*command{
 		{name: "review list", args: "[--url URL]", about: "List the deliveries held for review.", run: runReviewList},
@@ -67,6 +67,11 @@ var commands = []*command{
 	}},
 	{name: "receipt", about: "Erasure receipts.", sub: []*command{
 		{name: "receipt key", about: "Print the Ed25519 public key erasure receipts are signed with (base64), for veil audit verify-receipt --public-key.", run: runReceiptKey},
+	}},
+	{name: "destination", about: "Destinations, through the running server's admin API: pause one (its deliveries wait) and resume it.", sub: []*command{
+		{name: "destination list", args: "[--url URL]", about: "List the destinations and which are paused, by whom and why.", run: runDestination("")},
+		{name: "destination pause", args: "NAME --reason R [--url URL]", about: "Hold a destination's deliveries back, on every replica, until it is resumed (audited).", run: runDestination("pause")},
+		{name: "destination resume", args: "NAME [--url URL]", about: "Let a paused destination's deliveries go (audited).", run: runDestination("resume")},
 	}},
 	{name: "consumer", about: "Lookup consumers: who may fetch records through the gated lookup, for which purposes.", sub: []*command{
 		{name: "consumer add", args: "NAME --purpose P[,P…]", about: "Grant a consumer purposes and print its key once (Veil keeps only its hash).", run: runConsumerAdd},

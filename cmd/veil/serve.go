@@ -293,7 +293,9 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	subj := subjects(cfg, st)
 	subj.GivenUp = delivery.CountDead
 	srv.Subjects = subj
-	cons := &console.Console{Guard: guard, Store: st, Replay: srv, Review: srv, Subjects: subj, Policies: srv,
+	recovery := &gateway.Recovery{Store: st, Config: cfg, Replay: srv.Replay}
+	srv.Recovery = recovery
+	cons := &console.Console{Guard: guard, Store: st, Replay: srv, Review: srv, Subjects: subj, Policies: srv, Recovery: recovery,
 		CheckSubject: func(ref string) error { return gateway.CheckSubject(cfg, ref) }, Reconciled: reconciled,
 		AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
 		Logger: log.With("component", "console")}
@@ -322,6 +324,7 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	}
 	srv.Deliverer = deliverer
 	subj.Queued = deliverer.Notify
+	recovery.Resumed = deliverer.Notify
 	cons.Health = deliverer
 	wg.Add(1)
 	go func() {
