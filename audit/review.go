@@ -106,3 +106,14 @@ func (s *Store) ExpireReviews(ctx context.Context, ttl map[string]time.Duration)
 	}
 	return out, nil
 }
+
+// Held returns the deliveries waiting for review, oldest (the first to
+// expire) first, at most limit, without bodies, and how many wait in all.
+func (s *Store) Held(ctx context.Context, limit int) ([]*veil.Delivery, int64, error) {
+	var n int64
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE status = 'held'`).Scan(&n); err != nil {
+		return nil, 0, fmt.Errorf("count held deliveries: %w", err)
+	}
+	ds, err := s.deliveriesWhere(ctx, `d.status = 'held' ORDER BY d.created_at, d.id LIMIT ?`, limit)
+	return ds, n, err
+}

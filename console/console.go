@@ -69,6 +69,12 @@ type Reviewer interface {
 	Review(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error)
 }
 
+// HeldStore lists the deliveries waiting for review (audit.Store).
+type HeldStore interface {
+	Held(ctx context.Context, limit int) ([]*veil.Delivery, int64, error)
+	Delivery(ctx context.Context, id string) (*veil.Delivery, error)
+}
+
 // Roles.
 const (
 	RoleAdmin   = "admin"
@@ -77,11 +83,15 @@ const (
 
 // Console serves /console. Set the fields, then use it as an http.Handler.
 type Console struct {
-	Store    Store
-	Replay   Replayer
-	Review   Reviewer
-	Subjects Subjects
-	Policies Policies
+	Store  Store
+	Replay Replayer
+	Review Reviewer
+	Held   HeldStore
+	// ReviewTTL is each reviewed destination's review_ttl, for the expiry
+	// the Review list shows.
+	ReviewTTL map[string]time.Duration
+	Subjects  Subjects
+	Policies  Policies
 	// Recovery, when set, serves the dead-letter inbox with its filters
 	// and replay of all matching, and pausing destinations.
 	Recovery Recovery
@@ -179,7 +189,9 @@ func (c *Console) init() {
 		m.HandleFunc("POST /console/dead/replay-all", c.authed(RoleAdmin, c.replayAll))
 		m.HandleFunc("POST /console/destinations/{name}/{verb}", c.authed(RoleAdmin, c.pause))
 		m.HandleFunc("GET /console/review", c.authed(RoleAuditor, c.review))
+		m.HandleFunc("GET /console/review/{id}", c.authed(RoleAuditor, c.reviewOne))
 		m.HandleFunc("POST /console/review/{id}/{verb}", c.authed(RoleAdmin, c.decide))
+		m.HandleFunc("POST /console/review/bulk", c.authed(RoleAdmin, c.decideBulk))
 		m.HandleFunc("GET /console/subjects", c.authed(RoleAuditor, c.subjects))
 		m.HandleFunc("GET /console/subjects/report", c.authed(RoleAuditor, c.printReport))
 		m.HandleFunc("GET /console/subjects/erase", c.authed(RoleAdmin, c.confirmErase))

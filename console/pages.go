@@ -433,32 +433,91 @@ func (c *Console) verify(w http.ResponseWriter, r *http.Request, _ *session) {
 
 func urlText(s string) string { return url.QueryEscape(s) }
 
-// reviewItem is a held delivery with what it would send.
+// reviewPer is how many held deliveries the Review list shows.
+const reviewPer = 100
+
+// reviewItem is a held delivery with its age, expiry and what it would
+// send.
 type reviewItem struct {
 	*veil.Delivery
-	Body string
+	Age, ExpiresIn string
+	Expires        time.Time
+	Body           string // the detail page only
 }
 
+type reviewData struct {
+	Items []reviewItem
+	Total int64
+	Item  *reviewItem
+}
+
+func (c *Console) reviewItem(d *veil.Delivery) reviewItem {
+	it := reviewItem{Delivery: d, Age: roundDuration(c.Now().Sub(d.CreatedAt))}
+	if ttl := c.ReviewTTL[d.Destination]; ttl > 0 {
+		it.Expires = d.CreatedAt.Add(ttl)
+		it.ExpiresIn = roundDuration(it.Expires.Sub(c.Now()))
+	}
+	return it
+}
+
+// review lists the held deliveries: count, destination, age, expiry and
+// the categories each would release; an admin decides several at once.
 func (c *Console) review(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx := r.Context()
-	held, err := c.Store.Deliveries(ctx, veil.DeliveryHeld, 200)
+	held, total, err := c.Held.Held(ctx, reviewPer)
 	if err != nil {
+		c.Logger.Error("console review", "err", err)
 		c.fail(w, http.StatusInternalServerError, "The review queue could not be read.")
 		return
 	}
-	var items []reviewItem
+	d := reviewData{Total: total}
 	for _, h := range held {
-		ds, err := c.Store.EventDeliveries(ctx, h.EventID)
-		if err != nil {
-			continue
+		it := c.reviewItem(h)
+		if full, err := c.heldDelivery(ctx, h); err == nil {
+			it.Categories = full.Categories
 		}
-		for _, d := range ds {
-			if d.ID == h.ID {
-				items = append(items, reviewItem{Delivery: d, Body: indent(d.Body)})
-			}
+		d.Items = append(d.Items, it)
+	}
+	c.render(w, http.StatusOK, "review", c.base(r, s, "Review", "review", d))
+}
+
+// heldDelivery reads a delivery with its body and categories.
+func (c *Console) heldDelivery(ctx context.Context, h *veil.Delivery) (*veil.Delivery, error) {
+	ds, err := c.Store.EventDeliveries(ctx, h.EventID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		if d.ID == h.ID {
+			return d, nil
 		}
 	}
-	c.render(w, http.StatusOK, "review", c.base(r, s, "Review", "review", items))
+	return nil, veil.Errorf(veil.ENOTFOUND, "No such delivery.")
+}
+
+// reviewOne shows one held delivery's body and the controls to decide it.
+func (c *Console) reviewOne(w http.ResponseWriter, r *http.Request, s *session) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	h, err := c.Held.Delivery(ctx, id)
+	if err == nil && h.Status != veil.DeliveryHeld {
+		err = veil.Errorf(veil.ENOTFOUND, "not held")
+	}
+	if err != nil {
+		if ErrorStatus(err) == http.StatusInternalServerError {
+			c.Logger.Error("console review", "err", err)
+		}
+		c.fail(w, ErrorStatus(err), "That delivery is not waiting for review (decided, expired or erased).")
+		return
+	}
+	full, err := c.heldDelivery(ctx, h)
+	if err != nil {
+		c.fail(w, ErrorStatus(err), "The delivery could not be read.")
+		return
+	}
+	it := c.reviewItem(h)
+	it.Categories, it.Body = full.Categories, indent(full.Body)
+	c.render(w, http.StatusOK, "review-one", c.base(r, s, "Review "+id, "review", reviewData{Item: &it}))
 }
 
 // decide approves or rejects one held delivery.
@@ -468,19 +527,54 @@ func (c *Console) decide(w http.ResponseWriter, r *http.Request, s *session) {
 		c.fail(w, http.StatusNotFound, "No such action.")
 		return
 	}
-	reason := strings.TrimSpace(r.PostForm.Get("reason"))
-	if verb == "reject" && reason == "" {
-		http.Redirect(w, r, "/console/review?notice="+urlText("Say why it must not be sent."), http.StatusSeeOther)
-		return
-	}
-	d, err := c.Review.Review(r.Context(), r.PathValue("id"), verb == "approve", "console:"+s.role, reason)
+	http.Redirect(w, r, "/console/review?notice="+urlText(c.decideAll(r, s, []string{r.PathValue("id")}, verb)), http.StatusSeeOther)
+}
+
+// decideBulk approves or rejects the selected held deliveries, with one
+// reason.
+func (c *Console) decideBulk(w http.ResponseWriter, r *http.Request, s *session) {
+	verb := r.PostForm.Get("verb")
 	msg := ""
-	if err != nil {
-		msg = "Not done: " + veil.ErrorMessage(err)
-	} else {
-		msg = fmt.Sprintf("%s to %s: %s.", d.ID, d.Destination, map[bool]string{true: "approved, it will be sent", false: "rejected, it will never be sent"}[verb == "approve"])
+	switch {
+	case verb != "approve" && verb != "reject":
+		msg = "Choose approve or reject."
+	case len(r.PostForm["id"]) == 0:
+		msg = "Select at least one delivery."
+	default:
+		msg = c.decideAll(r, s, r.PostForm["id"], verb)
 	}
 	http.Redirect(w, r, "/console/review?notice="+urlText(msg), http.StatusSeeOther)
+}
+
+// decideAll decides ids and says what was done. A rejection needs a reason.
+func (c *Console) decideAll(r *http.Request, s *session, ids []string, verb string) string {
+	reason := strings.TrimSpace(r.PostForm.Get("reason"))
+	if verb == "reject" && reason == "" {
+		return "Say why it must not be sent."
+	}
+	var done []string
+	var reasons []string
+	for _, id := range ids {
+		d, err := c.Review.Review(r.Context(), id, verb == "approve", "console:"+s.role, reason)
+		if err != nil {
+			if m := veil.ErrorMessage(err); !slices.Contains(reasons, m) {
+				reasons = append(reasons, m)
+			}
+			continue
+		}
+		done = append(done, d.ID+" to "+d.Destination)
+	}
+	msg := ""
+	if len(done) > 0 {
+		msg = strings.Join(done, ", ") + map[bool]string{true: ": approved, it will be sent.", false: ": rejected, it will never be sent."}[verb == "approve"]
+		if len(done) > 1 {
+			msg = fmt.Sprintf("%d %s: %s.", len(done), map[bool]string{true: "approved, they will be sent", false: "rejected, they will never be sent"}[verb == "approve"], strings.Join(done, ", "))
+		}
+	}
+	if len(reasons) > 0 {
+		msg = strings.TrimSpace(fmt.Sprintf("%s %d not done: %s", msg, len(ids)-len(done), strings.Join(reasons, " ")))
+	}
+	return msg
 }
 
 // indent pretty-prints a JSON body ("" for none).

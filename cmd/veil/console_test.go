@@ -489,19 +489,35 @@ func TestConsole_Review(t *testing.T) {
 	a := newChrome(t, exe, p.url)
 	a.login(auditorToken)
 	a.step("auditor review page", chromedp.Navigate(p.url+"/console/review"), chromedp.WaitVisible(chromedp.ID("r-"+ids[0])))
-	if n := a.count("[id^=approve-], [id^=reject-], [id^=reason-]"); n != 0 {
+	if n := a.count("[id^=pick-], #bulk-approve, #bulk-reject"); n != 0 {
 		t.Fatalf("an auditor sees %d review controls", n)
+	}
+	a.step("auditor review item", chromedp.Navigate(p.url+"/console/review/"+ids[0]), chromedp.WaitVisible(chromedp.ID("r-"+ids[0])))
+	if n := a.count("[id^=approve-], [id^=reject-], [id^=reason-]"); n != 0 {
+		t.Fatalf("an auditor sees %d controls on a held delivery", n)
 	}
 	b := newChrome(t, exe, p.url)
 	b.login("e2e-admin-token")
 	b.step("review page", chromedp.Navigate(p.url+"/console/review"), chromedp.WaitVisible(chromedp.ID("r-"+ids[0])))
-	if n := b.count("[id^=approve-], [id^=reject-]"); n != 4 {
-		t.Fatalf("the admin sees %d review buttons, want 4", n)
+	if n := b.count("#review input[type=checkbox]"); n != 2 || !strings.Contains(b.text("review-count"), "2 waiting") ||
+		!strings.Contains(b.text("r-"+ids[0]), "offers-review") || !strings.Contains(b.text("r-"+ids[0]), "59m") {
+		t.Fatalf("the review list: %d checkboxes, count %q, row %q", n, b.text("review-count"), b.text("r-"+ids[0]))
 	}
 	b.shot("review")
+	// Open the first and approve it; reject the second from the list.
+	b.step("open one", chromedp.Click(chromedp.ID("open-"+ids[0])), chromedp.WaitVisible(chromedp.ID("approve-"+ids[0])))
+	if h := b.html(); !strings.Contains(h, "What offers-review would receive") || !strings.Contains(h, "user.unique_id") {
+		t.Fatalf("the held delivery's page shows no body or categories:\n%s", h)
+	}
+	b.shot("review-one")
 	b.step("approve", chromedp.Click(chromedp.ID("approve-"+ids[0])), chromedp.WaitVisible(chromedp.ID("notice")))
-	b.step("reject", chromedp.SendKeys(chromedp.ID("reason-"+ids[1]), "not for this tool"), chromedp.Click(chromedp.ID("reject-"+ids[1])),
-		chromedp.WaitVisible(chromedp.ID("empty")))
+	b.step("bulk reject without a reason", chromedp.Navigate(p.url+"/console/review"), chromedp.Click(chromedp.ID("pick-"+ids[1])), chromedp.Click(chromedp.ID("bulk-reject")),
+		chromedp.WaitVisible(chromedp.ID("notice")))
+	if n := b.text("notice"); !strings.Contains(n, "Say why") {
+		t.Fatalf("a rejection without a reason: %q", n)
+	}
+	b.step("bulk reject", chromedp.Click(chromedp.ID("pick-"+ids[1])), chromedp.SendKeys(chromedp.ID("bulk-reason"), "not for this tool"),
+		chromedp.Click(chromedp.ID("bulk-reject")), chromedp.WaitVisible(chromedp.ID("empty")))
 	waitFor(t, "the approved delivery at the sink", func() bool { return len(s.requests()) == 1 })
 	time.Sleep(500 * time.Millisecond)
 	got := s.requests()
