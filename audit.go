@@ -88,16 +88,37 @@ func ParseTime(name, s string) (time.Time, error) {
 // EventSummary is a stored event as the console lists it: never its payload.
 type EventSummary struct {
 	ID, Source, Vendor, EventType string
+	NormalType                    string // "" for events stored before version 14
 	Subject                       string // keyed hash
 	ReceivedAt                    time.Time
 	Held                          bool // the payload is still held (not purged or erased)
+	// Outcomes are its deliveries' states, by destination (ListEvents
+	// fills them).
+	Outcomes []Outcome
 }
 
-// EventQuery selects stored events, newest first: those before the id
-// Before (a page), of a source and an event type, or the one with ID.
+// Outcome is where one delivery of an event stands.
+type Outcome struct{ Destination, Status string }
+
+// EventQuery selects stored events, newest first: the one with ID, or
+// those matching every filter set. A page: Limit events before the id
+// Before (older) or after the id After (newer; ids sort by time).
 type EventQuery struct {
-	ID, Source, EventType, Before string
-	Limit                         int
+	ID, Source string
+	// EventType matches the vendor's type (any case) or the normal form's.
+	EventType string
+	// Subjects and Jobs are keyed hashes: events of any of these people's
+	// references, or of any of these jobs (both may be set: either).
+	Subjects, Jobs []string
+	// ByRefs is set when Subjects and Jobs are a search: none found means
+	// no event matches.
+	ByRefs bool
+	// Outcome (a delivery status) matches events with a delivery in it, to
+	// Destination when set.
+	Outcome, Destination string
+	Since, Until         time.Time
+	Before, After        string
+	Limit                int
 }
 
 // Consumer is a downstream system allowed to fetch records through the

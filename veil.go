@@ -43,7 +43,11 @@ type Event struct {
 	// lifted (nil before any): what left before cannot be linked to what
 	// leaves after.
 	Salt     []byte
-	DedupKey string // per-vendor idempotency key, "" when none; stored only as a keyed hash
+	// NormalType is the normal form's type (application.hired…), and Job
+	// the job's reference (greenhouse:job:123, "" when none; stored as a
+	// keyed hash): what the console finds events by.
+	NormalType, Job string
+	DedupKey        string // per-vendor idempotency key, "" when none; stored only as a keyed hash
 	// BodyKey makes the body a dedup key too: the scheme signs neither an
 	// id nor a timestamp, so a byte-identical body is a duplicate.
 	BodyKey    bool

@@ -3,25 +3,58 @@ package audit
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/veilhq/veil"
 )
 
-// ListEvents returns stored events, newest first, without their payloads:
-// keyset pages on the id (ids sort by time), so a page costs the same at
-// the millionth event as at the first.
+// ListEvents returns stored events, newest first, without their payloads,
+// each with its deliveries' outcomes: keyset pages on the id (ids sort by
+// time), so a page costs the same at the millionth event as at the first.
 func (s *Store) ListEvents(ctx context.Context, q veil.EventQuery) ([]veil.EventSummary, error) {
 	var where []string
 	var args []any
-	for _, c := range []struct{ cond, v string }{{"id = ?", q.ID}, {"source = ?", q.Source},
-		{"event_type = ?", q.EventType}, {"id < ?", q.Before}} {
+	for _, c := range []struct{ cond, v string }{{"e.id = ?", q.ID}, {"e.source = ?", q.Source},
+		{"e.id < ?", q.Before}, {"e.id > ?", q.After}} {
 		if c.v != "" {
 			where, args = append(where, c.cond), append(args, c.v)
 		}
 	}
-	query := `SELECT id, source, vendor, event_type, subject, received_at, ` + payloadHeld("events") + ` FROM events`
+	if q.EventType != "" {
+		where, args = append(where, "(e.normal_type = ? OR lower(e.event_type) = lower(?))"), append(args, q.EventType, q.EventType)
+	}
+	if q.ByRefs {
+		var any []string
+		if len(q.Subjects) > 0 {
+			in, a := inList(q.Subjects)
+			any, args = append(any, "e.subject IN "+in), append(args, a...)
+		}
+		if len(q.Jobs) > 0 {
+			in, a := inList(q.Jobs)
+			any, args = append(any, "(e.job IN "+in+" AND e.job <> '')"), append(args, a...)
+		}
+		if len(any) == 0 {
+			return nil, nil
+		}
+		where = append(where, "("+strings.Join(any, " OR ")+")")
+	}
+	if !q.Since.IsZero() {
+		where, args = append(where, "e.received_at >= ?"), append(args, q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		where, args = append(where, "e.received_at < ?"), append(args, q.Until.UnixNano())
+	}
+	if q.Outcome != "" {
+		cond := "EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = ?"
+		args = append(args, q.Outcome)
+		if q.Destination != "" {
+			cond, args = cond+" AND d.destination = ?", append(args, q.Destination)
+		}
+		where = append(where, cond+")")
+	}
+	query := `SELECT e.id, e.source, e.vendor, e.event_type, e.normal_type, e.subject, e.received_at, ` + payloadHeld("e") + ` FROM events e`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -29,7 +62,11 @@ func (s *Store) ListEvents(ctx context.Context, q veil.EventQuery) ([]veil.Event
 	if limit <= 0 || limit > 500 {
 		limit = 50
 	}
-	rows, err := s.rdb.QueryContext(ctx, query+fmt.Sprintf(" ORDER BY id DESC LIMIT %d", limit), args...)
+	order := "DESC"
+	if q.After != "" && q.Before == "" {
+		order = "ASC" // the page just newer, read upwards, then turned
+	}
+	rows, err := s.rdb.QueryContext(ctx, query+fmt.Sprintf(" ORDER BY e.id %s LIMIT %d", order, limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
@@ -38,13 +75,59 @@ func (s *Store) ListEvents(ctx context.Context, q veil.EventQuery) ([]veil.Event
 	for rows.Next() {
 		var e veil.EventSummary
 		var nanos int64
-		if err := rows.Scan(&e.ID, &e.Source, &e.Vendor, &e.EventType, &e.Subject, &nanos, &e.Held); err != nil {
+		if err := rows.Scan(&e.ID, &e.Source, &e.Vendor, &e.EventType, &e.NormalType, &e.Subject, &nanos, &e.Held); err != nil {
 			return nil, fmt.Errorf("list events: %w", err)
 		}
 		e.ReceivedAt = time.Unix(0, nanos).UTC()
 		out = append(out, e)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	if order == "ASC" {
+		slices.Reverse(out)
+	}
+	return out, s.outcomes(ctx, out)
+}
+
+// outcomes fills in each event's deliveries' states, in one statement.
+func (s *Store) outcomes(ctx context.Context, evs []veil.EventSummary) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	ids := make([]string, len(evs))
+	at := map[string]int{}
+	for i, e := range evs {
+		ids[i], at[e.ID] = e.ID, i
+	}
+	in, args := inList(ids)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT event_id, destination, status FROM deliveries WHERE event_id IN `+in+
+		` ORDER BY event_id, destination`, args...)
+	if err != nil {
+		return fmt.Errorf("list events' outcomes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var o veil.Outcome
+		if err := rows.Scan(&id, &o.Destination, &o.Status); err != nil {
+			return fmt.Errorf("list events' outcomes: %w", err)
+		}
+		if i, ok := at[id]; ok {
+			evs[i].Outcomes = append(evs[i].Outcomes, o)
+		}
+	}
+	return rows.Err()
+}
+
+// JobHashes are the keyed hashes a job id would be stored under, for each
+// source named.
+func (s *Store) JobHashes(sources []string, id string) []string {
+	out := make([]string, len(sources))
+	for i, src := range sources {
+		out[i] = s.SubjectHash(src + ":job:" + id)
+	}
+	return out
 }
 
 // AuditPage returns one page of audit rows, newest first (f.Limit rows

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -187,5 +188,56 @@ func testPause(t *testing.T, db testDB) {
 	}
 	if n, err := st.Verify(ctx, nil); err != nil || n == 0 {
 		t.Fatalf("verify: %d %v", n, err)
+	}
+}
+
+// TestListEvents_PagesBothWays: keyset pages of the events list, older and
+// newer, meet without a gap or a repeat, and a person's events are found
+// by any of her references.
+func TestListEvents_PagesBothWays(t *testing.T) { eachDriver(t, testListEventsPages) }
+
+func testListEventsPages(t *testing.T, db testDB) {
+	st := db.open(t)
+	ctx := context.Background()
+	var all []string
+	for i := range 5 {
+		e := event(i, fmt.Sprint("greenhouse:candidate:", i%2))
+		e.Refs = []string{e.Subject, fmt.Sprint("greenhouse:application:", 100+i%2)}
+		e.NormalType, e.Job = "application.hired", fmt.Sprint("greenhouse:job:", 7+i%2)
+		id, _, err := st.IngestEvent(ctx, e, nil, veil.Drift{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, id)
+	}
+	slices.Sort(all)
+	slices.Reverse(all) // the list's order: by id, which sorts by time
+	ids := func(es []veil.EventSummary) (out []string) {
+		for _, e := range es {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	p1, _ := st.ListEvents(ctx, veil.EventQuery{Limit: 2})
+	p2, _ := st.ListEvents(ctx, veil.EventQuery{Limit: 2, Before: p1[1].ID})
+	back, _ := st.ListEvents(ctx, veil.EventQuery{Limit: 2, After: p2[0].ID})
+	if fmt.Sprint(ids(p1)) != fmt.Sprint(all[:2]) || fmt.Sprint(ids(p2)) != fmt.Sprint(all[2:4]) || fmt.Sprint(ids(back)) != fmt.Sprint(all[:2]) {
+		t.Fatalf("pages %v %v, back %v; all %v", ids(p1), ids(p2), ids(back), all)
+	}
+	_, refs, err := st.Person(ctx, "greenhouse:application:101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.ListEvents(ctx, veil.EventQuery{ByRefs: true, Subjects: refs}); len(got) != 2 {
+		t.Fatalf("the person of application 101: %d events, want 2", len(got))
+	}
+	if got, _ := st.ListEvents(ctx, veil.EventQuery{ByRefs: true, Jobs: st.JobHashes([]string{"lever", "greenhouse"}, "7")}); len(got) != 3 {
+		t.Fatalf("job 7: %d events, want 3", len(got))
+	}
+	if got, _ := st.ListEvents(ctx, veil.EventQuery{ByRefs: true}); len(got) != 0 {
+		t.Fatalf("a search that found no reference lists %d events", len(got))
+	}
+	if got, _ := st.ListEvents(ctx, veil.EventQuery{EventType: "application.hired"}); len(got) != 5 {
+		t.Fatalf("by normal type: %d", len(got))
 	}
 }

@@ -148,8 +148,8 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 			return err
 		}
 		if err := tx.deferExec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
-			key_epoch, upstream) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType,
-			person, dedup, bodyDedup, e.ReceivedAt.UnixNano(), epoch, upstream); err != nil {
+			key_epoch, upstream, normal_type, job) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType,
+			person, dedup, bodyDedup, e.ReceivedAt.UnixNano(), epoch, upstream, e.NormalType, s.jobHash(e)); err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
 		if sealed != nil {
@@ -193,14 +193,22 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 	return id, duplicate, nil
 }
 
+// jobHash is the keyed hash of the event's job reference, "" for none.
+func (s *Store) jobHash(e *veil.Event) string {
+	if e.Job == "" {
+		return ""
+	}
+	return s.SubjectHash(e.Job)
+}
+
 // ingestErased stores an event of an erased person: answered like any
 // other (the ATS must not retry forever), but without its payload or dedup
 // hashes (nothing derived from her requests is kept), with every delivery
 // filtered as erased_subject and a received row saying so.
 func (s *Store) ingestErased(tx *wtx, e *veil.Event, person string, deliveries []*veil.Delivery, drift veil.Drift) error {
 	if err := tx.deferExec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
-		key_epoch, upstream) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType,
-		person, nil, nil, e.ReceivedAt.UnixNano(), 0, nil); err != nil {
+		key_epoch, upstream, normal_type, job) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType,
+		person, nil, nil, e.ReceivedAt.UnixNano(), 0, nil, e.NormalType, s.jobHash(e)); err != nil {
 		return fmt.Errorf("insert event: %w", err)
 	}
 	action, actor := veil.ActionReceived, e.Source

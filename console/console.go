@@ -69,6 +69,13 @@ type Reviewer interface {
 	Review(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error)
 }
 
+// Finder resolves what a person knows into an event query
+// (gateway.Find).
+type Finder interface {
+	Resolve(ctx context.Context, id string, q *veil.EventQuery) error
+	Source(name string) (string, error)
+}
+
 // HeldStore lists the deliveries waiting for review (audit.Store).
 type HeldStore interface {
 	Held(ctx context.Context, limit int) ([]*veil.Delivery, int64, error)
@@ -87,6 +94,7 @@ type Console struct {
 	Replay Replayer
 	Review Reviewer
 	Held   HeldStore
+	Find   Finder
 	// ReviewTTL is each reviewed destination's review_ttl, for the expiry
 	// the Review list shows.
 	ReviewTTL map[string]time.Duration

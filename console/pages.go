@@ -203,30 +203,99 @@ func (c *Console) drawOverview(ctx context.Context) overviewData {
 }
 
 type eventsData struct {
-	Events           []veil.EventSummary
-	Source, Type, ID string
-	Next             string
+	Events       []veil.EventSummary
+	Form         eventsForm
+	Query        template.URL
+	Older, Newer string
+	Outcomes     []string
+	Dests        []string
+	Error        string
 }
 
+// eventsForm is the events filter as typed.
+type eventsForm struct {
+	ID, Source, Type, Outcome, Destination, Since, Until string
+}
+
+// eventOutcomes are the delivery states the events list filters by.
+var eventOutcomes = []string{veil.DeliveryDelivered, veil.DeliveryDead, veil.DeliveryHeld, veil.DeliveryPending,
+	veil.DeliveryFiltered, veil.DeliveryBlocked, veil.DeliveryRejected}
+
+// events finds events by any id a person knows, type (the vendor's or the
+// normal form's), source, a destination's outcome and time, newest first,
+// paged both ways; each with its destinations' outcomes.
 func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
-	d := eventsData{Source: q.Get("source"), Type: q.Get("type"), ID: strings.TrimSpace(q.Get("id"))}
-	if d.ID != "" {
-		http.Redirect(w, r, "/console/events/"+d.ID, http.StatusSeeOther)
-		return
+	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
+	in := eventsForm{ID: get("id"), Source: get("source"), Type: get("type"), Outcome: get("outcome"), Destination: get("destination"),
+		Since: get("since"), Until: get("until")}
+	v := url.Values{}
+	for k, x := range map[string]string{"id": in.ID, "source": in.Source, "type": in.Type, "outcome": in.Outcome,
+		"destination": in.Destination, "since": in.Since, "until": in.Until} {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	d := eventsData{Form: in, Query: template.URL(v.Encode()), Outcomes: eventOutcomes}
+	if c.Recovery != nil {
+		if ds, err := c.Recovery.Destinations(r.Context()); err == nil {
+			for _, x := range ds {
+				d.Dests = append(d.Dests, x.Name)
+			}
+		}
 	}
 	const per = 50
-	evs, err := c.Store.ListEvents(r.Context(), veil.EventQuery{Source: d.Source, EventType: d.Type, Before: q.Get("before"), Limit: per})
+	eq := veil.EventQuery{EventType: in.Type, Before: get("before"), After: get("after"), Limit: per}
+	err := c.eventQuery(r, in, &eq)
+	if err == nil {
+		d.Events, err = c.Store.ListEvents(r.Context(), eq)
+	}
 	if err != nil {
-		c.Logger.Error("console events", "err", err)
-		c.fail(w, http.StatusInternalServerError, "The events could not be read.")
+		c.pageError(w, r, s, err, "events", "Events", &d.Error, &d)
 		return
 	}
-	d.Events = evs
-	if len(evs) == per {
-		d.Next = evs[len(evs)-1].ID
+	// An event's or a delivery's own id: that event.
+	if eq.ID != "" && len(d.Events) == 1 && eq.Before == "" && eq.After == "" {
+		http.Redirect(w, r, "/console/events/"+d.Events[0].ID, http.StatusSeeOther)
+		return
+	}
+	if n := len(d.Events); n > 0 {
+		if n == per || eq.After != "" {
+			d.Older = d.Events[n-1].ID
+		}
+		if eq.Before != "" || (eq.After != "" && n == per) {
+			d.Newer = d.Events[0].ID
+		}
 	}
 	c.render(w, http.StatusOK, "events", c.base(r, s, "Events", "events", d))
+}
+
+// eventQuery fills eq from the form: the id resolved to keyed hashes, the
+// source in any case, times, the outcome.
+func (c *Console) eventQuery(r *http.Request, in eventsForm, eq *veil.EventQuery) error {
+	var err error
+	if c.Find != nil {
+		if eq.Source, err = c.Find.Source(in.Source); err != nil {
+			return err
+		}
+		if err := c.Find.Resolve(r.Context(), in.ID, eq); err != nil {
+			return err
+		}
+	} else {
+		eq.Source, eq.ID = in.Source, in.ID
+	}
+	if in.Outcome != "" && !slices.Contains(eventOutcomes, in.Outcome) {
+		return veil.Errorf(veil.EINVALID, "Unknown outcome; outcomes are %s.", strings.Join(eventOutcomes, ", "))
+	}
+	eq.Outcome, eq.Destination = in.Outcome, in.Destination
+	if in.Destination != "" && in.Outcome == "" {
+		return veil.Errorf(veil.EINVALID, "Choose the outcome to look for at that destination.")
+	}
+	if eq.Since, err = veil.ParseTime("From", in.Since); err != nil {
+		return err
+	}
+	eq.Until, err = veil.ParseTime("To", in.Until)
+	return err
 }
 
 // eventData is one event: per destination the decision and what left.

@@ -72,7 +72,7 @@ func (c *Console) dead(w http.ResponseWriter, r *http.Request, s *session) {
 		d.Page, err = c.Recovery.Dead(r.Context(), q)
 	}
 	if err != nil {
-		c.pageError(w, r, s, err, "dead", "Dead letters", &d.Error, d)
+		c.pageError(w, r, s, err, "dead", "Dead letters", &d.Error, &d)
 		return
 	}
 	d.Confirm = r.URL.Query().Get("confirm") != ""
@@ -98,7 +98,7 @@ func (c *Console) pageError(w http.ResponseWriter, r *http.Request, s *session, 
 func (c *Console) replayAll(w http.ResponseWriter, r *http.Request, s *session) {
 	q, d, err := c.deadFilter(r, r.PostForm)
 	if err != nil {
-		c.pageError(w, r, s, err, "dead", "Dead letters", &d.Error, d)
+		c.pageError(w, r, s, err, "dead", "Dead letters", &d.Error, &d)
 		return
 	}
 	res, err := c.Recovery.ReplayMatching(r.Context(), q, "console:"+s.role)

@@ -147,6 +147,12 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 func (s *Server) resolve(ctx context.Context, ev *Prepared) (erased bool, err error) {
 	e := ev.Event
 	e.Refs = veil.SubjectRefs(e.Source, ev.Normal, e.Subject, s.cfg.Subjects.LinkByEmail)
+	if ev.Normal != nil {
+		e.NormalType = ev.Normal.Type
+		if id := ev.Normal.Job.ID; id != nil && *id != "" {
+			e.Job = e.Source + ":job:" + *id
+		}
+	}
 	st, err := s.store.Resolve(ctx, e.Refs)
 	if err != nil {
 		return false, err

@@ -148,6 +148,9 @@ func TestRecovery_BulkReplayAndPause(t *testing.T) {
 		strings.Count(page, `name="id"`) != 3 || strings.Count(page, "cannot be replayed</span>") != 1 {
 		t.Fatalf("dead letters: %d\n%s", code, page)
 	}
+	if code, page = getPage(t, admin, p.url+"/console/dead?reason=nonsense"); code != 400 || !strings.Contains(page, "Unknown reason") {
+		t.Fatalf("an unknown reason: %d\n%s", code, page)
+	}
 	if _, page = getPage(t, admin, p.url+"/console/dead?destination=hris-x&reason=http&confirm=1"); !strings.Contains(page, `id="confirm-all"`) ||
 		!strings.Contains(page, "Replay 3 deliveries") {
 		t.Fatalf("no confirmation:\n%s", page)
@@ -247,4 +250,88 @@ func adminDoBody(t *testing.T, method, url, body string, out any) int {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	return resp.StatusCode
+}
+
+// TestConsole_FindEvents: events found by any id a person knows (an
+// application's, a candidate's, a job's; through keyed hashes), by either
+// type in any case, by source in any case, by a destination's outcome and
+// by time; each listed with its destinations' outcomes.
+func TestConsole_FindEvents(t *testing.T) {
+	p, _, flaky, healthy, hireID := consoleSetup(t)
+	defer p.stop(t)
+	healthy.Store(true) // the hire is dead at flaky-bi; the rest arrive
+	client := &http.Client{Timeout: 10 * time.Second}
+	ids := map[string]string{"hire_candidate": hireID}
+	for _, name := range []string{"candidate_stage_change", "new_candidate_application", "offer_created"} {
+		code, out, err := postGreenhouse(context.Background(), client, p.url, mustRead(t, "../../testdata/samples/greenhouse/"+name+".json"), "find-"+name)
+		if err != nil || code != 200 {
+			t.Fatalf("send %s: %d %v", name, code, err)
+		}
+		ids[name] = out["event_id"].(string)
+	}
+	waitFor(t, "every delivery", func() bool { return len(flaky.requests()) == 4 })
+	admin, _, _ := consoleClient(t, p.url, "e2e-admin-token")
+	listed := regexp.MustCompile(`<tr id="e-(evt_[0-9a-v]+)">`)
+	find := func(q string) []string {
+		t.Helper()
+		var got []string
+		waitFor(t, "the events page for "+q, func() bool {
+			code, page := getPage(t, admin, p.url+"/console/events?"+q)
+			if code != 200 {
+				t.Fatalf("%s: %d\n%s", q, code, page)
+			}
+			got = nil
+			for _, m := range listed.FindAllStringSubmatch(page, -1) {
+				got = append(got, m[1])
+			}
+			return !strings.Contains(page, "status pending") && !strings.Contains(page, "status sending")
+		})
+		return got
+	}
+	same := func(q string, want ...string) {
+		t.Helper()
+		got := find(q)
+		var names []string
+		for _, id := range got {
+			for n, e := range ids {
+				if e == id {
+					names = append(names, n)
+				}
+			}
+		}
+		if strings.Join(names, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: found %v, want %v", q, names, want)
+		}
+	}
+	same("id=88190254", "hire_candidate")                          // the hire's application
+	same("id=61548830", "hire_candidate")                          // her candidate record
+	same("id=88213407", "offer_created", "candidate_stage_change") // the application and its offer, newest first
+	same("id=4409871", "offer_created", "candidate_stage_change")  // a job
+	same("id=greenhouse:candidate:61559902", "new_candidate_application")
+	same("id=99999999")
+	same("type=application.hired", "hire_candidate")
+	same("type=HIRE_CANDIDATE", "hire_candidate")
+	same("source=GreenHouse&outcome=dead&destination=flaky-bi", "hire_candidate")
+	same("outcome=delivered&destination=flaky-bi", "offer_created", "new_candidate_application", "candidate_stage_change")
+	same("since=" + url.QueryEscape(time.Now().UTC().Add(time.Hour).Format("2006-01-02T15:04")))
+	if got := find("source=greenhouse"); len(got) != 4 {
+		t.Errorf("source greenhouse: %d events", len(got))
+	}
+	// The list shows each destination's outcome.
+	if _, page := getPage(t, admin, p.url+"/console/events?id=88190254"); !strings.Contains(page, `<span class="status dead">flaky-bi: dead</span>`) ||
+		!strings.Contains(page, `<span class="status delivered">bi-warehouse: delivered</span>`) {
+		t.Errorf("no outcomes on the list:\n%s", page)
+	}
+	// An event's own id, or a delivery's, opens the event.
+	resp, err := admin.Get(p.url + "/console/events?id=" + hireID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/events/"+hireID {
+		t.Errorf("an event id: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if code, page := getPage(t, admin, p.url+"/console/events?source=workday"); code != 400 || !strings.Contains(page, "No such source") {
+		t.Errorf("an unknown source: %d", code)
+	}
 }
