@@ -42,7 +42,7 @@ type Event struct {
 	// Salt keys the person's pseudonyms after an erasure of hers was
 	// lifted (nil before any): what left before cannot be linked to what
 	// leaves after.
-	Salt     []byte
+	Salt []byte
 	// NormalType is the normal form's type (application.hired…), and Job
 	// the job's reference (greenhouse:job:123, "" when none; stored as a
 	// keyed hash): what the console finds events by.
