@@ -46,6 +46,11 @@ const (
 	// operator holding a destination's deliveries back, and letting them go.
 	ActionDestinationPaused  = "destination_paused"
 	ActionDestinationResumed = "destination_resumed"
+	// ActionAlertOpened and ActionAlertResolved are an alert condition
+	// starting and ending (Detail says which, in Veil's words: names and
+	// counts, never a value of a payload).
+	ActionAlertOpened   = "alert_opened"
+	ActionAlertResolved = "alert_resolved"
 )
 
 // AuditActions lists every audit action, for validating filters.
@@ -53,7 +58,7 @@ var AuditActions = []string{ActionReceived, ActionRejected, ActionFiltered, Acti
 	ActionBlockedLeak, ActionReplayed, ActionLookup, ActionLookupDenied, ActionErased, ActionPurged, ActionPolicyLoaded,
 	ActionPolicyRejected, ActionSchemaDrift, ActionReconciled, ActionReviewHeld, ActionReviewApproved, ActionReviewRejected,
 	ActionReviewExpired, ActionConsumerAdded, ActionConsumerRevoked, ActionBlockedPolicy, ActionAuthFailed, ActionSubjectRestored,
-	ActionDestinationPaused, ActionDestinationResumed}
+	ActionDestinationPaused, ActionDestinationResumed, ActionAlertOpened, ActionAlertResolved}
 
 // AuditFilter selects audit rows; zero fields select everything.
 type AuditFilter struct {

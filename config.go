@@ -52,6 +52,8 @@ type Config struct {
 	// organisational measures (Art. 30(1)(g)), listed after those Veil
 	// takes itself.
 	SecurityMeasures []string `yaml:"security_measures"`
+	// Alerts, when set, tells people when deliveries start failing.
+	Alerts *AlertsConfig `yaml:"alerts"`
 }
 
 // SubjectsConfig: how references are linked to one person.
@@ -421,7 +423,8 @@ var yamlSections = map[string]string{"Config": "at the top level", "Source": "in
 	"RetryConfig": "in retry", "Processor": "in processor", "KeysConfig": "in keys", "Retention": "in retention",
 	"HMACConfig": "in hmac", "APIConfig": "in api", "LookupConfig": "in lookup", "StorageConfig": "in storage",
 	"ReconcileConfig": "in reconcile", "NormalizeRule": "in a normalize rule", "SubjectsConfig": "in subjects",
-	"ControllerConfig": "in controller"}
+	"ControllerConfig": "in controller", "AlertsConfig": "in alerts", "AlertCount": "in an alert threshold",
+	"AlertChannel": "in an alerts.send entry", "AlertEmail": "in email"}
 
 var (
 	unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type veil\.(\w+)`)
@@ -530,6 +533,9 @@ func (c *Config) setDefaults() {
 	if c.Retention.Every == 0 {
 		c.Retention.Every = Duration(5 * time.Minute)
 	}
+	if c.Alerts != nil {
+		c.Alerts.SetDefaults()
+	}
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		if s.Tolerance == 0 {
@@ -619,6 +625,11 @@ func (c *Config) Validate() error {
 		// Past retention.audit the event's rows go too, payload and all.
 		return fmt.Errorf("config: retention.audit (%s) is shorter than retention.payload (%s): the audit log and the event rows must outlive the payloads they account for",
 			time.Duration(c.Retention.Audit), time.Duration(c.Retention.Payload))
+	}
+	if c.Alerts != nil {
+		if err := c.Alerts.Validate(); err != nil {
+			return err
+		}
 	}
 	switch c.Storage.Driver {
 	case DriverSQLite:

@@ -62,7 +62,9 @@ func runConsole(bin string, nEvents, nAudit int) {
 					return
 				}
 				e := &veil.Event{Source: "greenhouse", Vendor: "greenhouse", EventType: "hire_candidate",
-					Subject: fmt.Sprint("greenhouse:candidate:", i), DedupKey: fmt.Sprint("console-", i), ReceivedAt: time.Now(), Payload: payload}
+					Subject: fmt.Sprint("greenhouse:candidate:", i), DedupKey: fmt.Sprint("console-", i), ReceivedAt: time.Now(), Payload: payload,
+					Refs:       []string{fmt.Sprint("greenhouse:candidate:", i), fmt.Sprint("greenhouse:application:", 9_000_000+i)},
+					NormalType: "application.hired", Job: fmt.Sprint("greenhouse:job:", 4400000+i%300)}
 				ds := []*veil.Delivery{
 					{Destination: "bi-warehouse", Status: veil.DeliveryPending, Body: []byte(`{"type":"application.hired","application":{"id":"ps_1"}}`), FieldsKept: []string{"type", "application.id"}, Categories: []string{"system.operations", "user.unique_id"}},
 					{Destination: "slack-hiring", Status: veil.DeliveryFiltered, FieldsDropped: []string{"candidate.first_name"}},
@@ -83,6 +85,13 @@ func runConsole(bin string, nEvents, nAudit int) {
 	if err := st.AuditEntries(context.Background(), func(*veil.AuditEntry) error { have++; return nil }); err != nil {
 		fatal(err)
 	}
+	// The destinations are configured (serve would give up the deliveries
+	// of removed ones) and paused: nothing is sent while pages are timed.
+	for _, d := range []string{"bi-warehouse", "slack-hiring", "hris-onboarding"} {
+		if err := st.PauseDestination(context.Background(), d, "veil-load", "the console is being measured"); err != nil {
+			fatal(err)
+		}
+	}
 	st.Close()
 	if more := int64(nAudit) - have; more > 0 {
 		seed(filepath.Join(dir, "data"), int(more))
@@ -98,6 +107,10 @@ keys: {vault: "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", pseudonym: "q1Vo1A
 policies: %q
 sources:
   - {name: greenhouse, vendor: greenhouse, secret: %s}
+destinations:
+  - {name: bi-warehouse, url: "http://127.0.0.1:9/", sources: [greenhouse], policy: veil.destinations.bi_events, allow_private_network: true}
+  - {name: slack-hiring, url: "http://127.0.0.1:9/", sources: [greenhouse], policy: veil.destinations.slack_hiring, allow_private_network: true}
+  - {name: hris-onboarding, url: "http://127.0.0.1:9/", sources: [greenhouse], policy: veil.destinations.hris_onboarding, allow_private_network: true}
 `, filepath.Join(dir, "data"), policies, secret)), 0o600)
 	stop, base, err := startChild(exec.Command(bin, "serve", "--config", config))
 	if err != nil {
@@ -133,8 +146,16 @@ sources:
 		fatal(fmt.Errorf("the audit page lists no rows"))
 	}
 	deep := fmt.Sprint(nAudit / 2)
+	half := nEvents / 2
+	since := url.QueryEscape(time.Now().UTC().Add(-time.Minute).Format("2006-01-02T15:04"))
 	for _, path := range []string{"/console/events", "/console/events?before=" + mid, "/console/events/" + mid,
-		"/console/audit", "/console/audit?before=" + deep, "/console/audit?action=delivered", "/console/"} {
+		fmt.Sprint("/console/events?id=", 9_000_000+half),   // an application id: through the person's links
+		fmt.Sprint("/console/events?id=", 4400000+half%300), // a job id: ~1/300 of the events, a page of them
+		"/console/events?type=application.hired", "/console/events?type=hire_candidate&source=GREENHOUSE",
+		"/console/events?outcome=pending&destination=bi-warehouse", "/console/events?since=" + since,
+		"/console/dead", "/console/review",
+		"/console/audit", "/console/audit?before=" + deep, "/console/audit?action=delivered",
+		"/console/audit?actor=veil", "/console/audit?event=" + mid, "/console/"} {
 		var lat []time.Duration
 		for range 200 {
 			_, d := get(path)

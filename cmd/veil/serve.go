@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/alert"
 	"github.com/veilhq/veil/audit"
 	"github.com/veilhq/veil/auth"
 	"github.com/veilhq/veil/console"
@@ -349,6 +350,19 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 		go func() {
 			defer wg.Done()
 			r.Loop(bg, srcs)
+		}()
+	}
+	if cfg.Alerts != nil {
+		senders, err := alert.Senders(cfg.Alerts, nil, nil)
+		if err != nil {
+			return err
+		}
+		al := &alert.Alerter{Config: cfg.Alerts, Reconciled: reconciled, Store: st, Health: deliverer, Senders: senders,
+			Logger: log.With("component", "alerts")}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			al.Run(bg)
 		}()
 	}
 	if addr := os.Getenv("VEIL_PPROF_ADDR"); addr != "" {
