@@ -135,7 +135,9 @@ func TestAlerter_MaxPerHour(t *testing.T) {
 func TestSenders_SSRF(t *testing.T) {
 	for _, addr := range []string{"10.0.0.5", "169.254.169.254", "127.0.0.1", "192.168.1.1", "fd00::1"} {
 		var dialled atomic.Int32
-		lookup := func(context.Context, string) ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr(addr)}, nil }
+		lookup := func(context.Context, string) ([]netip.Addr, error) {
+			return []netip.Addr{netip.MustParseAddr(addr)}, nil
+		}
 		dial := func(context.Context, string, string) (net.Conn, error) {
 			dialled.Add(1)
 			return nil, errors.New("no dial in this test")
