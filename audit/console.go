@@ -2,6 +2,8 @@ package audit
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -47,10 +49,13 @@ func (s *Store) ListEvents(ctx context.Context, q veil.EventQuery) ([]veil.Event
 		where, args = append(where, "e.received_at < ?"), append(args, q.Until.UnixNano())
 	}
 	if q.Outcome != "" {
-		cond := "EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = ?"
+		// By the event's deliveries (deliveries_event), not by every
+		// delivery in that status: "|| ''" keeps SQLite's planner off the
+		// status index, which would read them all for each event.
+		cond := "EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status || '' = ?"
 		args = append(args, q.Outcome)
 		if q.Destination != "" {
-			cond, args = cond+" AND d.destination = ?", append(args, q.Destination)
+			cond, args = cond+" AND d.destination || '' = ?", append(args, q.Destination)
 		}
 		where = append(where, cond+")")
 	}
@@ -118,6 +123,35 @@ func (s *Store) outcomes(ctx context.Context, evs []veil.EventSummary) error {
 		}
 	}
 	return rows.Err()
+}
+
+// FindRefs returns the keyed hashes of every reference of the person ref
+// belongs to, for finding her events: through the subject links, or the
+// reference itself when an event was stored under it; nil when neither.
+// Unlike Person it never scans the audit log (a search tries several
+// references that do not exist for each id typed).
+func (s *Store) FindRefs(ctx context.Context, ref string) ([]string, error) {
+	h := s.SubjectHash(ref)
+	queryRow := func(q string, args ...any) *sql.Row { return s.rdb.QueryRowContext(ctx, q, args...) }
+	var person string
+	err := queryRow(`SELECT person FROM subject_links WHERE ref = ?`, h).Scan(&person)
+	switch {
+	case err == nil:
+		k, err := finalPerson(queryRow, link{person: person})
+		if err != nil {
+			return nil, err
+		}
+		return s.aliases(ctx, s.rdb, k.person)
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("find subject: %w", err)
+	}
+	var one int
+	if err := queryRow(`SELECT 1 FROM events WHERE subject = ? LIMIT 1`, h).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("find subject: %w", err)
+	}
+	return s.aliases(ctx, s.rdb, h)
 }
 
 // JobHashes are the keyed hashes a job id would be stored under, for each

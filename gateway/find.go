@@ -10,7 +10,7 @@ import (
 
 // FindStore is what finding events reads; audit.Store implements it.
 type FindStore interface {
-	Person(ctx context.Context, ref string) (person string, refs []string, err error)
+	FindRefs(ctx context.Context, ref string) ([]string, error)
 	JobHashes(sources []string, id string) []string
 	Delivery(ctx context.Context, id string) (*veil.Delivery, error)
 }
@@ -66,10 +66,8 @@ func (f *Find) Resolve(ctx context.Context, id string, q *veil.EventQuery) error
 		q.Jobs = f.Store.JobHashes(f.Config.SourceNames(), id)
 	}
 	for _, ref := range refs {
-		_, hashes, err := f.Store.Person(ctx, ref)
-		if veil.ErrorCode(err) == veil.EUNKNOWNSUBJECT {
-			continue
-		} else if err != nil {
+		hashes, err := f.Store.FindRefs(ctx, ref)
+		if err != nil {
 			return err
 		}
 		for _, h := range hashes {
