@@ -220,7 +220,7 @@ func (c *Console) init() {
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.init()
 	h := w.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "+
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "+
 		"frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -400,10 +400,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *session) {
 // page is what every template gets.
 type page struct {
 	Title, Nav, CSRF, Role, Error, Notice string
-	// Refresh, when set, reloads the page every so many seconds: the
-	// Overview's live updates, without JavaScript.
-	Refresh int
-	Data    any
+	Data                                  any
 }
 
 func (c *Console) render(w http.ResponseWriter, status int, name string, p page) {
@@ -418,10 +415,16 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, p page)
 	io.WriteString(w, b.String())
 }
 
-// fail answers a console error as a small page (its text is Veil's own,
-// never a value from a payload).
+// fail answers a console error as a page of the console, with its
+// navigation (its text is Veil's own, never a value from a payload).
 func (c *Console) fail(w http.ResponseWriter, status int, msg string) {
+	var b strings.Builder
+	if err := c.tmpl.ExecuteTemplate(&b, "error", page{Title: http.StatusText(status), Error: msg, Data: status}); err != nil {
+		c.Logger.Error("console template", "page", "error", "err", err)
+		b.Reset()
+		template.HTMLEscape(&b, []byte(msg))
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	template.Must(template.New("e").Parse(`<!doctype html><title>Veil console</title><p>{{.}}</p><p><a href="/console/">Back</a></p>`)).Execute(w, msg)
+	io.WriteString(w, b.String())
 }

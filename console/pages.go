@@ -18,11 +18,12 @@ import (
 )
 
 var funcs = template.FuncMap{
-	"time": func(t time.Time) string {
+	// time is a time in UTC, marked up for the script to add local time.
+	"time": func(t time.Time) template.HTML {
 		if t.IsZero() {
 			return "—"
 		}
-		return t.UTC().Format("2006-01-02 15:04:05Z")
+		return template.HTML(`<time datetime="` + t.UTC().Format(time.RFC3339) + `">` + t.UTC().Format("2006-01-02 15:04:05Z") + `</time>`)
 	},
 	"join":   strings.Join,
 	"status": httpStatusText,
@@ -71,13 +72,8 @@ type bar struct {
 const chartHeight = 80
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
-	p := c.base(r, s, "Overview", "overview", c.cachedOverview(r.Context()))
-	p.Refresh = overviewRefresh
-	c.render(w, http.StatusOK, "overview", p)
+	c.render(w, http.StatusOK, "overview", c.base(r, s, "Overview", "overview", c.cachedOverview(r.Context())))
 }
-
-// overviewRefresh is how often, in seconds, an open Overview reloads.
-const overviewRefresh = 10
 
 // overviewTTL is how long a drawn Overview is served before it is drawn
 // again: counting a day of audit rows takes seconds at a million rows.

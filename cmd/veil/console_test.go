@@ -197,9 +197,9 @@ func TestConsole_Browser(t *testing.T) {
 		b.step("overview", chromedp.Navigate(p.url+"/console/"), chromedp.WaitVisible(chromedp.ID("queue")))
 		return strings.Contains(b.text("h-flaky-bi"), "0.0% of 1") && strings.Contains(b.text("h-bi-warehouse"), "100.0% of 1")
 	})
-	if h := b.html(); !strings.Contains(h, `http-equiv="refresh"`) || !strings.Contains(h, `class="breaker closed"`) ||
+	if h := b.html(); !strings.Contains(h, `id="live-toggle"`) || !strings.Contains(h, `class="breaker closed"`) ||
 		!strings.Contains(h, `<polyline points="0,60`) {
-		t.Fatalf("the Overview has no refresh, breaker state or charts:\n%s", h)
+		t.Fatalf("the Overview has no live updates, breaker state or charts:\n%s", h)
 	}
 	b.shot("overview")
 	b.step("events", chromedp.Navigate(p.url+"/console/events"), chromedp.WaitVisible(chromedp.ID("events")))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/veilhq/veil"
 )
@@ -333,5 +336,59 @@ func TestConsole_FindEvents(t *testing.T) {
 	}
 	if code, page := getPage(t, admin, p.url+"/console/events?source=workday"); code != 400 || !strings.Contains(page, "No such source") {
 		t.Errorf("an unknown source: %d", code)
+	}
+}
+
+// TestConsole_LiveOverview: the Overview, open in Chromium, shows a
+// destination's breaker go open (red, and the word "open") when its sink
+// starts failing, without the page being reloaded; its live updates can
+// be paused.
+func TestConsole_LiveOverview(t *testing.T) {
+	exe := chromiumPath(t)
+	var failing atomic.Bool
+	s := newSink(t, func(int, http.ResponseWriter) int {
+		if failing.Load() {
+			return 503
+		}
+		return 200
+	})
+	dir := t.TempDir()
+	config := writeConfigDests(t, dir, "destinations:"+destination("hris-x", s.URL+"/hris", 2, "")+"\n")
+	p := startVeil(t, config, &syncBuffer{})
+	defer p.stop(t)
+	b := newChrome(t, exe, p.url)
+	b.login("e2e-admin-token")
+	// A mark on the page that a reload would wipe.
+	markCtx, cancelMark := b.limit()
+	_, err := chromedp.Run(markCtx, chromedp.Evaluate[bool](`window.veilMark = true`))
+	cancelMark()
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing.Store(true)
+	client := &http.Client{Timeout: 10 * time.Second}
+	body := mustRead(t, "../../testdata/samples/greenhouse/hire_candidate.json")
+	for i := range 6 {
+		b := bytes.ReplaceAll(body, []byte("88190254"), []byte(fmt.Sprint(88190300+i)))
+		if code, _, err := postGreenhouse(context.Background(), client, p.url, b, fmt.Sprint("live-", i)); err != nil || code != 200 {
+			t.Fatalf("send: %d %v", code, err)
+		}
+	}
+	start := time.Now()
+	waitFor(t, "the breaker open on the Overview", func() bool { return b.count("#h-hris-x .breaker.open") == 1 })
+	t.Logf("the Overview showed the breaker open %s after the sink began failing", time.Since(start).Round(100*time.Millisecond))
+	if b.count("#h-hris-x .breaker.open") != 1 {
+		t.Fatal("no open breaker")
+	}
+	ctx, cancel := b.limit()
+	marked, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.veilMark === true`))
+	cancel()
+	if err != nil || !marked {
+		t.Fatalf("the page was reloaded (%v)", err)
+	}
+	b.shot("overview-breaker-open")
+	b.step("pause live updates", chromedp.Click(chromedp.ID("live-toggle")))
+	if got := b.text("live-state"); got != "Live updates are paused." {
+		t.Fatalf("after pausing: %q", got)
 	}
 }
