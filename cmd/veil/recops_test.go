@@ -392,3 +392,66 @@ func TestConsole_LiveOverview(t *testing.T) {
 		t.Fatalf("after pausing: %q", got)
 	}
 }
+
+// TestConsole_RecOpsBrowser is RecOps at the console in Chromium:
+// find a Greenhouse hire by its application id, filter the events by
+// application.hired and a time range, then, with the sink back, replay all
+// matching dead letters after the confirmation and see each delivered
+// once. Screenshots of each step go to consoleScreens.
+func TestConsole_RecOpsBrowser(t *testing.T) {
+	exe := chromiumPath(t)
+	p, _, flaky, healthy, hireID := consoleSetup(t)
+	defer p.stop(t)
+	client := &http.Client{Timeout: 10 * time.Second}
+	if code, _, err := postGreenhouse(context.Background(), client, p.url,
+		mustRead(t, "../../testdata/samples/greenhouse/candidate_stage_change.json"), "recops-stage"); err != nil || code != 200 {
+		t.Fatalf("send: %d %v", code, err)
+	}
+	waitFor(t, "two dead letters", func() bool { return len(flaky.requests()) == 2 })
+	b := newChrome(t, exe, p.url)
+	b.login("e2e-admin-token")
+
+	b.step("find by application id", chromedp.Navigate(p.url+"/console/events"), chromedp.WaitVisible(chromedp.ID("f-id")),
+		chromedp.SendKeys(chromedp.ID("f-id"), "88190254"), chromedp.Click(chromedp.ID("search")),
+		chromedp.WaitVisible(chromedp.ID("e-"+hireID)))
+	if n := b.count("#events tbody tr[id^=e-]"); n != 1 {
+		t.Fatalf("the application id finds %d events, want the hire", n)
+	}
+	b.shot("events-by-application-id")
+
+	from := time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04")
+	b.step("filter by type and time", chromedp.Navigate(p.url+"/console/events?type=application.hired&since="+url.QueryEscape(from)),
+		chromedp.WaitVisible(chromedp.ID("e-"+hireID)))
+	if n := b.count("#events tbody tr[id^=e-]"); n != 1 || !strings.Contains(b.text("e-"+hireID), "flaky-bi: dead") {
+		t.Fatalf("application.hired in the last hour: %d events; row %q", n, b.text("e-"+hireID))
+	}
+	b.shot("events-hired-last-hour")
+
+	healthy.Store(true)
+	b.step("dead letters", chromedp.Navigate(p.url+"/console/dead?destination=flaky-bi"), chromedp.WaitVisible(chromedp.ID("dead-count")))
+	if c := b.text("dead-count"); !strings.Contains(c, "2 dead deliveries match; 2 can be replayed") {
+		t.Fatalf("dead letters: %q", c)
+	}
+	b.step("replay all", chromedp.Click(chromedp.ID("replay-all")), chromedp.WaitVisible(chromedp.ID("replay-all-confirm")))
+	b.shot("dead-letters-confirm")
+	b.step("confirm", chromedp.Click(chromedp.ID("replay-all-confirm")), chromedp.WaitVisible(chromedp.ID("notice")))
+	if n := b.text("notice"); n != "2 of 2 matching replayed." {
+		t.Fatalf("notice: %q", n)
+	}
+	waitFor(t, "both replays at the sink", func() bool { return len(flaky.requests()) == 4 })
+	seen := map[string]int{}
+	for _, r := range flaky.requests()[2:] {
+		seen[r.webhookID]++
+		if r.status != 200 {
+			t.Fatalf("a replay answered %d", r.status)
+		}
+	}
+	if len(seen) != 2 {
+		t.Fatalf("replays: %v", seen)
+	}
+	b.step("after", chromedp.Navigate(p.url+"/console/dead?destination=flaky-bi"), chromedp.WaitVisible(chromedp.ID("dead-count")))
+	if c := b.text("dead-count"); !strings.Contains(c, "0 dead deliveries match") {
+		t.Fatalf("after the replays: %q", c)
+	}
+	b.shot("dead-letters-after-replay")
+}
