@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -293,7 +294,7 @@ func (c *Console) authed(min string, h func(w http.ResponseWriter, r *http.Reque
 				http.Redirect(w, r, "/console/login", http.StatusSeeOther)
 				return
 			}
-			c.fail(w, http.StatusUnauthorized, "Your session has ended; log in again.")
+			c.relogin(w, r)
 			return
 		}
 		if r.Method == http.MethodPost {
@@ -312,15 +313,66 @@ func (c *Console) authed(min string, h func(w http.ResponseWriter, r *http.Reque
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	id, tok := randomToken(), randomToken()
-	c.logins.Add(id, login{csrf: tok, expires: c.Now().Add(loginTTL)})
-	http.SetCookie(w, &http.Cookie{Name: loginName, Value: id, Path: "/console/login", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(loginTTL / time.Second)})
 	msg := ""
 	if r.URL.Query().Get("failed") != "" {
 		msg = "That token is not the admin or the auditor token."
 	}
-	c.render(w, http.StatusOK, "login", page{Title: "Log in", CSRF: tok, Error: msg})
+	c.drawLogin(w, r, http.StatusOK, msg, nil)
+}
+
+// drawLogin hands out a login form (a fresh pre-session), carrying kept,
+// the form a person was sending when her session ended, if any.
+func (c *Console) drawLogin(w http.ResponseWriter, r *http.Request, status int, msg string, kept *keptForm) {
+	id, tok := randomToken(), randomToken()
+	c.logins.Add(id, login{csrf: tok, expires: c.Now().Add(loginTTL)})
+	http.SetCookie(w, &http.Cookie{Name: loginName, Value: id, Path: "/console/login", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(loginTTL / time.Second)})
+	c.render(w, status, "login", page{Title: "Log in", CSRF: tok, Error: msg, Data: kept})
+}
+
+// keptForm is a form a person sent after her session ended: where it
+// went and what she entered (the CSRF token aside). It rides in the login
+// form's body, never in a URL, and is sent again only when she confirms
+// after logging in.
+type keptForm struct {
+	Action string
+	Fields []keptField
+}
+
+type keptField struct{ Name, Value string }
+
+// keepable is a console form's action: a path of the console's own POST
+// routes, nothing else.
+func (c *Console) keepable(action string) bool {
+	if !strings.HasPrefix(action, "/console/") || strings.HasPrefix(action, "/console/login") || strings.Contains(action, "//") {
+		return false
+	}
+	req, err := http.NewRequest(http.MethodPost, action, nil)
+	if err != nil {
+		return false
+	}
+	_, pattern := c.mux.Handler(req)
+	return pattern != "" && strings.HasPrefix(pattern, "POST ")
+}
+
+// relogin answers a form sent without a live session: the login page,
+// keeping what was entered.
+func (c *Console) relogin(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	var kept *keptForm
+	if r.ParseForm() == nil && c.keepable(r.URL.Path) {
+		kept = &keptForm{Action: r.URL.Path}
+		for name, vs := range r.PostForm {
+			if name == "csrf" {
+				continue
+			}
+			for _, v := range vs {
+				kept.Fields = append(kept.Fields, keptField{name, v})
+			}
+		}
+		slices.SortFunc(kept.Fields, func(a, b keptField) int { return strings.Compare(a.Name, b.Name) })
+	}
+	c.drawLogin(w, r, http.StatusUnauthorized, "Your session ended before this was sent. Log in again: what you entered is kept, and sent when you confirm.", kept)
 }
 
 // crossSite reports whether the browser says a POST comes from another
@@ -384,6 +436,19 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(c.SessionTTL / time.Second)})
 	http.SetCookie(w, &http.Cookie{Name: loginName, Value: "", Path: "/console/login", MaxAge: -1})
 	c.Logger.Info("console login", "role", role)
+	if action := r.PostForm.Get("kept_action"); action != "" && c.keepable(action) {
+		kept := &keptForm{Action: action}
+		for i, name := range r.PostForm["kept_name"] {
+			if i < len(r.PostForm["kept_value"]) && name != "csrf" {
+				kept.Fields = append(kept.Fields, keptField{name, r.PostForm["kept_value"][i]})
+			}
+		}
+		c.mu.Lock()
+		csrf := c.sessions[id].csrf
+		c.mu.Unlock()
+		c.render(w, http.StatusOK, "resume", page{Title: "Send it again?", CSRF: csrf, Role: role, Data: kept})
+		return
+	}
 	http.Redirect(w, r, "/console/", http.StatusSeeOther)
 }
 
