@@ -96,6 +96,9 @@ type Console struct {
 	Review Reviewer
 	Held   HeldStore
 	Find   Finder
+	// Processing draws the records of processing (Art. 30) over the audit
+	// log since a time (zero: all of it), as `veil report processing`.
+	Processing func(ctx context.Context, since time.Time) (template.HTML, error)
 	// ReviewTTL is each reviewed destination's review_ttl, for the expiry
 	// the Review list shows.
 	ReviewTTL map[string]time.Duration
@@ -212,6 +215,7 @@ func (c *Console) init() {
 		m.HandleFunc("POST /console/consumers", c.authed(RoleAdmin, c.addConsumer))
 		m.HandleFunc("POST /console/consumers/{name}/revoke", c.authed(RoleAdmin, c.revokeConsumer))
 		m.HandleFunc("GET /console/policies", c.authed(RoleAuditor, c.policies))
+		m.HandleFunc("GET /console/processing", c.authed(RoleAuditor, c.processing))
 		m.HandleFunc("POST /console/policies/impact", c.authed(RoleAdmin, c.impact))
 		c.mux = m
 	})

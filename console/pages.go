@@ -763,3 +763,26 @@ func refError(err error) string {
 	}
 	return err.Error()
 }
+
+type processingData struct {
+	Since  string
+	Report template.HTML
+	Error  string
+}
+
+// processing shows the records of processing (Art. 30), printable.
+func (c *Console) processing(w http.ResponseWriter, r *http.Request, s *session) {
+	d := processingData{Since: strings.TrimSpace(r.URL.Query().Get("since"))}
+	since, err := veil.ParseTime("Since", d.Since)
+	if err == nil && c.Processing == nil {
+		err = veil.Errorf(veil.EINVALID, "The records of processing are not served here: veil report processing prints them.")
+	}
+	if err == nil {
+		d.Report, err = c.Processing(r.Context(), since)
+	}
+	if err != nil {
+		c.pageError(w, r, s, err, "processing", "Records of processing", &d.Error, &d)
+		return
+	}
+	c.render(w, http.StatusOK, "processing", c.base(r, s, "Records of processing", "processing", d))
+}

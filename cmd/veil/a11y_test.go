@@ -54,7 +54,7 @@ func TestConsole_Accessibility(t *testing.T) {
 		"/console/dead", "/console/dead?confirm=1", "/console/review", "/console/review/" + heldID, "/console/policies",
 		"/console/policies?event=" + eventID, "/console/audit", "/console/subjects",
 		"/console/subjects?ref=greenhouse:candidate:61548830", "/console/subjects/erase?ref=greenhouse:candidate:61548830",
-		"/console/consumers", "/console/events/evt_nosuchevent"}
+		"/console/consumers", "/console/processing", "/console/events/evt_nosuchevent"}
 	for _, who := range []struct{ name, token string }{{"admin", "e2e-admin-token"}, {"auditor", auditorToken}} {
 		b := newChrome(t, exe, p.url)
 		b.step("login page", chromedp.Navigate(p.url+"/console/login"), chromedp.WaitVisible(chromedp.ID("token")))

@@ -455,3 +455,25 @@ func TestConsole_RecOpsBrowser(t *testing.T) {
 	}
 	b.shot("dead-letters-after-replay")
 }
+
+// TestConsole_Processing: the records of processing (Art. 30) in the
+// console, for an auditor too, name each destination with its purpose,
+// legal basis and categories, and no value of a payload.
+func TestConsole_Processing(t *testing.T) {
+	p, _, _, _, _ := consoleSetup(t)
+	defer p.stop(t)
+	auditor, _, _ := consoleClient(t, p.url, auditorToken)
+	code, page := getPage(t, auditor, p.url+"/console/processing")
+	if code != 200 || !strings.Contains(page, `<h2 id="pr-bi-warehouse">bi-warehouse</h2>`) || !strings.Contains(page, `<h2 id="pr-flaky-bi">`) ||
+		!strings.Contains(page, "Security measures (Art. 30(1)(g))") || !strings.Contains(page, "(1 deliveries)") {
+		t.Fatalf("records of processing: %d\n%s", code, page)
+	}
+	for _, canary := range consoleCanaries {
+		if strings.Contains(page, canary) {
+			t.Fatalf("the records of processing show %q", canary)
+		}
+	}
+	if code, _ = getPage(t, auditor, p.url+"/console/processing?since=tomorrow"); code != 400 {
+		t.Fatalf("a bad time: %d", code)
+	}
+}
