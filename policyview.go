@@ -37,12 +37,27 @@ type PolicyImpact struct {
 	Events  int // compared
 	Skipped int // held upstream or no longer decryptable: not compared
 	Changes []DestinationImpact
+	// TestsLeftOut are the running test files a pasted draft left out:
+	// they test the module it replaces.
+	TestsLeftOut []string
 }
 
-// DestinationImpact is one destination's change under a candidate set.
+// DestinationImpact is one destination's change under a candidate set:
+// fields counted only for the events where the field has a value; the
+// categories released; and a few events whose body changes, before and
+// after.
 type DestinationImpact struct {
-	Destination  string
-	Gained, Lost []FieldChange
+	Destination                      string
+	Gained, Lost                     []FieldChange
+	CategoriesGained, CategoriesLost []FieldChange
+	Samples                          []ImpactSample
+}
+
+// ImpactSample is one event's outbound body under the running set and
+// under the candidate ("" when it would not be sent).
+type ImpactSample struct {
+	EventID, EventType string
+	Before, After      string
 }
 
 // FieldChange is a field (a path, "(pseudonymised)" when it leaves as a

@@ -54,6 +54,11 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, progress func(table stri
 	if n > 0 {
 		return ErrNotEmpty
 	}
+	// dst, made empty, marked its links as backfilled; whether they are is
+	// the source's to say (its meta row, copied below, or none).
+	if _, err := dst.wdb.ExecContext(ctx, `DELETE FROM meta WHERE key = 'links_backfilled'`); err != nil {
+		return fmt.Errorf("write meta: %w", err)
+	}
 	for _, t := range copyTables {
 		rows, err := s.rdb.QueryContext(ctx, `SELECT `+strings.Join(t.cols, ", ")+` FROM `+t.name+` ORDER BY `+t.order)
 		if err != nil {
@@ -88,10 +93,10 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, progress func(table stri
 			if t.name == "meta" && vals[0] == "vault_check" {
 				continue // dst wrote its own, and Open checked it against the same key
 			}
-			if t.name == "meta" && vals[0] == "receipt_key" {
-				// The source's receipt key, so its receipts still verify:
-				// it replaces the one dst made when it opened.
-				if _, err := dst.wdb.ExecContext(ctx, `DELETE FROM meta WHERE key = 'receipt_key'`); err != nil {
+			if t.name == "meta" {
+				// The source's value replaces any dst made when it opened
+				// (its receipt key, so the source's receipts still verify).
+				if _, err := dst.wdb.ExecContext(ctx, rebind(`DELETE FROM meta WHERE key = ?`), vals[0]); err != nil {
 					rows.Close()
 					return fmt.Errorf("write meta: %w", err)
 				}

@@ -303,7 +303,13 @@ func (c *Console) authed(min string, h func(w http.ResponseWriter, r *http.Reque
 		}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-			if err := r.ParseForm(); err != nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(s.csrf)) {
+			var err error
+			if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+				err = r.ParseMultipartForm(64 << 10) // a draft policy uploaded as a file
+			} else {
+				err = r.ParseForm()
+			}
+			if err != nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(s.csrf)) {
 				c.fail(w, http.StatusForbidden, "The form's CSRF token is missing or wrong; reload the page and try again.")
 				return
 			}

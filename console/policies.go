@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ type Policies interface {
 	PolicyInfo() veil.PolicyInfo
 	Preview(ctx context.Context, eventID string) (veil.PolicyPreview, error)
 	DraftImpact(ctx context.Context, dir string, n int) (veil.PolicyImpact, error)
+	DraftImpactRego(ctx context.Context, rego string, n int) (veil.PolicyImpact, error)
 }
 
 // policiesData is the Policies page; Preview and Impact are set when asked for.
@@ -23,6 +25,7 @@ type policiesData struct {
 	EventID string
 	Preview *previewView
 	Dir     string
+	Rego    string // a pasted or uploaded draft module
 	N       int
 	Impact  *veil.PolicyImpact
 	Error   string
@@ -67,12 +70,31 @@ func (c *Console) impact(w http.ResponseWriter, r *http.Request, s *session) {
 	if n, err := strconv.Atoi(r.PostForm.Get("n")); err == nil && n > 0 {
 		d.N = min(n, maxImpactEvents)
 	}
+	d.Rego = r.PostForm.Get("rego")
+	if r.MultipartForm != nil {
+		if fs := r.MultipartForm.File["file"]; len(fs) > 0 && fs[0].Size > 0 {
+			f, err := fs[0].Open()
+			if err == nil {
+				b, _ := io.ReadAll(io.LimitReader(f, 64<<10))
+				f.Close()
+				d.Rego = string(b)
+			}
+		}
+	}
 	status := http.StatusOK
-	if d.Dir == "" {
-		d.Error, status = "Name the draft policy folder.", http.StatusBadRequest
-	} else if im, err := c.Policies.DraftImpact(r.Context(), d.Dir, d.N); err != nil {
+	var im veil.PolicyImpact
+	var err error
+	switch {
+	case d.Dir == "" && strings.TrimSpace(d.Rego) == "":
+		d.Error, status = "Paste or upload a draft policy, or name a draft folder.", http.StatusBadRequest
+	case d.Dir != "":
+		im, err = c.Policies.DraftImpact(r.Context(), d.Dir, d.N)
+	default:
+		im, err = c.Policies.DraftImpactRego(r.Context(), d.Rego, d.N)
+	}
+	if err != nil {
 		d.Error, status = "No comparison: "+veil.ErrorMessage(err), statusOf(err)
-	} else {
+	} else if d.Error == "" {
 		d.Impact = &im
 	}
 	c.render(w, status, "policies", c.base(r, s, "Policies", "policies", d))

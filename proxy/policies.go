@@ -1,9 +1,14 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"github.com/tidwall/gjson"
+	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -123,19 +128,78 @@ func (s *Server) DraftImpact(ctx context.Context, dir string, n int) (veil.Polic
 	return im.Result(), nil
 }
 
+// maxDraftBytes bounds a policy module pasted or uploaded as a draft.
+const maxDraftBytes = 60 << 10
+
+var packageLine = regexp.MustCompile(`(?m)^\s*package\s+([A-Za-z_][\w.]*)`)
+
+// DraftImpactRego compares the running set with the running set in which
+// one module is replaced (the one of the same package, its tests left
+// out) or added: a compliance officer's draft, pasted or uploaded. The copy is compiled
+// and loaded as a reload would be, in a folder of its own, then removed.
+func (s *Server) DraftImpactRego(ctx context.Context, rego string, n int) (veil.PolicyImpact, error) {
+	if len(rego) > maxDraftBytes {
+		return veil.PolicyImpact{}, veil.Errorf(veil.EINVALID, "The draft is over %d KiB; compare a folder instead.", maxDraftBytes>>10)
+	}
+	m := packageLine.FindStringSubmatch(rego)
+	if m == nil {
+		return veil.PolicyImpact{}, veil.Errorf(veil.EINVALID, "The draft has no package line (package veil.destinations.NAME).")
+	}
+	tmp, err := os.MkdirTemp("", "veil-draft-")
+	if err != nil {
+		return veil.PolicyImpact{}, err
+	}
+	defer os.RemoveAll(tmp)
+	files, err := filepath.Glob(filepath.Join(s.cfg.Policies, "*.rego"))
+	if err != nil {
+		return veil.PolicyImpact{}, err
+	}
+	var leftOut []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return veil.PolicyImpact{}, err
+		}
+		if pm := packageLine.FindSubmatch(b); pm != nil && (string(pm[1]) == m[1] || string(pm[1]) == m[1]+"_test") {
+			// The draft replaces the module; its tests test the module
+			// replaced, and are left out (a draft may paste its own).
+			if string(pm[1]) != m[1] {
+				leftOut = append(leftOut, filepath.Base(f))
+			}
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(tmp, filepath.Base(f)), b, 0o600); err != nil {
+			return veil.PolicyImpact{}, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "draft.rego"), []byte(rego), 0o600); err != nil {
+		return veil.PolicyImpact{}, err
+	}
+	im, err := s.DraftImpact(ctx, tmp, n)
+	im.TestsLeftOut = leftOut
+	return im, err
+}
+
 // Impact compares two policy sets event by event: per destination, the
 // fields the candidate would newly send and those it would stop sending.
 type Impact struct {
-	before, after   *policy.Set
-	targets         []Target
-	events, skipped int
-	gained, lost    map[string]map[string]int // destination → field → events
+	before, after      *policy.Set
+	targets            []Target
+	events, skipped    int
+	gained, lost       map[string]map[string]int // destination → field → events
+	catGained, catLost map[string]map[string]int // destination → category → events
+	samples            map[string][]veil.ImpactSample
 }
+
+// impactSamples is how many before-and-after bodies are kept per
+// destination.
+const impactSamples = 3
 
 // NewImpact compares after with before for targets.
 func NewImpact(before, after *policy.Set, targets []Target) *Impact {
 	return &Impact{before: before, after: after, targets: targets,
-		gained: map[string]map[string]int{}, lost: map[string]map[string]int{}}
+		gained: map[string]map[string]int{}, lost: map[string]map[string]int{},
+		catGained: map[string]map[string]int{}, catLost: map[string]map[string]int{}, samples: map[string][]veil.ImpactSample{}}
 }
 
 // Skip counts an event that could not be compared.
@@ -156,20 +220,19 @@ func (im *Impact) Add(ctx context.Context, ev *Prepared) error {
 		if !slices.Contains(t.Sources, ev.Event.Source) {
 			continue
 		}
-		b := leaving(Decide(ctx, im.before, inBefore, ev, t))
-		a := leaving(Decide(ctx, im.after, inAfter, ev, t))
+		db, da := Decide(ctx, im.before, inBefore, ev, t), Decide(ctx, im.after, inAfter, ev, t)
+		b, a := leaving(db), leaving(da)
 		if im.gained[t.Name] == nil {
 			im.gained[t.Name], im.lost[t.Name] = map[string]int{}, map[string]int{}
+			im.catGained[t.Name], im.catLost[t.Name] = map[string]int{}, map[string]int{}
 		}
-		for f := range a {
-			if !b[f] {
-				im.gained[t.Name][f]++
-			}
+		changed := diffCount(im.gained[t.Name], im.lost[t.Name], b, a)
+		if diffCount(im.catGained[t.Name], im.catLost[t.Name], released(db), released(da)) {
+			changed = true
 		}
-		for f := range b {
-			if !a[f] {
-				im.lost[t.Name][f]++
-			}
+		if changed && len(im.samples[t.Name]) < impactSamples {
+			im.samples[t.Name] = append(im.samples[t.Name], veil.ImpactSample{EventID: ev.Event.ID, EventType: ev.Event.EventType,
+				Before: sentBody(db), After: sentBody(da)})
 		}
 	}
 	return nil
@@ -183,7 +246,9 @@ func (im *Impact) Result() veil.PolicyImpact {
 			continue
 		}
 		out.Changes = append(out.Changes, veil.DestinationImpact{Destination: t.Name,
-			Gained: fieldChanges(im.gained[t.Name]), Lost: fieldChanges(im.lost[t.Name])})
+			Gained: fieldChanges(im.gained[t.Name]), Lost: fieldChanges(im.lost[t.Name]),
+			CategoriesGained: fieldChanges(im.catGained[t.Name]), CategoriesLost: fieldChanges(im.catLost[t.Name]),
+			Samples: im.samples[t.Name]})
 	}
 	slices.SortFunc(out.Changes, func(a, b veil.DestinationImpact) int { return strings.Compare(a.Destination, b.Destination) })
 	return out
@@ -198,20 +263,86 @@ func fieldChanges(m map[string]int) []veil.FieldChange {
 	return out
 }
 
-// leaving is the set of fields a decision sends: kept paths, and
-// pseudonymised ones marked as such. A delivery not sent sends nothing.
+// diffCount counts into gained what is in after and not before, into lost
+// the reverse; true when anything differs.
+func diffCount(gained, lost map[string]int, before, after map[string]bool) bool {
+	changed := false
+	for f := range after {
+		if !before[f] {
+			gained[f]++
+			changed = true
+		}
+	}
+	for f := range before {
+		if !after[f] {
+			lost[f]++
+			changed = true
+		}
+	}
+	return changed
+}
+
+// leaving is the set of fields a decision sends with a value: kept paths,
+// and pseudonymised ones marked as such, that are present and not null in
+// the outbound body (a policy that keeps a field the event does not
+// carry sends nothing of it). A delivery not sent sends nothing.
 func leaving(d *veil.Delivery) map[string]bool {
 	out := map[string]bool{}
 	if !allowed(d) {
 		return out
 	}
 	for _, p := range d.FieldsKept {
-		out[p] = true
+		if hasValue(d.Body, p) {
+			out[p] = true
+		}
 	}
 	for _, p := range d.Pseudonymized {
-		out[p+" (pseudonymised)"] = true
+		if hasValue(d.Body, p) {
+			out[p+" (pseudonymised)"] = true
+		}
 	}
 	return out
+}
+
+// hasValue reports whether path (a pattern, # for each element of an
+// array) has a non-null value in body.
+func hasValue(body []byte, path string) bool {
+	r := gjson.GetBytes(body, path)
+	if !r.Exists() || r.Type == gjson.Null {
+		return false
+	}
+	if strings.Contains(path, "#") && r.IsArray() {
+		for _, v := range r.Array() {
+			if v.Exists() && v.Type != gjson.Null && !(v.IsArray() && len(v.Array()) == 0) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// released is the set of categories a decision sends.
+func released(d *veil.Delivery) map[string]bool {
+	out := map[string]bool{}
+	if allowed(d) {
+		for _, c := range d.Categories {
+			out[c] = true
+		}
+	}
+	return out
+}
+
+// sentBody is the body a decision sends, indented; "" for none.
+func sentBody(d *veil.Delivery) string {
+	if !allowed(d) || d.Body == nil {
+		return ""
+	}
+	var b bytes.Buffer
+	if json.Indent(&b, d.Body, "", "  ") != nil {
+		return string(d.Body)
+	}
+	return b.String()
 }
 
 // allowed reports whether a decision sends a body: now, or once a person

@@ -66,6 +66,26 @@ keep_categories := {"system.operations", "user.name.first"}
 	}
 	b.shot("policy-impact")
 
+	// The same draft pasted: the module replaces the running bi_events,
+	// the other destinations keep theirs; category changes and the body
+	// before and after for the event.
+	b.step("paste a draft", chromedp.Navigate(p.url+"/console/policies"), chromedp.WaitVisible(chromedp.ID("draft-rego")),
+		chromedp.SendKeys(chromedp.ID("draft-rego"), "package veil.destinations.bi_events\n\nformat := \"event\"\n\nallow := true\n\n"+
+			"keep_categories := {\"system.operations\", \"user.name.first\"}\n\npseudonymize_categories := {\"user.unique_id\"}\n"),
+		chromedp.Click(chromedp.ID("impact")), chromedp.WaitVisible(chromedp.CSS("#impact-result, #policy-error, #error")))
+	if b.count("#impact-result") == 0 {
+		t.Fatalf("no comparison:\n%s", b.html())
+	}
+	im = b.text("impact-result")
+	if !strings.Contains(im, "first_name: newly leaves (1 events)") || !strings.Contains(im, "category user.name.first: newly released (1 events)") ||
+		strings.Contains(im, "stops leaving") || !strings.Contains(im, "before and after") {
+		t.Fatalf("the pasted draft's impact: %q", im)
+	}
+	if n := b.count("#impact-result details.sample"); n != 2 {
+		t.Fatalf("%d before-and-after samples, want 2 (bi-warehouse and flaky-bi share the policy)", n)
+	}
+	b.shot("policy-impact-pasted")
+
 	// A consumer: its key once, working; then revoked.
 	b.step("add consumer", chromedp.Navigate(p.url+"/console/consumers"), chromedp.WaitVisible(chromedp.ID("consumer-name")),
 		chromedp.SendKeys(chromedp.ID("consumer-name"), "onboarding"), chromedp.SendKeys(chromedp.ID("consumer-purposes"), "onboarding"),

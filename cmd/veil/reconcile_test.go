@@ -318,7 +318,7 @@ func testKillMidPass(t *testing.T, vendor string) {
 	}
 	overview, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !regexp.MustCompile(`<tr><td>` + vendor + `</td><td>\d{4}-\d\d-\d\d `).Match(overview) {
+	if !regexp.MustCompile(`<tr><td>` + vendor + `</td><td><time datetime="[^"]+">\d{4}-\d\d-\d\d `).Match(overview) {
 		t.Fatalf("the Overview shows no pass of %s:\n%s", vendor, overview)
 	}
 }
