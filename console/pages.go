@@ -225,13 +225,8 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) {
 	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
 	in := eventsForm{ID: get("id"), Source: get("source"), Type: get("type"), Outcome: get("outcome"), Destination: get("destination"),
 		Since: get("since"), Until: get("until")}
-	v := url.Values{}
-	for k, x := range map[string]string{"id": in.ID, "source": in.Source, "type": in.Type, "outcome": in.Outcome,
-		"destination": in.Destination, "since": in.Since, "until": in.Until} {
-		if x != "" {
-			v.Set(k, x)
-		}
-	}
+	v := filterValues(map[string]string{"id": in.ID, "source": in.Source, "type": in.Type, "outcome": in.Outcome,
+		"destination": in.Destination, "since": in.Since, "until": in.Until})
 	d := eventsData{Form: in, Query: template.URL(v.Encode()), Outcomes: eventOutcomes}
 	if c.Recovery != nil {
 		if ds, err := c.Recovery.Destinations(r.Context()); err == nil {
@@ -438,14 +433,19 @@ func (c *Console) auditFilter(r *http.Request) (veil.AuditFilter, auditForm, err
 }
 
 func (in auditForm) query() template.URL {
+	return template.URL(filterValues(map[string]string{"action": in.Action, "destination": in.Destination, "actor": in.Actor,
+		"event": in.Event, "subject": in.Subject, "since": in.Since, "until": in.Until}).Encode())
+}
+
+// filterValues is a filter as a query string's values: the fields set.
+func filterValues(fields map[string]string) url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"action": in.Action, "destination": in.Destination, "actor": in.Actor,
-		"event": in.Event, "subject": in.Subject, "since": in.Since, "until": in.Until} {
+	for k, s := range fields {
 		if s != "" {
 			v.Set(k, s)
 		}
 	}
-	return template.URL(v.Encode())
+	return v
 }
 
 func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) {

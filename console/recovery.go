@@ -40,14 +40,8 @@ type deadForm struct {
 }
 
 func (f deadForm) values() url.Values {
-	v := url.Values{}
-	for k, s := range map[string]string{"destination": f.Destination, "reason": f.Reason, "http_status": f.HTTPStatus,
-		"since": f.Since, "until": f.Until} {
-		if s != "" {
-			v.Set(k, s)
-		}
-	}
-	return v
+	return filterValues(map[string]string{"destination": f.Destination, "reason": f.Reason, "http_status": f.HTTPStatus,
+		"since": f.Since, "until": f.Until})
 }
 
 // deadFilter reads the filter from the query string (GET) or the form
