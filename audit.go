@@ -293,6 +293,13 @@ type HealthPoint struct {
 	Queue                   int64 // the most waiting at one reading
 }
 
+// InboundCount is how many events a source's webhooks brought in one way:
+// Action received or reconciled (accepted), or rejected with its Reason.
+type InboundCount struct {
+	Source, Action, Reason string
+	Count                  int64
+}
+
 // DeliveryCount is how many deliveries to a destination ended one way
 // (an audit action) in one hour.
 type DeliveryCount struct {

@@ -178,12 +178,31 @@ func (s *Store) AuditPage(ctx context.Context, f veil.AuditFilter) ([]veil.Audit
 	return out, err
 }
 
+// Chart steps: the width of DeliveryCounts' buckets.
+const (
+	Step10m = 10 * time.Minute
+	Step1h  = time.Hour
+	Step1d  = 24 * time.Hour
+)
+
+// stepPrefix is how many characters of an audit time name a bucket, and
+// their layout.
+var stepPrefix = map[time.Duration]struct {
+	n              int
+	suffix, layout string // the bucket with suffix parses with layout
+}{Step10m: {15, "0", "2006-01-02T15:04"}, Step1h: {13, "", "2006-01-02T15"}, Step1d: {10, "", "2006-01-02"}}
+
 // DeliveryCounts counts the final delivery rows (delivered, dead, filtered,
-// blocked_leak) per destination, hour and action since since.
-func (s *Store) DeliveryCounts(ctx context.Context, since time.Time) ([]veil.DeliveryCount, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT destination, substr(time, 1, 13), action, count(*) FROM audit
+// blocked_leak) per destination, step (Step10m, Step1h or Step1d) and
+// action since since. Hour holds each bucket's start.
+func (s *Store) DeliveryCounts(ctx context.Context, since time.Time, step time.Duration) ([]veil.DeliveryCount, error) {
+	p, ok := stepPrefix[step]
+	if !ok {
+		return nil, fmt.Errorf("count deliveries: no step %s", step)
+	}
+	rows, err := s.rdb.QueryContext(ctx, fmt.Sprintf(`SELECT destination, substr(time, 1, %d), action, count(*) FROM audit
 		WHERE time >= ? AND action IN ('delivered', 'dead', 'filtered', 'blocked_leak') AND destination <> ''
-		GROUP BY destination, substr(time, 1, 13), action`, since.UTC().Format(veil.AuditTimeFormat))
+		GROUP BY destination, substr(time, 1, %d), action`, p.n, p.n), since.UTC().Format(veil.AuditTimeFormat))
 	if err != nil {
 		return nil, fmt.Errorf("count deliveries: %w", err)
 	}
@@ -191,14 +210,92 @@ func (s *Store) DeliveryCounts(ctx context.Context, since time.Time) ([]veil.Del
 	var out []veil.DeliveryCount
 	for rows.Next() {
 		var c veil.DeliveryCount
-		var hour string
-		if err := rows.Scan(&c.Destination, &hour, &c.Action, &c.Count); err != nil {
+		var bucket string
+		if err := rows.Scan(&c.Destination, &bucket, &c.Action, &c.Count); err != nil {
 			return nil, fmt.Errorf("count deliveries: %w", err)
 		}
-		if c.Hour, err = time.Parse("2006-01-02T15", hour); err != nil {
-			return nil, fmt.Errorf("count deliveries: bad hour %q", hour)
+		if c.Hour, err = time.Parse(p.layout, bucket+p.suffix); err != nil {
+			return nil, fmt.Errorf("count deliveries: bad bucket %q", bucket)
 		}
 		out = append(out, c)
 	}
 	return out, rows.Err()
+}
+
+// InboundCounts counts, per source since since, the events accepted
+// (received and reconciled rows) and the webhooks refused, by reason (the
+// per-minute rejected rows carry their count in attempt).
+func (s *Store) InboundCounts(ctx context.Context, since time.Time) ([]veil.InboundCount, error) {
+	at := since.UTC().Format(veil.AuditTimeFormat)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT source, action, count(*) FROM audit WHERE time >= ?
+		AND action IN ('received', 'reconciled') GROUP BY source, action`, at)
+	if err != nil {
+		return nil, fmt.Errorf("count inbound: %w", err)
+	}
+	var out []veil.InboundCount
+	for rows.Next() {
+		var c veil.InboundCount
+		if err := rows.Scan(&c.Source, &c.Action, &c.Count); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("count inbound: %w", err)
+		}
+		out = append(out, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count inbound: %w", err)
+	}
+	rows, err = s.rdb.QueryContext(ctx, `SELECT source, detail, attempt FROM audit WHERE time >= ? AND action = 'rejected'`, at)
+	if err != nil {
+		return nil, fmt.Errorf("count rejections: %w", err)
+	}
+	defer rows.Close()
+	byKey := map[[2]string]int64{}
+	for rows.Next() {
+		var src, detail string
+		var n int64
+		if err := rows.Scan(&src, &detail, &n); err != nil {
+			return nil, fmt.Errorf("count rejections: %w", err)
+		}
+		reason, _, _ := strings.Cut(strings.TrimPrefix(detail, "reason="), " ")
+		byKey[[2]string{src, reason}] += max(n, 1)
+	}
+	for k, n := range byKey {
+		out = append(out, veil.InboundCount{Source: k[0], Action: veil.ActionRejected, Reason: k[1], Count: n})
+	}
+	slices.SortFunc(out, func(a, b veil.InboundCount) int {
+		return strings.Compare(a.Source+a.Action+a.Reason, b.Source+b.Action+b.Reason)
+	})
+	return out, rows.Err()
+}
+
+// LastErrors returns, per destination, its latest failed attempt (a retry
+// or dead row) since since.
+func (s *Store) LastErrors(ctx context.Context, since time.Time) (map[string]veil.AuditEntry, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT max(seq) FROM audit WHERE time >= ? AND action IN ('retry', 'dead')
+		AND outcome <> 'erased' AND destination <> '' GROUP BY destination`, since.UTC().Format(veil.AuditTimeFormat))
+	if err != nil {
+		return nil, fmt.Errorf("read last errors: %w", err)
+	}
+	var seqs []int64
+	for rows.Next() {
+		var q int64
+		if err := rows.Scan(&q); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read last errors: %w", err)
+		}
+		seqs = append(seqs, q)
+	}
+	rows.Close()
+	out := map[string]veil.AuditEntry{}
+	for _, q := range seqs {
+		err := s.Export(ctx, veil.AuditFilter{BeforeSeq: q + 1, Limit: 1}, func(e *veil.AuditEntry) error {
+			out[e.Destination] = *e
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

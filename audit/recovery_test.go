@@ -241,3 +241,70 @@ func testListEventsPages(t *testing.T, db testDB) {
 		t.Fatalf("by normal type: %d", len(got))
 	}
 }
+
+// TestOverviewCounts: the Overview's counts from the audit log, on both
+// drivers: final deliveries per 10 minutes, hour and day; inbound
+// accepted and refused by reason; each destination's last error.
+func TestOverviewCounts(t *testing.T) { eachDriver(t, testOverviewCounts) }
+
+func testOverviewCounts(t *testing.T, db testDB) {
+	st := db.open(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	for i, a := range []veil.Attempt{{Status: veil.DeliveryDead, HTTPStatus: 500, Detail: "http 500; gave up after 1 attempts"},
+		{Status: veil.DeliveryDelivered, HTTPStatus: 200}} {
+		e := event(i, fmt.Sprint("greenhouse:candidate:", i))
+		e.ReceivedAt = now
+		if _, _, err := st.IngestEvent(ctx, e, []*veil.Delivery{{Destination: "hris", Status: veil.DeliveryPending, Body: []byte(`{}`)}}, veil.Drift{}); err != nil {
+			t.Fatal(err)
+		}
+		cl, err := st.ClaimDeliveries(ctx, now.Add(time.Hour), map[string]int{"hris": 1}, time.Minute)
+		if err != nil || len(cl) != 1 {
+			t.Fatalf("claim: %v", err)
+		}
+		if err := st.FinishDelivery(ctx, cl[0], &a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Record(&veil.AuditEntry{Time: now, Action: veil.ActionRejected, Actor: "greenhouse", Source: "greenhouse", Outcome: "rejected",
+		HTTPStatus: 401, Attempt: 7, Detail: "reason=invalid_signature count=7 minute=x"},
+		&veil.AuditEntry{Time: now, Action: veil.ActionRejected, Actor: "greenhouse", Source: "greenhouse", Outcome: "rejected",
+			HTTPStatus: 401, Attempt: 2, Detail: "reason=invalid_signature count=2 minute=y"})
+	for _, step := range []time.Duration{10 * time.Minute, time.Hour, 24 * time.Hour} {
+		var counts []veil.DeliveryCount
+		waitUntil(t, func() bool {
+			var err error
+			counts, err = st.DeliveryCounts(ctx, now.Add(-48*time.Hour), step)
+			return err == nil && len(counts) == 2
+		})
+		for _, c := range counts {
+			if c.Count != 1 || c.Destination != "hris" || !c.Hour.Equal(now.Truncate(step)) && step != 24*time.Hour {
+				t.Fatalf("step %s: %+v", step, counts)
+			}
+		}
+	}
+	var in []veil.InboundCount
+	waitUntil(t, func() bool {
+		in, _ = st.InboundCounts(ctx, now.Add(-time.Hour))
+		return len(in) == 2
+	})
+	if in[0].Action != veil.ActionReceived || in[0].Count != 2 || in[1].Action != veil.ActionRejected || in[1].Reason != "invalid_signature" || in[1].Count != 9 {
+		t.Fatalf("inbound: %+v", in)
+	}
+	errs, err := st.LastErrors(ctx, now.Add(-time.Hour))
+	if err != nil || errs["hris"].HTTPStatus != 500 {
+		t.Fatalf("last errors: %+v %v", errs, err)
+	}
+}
+
+// waitUntil polls cond for up to 5 s (Record commits in the background).
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("timed out")
+}

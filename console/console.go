@@ -48,7 +48,9 @@ type Store interface {
 	Consumers(ctx context.Context) ([]veil.Consumer, error)
 	AddConsumer(ctx context.Context, name string, purposes []string, actor string) (string, error)
 	RevokeConsumer(ctx context.Context, name, actor string) error
-	DeliveryCounts(ctx context.Context, since time.Time) ([]veil.DeliveryCount, error)
+	DeliveryCounts(ctx context.Context, since time.Time, step time.Duration) ([]veil.DeliveryCount, error)
+	InboundCounts(ctx context.Context, since time.Time) ([]veil.InboundCount, error)
+	LastErrors(ctx context.Context, since time.Time) (map[string]veil.AuditEntry, error)
 	QueueStats(ctx context.Context) ([]veil.QueueStat, error)
 	ReconcileState(ctx context.Context, source string) (veil.ReconcileState, error)
 }
@@ -137,10 +139,20 @@ type Console struct {
 	logins *lru.Cache[string, login]
 	mux    *http.ServeMux
 
-	ovMu   sync.Mutex
-	ov     *overviewData
-	ovAt   time.Time
-	ovBusy bool
+	ovMu sync.Mutex
+	ov   map[string]*drawn // guarded by ovMu: the Overview's counts by range
+	// life ends at Close; bg counts the goroutines that draw the Overview.
+	life context.Context
+	stop context.CancelFunc
+	bg   sync.WaitGroup
+}
+
+// Close stops the console's background work (an Overview being counted)
+// and waits for it.
+func (c *Console) Close() {
+	c.init()
+	c.stop()
+	c.bg.Wait()
 }
 
 type session struct {
@@ -177,6 +189,7 @@ func (c *Console) init() {
 			c.SessionTTL = 8 * time.Hour
 		}
 		c.key = randomBytes(32)
+		c.life, c.stop = context.WithCancel(context.Background())
 		c.sessions = map[string]*session{}
 		c.logins, _ = lru.New[string, login](maxLogins)
 		if c.Guard == nil {

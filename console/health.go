@@ -24,6 +24,9 @@ type healthView struct {
 	Bars                    []attemptBar
 	LatencyLine, QueueLine  string // SVG polyline points
 	LatencyTop, QueueTop    string // the value at the top of each chart
+	LastError               string // the latest failed attempt's detail over the range
+	LastErrorAt             time.Time
+	Paused                  bool
 }
 
 type attemptBar struct {

@@ -413,7 +413,9 @@ func TestConsole_RecOpsBrowser(t *testing.T) {
 
 	b.step("find by application id", chromedp.Navigate(p.url+"/console/events"), chromedp.WaitVisible(chromedp.ID("f-id")),
 		chromedp.SendKeys(chromedp.ID("f-id"), "88190254"), chromedp.Click(chromedp.ID("search")),
-		chromedp.WaitVisible(chromedp.ID("e-"+hireID)))
+		// The answer's field carries the id as its value attribute (typing
+		// sets only the property): the results page, not the one before.
+		chromedp.WaitVisible(chromedp.CSS(`#f-id[value="88190254"]`)), chromedp.WaitVisible(chromedp.ID("e-"+hireID)))
 	if n := b.count("#events tbody tr[id^=e-]"); n != 1 {
 		t.Fatalf("the application id finds %d events, want the hire", n)
 	}
@@ -475,5 +477,36 @@ func TestConsole_Processing(t *testing.T) {
 	}
 	if code, _ = getPage(t, auditor, p.url+"/console/processing?since=tomorrow"); code != 400 {
 		t.Fatalf("a bad time: %d", code)
+	}
+}
+
+// TestConsole_OverviewFromTheStore: the Overview's counts come from the
+// audit log, for a chosen range: inbound per source, final deliveries per
+// destination, each destination's last error, the review backlog.
+func TestConsole_OverviewFromTheStore(t *testing.T) {
+	p, _, _, _, _ := consoleSetup(t)
+	defer p.stop(t)
+	admin, _, _ := consoleClient(t, p.url, "e2e-admin-token")
+	for _, rng := range []string{"1h", "24h", "7d"} {
+		var page string
+		for i := 0; ; i++ {
+			_, page = getPage(t, admin, p.url+"/console/?range="+rng)
+			if strings.Contains(page, "1 delivered, 0 dead") && strings.Contains(page, "0 delivered, 1 dead") {
+				break
+			}
+			if i == 100 {
+				t.Fatalf("%s: the Overview does not count the deliveries:\n%s", rng, page)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		for _, want := range []string{`<tr id="in-greenhouse"><td>greenhouse</td><td>1</td><td>0</td><td>none</td></tr>`,
+			`id="range-` + rng + `" aria-current="true"`, `Held for review: <strong>0</strong>`, `fill="url(#hatch-dead)"`} {
+			if !strings.Contains(page, want) {
+				t.Fatalf("%s: the Overview lacks %s:\n%s", rng, want, page)
+			}
+		}
+		if !regexp.MustCompile(`<tr id="h-flaky-bi">.*<td class="last-error">http 500; gave up after 1 attempts \(<time`).MatchString(page) {
+			t.Fatalf("%s: no last error for flaky-bi:\n%s", rng, page)
+		}
 	}
 }

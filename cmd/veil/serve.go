@@ -303,6 +303,7 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 		AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
 		Logger: log.With("component", "console")}
 	srv.Console = cons
+	defer cons.Close()
 
 	if cfg.Storage.Driver == veil.DriverSQLite {
 		// The only process delivering from this file: what the last run
