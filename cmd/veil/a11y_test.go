@@ -28,7 +28,8 @@ func axeScript(t *testing.T) string {
 
 // TestConsole_Accessibility runs axe-core inside Chromium on every console
 // page, as an admin and as an auditor: no serious or critical violation
-// of WCAG 2.x A and AA.
+// of WCAG 2.x A and AA; and, at 390 px, nothing outside a table's own
+// scroll box is wider than the screen.
 func TestConsole_Accessibility(t *testing.T) {
 	exe := chromiumPath(t)
 	axe := axeScript(t)
@@ -68,6 +69,9 @@ func TestConsole_Accessibility(t *testing.T) {
 			}
 			b.step(path, chromedp.Navigate(p.url+path), chromedp.WaitReady(chromedp.CSS("main")))
 			b.audit(axe, who.name+" "+path)
+			if who.name == "admin" {
+				b.narrow(path)
+			}
 		}
 	}
 }
@@ -96,5 +100,26 @@ func (c *chrome) audit(axe, what string) {
 	}
 	for _, v := range vs {
 		c.t.Errorf("%s: %s (%s): %s\n  %s", what, v.ID, v.Impact, v.Help, strings.Join(v.Nodes, "\n  "))
+	}
+}
+
+// narrow checks the page at a phone's width (390 px): nothing but a
+// table's own scroll box is wider than the screen.
+func (c *chrome) narrow(what string) {
+	c.t.Helper()
+	ctx, cancel := c.limit()
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		c.t.Fatalf("%s: viewport: %v", what, err)
+	}
+	defer chromedp.Do(ctx, chromedp.EmulateViewport(1280, 1000))
+	over, err := chromedp.Run(ctx, chromedp.Evaluate[string](`[...document.querySelectorAll("main *")]
+		.filter(e => !e.closest("table") && e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+		.slice(0, 3).map(e => e.outerHTML.slice(0, 120)).join("\n")`))
+	if err != nil {
+		c.t.Fatalf("%s: %v", what, err)
+	}
+	if over != "" {
+		c.t.Errorf("%s at 390 px: wider than the screen:\n%s", what, over)
 	}
 }
