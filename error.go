@@ -3,6 +3,7 @@ package veil
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Error codes returned in the JSON error body {"error": code, "message": …}.
@@ -68,3 +69,46 @@ func ErrorMessage(err error) string {
 	}
 	return "Internal error."
 }
+
+// codeStatus is the HTTP status of each code: the one map the API and the
+// console answer with.
+var codeStatus = map[string]int{
+	ECONFLICT:        http.StatusConflict,
+	EINVALID:         http.StatusBadRequest,
+	EMALFORMED:       http.StatusBadRequest,
+	EUNAUTHORIZED:    http.StatusUnauthorized,
+	EBADSIGNATURE:    http.StatusUnauthorized,
+	ENOSIGNATURE:     http.StatusUnauthorized,
+	ESTALE:           http.StatusUnauthorized,
+	EFORBIDDEN:       http.StatusForbidden,
+	ENOTFOUND:        http.StatusNotFound,
+	EUNKNOWNSOURCE:   http.StatusNotFound,
+	EGONE:            http.StatusGone,
+	ETOOLARGE:        http.StatusRequestEntityTooLarge,
+	ERATELIMITED:     http.StatusTooManyRequests,
+	EINTERNAL:        http.StatusInternalServerError,
+	EUPSTREAM:        http.StatusBadGateway,
+	EUNAVAILABLE:     http.StatusServiceUnavailable,
+	EUPSTREAMTIMEOUT: http.StatusGatewayTimeout,
+	EINVALIDSUBJECT:  http.StatusBadRequest,
+	EUNKNOWNSUBJECT:  http.StatusNotFound,
+}
+
+// CodeStatus is the HTTP status for an error code (500 for an unknown one).
+func CodeStatus(code string) int {
+	if s, ok := codeStatus[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// HTTPStatus is the HTTP status for err.
+func HTTPStatus(err error) int { return CodeStatus(ErrorCode(err)) }
+
+// ServerFault reports whether err is Veil's fault (a 5xx the operator must
+// look at), not the caller's.
+func ServerFault(err error) bool { return HTTPStatus(err) >= 500 }
+
+// ErrorID names one failure, for the answer and the log line that tells
+// what happened: a person reporting "error err_…" can be matched to it.
+func ErrorID() string { return NewID("err_") }

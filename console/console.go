@@ -494,13 +494,20 @@ type page struct {
 func (c *Console) render(w http.ResponseWriter, status int, name string, p page) {
 	var b strings.Builder
 	if err := c.tmpl.ExecuteTemplate(&b, name, p); err != nil {
-		c.Logger.Error("console template", "page", name, "err", err)
-		c.fail(w, http.StatusInternalServerError, "The page could not be drawn.")
+		c.fault(w, "The page could not be drawn", fmt.Errorf("template %s: %w", name, err))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	io.WriteString(w, b.String())
+}
+
+// fault answers a failure of Veil's own: logged once under an error id
+// the page shows too, so a person's report of it can be found in the log.
+func (c *Console) fault(w http.ResponseWriter, what string, err error) {
+	id := veil.ErrorID()
+	c.Logger.Error("console: "+what, "error_id", id, "err", err)
+	c.fail(w, http.StatusInternalServerError, fmt.Sprintf("%s (error %s).", strings.TrimSuffix(what, "."), id))
 }
 
 // fail answers a console error as a page of the console, with its

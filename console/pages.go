@@ -151,13 +151,12 @@ func (c *Console) event(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	ds, err := c.Store.EventDeliveries(ctx, id)
 	if err != nil {
-		c.Logger.Error("console event", "err", err)
-		c.fail(w, http.StatusInternalServerError, "The event's deliveries could not be read.")
+		c.fault(w, "The event's deliveries could not be read", err)
 		return
 	}
 	rows, err := c.Store.AuditPage(ctx, veil.AuditFilter{EventID: id, Limit: 500})
 	if err != nil {
-		c.fail(w, http.StatusInternalServerError, "The event's audit rows could not be read.")
+		c.fault(w, "The event's audit rows could not be read", err)
 		return
 	}
 	slices.Reverse(rows) // oldest first
@@ -297,8 +296,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) {
 	f.Limit = 50
 	f.BeforeSeq, _ = strconv.ParseInt(r.URL.Query().Get("before"), 10, 64)
 	if d.Rows, err = c.Store.AuditPage(r.Context(), f); err != nil {
-		c.Logger.Error("console audit", "err", err)
-		c.fail(w, http.StatusInternalServerError, "The audit log could not be read.")
+		c.fault(w, "The audit log could not be read", err)
 		return
 	}
 	if len(d.Rows) == f.Limit {
@@ -369,8 +367,7 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx := r.Context()
 	held, total, err := c.Held.Held(ctx, reviewPer)
 	if err != nil {
-		c.Logger.Error("console review", "err", err)
-		c.fail(w, http.StatusInternalServerError, "The review queue could not be read.")
+		c.fault(w, "The review queue could not be read", err)
 		return
 	}
 	d := reviewData{Total: total}
@@ -406,16 +403,19 @@ func (c *Console) reviewOne(w http.ResponseWriter, r *http.Request, s *session) 
 	if err == nil && h.Status != veil.DeliveryHeld {
 		err = veil.Errorf(veil.ENOTFOUND, "not held")
 	}
-	if err != nil {
-		if ErrorStatus(err) == http.StatusInternalServerError {
-			c.Logger.Error("console review", "err", err)
-		}
+	if veil.ServerFault(err) {
+		c.fault(w, "The delivery could not be read", err)
+		return
+	} else if err != nil {
 		c.fail(w, ErrorStatus(err), "That delivery is not waiting for review (decided, expired or erased).")
 		return
 	}
 	full, err := c.heldDelivery(ctx, h)
-	if err != nil {
-		c.fail(w, ErrorStatus(err), "The delivery could not be read.")
+	if veil.ServerFault(err) {
+		c.fault(w, "The delivery could not be read", err)
+		return
+	} else if err != nil {
+		c.fail(w, ErrorStatus(err), "That delivery is not waiting for review (decided, expired or erased).")
 		return
 	}
 	it := c.reviewItem(h)
@@ -541,8 +541,7 @@ func (c *Console) printReport(w http.ResponseWriter, r *http.Request, s *session
 	}
 	var b bytes.Buffer
 	if err := gateway.WriteReportHTML(&b, rep); err != nil {
-		c.Logger.Error("console subject report", "err", err)
-		c.fail(w, http.StatusInternalServerError, "The report could not be drawn.")
+		c.fault(w, "The report could not be drawn", err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -550,18 +549,9 @@ func (c *Console) printReport(w http.ResponseWriter, r *http.Request, s *session
 	w.Write(b.Bytes())
 }
 
-// ErrorStatus is the page status for an error from a use case.
-func ErrorStatus(err error) int {
-	switch veil.ErrorCode(err) {
-	case veil.EINVALID, veil.EINVALIDSUBJECT:
-		return http.StatusBadRequest
-	case veil.ENOTFOUND, veil.EUNKNOWNSUBJECT:
-		return http.StatusNotFound
-	case veil.ECONFLICT:
-		return http.StatusConflict
-	}
-	return http.StatusInternalServerError
-}
+// ErrorStatus is the page status for an error from a use case (the
+// API's: veil.HTTPStatus).
+func ErrorStatus(err error) int { return veil.HTTPStatus(err) }
 
 // confirmErase asks once more before an erasure.
 func (c *Console) confirmErase(w http.ResponseWriter, r *http.Request, s *session) {

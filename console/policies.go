@@ -93,7 +93,7 @@ func (c *Console) impact(w http.ResponseWriter, r *http.Request, s *session) {
 		im, err = c.Policies.DraftImpactRego(r.Context(), d.Rego, d.N)
 	}
 	if err != nil {
-		d.Error, status = "No comparison: "+veil.ErrorMessage(err), statusOf(err)
+		d.Error, status = "No comparison: "+veil.ErrorMessage(err), veil.HTTPStatus(err)
 	} else if d.Error == "" {
 		d.Impact = &im
 	}
@@ -115,7 +115,7 @@ func (c *Console) consumers(w http.ResponseWriter, r *http.Request, s *session) 
 func (c *Console) drawConsumers(w http.ResponseWriter, r *http.Request, s *session, status int, d consumersData) {
 	cs, err := c.Store.Consumers(r.Context())
 	if err != nil {
-		c.fail(w, http.StatusInternalServerError, "The consumers could not be read.")
+		c.fault(w, "The consumers could not be read", err)
 		return
 	}
 	d.Consumers = cs
@@ -133,7 +133,7 @@ func (c *Console) addConsumer(w http.ResponseWriter, r *http.Request, s *session
 	}
 	key, err := c.Store.AddConsumer(r.Context(), name, purposes, "console:"+s.role)
 	if err != nil {
-		c.drawConsumers(w, r, s, statusOf(err), consumersData{Error: "Not added: " + veil.ErrorMessage(err)})
+		c.drawConsumers(w, r, s, veil.HTTPStatus(err), consumersData{Error: "Not added: " + veil.ErrorMessage(err)})
 		return
 	}
 	c.Logger.Info("console consumer added", "role", s.role, "consumer", name)
@@ -150,19 +150,4 @@ func (c *Console) revokeConsumer(w http.ResponseWriter, r *http.Request, s *sess
 		c.Logger.Info("console consumer revoked", "role", s.role, "consumer", name)
 	}
 	http.Redirect(w, r, "/console/consumers?notice="+urlText(msg), http.StatusSeeOther)
-}
-
-// statusOf is the HTTP status of an error a console action returns.
-func statusOf(err error) int {
-	switch veil.ErrorCode(err) {
-	case veil.EINVALID:
-		return http.StatusBadRequest
-	case veil.ENOTFOUND:
-		return http.StatusNotFound
-	case veil.ECONFLICT:
-		return http.StatusConflict
-	case veil.EGONE:
-		return http.StatusGone
-	}
-	return http.StatusInternalServerError
 }

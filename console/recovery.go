@@ -74,13 +74,12 @@ func (c *Console) dead(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 // pageError draws a page with the error in *field: a refused filter is the
-// person's to fix (4xx, the sentence shown), anything else is logged and a
-// 500 with an error id.
+// person's to fix (4xx, the sentence shown), anything else is a fault
+// (logged, an error id on the page).
 func (c *Console) pageError(w http.ResponseWriter, r *http.Request, s *session, err error, name, title string, field *string, data any) {
 	status := ErrorStatus(err)
-	if status == http.StatusInternalServerError {
-		c.Logger.Error("console "+name, "err", err)
-		c.fail(w, status, "The page could not be read.")
+	if veil.ServerFault(err) {
+		c.fault(w, title+" could not be read", err)
 		return
 	}
 	*field = veil.ErrorMessage(err)

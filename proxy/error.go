@@ -8,45 +8,22 @@ import (
 	"github.com/veilhq/veil"
 )
 
-var codeStatus = map[string]int{
-	veil.ECONFLICT:        http.StatusConflict,
-	veil.EINVALID:         http.StatusBadRequest,
-	veil.EMALFORMED:       http.StatusBadRequest,
-	veil.EUNAUTHORIZED:    http.StatusUnauthorized,
-	veil.EBADSIGNATURE:    http.StatusUnauthorized,
-	veil.ENOSIGNATURE:     http.StatusUnauthorized,
-	veil.ESTALE:           http.StatusUnauthorized,
-	veil.EFORBIDDEN:       http.StatusForbidden,
-	veil.ENOTFOUND:        http.StatusNotFound,
-	veil.EUNKNOWNSOURCE:   http.StatusNotFound,
-	veil.EGONE:            http.StatusGone,
-	veil.ETOOLARGE:        http.StatusRequestEntityTooLarge,
-	veil.ERATELIMITED:     http.StatusTooManyRequests,
-	veil.EINTERNAL:        http.StatusInternalServerError,
-	veil.EUPSTREAM:        http.StatusBadGateway,
-	veil.EUNAVAILABLE:     http.StatusServiceUnavailable,
-	veil.EUPSTREAMTIMEOUT: http.StatusGatewayTimeout,
-	veil.EINVALIDSUBJECT:  http.StatusBadRequest,
-	veil.EUNKNOWNSUBJECT:  http.StatusNotFound,
-}
-
 // ErrorStatus returns the HTTP status for an error code.
-func ErrorStatus(code string) int {
-	if s, ok := codeStatus[code]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
+func ErrorStatus(code string) int { return veil.CodeStatus(code) }
 
 // writeError answers err as {"error": code, "message": sentence} with the
-// status of its code. Internal errors are logged here, once; their text
-// never reaches the client.
+// status of its code. A failure of Veil's own (5xx) is logged here, once,
+// under an error id the answer carries too ("error_id"), so a person's
+// report of it can be found in the log; its text never reaches the client.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code, msg := veil.ErrorCode(err), veil.ErrorMessage(err)
-	if code == veil.EINTERNAL || code == veil.EUNAVAILABLE {
-		log.Error("request failed", "method", r.Method, "route", routeName(r), "err", err)
+	body := map[string]string{"error": code, "message": msg}
+	if veil.ServerFault(err) {
+		id := veil.ErrorID()
+		body["error_id"] = id
+		log.Error("request failed", "error_id", id, "method", r.Method, "route", routeName(r), "err", err)
 	}
-	writeJSON(w, ErrorStatus(code), map[string]string{"error": code, "message": msg})
+	writeJSON(w, veil.CodeStatus(code), body)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
