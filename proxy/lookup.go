@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/mux"
+	"golang.org/x/time/rate"
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/ats"
@@ -34,38 +35,33 @@ type Upstream interface {
 	Fetch(ctx context.Context, e *veil.Event) ([]byte, error)
 }
 
-// limiter is a token bucket per consumer.
+// limiter is a token bucket per consumer (x/time/rate), on the server's
+// clock. Consumers are few and named in the store: one bucket each.
 type limiter struct {
 	mu      sync.Mutex
 	rate    float64 // tokens per second
 	burst   float64
-	buckets map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	last   time.Time
+	buckets map[string]*rate.Limiter
 }
 
 // allow takes a token for name, or says how long until one is there.
 func (l *limiter) allow(name string, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.buckets == nil {
-		l.buckets = map[string]*bucket{}
-	}
 	b := l.buckets[name]
 	if b == nil {
-		b = &bucket{tokens: l.burst, last: now}
+		if l.buckets == nil {
+			l.buckets = map[string]*rate.Limiter{}
+		}
+		b = rate.NewLimiter(rate.Limit(l.rate), max(1, int(l.burst)))
 		l.buckets[name] = b
 	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
+	l.mu.Unlock()
+	r := b.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now) // not taken: the request is refused, not delayed
+		return false, d
 	}
-	return false, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return true, 0
 }
 
 // handleRecord serves GET /v1/events/{id}/record: the record minimised by
