@@ -14,6 +14,7 @@ import (
 	"github.com/veilhq/veil/alert"
 	"github.com/veilhq/veil/audit"
 	"github.com/veilhq/veil/internal/pgtest"
+	"github.com/veilhq/veil/internal/storetest"
 )
 
 // recorder is a Sender that keeps what it is sent.
@@ -103,11 +104,7 @@ func TestAlerter_OpensRemindsResolvesOnceAcrossReplicas(t *testing.T) {
 // TestAlerter_MaxPerHour: past max_per_hour, messages are not sent (the
 // alerts stay open and audited).
 func TestAlerter_MaxPerHour(t *testing.T) {
-	st := audit.NewStore(t.TempDir()+"/veil.db", make([]byte, 32), make([]byte, 32))
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.MustOpenStore(t, "", make([]byte, 32), make([]byte, 32), nil)
 	cfg := config()
 	cfg.MaxPerHour = 2
 	rec := &recorder{}

@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/internal/storetest"
 )
 
 var (
@@ -18,18 +18,11 @@ var (
 	pseudonymKey = bytes.Repeat([]byte{9}, 32)
 )
 
-// MustOpenStore opens a real SQLite store at path (a temp dir when "").
+// MustOpenStore opens a real SQLite store at path (a temp dir when "")
+// with the suite's keys.
 func MustOpenStore(tb testing.TB, path string) *audit.Store {
 	tb.Helper()
-	if path == "" {
-		path = filepath.Join(tb.TempDir(), "veil.db")
-	}
-	st := audit.NewStore(path, vaultKey, pseudonymKey)
-	if err := st.Open(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	return st
+	return storetest.MustOpenStore(tb, path, vaultKey, pseudonymKey, nil)
 }
 
 func event(n int, subject string) *veil.Event {

@@ -6,25 +6,20 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/veilhq/veil/audit"
 	"github.com/veilhq/veil/console"
+	"github.com/veilhq/veil/internal/storetest"
 )
 
 // TestSession_Expires: a session ends SessionTTL after login (the clock is
 // the console's own, injected), and the next page is the login page.
 func TestSession_Expires(t *testing.T) {
-	st := audit.NewStore(filepath.Join(t.TempDir(), "veil.db"), make([]byte, 32), make([]byte, 32))
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.MustOpenStore(t, "", make([]byte, 32), make([]byte, 32), nil)
 	var now atomic.Int64
 	now.Store(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC).UnixNano())
 	c := &console.Console{Store: st, AdminToken: "admin-token", SessionTTL: time.Hour,

@@ -1,13 +1,13 @@
 package delivery_test
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/veilhq/veil"
 	_ "github.com/veilhq/veil/ats" // registers the vendors the config names
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/internal/storetest"
 )
 
 const testConfig = `
@@ -28,17 +28,12 @@ func mustConfig(tb testing.TB) *veil.Config {
 	return cfg
 }
 
-// MustOpenStore opens a real SQLite store in a temp dir, closed at cleanup.
+// MustOpenStore opens a real SQLite store in a temp dir with the test
+// config's keys, closed at cleanup.
 func MustOpenStore(tb testing.TB, now func() time.Time) *audit.Store {
 	tb.Helper()
 	cfg := mustConfig(tb)
 	vault, _ := veil.DecodeKey(cfg.Keys.Vault)
 	ps, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
-	st := audit.NewStore(filepath.Join(tb.TempDir(), "veil.db"), vault, ps)
-	st.Now = now
-	if err := st.Open(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	return st
+	return storetest.MustOpenStore(tb, "", vault, ps, now)
 }

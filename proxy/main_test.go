@@ -16,6 +16,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/internal/storetest"
 	"github.com/veilhq/veil/proxy"
 )
 
@@ -43,19 +44,14 @@ sources:
     hmac: {header: X-Signature, prefix: "sha256=", encoding: base64}
 `
 
-// MustOpenStore opens a real SQLite store in a temp dir, closed at cleanup.
+// MustOpenStore opens a real SQLite store in a temp dir with the test
+// config's keys, closed at cleanup.
 func MustOpenStore(tb testing.TB, now func() time.Time) *audit.Store {
 	tb.Helper()
 	cfg := mustConfig(tb)
 	vault, _ := veil.DecodeKey(cfg.Keys.Vault)
 	ps, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
-	st := audit.NewStore(filepath.Join(tb.TempDir(), "veil.db"), vault, ps)
-	st.Now = now
-	if err := st.Open(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	return st
+	return storetest.MustOpenStore(tb, "", vault, ps, now)
 }
 
 func mustConfig(tb testing.TB) *veil.Config {
