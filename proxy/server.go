@@ -397,7 +397,8 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
-		writeError(w, r, s.Logger, veil.Errorf(veil.EUNAVAILABLE, "The store is not reachable."))
+		// The cause goes to the log line (with the error id), not the answer.
+		writeError(w, r, s.Logger, errors.Join(veil.Errorf(veil.EUNAVAILABLE, "The store is not reachable."), err))
 		return
 	}
 	if s.Ready != nil {

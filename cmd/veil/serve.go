@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -369,7 +370,15 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	}
 	if addr := os.Getenv("VEIL_PPROF_ADDR"); addr != "" {
 		// Profiling on request only, on an address the operator chose.
-		go func() { log.Warn("pprof", "err", http.ListenAndServe(addr, pprofMux())) }()
+		ps := &http.Server{Addr: addr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ps.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("pprof", "err", err)
+			}
+		}()
+		defer ps.Close() // before the wait for the goroutines above
 	}
 	setURL(srv.URL())
 	where := []any{"data_dir", cfg.DataDir}
