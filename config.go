@@ -114,6 +114,22 @@ type KeysConfig struct {
 	Receipt string `yaml:"receipt"`
 }
 
+// VaultKey and PseudonymKey are the keys, decoded. Validate refuses a
+// config whose keys do not decode, so on a loaded config they cannot fail;
+// on one that skipped it they panic rather than hand out an empty key.
+func (k KeysConfig) VaultKey() []byte { return mustKey("keys.vault", k.Vault) }
+
+// PseudonymKey: see VaultKey.
+func (k KeysConfig) PseudonymKey() []byte { return mustKey("keys.pseudonym", k.Pseudonym) }
+
+func mustKey(name, v string) []byte {
+	b, err := DecodeKey(v)
+	if err != nil {
+		panic(fmt.Sprintf("config: %s: %v (the config was not validated)", name, err))
+	}
+	return b
+}
+
 // Retention says how long Veil keeps payloads and audit rows, and how
 // often serve applies it.
 type Retention struct {

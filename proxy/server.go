@@ -255,7 +255,7 @@ func (s *Server) init() error {
 			s.LookupRate, s.LookupBurst = 50, 100
 		}
 		s.limiter = limiter{rate: s.LookupRate, burst: max(1, s.LookupBurst)}
-		s.pseudonymKey, _ = veil.DecodeKey(s.cfg.Keys.Pseudonym)
+		s.pseudonymKey = s.cfg.Keys.PseudonymKey()
 		r.HandleFunc("/v1/events/{id}/record", s.handleRecord).Methods(http.MethodGet).Name("record")
 	}
 	if s.Recovery != nil { // before the general /v1/deliveries

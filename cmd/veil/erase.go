@@ -18,7 +18,7 @@ import (
 
 // subjects returns the subject use cases over a store the command opened.
 func subjects(cfg *veil.Config, st *audit.Store) *gateway.Subjects {
-	ps, _ := veil.DecodeKey(cfg.Keys.Pseudonym) // validated with the config
+	ps := cfg.Keys.PseudonymKey()
 	return &gateway.Subjects{Store: st, Config: cfg, PseudonymKey: ps}
 }
 

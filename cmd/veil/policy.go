@@ -315,7 +315,7 @@ func printPaths(w io.Writer, title string, paths []string) {
 }
 
 func findTarget(cfg *veil.Config, name string) (proxy.Target, error) {
-	pseudonym, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
+	pseudonym := cfg.Keys.PseudonymKey()
 	for _, t := range proxy.NewTargets(cfg, pseudonym) {
 		if t.Name == name {
 			return t, nil
@@ -518,11 +518,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func mustKey(s string) []byte {
-	k, _ := veil.DecodeKey(s) // validated with the config
-	return k
-}
-
 func proxyTargets(cfg *veil.Config) []proxy.Target {
-	return proxy.NewTargets(cfg, mustKey(cfg.Keys.Pseudonym))
+	return proxy.NewTargets(cfg, cfg.Keys.PseudonymKey())
 }

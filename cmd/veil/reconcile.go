@@ -66,7 +66,7 @@ func pipeline(ctx context.Context, cfg *veil.Config, st *audit.Store, log *slog.
 	if err := engine.Start(ctx); err != nil {
 		return nil, nil, err
 	}
-	pseudonym, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
+	pseudonym := cfg.Keys.PseudonymKey()
 	srv := proxy.NewServer(cfg, st)
 	srv.Logger = log.With("component", "pipeline")
 	srv.Policies = engine

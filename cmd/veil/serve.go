@@ -176,8 +176,8 @@ func openStore(cfg *veil.Config, log *slog.Logger) (*audit.Store, error) {
 
 // newStore returns the config's store, not yet opened.
 func newStore(cfg *veil.Config, log *slog.Logger) *audit.Store {
-	vault, _ := veil.DecodeKey(cfg.Keys.Vault) // validated with the config
-	pseudonym, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
+	vault := cfg.Keys.VaultKey()
+	pseudonym := cfg.Keys.PseudonymKey()
 	var st *audit.Store
 	if cfg.Storage.Driver == veil.DriverPostgres {
 		st = audit.NewPostgresStore(cfg.Storage.DSN, vault, pseudonym)
@@ -264,7 +264,7 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 		}
 	}()
 
-	pseudonym, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
+	pseudonym := cfg.Keys.PseudonymKey()
 	srv := proxy.NewServer(cfg, st)
 	srv.Listener = ln
 	srv.Logger = log.With("component", "http")

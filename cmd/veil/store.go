@@ -87,8 +87,8 @@ func runStoreCopy(ctx context.Context, c *command, args []string, stdout, stderr
 		return err
 	}
 	defer src.Close()
-	vault, _ := veil.DecodeKey(cfg.Keys.Vault)
-	pseudonym, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
+	vault := cfg.Keys.VaultKey()
+	pseudonym := cfg.Keys.PseudonymKey()
 	dst := audit.NewPostgresStore(*to, vault, pseudonym)
 	if err := dst.Open(); err != nil {
 		return err
