@@ -352,7 +352,10 @@ func TestConsole_Security(t *testing.T) {
 
 	pages := []string{"/console/", "/console/events", "/console/events/" + eventID, "/console/dead", "/console/audit",
 		"/console/consumers", "/console/policies", "/console/policies?event=" + eventID, "/console/review", "/console/subjects",
-		"/console/audit/export?format=csv", "/console/audit/export?format=jsonl", "/console/login"}
+		"/console/audit/export?format=csv", "/console/audit/export?format=jsonl", "/console/login",
+		"/console/?range=1h", "/console/?range=7d", "/console/events?id=88190254", "/console/events?type=application.hired",
+		"/console/dead?reason=http", "/console/dead?confirm=1", "/console/processing",
+		"/console/audit?subject=greenhouse:candidate:61548830", "/console/audit/export?format=csv&subject=greenhouse:candidate:61548830"}
 	for _, path := range pages {
 		resp, err := admin.Get(p.url + path)
 		if err != nil {
@@ -395,14 +398,17 @@ func TestConsole_Security(t *testing.T) {
 	// Every state-changing form of the console, with what it needs but a
 	// valid CSRF token.
 	forms := map[string]url.Values{
-		"/console/dead/replay":             {"id": {id}},
-		"/console/logout":                  {},
-		"/console/review/dlv_x/approve":    {},
-		"/console/review/dlv_x/reject":     {"reason": {"no"}},
-		"/console/subjects/erase":          {"ref": {"greenhouse:candidate:70000001"}},
-		"/console/consumers":               {"name": {"sneaky"}, "purposes": {"onboarding"}},
-		"/console/consumers/sneaky/revoke": {},
-		"/console/policies/impact":         {"dir": {"policies"}},
+		"/console/dead/replay":                 {"id": {id}},
+		"/console/logout":                      {},
+		"/console/review/dlv_x/approve":        {},
+		"/console/review/dlv_x/reject":         {"reason": {"no"}},
+		"/console/subjects/erase":              {"ref": {"greenhouse:candidate:70000001"}},
+		"/console/consumers":                   {"name": {"sneaky"}, "purposes": {"onboarding"}},
+		"/console/consumers/sneaky/revoke":     {},
+		"/console/policies/impact":             {"dir": {"policies"}},
+		"/console/dead/replay-all":             {"destination": {"flaky-bi"}},
+		"/console/destinations/flaky-bi/pause": {"reason": {"no"}},
+		"/console/review/bulk":                 {"id": {"dlv_x"}, "verb": {"reject"}, "reason": {"no"}},
 	}
 	for path, form := range forms {
 		for name, token := range map[string][]string{"no token": nil, "wrong token": {"0123"}} {
