@@ -106,8 +106,8 @@ func CodeStatus(code string) int {
 func HTTPStatus(err error) int { return CodeStatus(ErrorCode(err)) }
 
 // ServerFault reports whether err is Veil's fault (a 5xx the operator must
-// look at), not the caller's.
-func ServerFault(err error) bool { return HTTPStatus(err) >= 500 }
+// look at), not the caller's; false for nil.
+func ServerFault(err error) bool { return err != nil && HTTPStatus(err) >= 500 }
 
 // ErrorID names one failure, for the answer and the log line that tells
 // what happened: a person reporting "error err_…" can be matched to it.

@@ -37,6 +37,9 @@ func TestWriteError(t *testing.T) {
 	if w.Code != 410 || strings.Contains(w.Body.String(), "error_id") || logs.Len() != 0 {
 		t.Fatalf("a caller's error: %d %s; log %q", w.Code, w.Body, logs.String())
 	}
+	if veil.ServerFault(nil) || !veil.ServerFault(errors.New("x")) || veil.ServerFault(veil.Errorf(veil.ENOTFOUND, "x")) {
+		t.Fatal("ServerFault: only a non-nil error of Veil's own")
+	}
 	if veil.HTTPStatus(veil.Errorf(veil.EUNAVAILABLE, "x")) != 503 {
 		t.Fatal("store_unavailable is 503 for the API and the console alike")
 	}
