@@ -102,7 +102,11 @@ func retention(ctx context.Context, cfg *veil.Config, st *audit.Store, log *slog
 	defer t.Stop()
 	for {
 		start := time.Now()
-		r, err := st.Purge(ctx, start, time.Duration(cfg.Retention.Payload), time.Duration(cfg.Retention.Audit), false)
+		// One run is bounded by the period (at least a minute): purging is
+		// chunked, so a run cut short keeps what it did and the next goes on.
+		runCtx, cancel := context.WithTimeout(ctx, max(time.Minute, time.Duration(cfg.Retention.Every)))
+		r, err := st.Purge(runCtx, start, time.Duration(cfg.Retention.Payload), time.Duration(cfg.Retention.Audit), false)
+		cancel()
 		delivery.CountDead(r.Expired)
 		if err != nil && ctx.Err() == nil {
 			log.Error("retention", "err", err)
@@ -448,7 +452,9 @@ func expireReviews(ctx context.Context, st *audit.Store, ttls map[string]time.Du
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
-		n, err := st.ExpireReviews(ctx, ttls)
+		runCtx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := st.ExpireReviews(runCtx, ttls)
+		cancel()
 		if err != nil && ctx.Err() == nil {
 			log.Error("expire held deliveries", "err", err)
 		}
