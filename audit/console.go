@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -131,27 +130,13 @@ func (s *Store) outcomes(ctx context.Context, evs []veil.EventSummary) error {
 // Unlike Person it never scans the audit log (a search tries several
 // references that do not exist for each id typed).
 func (s *Store) FindRefs(ctx context.Context, ref string) ([]string, error) {
-	h := s.SubjectHash(ref)
-	queryRow := func(q string, args ...any) *sql.Row { return s.rdb.QueryRowContext(ctx, q, args...) }
-	var person string
-	err := queryRow(`SELECT person FROM subject_links WHERE ref = ?`, h).Scan(&person)
-	switch {
-	case err == nil:
-		k, err := finalPerson(queryRow, link{person: person})
-		if err != nil {
-			return nil, err
-		}
-		return s.aliases(ctx, s.rdb, k.person)
-	case !errors.Is(err, sql.ErrNoRows):
-		return nil, fmt.Errorf("find subject: %w", err)
-	}
-	var one int
-	if err := queryRow(`SELECT 1 FROM events WHERE subject = ? LIMIT 1`, h).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+	person, err := s.personOfRef(ctx, ref, false)
+	if errors.Is(err, ErrUnknownSubject) {
 		return nil, nil
 	} else if err != nil {
-		return nil, fmt.Errorf("find subject: %w", err)
+		return nil, err
 	}
-	return s.aliases(ctx, s.rdb, h)
+	return s.aliases(ctx, s.rdb, person)
 }
 
 // JobHashes are the keyed hashes a job id would be stored under, for each

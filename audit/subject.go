@@ -478,8 +478,9 @@ func (s *Store) linkTx(tx *wtx, refs []subjectRef, now int64) (person string, er
 
 // personOfRef returns the person a reference belongs to: through its link,
 // or, for data stored before links were kept, the reference itself when
-// some event or audit row names it. ErrUnknownSubject when nothing does.
-func (s *Store) personOfRef(ctx context.Context, ref string) (string, error) {
+// some event (or, with byAudit, some audit row) names it.
+// ErrUnknownSubject when nothing does.
+func (s *Store) personOfRef(ctx context.Context, ref string, byAudit bool) (string, error) {
 	h := s.SubjectHash(ref)
 	var person string
 	err := s.rdb.QueryRowContext(ctx, `SELECT person FROM subject_links WHERE ref = ?`, h).Scan(&person)
@@ -493,7 +494,7 @@ func (s *Store) personOfRef(ctx context.Context, ref string) (string, error) {
 	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM events WHERE subject = ? LIMIT 1) x`, h).Scan(&n); err != nil {
 		return "", fmt.Errorf("resolve subject: %w", err)
 	}
-	if n == 0 {
+	if n == 0 && byAudit {
 		if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM audit WHERE subject = ? LIMIT 1) x`, h).Scan(&n); err != nil {
 			return "", fmt.Errorf("resolve subject: %w", err)
 		}
@@ -533,7 +534,7 @@ const aliasesQuery = `WITH RECURSIVE a(ref) AS (SELECT ? UNION SELECT l.ref FROM
 // reference (keyed hash) linked to her; ErrUnknownSubject when Veil holds
 // nothing about the reference.
 func (s *Store) Person(ctx context.Context, ref string) (person string, refs []string, err error) {
-	if person, err = s.personOfRef(ctx, ref); err != nil {
+	if person, err = s.personOfRef(ctx, ref, true); err != nil {
 		return "", nil, err
 	}
 	refs, err = s.aliases(ctx, s.rdb, person)
@@ -589,7 +590,7 @@ func (s *Store) SaveReceipt(ctx context.Context, person string, receipt []byte) 
 // already erased is not erased again: the result has Already set and the
 // first erasure's receipt.
 func (s *Store) Erase(ctx context.Context, ref, actor string) (veil.Erasure, error) {
-	person, err := s.personOfRef(ctx, ref)
+	person, err := s.personOfRef(ctx, ref, true)
 	if err != nil {
 		return veil.Erasure{}, err
 	}
@@ -732,7 +733,7 @@ func (s *Store) shred(ctx context.Context, person, actor string, res *veil.Erasu
 // the salt her erasure made). Audited as subject_restored with actor and
 // reason.
 func (s *Store) Restore(ctx context.Context, ref, actor, reason string) (string, error) {
-	person, err := s.personOfRef(ctx, ref)
+	person, err := s.personOfRef(ctx, ref, true)
 	if err != nil {
 		return "", err
 	}
