@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/json"
 	"context"
 	"database/sql"
 	"errors"
@@ -108,12 +109,36 @@ func (s *Store) ExpireReviews(ctx context.Context, ttl map[string]time.Duration)
 }
 
 // Held returns the deliveries waiting for review, oldest (the first to
-// expire) first, at most limit, without bodies, and how many wait in all.
+// expire) first, at most limit, with the categories each would release
+// but not their bodies (nothing is decrypted), and how many wait in all.
 func (s *Store) Held(ctx context.Context, limit int) ([]*veil.Delivery, int64, error) {
 	var n int64
 	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE status = 'held'`).Scan(&n); err != nil {
 		return nil, 0, fmt.Errorf("count held deliveries: %w", err)
 	}
 	ds, err := s.deliveriesWhere(ctx, `d.status = 'held' ORDER BY d.created_at, d.id LIMIT ?`, limit)
-	return ds, n, err
+	if err != nil || len(ds) == 0 {
+		return ds, n, err
+	}
+	ids := make([]string, len(ds))
+	byID := map[string]*veil.Delivery{}
+	for i, d := range ds {
+		ids[i], byID[d.ID] = d.ID, d
+	}
+	in, args := inList(ids)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, categories FROM delivery_fields WHERE id IN `+in, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read held deliveries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, cats string
+		if err := rows.Scan(&id, &cats); err != nil {
+			return nil, 0, fmt.Errorf("read held deliveries: %w", err)
+		}
+		if err := json.Unmarshal([]byte(cats), &byID[id].Categories); err != nil {
+			return nil, 0, fmt.Errorf("delivery %s: categories: %w", id, err)
+		}
+	}
+	return ds, n, rows.Err()
 }

@@ -364,19 +364,14 @@ func (c *Console) reviewItem(d *veil.Delivery) reviewItem {
 // review lists the held deliveries: count, destination, age, expiry and
 // the categories each would release; an admin decides several at once.
 func (c *Console) review(w http.ResponseWriter, r *http.Request, s *session) {
-	ctx := r.Context()
-	held, total, err := c.Held.Held(ctx, reviewPer)
+	held, total, err := c.Held.Held(r.Context(), reviewPer)
 	if err != nil {
 		c.fault(w, "The review queue could not be read", err)
 		return
 	}
 	d := reviewData{Total: total}
 	for _, h := range held {
-		it := c.reviewItem(h)
-		if full, err := c.heldDelivery(ctx, h); err == nil {
-			it.Categories = full.Categories
-		}
-		d.Items = append(d.Items, it)
+		d.Items = append(d.Items, c.reviewItem(h))
 	}
 	c.render(w, http.StatusOK, "review", c.base(r, s, "Review", "review", d))
 }
@@ -399,18 +394,14 @@ func (c *Console) heldDelivery(ctx context.Context, h *veil.Delivery) (*veil.Del
 func (c *Console) reviewOne(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx := r.Context()
 	id := r.PathValue("id")
+	var full *veil.Delivery
 	h, err := c.Held.Delivery(ctx, id)
 	if err == nil && h.Status != veil.DeliveryHeld {
 		err = veil.Errorf(veil.ENOTFOUND, "not held")
 	}
-	if veil.ServerFault(err) {
-		c.fault(w, "The delivery could not be read", err)
-		return
-	} else if err != nil {
-		c.fail(w, ErrorStatus(err), "That delivery is not waiting for review (decided, expired or erased).")
-		return
+	if err == nil {
+		full, err = c.heldDelivery(ctx, h)
 	}
-	full, err := c.heldDelivery(ctx, h)
 	if veil.ServerFault(err) {
 		c.fault(w, "The delivery could not be read", err)
 		return

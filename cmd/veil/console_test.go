@@ -506,7 +506,8 @@ func TestConsole_Review(t *testing.T) {
 	b.login("e2e-admin-token")
 	b.step("review page", chromedp.Navigate(p.url+"/console/review"), chromedp.WaitVisible(chromedp.ID("r-"+ids[0])))
 	if n := b.count("#review input[type=checkbox]"); n != 2 || !strings.Contains(b.text("review-count"), "2 waiting") ||
-		!strings.Contains(b.text("r-"+ids[0]), "offers-review") || !strings.Contains(b.text("r-"+ids[0]), "59m") {
+		!strings.Contains(b.text("r-"+ids[0]), "offers-review") || !strings.Contains(b.text("r-"+ids[0]), "59m") ||
+		!strings.Contains(b.text("r-"+ids[0]), "user.unique_id") {
 		t.Fatalf("the review list: %d checkboxes, count %q, row %q", n, b.text("review-count"), b.text("r-"+ids[0]))
 	}
 	b.shot("review")
