@@ -115,8 +115,9 @@ type Console struct {
 	// CheckSubject validates a subject reference against the configured
 	// sources (nil: any non-empty reference).
 	CheckSubject func(ref string) error
-	// Reconciled names the sources that reconcile, for the Overview.
-	Reconciled []string
+	// Reconciled names the sources that reconcile, for the Overview;
+	// DestinationNames the configured destinations, for the filters.
+	Reconciled, DestinationNames []string
 	// AdminToken and AuditorToken log in (AuditorToken "" : no auditor).
 	AdminToken, AuditorToken string
 	Logger                   *slog.Logger

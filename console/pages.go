@@ -65,14 +65,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, s *session) {
 		Since: get("since"), Until: get("until")}
 	v := filterValues(map[string]string{"id": in.ID, "source": in.Source, "type": in.Type, "outcome": in.Outcome,
 		"destination": in.Destination, "since": in.Since, "until": in.Until})
-	d := eventsData{Form: in, Query: template.URL(v.Encode()), Outcomes: eventOutcomes}
-	if c.Recovery != nil {
-		if ds, err := c.Recovery.Destinations(r.Context()); err == nil {
-			for _, x := range ds {
-				d.Dests = append(d.Dests, x.Name)
-			}
-		}
-	}
+	d := eventsData{Form: in, Query: template.URL(v.Encode()), Outcomes: eventOutcomes, Dests: c.DestinationNames}
 	const per = 50
 	eq := veil.EventQuery{EventType: in.Type, Before: get("before"), After: get("after"), Limit: per}
 	err := c.eventQuery(r, in, &eq)

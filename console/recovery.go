@@ -46,22 +46,17 @@ func (f deadForm) values() url.Values {
 
 // deadFilter reads the filter from the query string (GET) or the form
 // (POST).
-func (c *Console) deadFilter(r *http.Request, v url.Values) (veil.DeadQuery, deadData, error) {
+func (c *Console) deadFilter(v url.Values) (veil.DeadQuery, deadData, error) {
 	d := deadData{Form: deadForm{Destination: v.Get("destination"), Reason: v.Get("reason"), HTTPStatus: v.Get("http_status"),
-		Since: v.Get("since"), Until: v.Get("until")}, Reasons: veil.DeadReasons}
+		Since: v.Get("since"), Until: v.Get("until")}, Reasons: veil.DeadReasons, Dests: c.DestinationNames}
 	d.Query = template.URL(d.Form.values().Encode())
-	if ds, err := c.Recovery.Destinations(r.Context()); err == nil {
-		for _, x := range ds {
-			d.Dests = append(d.Dests, x.Name)
-		}
-	}
 	q, err := gateway.ParseDeadQuery(v)
 	q.Limit = deadPer
 	return q, d, err
 }
 
 func (c *Console) dead(w http.ResponseWriter, r *http.Request, s *session) {
-	q, d, err := c.deadFilter(r, r.URL.Query())
+	q, d, err := c.deadFilter(r.URL.Query())
 	if err == nil {
 		d.Page, err = c.Recovery.Dead(r.Context(), q)
 	}
@@ -89,7 +84,7 @@ func (c *Console) pageError(w http.ResponseWriter, r *http.Request, s *session, 
 // replayAll replays every dead delivery the posted filter matches; the
 // Dead letters page asked first, with the count.
 func (c *Console) replayAll(w http.ResponseWriter, r *http.Request, s *session) {
-	q, d, err := c.deadFilter(r, r.PostForm)
+	q, d, err := c.deadFilter(r.PostForm)
 	if err != nil {
 		c.pageError(w, r, s, err, "dead", "Dead letters", &d.Error, &d)
 		return

@@ -304,7 +304,7 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	cons := &console.Console{Guard: guard, Store: st, Replay: srv, Review: srv, Subjects: subj, Policies: srv, Recovery: recovery,
 		Held: st, ReviewTTL: reviewTTLs(cfg), Find: &gateway.Find{Store: st, Config: cfg},
 		Processing:   consoleProcessing(cfg, engine.Current, st),
-		CheckSubject: func(ref string) error { return gateway.CheckSubject(cfg, ref) }, Reconciled: reconciled,
+		CheckSubject: func(ref string) error { return gateway.CheckSubject(cfg, ref) }, Reconciled: reconciled, DestinationNames: cfg.DestinationNames(),
 		AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
 		Logger: log.With("component", "console")}
 	srv.Console = cons
