@@ -178,7 +178,13 @@ type Pause struct {
 
 // DeadReasons are the reasons a delivery went dead, as the dead-letter
 // inbox filters them (DeadReason names a delivery's).
-var DeadReasons = []string{"http", "timeout", "connection", "ssrf", "policy", "expired", "erased", "destination_removed", "other"}
+var DeadReasons = func() []string {
+	var out []string
+	for _, r := range deadPrefixes {
+		out = append(out, r.reason)
+	}
+	return append(out, "other")
+}()
 
 // DeadReason is why a dead delivery went dead, from its detail: one of
 // DeadReasons.

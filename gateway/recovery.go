@@ -80,15 +80,13 @@ func ParseDeadQuery(v url.Values) (veil.DeadQuery, error) {
 	return q, nil
 }
 
-// CheckDead refuses a query naming an unknown destination or reason.
+// CheckDead refuses a query naming an unknown destination or a status
+// that is none (the store refuses an unknown reason).
 func (r *Recovery) CheckDead(q veil.DeadQuery) error {
 	if q.Destination != "" {
 		if err := r.checkDestination(q.Destination); err != nil {
 			return err
 		}
-	}
-	if q.Reason != "" && !slices.Contains(veil.DeadReasons, q.Reason) {
-		return veil.Errorf(veil.EINVALID, "Unknown reason; reasons are %s.", strings.Join(veil.DeadReasons, ", "))
 	}
 	if q.HTTPStatus != 0 && (q.HTTPStatus < 100 || q.HTTPStatus > 599) {
 		return veil.Errorf(veil.EINVALID, "An HTTP status is a number from 100 to 599.")
