@@ -12,7 +12,6 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/alert"
-	"github.com/veilhq/veil/audit"
 	"github.com/veilhq/veil/internal/pgtest"
 	"github.com/veilhq/veil/internal/storetest"
 )
@@ -71,12 +70,7 @@ func TestAlerter_OpensRemindsResolvesOnceAcrossReplicas(t *testing.T) {
 	rec := &recorder{}
 	var replicas []*alert.Alerter
 	for range 2 {
-		st := audit.NewPostgresStore(dsn, key, key)
-		st.Now = now
-		if err := st.Open(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
+		st := storetest.MustOpenPostgres(t, dsn, key, key, now)
 		replicas = append(replicas, &alert.Alerter{Config: config(), Store: st, Health: h, Senders: []alert.Sender{rec}, Now: now})
 	}
 	check := func() {

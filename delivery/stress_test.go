@@ -16,6 +16,7 @@ import (
 	"github.com/veilhq/veil/audit"
 	"github.com/veilhq/veil/delivery"
 	"github.com/veilhq/veil/internal/pgtest"
+	"github.com/veilhq/veil/internal/storetest"
 )
 
 // flapSink answers in turn 200, 404, 500, a closed connection and a slow
@@ -71,14 +72,7 @@ func newFlapSink(t *testing.T) *flapSink {
 func openPG(t *testing.T, dsn string) *audit.Store {
 	t.Helper()
 	cfg := mustConfig(t)
-	vault, _ := veil.DecodeKey(cfg.Keys.Vault)
-	ps, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
-	st := audit.NewPostgresStore(dsn, vault, ps)
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return storetest.MustOpenPostgres(t, dsn, cfg.Keys.VaultKey(), cfg.Keys.PseudonymKey(), nil)
 }
 
 // TestStress_OneAttemptAtATime flaps a destination between 200, 404, 500,

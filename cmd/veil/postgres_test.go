@@ -19,6 +19,7 @@ import (
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
 	"github.com/veilhq/veil/internal/pgtest"
+	"github.com/veilhq/veil/internal/storetest"
 )
 
 // pgConfig writes a config for dir whose store is the PostgreSQL dsn.
@@ -38,12 +39,7 @@ func openPGStore(t *testing.T, dsn string) *audit.Store {
 	t.Helper()
 	key, _ := veil.DecodeKey("zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=")
 	ps, _ := veil.DecodeKey("q1Vo1AS+SjXQkZRDfzRpy0g0u2rzRyHAEOfOcL8PGGY=")
-	st := audit.NewPostgresStore(dsn, key, ps)
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
+	return storetest.MustOpenPostgres(t, dsn, key, ps, nil)
 }
 
 // TestPostgres_ThreeReplicas: three veil serve processes on one database,

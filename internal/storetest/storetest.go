@@ -10,6 +10,14 @@ import (
 	"github.com/veilhq/veil/audit"
 )
 
+// MustOpenPostgres opens a real PostgreSQL store on dsn (a test schema,
+// internal/pgtest), with the keys and the clock (nil: time.Now), closed at
+// cleanup. Called twice on one dsn, it gives two replicas.
+func MustOpenPostgres(tb testing.TB, dsn string, vault, pseudonym []byte, now func() time.Time) *audit.Store {
+	tb.Helper()
+	return mustOpen(tb, audit.NewPostgresStore(dsn, vault, pseudonym), now)
+}
+
 // MustOpenStore opens a real SQLite store at path (a file in a temp dir
 // when ""), with the keys and the clock (nil: time.Now), closed at
 // cleanup.
@@ -18,7 +26,11 @@ func MustOpenStore(tb testing.TB, path string, vault, pseudonym []byte, now func
 	if path == "" {
 		path = filepath.Join(tb.TempDir(), "veil.db")
 	}
-	st := audit.NewStore(path, vault, pseudonym)
+	return mustOpen(tb, audit.NewStore(path, vault, pseudonym), now)
+}
+
+func mustOpen(tb testing.TB, st *audit.Store, now func() time.Time) *audit.Store {
+	tb.Helper()
 	if now != nil {
 		st.Now = now
 	}
