@@ -343,12 +343,8 @@ func renderProcessing(w io.Writer, r *processingReport) {
 		fmt.Fprintf(w, "\n## %s\n\n| | |\n| --- | --- |\n", d.Destination)
 		fmt.Fprintf(w, "| recipient | %s (%s) |\n| processing agreement | %s |\n| purpose | %s |\n| legal basis | %s |\n",
 			orDash(d.Processor.Name), d.Host, orDash(d.Processor.DPA), orDash(d.Processor.Purpose), orDash(d.Processor.LegalBasis))
-		subjects := []string{}
-		for _, who := range d.DataSubjects {
-			subjects = append(subjects, who+": "+strings.Join(d.SubjectCategories[who], ", "))
-		}
 		fmt.Fprintf(w, "| data subjects and their categories | %s |\n| categories of personal data | %s |\n| observed | %s (%d deliveries) |\n",
-			orDash(strings.Join(subjects, "; ")), orDash(strings.Join(personalOnly(d.Categories), ", ")),
+			orDash(d.SubjectsText()), orDash(strings.Join(personalOnly(d.Categories), ", ")),
 			orDash(strings.Join(personalOnly(d.CategoriesObserved), ", ")), d.Deliveries)
 		fmt.Fprintf(w, "| country | %s |\n| transfer safeguard | %s |\n", orDash(d.Country), orDash(d.TransferSafeguard))
 		fmt.Fprintf(w, "| policy | `%s` |\n| sources | %s |\n| events | %s |\n| retention in Veil | payloads %s, audit log %s |\n\n",
@@ -377,6 +373,16 @@ func renderProcessing(w io.Writer, r *processingReport) {
 				orDash(strings.Join(personalOnly(c.CategoriesObserved), ", ")), c.Lookups)
 		}
 	}
+}
+
+// SubjectsText (exported for the HTML template) lists the kinds of people the destination receives data
+// about, each with its categories ("candidate: user.name, …; employee: …").
+func (d processingRecord) SubjectsText() string {
+	var out []string
+	for _, who := range d.DataSubjects {
+		out = append(out, who+": "+strings.Join(d.SubjectCategories[who], ", "))
+	}
+	return strings.Join(out, "; ")
 }
 
 // personalOnly drops system categories: Art. 30 lists personal data.

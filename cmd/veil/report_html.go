@@ -22,13 +22,6 @@ var processingHTML = template.Must(template.New("processing").Funcs(template.Fun
 	"personal": personalOnly,
 	"pseudo":   func(d processingRecord, p string) bool { return slices.Contains(d.Pseudonymized, p) },
 	"day":      func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
-	"subjects": func(d processingRecord) string {
-		var out []string
-		for _, who := range d.DataSubjects {
-			out = append(out, who+": "+strings.Join(d.SubjectCategories[who], ", "))
-		}
-		return strings.Join(out, "; ")
-	},
 }).Parse(`<section id="processing">
 <p>Generated {{day .Generated}}. Controller: {{dash .Controller.Name}}; contact: {{dash .Controller.Contact}}; data protection officer: {{dash .Controller.DPO}}; representative: {{dash .Controller.Representative}}.</p>
 <p>Veil keeps encrypted payloads for {{.PayloadRetention}} and its audit log for {{.AuditRetention}}. Categories are those the running policies release for {{.Samples}}; "observed" are those the audit log {{if .Since}}since {{day .Since}}{{else}}(all of it){{end}} shows did leave.</p>
@@ -38,7 +31,7 @@ var processingHTML = template.Must(template.New("processing").Funcs(template.Fun
 <tr><th scope="row">Processing agreement</th><td>{{dash .Processor.DPA}}</td></tr>
 <tr><th scope="row">Purpose</th><td>{{dash .Processor.Purpose}}</td></tr>
 <tr><th scope="row">Legal basis</th><td>{{dash .Processor.LegalBasis}}</td></tr>
-<tr><th scope="row">Data subjects and their categories</th><td>{{dash (subjects .)}}</td></tr>
+<tr><th scope="row">Data subjects and their categories</th><td>{{dash .SubjectsText}}</td></tr>
 <tr><th scope="row">Categories of personal data</th><td class="categories">{{dash (join (personal .Categories) ", ")}}</td></tr>
 <tr><th scope="row">Observed</th><td>{{dash (join (personal .CategoriesObserved) ", ")}} ({{.Deliveries}} deliveries)</td></tr>
 <tr><th scope="row">Country</th><td>{{dash .Country}}</td></tr>
