@@ -132,17 +132,23 @@ func (a *Alerter) Check(ctx context.Context) error {
 	}
 	openGauge.Set(float64(len(open)))
 	now := a.Now()
+	isOpen := map[string]bool{}
+	for _, o := range open {
+		isOpen[o.Key()] = true
+	}
 	keys := map[string]bool{}
 	for _, f := range firing {
 		keys[f.Key()] = true
-		opened, err := a.Store.OpenAlert(ctx, f)
-		if err != nil {
-			return err
-		}
-		if opened {
-			a.Logger.Warn("alert opened", "condition", f.Condition, "destination", f.Destination, "source", f.Source)
-			a.send(ctx, Message{Kind: "opened", Alert: f, Time: now})
-			continue
+		if !isOpen[f.Key()] { // open it (unless another replica just did)
+			opened, err := a.Store.OpenAlert(ctx, f)
+			if err != nil {
+				return err
+			}
+			if opened {
+				a.Logger.Warn("alert opened", "condition", f.Condition, "destination", f.Destination, "source", f.Source)
+				a.send(ctx, Message{Kind: "opened", Alert: f, Time: now})
+				continue
+			}
 		}
 		if again, err := a.Store.RemindAlert(ctx, f.Key(), now.Add(-time.Duration(a.Config.RepeatAfter))); err != nil {
 			return err
