@@ -30,6 +30,11 @@ type Config struct {
 	Dir       string    `yaml:"-"`
 	Retention Retention `yaml:"retention"`
 	Policies  string    `yaml:"policies"`
+	// PolicyWatch (default true) reloads the policy folder when its files
+	// change, audited as veil's. Set it false where who changed a policy
+	// must be known (four-eyes review): then only veil policy reload, the
+	// console's button or SIGHUP loads a change.
+	PolicyWatch *bool `yaml:"policy_watch"`
 	// PolicyTimeout bounds one policy decision; 0 means 100ms. A decision
 	// that runs out is blocked (policy_timeout), never retried.
 	PolicyTimeout Duration `yaml:"policy_timeout"`
@@ -54,6 +59,39 @@ type Config struct {
 	SecurityMeasures []string `yaml:"security_measures"`
 	// Alerts, when set, tells people when deliveries start failing.
 	Alerts *AlertsConfig `yaml:"alerts"`
+	// Auth says how people log in to the console: single sign-on, and how
+	// long a session lasts.
+	Auth AuthConfig `yaml:"auth"`
+}
+
+// AuthConfig: console logins. Without OIDC, people log in as local users
+// (veil user add) or with a break-glass token.
+type AuthConfig struct {
+	OIDC *OIDCConfig `yaml:"oidc"`
+	// SessionIdle ends a session nobody used for this long (default 30m);
+	// SessionMax ends every session this long after login (default 8h).
+	SessionIdle Duration `yaml:"session_idle"`
+	SessionMax  Duration `yaml:"session_max"`
+}
+
+// OIDCConfig is an OpenID Connect provider the console logs in through
+// (authorisation code flow with PKCE).
+type OIDCConfig struct {
+	Issuer       string `yaml:"issuer"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"`
+	// RedirectURL is the console's callback as registered at the provider:
+	// https://veil.example.com/console/oidc/callback.
+	RedirectURL string `yaml:"redirect_url"`
+	// RolesClaim is the ID token's claim that lists the person's groups
+	// (default "groups"); RoleMap maps each group to Veil's roles. A
+	// person none of whose groups is mapped cannot log in.
+	RolesClaim string              `yaml:"roles_claim"`
+	RoleMap    map[string][]string `yaml:"role_map"`
+	// Scopes are asked for besides openid (default: email, profile).
+	Scopes []string `yaml:"scopes"`
+	// Label is the login button's text (default "Log in with single sign-on").
+	Label string `yaml:"label"`
 }
 
 // SubjectsConfig: how references are linked to one person.
@@ -309,10 +347,13 @@ type Destination struct {
 	AllowPrivateNetwork bool      `yaml:"allow_private_network"`
 	Processor           Processor `yaml:"processor"`
 	// Review holds each allowed delivery until a person approves it (then
-	// it is sent) or rejects it (then it never is); ReviewTTL (default
-	// 72h) is how long it may wait before it expires unsent.
-	Review    bool     `yaml:"review"`
-	ReviewTTL Duration `yaml:"review_ttl"`
+	// it is sent) or rejects it (then it never is): review: true, or
+	// review: {approvers: 2} for two different people (four eyes), neither
+	// of whom changed the destination's policy in the last reload.
+	// ReviewTTL (default 72h) is how long it may wait before it expires
+	// unsent.
+	Review    ReviewConfig `yaml:"review"`
+	ReviewTTL Duration     `yaml:"review_ttl"`
 	// NotifyErasure sends the destination a signed subject.erased event
 	// when a person whose data it received is erased (Art. 19): its own id
 	// or pseudonym of the person and the events it received, never a name.
@@ -599,6 +640,26 @@ func (c *Config) setDefaults() {
 		if d.ReviewTTL == 0 {
 			d.ReviewTTL = Duration(72 * time.Hour)
 		}
+		if d.Review.Enabled && d.Review.Approvers == 0 {
+			d.Review.Approvers = 1
+		}
+	}
+	if c.Auth.SessionIdle == 0 {
+		c.Auth.SessionIdle = Duration(30 * time.Minute)
+	}
+	if c.Auth.SessionMax == 0 {
+		c.Auth.SessionMax = Duration(8 * time.Hour)
+	}
+	if o := c.Auth.OIDC; o != nil {
+		if o.RolesClaim == "" {
+			o.RolesClaim = "groups"
+		}
+		if o.Scopes == nil {
+			o.Scopes = []string{"email", "profile"}
+		}
+		if o.Label == "" {
+			o.Label = "Log in with single sign-on"
+		}
 	}
 }
 
@@ -616,6 +677,14 @@ func (c *Config) Validate() error {
 	}
 	if c.AuditorToken != "" && c.AuditorToken == c.AdminToken {
 		return fmt.Errorf("config: auditor_token: must differ from admin_token (it grants read-only access)")
+	}
+	if err := c.Auth.validate(); err != nil {
+		return err
+	}
+	for i, d := range c.Destinations {
+		if d.Review.Approvers < 0 || d.Review.Approvers > 5 {
+			return fmt.Errorf("config: destinations[%d].review.approvers: between 1 and 5", i)
+		}
 	}
 	for _, k := range []struct{ path, val string }{{"keys.vault", c.Keys.Vault}, {"keys.pseudonym", c.Keys.Pseudonym}} {
 		if _, err := DecodeKey(k.val); err != nil {
@@ -760,6 +829,10 @@ func RegisteredVendors() []string {
 	return out
 }
 
+// WatchPolicies reports whether serve reloads the policy folder when its
+// files change.
+func (c *Config) WatchPolicies() bool { return c.PolicyWatch == nil || *c.PolicyWatch }
+
 // Destination returns the destination named name, or nil.
 func (c *Config) Destination(name string) *Destination {
 	for i := range c.Destinations {
@@ -797,6 +870,40 @@ func (c *Config) Source(name string) *Source {
 	}
 	return nil
 }
+
+func (a *AuthConfig) validate() error {
+	if a.SessionIdle < Duration(time.Minute) || a.SessionMax < a.SessionIdle {
+		return fmt.Errorf("config: auth: session_idle is at least 1m and session_max at least session_idle")
+	}
+	o := a.OIDC
+	if o == nil {
+		return nil
+	}
+	u, err := url.Parse(o.Issuer)
+	if o.Issuer == "" || err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))) {
+		return fmt.Errorf("config: auth.oidc.issuer: an https URL (http only on loopback, for tests)")
+	}
+	if o.ClientID == "" {
+		return fmt.Errorf("config: auth.oidc.client_id: required")
+	}
+	r, err := url.Parse(o.RedirectURL)
+	if o.RedirectURL == "" || err != nil || r.Path != "/console/oidc/callback" || (r.Scheme != "https" && r.Scheme != "http") {
+		return fmt.Errorf("config: auth.oidc.redirect_url: the console's callback, https://HOST/console/oidc/callback")
+	}
+	if len(o.RoleMap) == 0 {
+		return fmt.Errorf("config: auth.oidc.role_map: map at least one group to roles (nobody else can log in)")
+	}
+	for g, roles := range o.RoleMap {
+		for _, role := range roles {
+			if !slices.Contains(AllRoles, role) {
+				return fmt.Errorf("config: auth.oidc.role_map.%s: unknown role %q (%s)", g, role, strings.Join(AllRoles, ", "))
+			}
+		}
+	}
+	return nil
+}
+
+func isLoopbackHost(h string) bool { return h == "localhost" || h == "127.0.0.1" || h == "::1" }
 
 // DecodeKey decodes a base64 (standard or URL, padded or not) 32-byte key.
 func DecodeKey(s string) ([]byte, error) {

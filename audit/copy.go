@@ -34,6 +34,9 @@ var copyTables = []struct {
 	{"audit", "seq", []string{"seq", "time", "action", "actor", "source", "event_type", "event_id", "destination",
 		"subject", "outcome", "http_status", "attempt", "fields_kept", "fields_dropped", "categories", "detail", "prev_hash", "hash"}},
 	{"meta", "key", []string{"key", "value"}},
+	{"users", "name", []string{"name", "password", "roles", "must_change", "failures", "locked_until", "disabled", "created_at"}},
+	{"api_tokens", "name", []string{"name", "digest", "roles", "created_at", "created_by", "expires_at", "revoked_at", "last_used"}},
+	{"approvals", "delivery_id, actor", []string{"delivery_id", "actor", "at"}},
 }
 
 // ErrNotEmpty is returned by CopyTo when the destination holds events or

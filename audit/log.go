@@ -103,3 +103,9 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// Flush waits until every write queued before it (the rows Record
+// queued among them) is committed.
+func (s *Store) Flush(ctx context.Context) error {
+	return s.write(ctx, func(*wtx) error { return nil })
+}

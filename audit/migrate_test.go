@@ -52,7 +52,8 @@ func TestMigrate_Legacy(t *testing.T) {
 		CREATE TABLE old_keys AS SELECT subject, wrapped, created_at FROM data_keys;
 		DROP TABLE data_keys; ALTER TABLE old_keys RENAME TO data_keys;
 		DROP TABLE erasures; DROP TABLE meta; DROP TABLE schema_migrations; DROP TABLE app_states; DROP TABLE reconcile_state;
-		DROP TABLE subject_links; DROP TABLE tombstones; DROP TABLE paused_destinations; DROP TABLE alerts;`)
+		DROP TABLE subject_links; DROP TABLE tombstones; DROP TABLE paused_destinations; DROP TABLE alerts;
+		DROP TABLE users; DROP TABLE api_tokens; DROP TABLE sessions; DROP TABLE auth_pending; DROP TABLE approvals; DROP TABLE policy_changes;`)
 
 	st = MustOpenStore(t, path)
 	if got := st.Migrated; len(got) == 0 || got[0].Version != 2 {

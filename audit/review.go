@@ -11,11 +11,14 @@ import (
 	"github.com/veilhq/veil"
 )
 
-// ReviewDecide approves a held delivery (it joins the queue and is sent)
-// or rejects it (it never is: its body is dropped), with an audit row
-// naming who decided and why. A delivery that is not held is ECONFLICT,
-// an unknown one ENOTFOUND.
-func (s *Store) ReviewDecide(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error) {
+// ReviewDecide approves a held delivery (it joins the queue and is sent
+// once rule.Approvers different people have approved it) or rejects it
+// (it never is: its body is dropped; one rejection is enough), with an
+// audit row naming who decided and why. rule.Barred (who last changed the
+// destination's policy) may not approve when two or more must. A second
+// approval by the same actor is ECONFLICT, as is a delivery that is not
+// held; an unknown one is ENOTFOUND.
+func (s *Store) ReviewDecide(ctx context.Context, id string, approve bool, actor, reason string, rule veil.ReviewRule) (*veil.Delivery, error) {
 	if len(reason) > 500 {
 		reason = reason[:500]
 	}
@@ -35,15 +38,48 @@ func (s *Store) ReviewDecide(ctx context.Context, id string, approve bool, actor
 		now := s.Now()
 		row := &veil.AuditEntry{Time: now, Actor: actor, Source: d.Source, EventType: d.EventType, EventID: d.EventID,
 			Destination: d.Destination, Subject: d.Subject, Detail: reason}
+		need := max(rule.Approvers, 1)
 		if approve {
-			d.Status, d.Detail = veil.DeliveryPending, "approved by "+actor
-			row.Action, row.Outcome = veil.ActionReviewApproved, "approved"
+			if need > 1 && rule.Barred != "" && actor == rule.Barred {
+				return veil.Errorf(veil.EFORBIDDEN, "You changed %s's policy in its last reload: two other people must approve what it releases.", d.Destination)
+			}
+			var n int
+			if err := tx.QueryRow(`SELECT count(*) FROM approvals WHERE delivery_id = ? AND actor = ?`, id, actor).Scan(&n); err != nil {
+				return fmt.Errorf("read approvals: %w", err)
+			}
+			if n > 0 {
+				return veil.Errorf(veil.ECONFLICT, "You have approved this delivery already; it needs another person's approval.")
+			}
+			if _, err := tx.Exec(`INSERT INTO approvals (delivery_id, actor, at) VALUES (?, ?, ?)`, id, actor, now.UnixNano()); err != nil {
+				return fmt.Errorf("note approval: %w", err)
+			}
+			var got int
+			if err := tx.QueryRow(`SELECT count(*) FROM approvals WHERE delivery_id = ?`, id).Scan(&got); err != nil {
+				return fmt.Errorf("count approvals: %w", err)
+			}
+			row.Action = veil.ActionReviewApproved
+			if got < need {
+				row.Outcome = fmt.Sprintf("approved %d of %d", got, need)
+				d.Detail = fmt.Sprintf("approved by %d of %d; waits for another person", got, need)
+				if _, err := tx.Exec(`UPDATE deliveries SET detail = ?, updated_at = ? WHERE id = ?`, d.Detail, now.UnixNano(), id); err != nil {
+					return fmt.Errorf("note approval: %w", err)
+				}
+				return s.appendTx(tx, row)
+			}
+			d.Status, d.Detail, row.Outcome = veil.DeliveryPending, "approved by "+actor, "approved"
+			if need > 1 {
+				row.Outcome = fmt.Sprintf("approved %d of %d", got, need)
+				d.Detail = fmt.Sprintf("approved by %d people, the last %s", got, actor)
+			}
 		} else {
 			d.Status, d.Detail = veil.DeliveryRejected, "rejected by "+actor
 			row.Action, row.Outcome = veil.ActionReviewRejected, "rejected"
 			if _, err := tx.Exec(`DELETE FROM outbound_bodies WHERE delivery_id = ?`, id); err != nil {
 				return fmt.Errorf("drop rejected body: %w", err)
 			}
+		}
+		if _, err := tx.Exec(`DELETE FROM approvals WHERE delivery_id = ?`, id); err != nil {
+			return fmt.Errorf("clear approvals: %w", err)
 		}
 		if _, err := tx.Exec(`UPDATE deliveries SET status = ?, detail = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`,
 			d.Status, d.Detail, now.UnixNano(), now.UnixNano(), id); err != nil {
@@ -90,6 +126,9 @@ func (s *Store) ExpireReviews(ctx context.Context, ttl map[string]time.Duration)
 					return err
 				}
 				if _, err := tx.Exec(`DELETE FROM outbound_bodies WHERE delivery_id = ?`, h.ID); err != nil {
+					return err
+				}
+				if _, err := tx.Exec(`DELETE FROM approvals WHERE delivery_id = ?`, h.ID); err != nil {
 					return err
 				}
 				if err := s.appendTx(tx, &veil.AuditEntry{Time: now, Action: veil.ActionReviewExpired, Actor: "veil",

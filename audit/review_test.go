@@ -36,16 +36,16 @@ func testReviewQueue(t *testing.T, d testDB) {
 	if err != nil || len(claimed) != 0 {
 		t.Fatalf("held deliveries claimed: %d %v", len(claimed), err)
 	}
-	if _, err := st.ReviewDecide(ctx, a, true, "console:admin", ""); err != nil {
+	if _, err := st.ReviewDecide(ctx, a, true, "console:admin", "", veil.ReviewRule{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.ReviewDecide(ctx, b, false, "admin", "salary must not go to this tool"); err != nil {
+	if _, err := st.ReviewDecide(ctx, b, false, "admin", "salary must not go to this tool", veil.ReviewRule{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.ReviewDecide(ctx, b, true, "admin", ""); veil.ErrorCode(err) != veil.ECONFLICT {
+	if _, err := st.ReviewDecide(ctx, b, true, "admin", "", veil.ReviewRule{}); veil.ErrorCode(err) != veil.ECONFLICT {
 		t.Fatalf("deciding twice: %v, want conflict", err)
 	}
-	if _, err := st.ReviewDecide(ctx, "dlv_nope", true, "admin", ""); veil.ErrorCode(err) != veil.ENOTFOUND {
+	if _, err := st.ReviewDecide(ctx, "dlv_nope", true, "admin", "", veil.ReviewRule{}); veil.ErrorCode(err) != veil.ENOTFOUND {
 		t.Fatalf("unknown: %v", err)
 	}
 	claimed, err = st.ClaimDeliveries(ctx, clock().Add(time.Hour), map[string]int{"offers": 10}, time.Minute)

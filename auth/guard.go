@@ -38,6 +38,11 @@ const (
 	ReasonInvalid   = "invalid_credential"
 	ReasonThrottled = "throttled"
 	ReasonCSRF      = "csrf"
+	// ReasonLocked is a login for a user locked out after wrong
+	// passwords; ReasonSSO a single sign-on answer refused (bad state,
+	// token, nonce, or no role).
+	ReasonLocked = "locked"
+	ReasonSSO    = "sso_refused"
 )
 
 // Throttle allows each key (a client address, a user name) a burst of
@@ -97,7 +102,10 @@ type Guard struct {
 
 	addrs, creds *Throttle
 	failed       Minutely[failKey, failCount]
+	used         Minutely[useKey, int64]
 }
+
+type useKey struct{ surface, actor string }
 
 type failKey struct{ surface, reason string }
 
@@ -118,6 +126,8 @@ func NewGuard() *Guard {
 			g.Record(rows...)
 		}
 	}
+	g.used.Rows = g.useRows
+	g.used.Record = g.failed.Record
 	return g
 }
 
@@ -179,7 +189,31 @@ func (g *Guard) count(surface, reason, addr string, now time.Time) {
 
 // Flush writes the rows of a minute that has ended, or of the current one
 // too when all is set (at shutdown).
-func (g *Guard) Flush(all bool) { g.failed.Flush(g.now(), all) }
+func (g *Guard) Flush(all bool) {
+	g.failed.Flush(g.now(), all)
+	g.used.Flush(g.now(), all)
+}
+
+// Used counts a use of an API token (actor token:NAME) on surface: one
+// token_used row per token, surface and minute, with the count.
+func (g *Guard) Used(surface, actor string) {
+	g.used.Add(g.now(), useKey{surface, actor}, func(n *int64) { *n++ })
+}
+
+func (g *Guard) useRows(minute time.Time, counts map[useKey]*int64) []*veil.AuditEntry {
+	keys := make([]useKey, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].actor+keys[i].surface < keys[j].actor+keys[j].surface })
+	out := make([]*veil.AuditEntry, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, &veil.AuditEntry{Time: minute, Action: veil.ActionTokenUsed, Actor: k.actor, Outcome: "used",
+			Attempt: int(min(*counts[k], 1<<31-1)),
+			Detail:  fmt.Sprintf("surface=%s count=%d minute=%s", k.surface, *counts[k], minute.Format("2006-01-02T15:04Z"))})
+	}
+	return out
+}
 
 // rows turns a minute's counts into one auth_failed row per surface and
 // reason: how many attempts, from how many addresses; never an address or
@@ -215,7 +249,7 @@ func status(reason string) int {
 	switch reason {
 	case ReasonThrottled:
 		return http.StatusTooManyRequests
-	case ReasonCSRF:
+	case ReasonCSRF, ReasonLocked, ReasonSSO:
 		return http.StatusForbidden
 	}
 	return http.StatusUnauthorized

@@ -23,7 +23,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -62,14 +61,15 @@ type Replayer interface {
 
 // Subjects answers access requests and erases (gateway.Subjects).
 type Subjects interface {
+	View(ctx context.Context, ref, actor string) (veil.SubjectReport, error)
 	Report(ctx context.Context, ref string) (veil.SubjectReport, error)
 	Refs(ctx context.Context, ref string) ([]string, error)
 	Erase(ctx context.Context, ref, actor string) (veil.Erasure, veil.ErasureReceipt, error)
 }
 
-// Reviewer approves or rejects a held delivery (the proxy's Review).
+// Reviewer approves or rejects a held delivery (gateway.Review).
 type Reviewer interface {
-	Review(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error)
+	Decide(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error)
 }
 
 // Finder resolves what a person knows into an event query
@@ -83,13 +83,8 @@ type Finder interface {
 type HeldStore interface {
 	Held(ctx context.Context, limit int) ([]*veil.Delivery, int64, error)
 	Delivery(ctx context.Context, id string) (*veil.Delivery, error)
+	Approvals(ctx context.Context, ids []string) (map[string][]veil.Approval, error)
 }
-
-// Roles.
-const (
-	RoleAdmin   = "admin"
-	RoleAuditor = "auditor"
-)
 
 // Console serves /console. Set the fields, then use it as an http.Handler.
 type Console struct {
@@ -104,6 +99,9 @@ type Console struct {
 	// ReviewTTL is each reviewed destination's review_ttl, for the expiry
 	// the Review list shows.
 	ReviewTTL map[string]time.Duration
+	// Approvers is how many people must approve each reviewed
+	// destination's deliveries (absent: one).
+	Approvers map[string]int
 	Subjects  Subjects
 	Policies  Policies
 	// Recovery, when set, serves the dead-letter inbox with its filters
@@ -118,22 +116,32 @@ type Console struct {
 	// Reconciled names the sources that reconcile, for the Overview;
 	// DestinationNames the configured destinations, for the filters.
 	Reconciled, DestinationNames []string
-	// AdminToken and AuditorToken log in (AuditorToken "" : no auditor).
+	// AdminToken and AuditorToken log in as break-glass:admin (every
+	// role) and break-glass:auditor (AuditorToken "": none).
 	AdminToken, AuditorToken string
-	Logger                   *slog.Logger
-	Now                      func() time.Time
-	// SessionTTL is how long a session lasts; 0 means 8 hours.
-	SessionTTL time.Duration
+	// Sessions keeps the sessions (required); Users, when set, lets local
+	// users log in; OIDC, when set, single sign-on.
+	Sessions SessionStore
+	Users    Users
+	OIDC     *OIDC
+	// Record writes audit rows without waiting (logins, logouts, exports);
+	// nil writes none.
+	Record func(...*veil.AuditEntry)
+	// Reload, when set, reloads the policy folder, audited as actor's.
+	Reload func(ctx context.Context, actor string) error
+	Logger *slog.Logger
+	Now    func() time.Time
+	// SessionIdle ends a session unused this long (0: 30 minutes);
+	// SessionMax ends every session this long after login (0: 8 hours).
+	SessionIdle, SessionMax time.Duration
 	// Guard throttles and audits failed logins (share the proxy's, so one
 	// address has one budget); nil means one of the console's own, which
 	// audits nothing.
 	Guard *auth.Guard
 
-	once     sync.Once
-	tmpl     *template.Template
-	key      []byte // digests tokens for comparison
-	mu       sync.Mutex
-	sessions map[string]*session
+	once sync.Once
+	tmpl *template.Template
+	key  []byte // digests tokens for comparison
 	// logins are the login forms handed out and not yet used: the form's
 	// CSRF token by the pre-session cookie's value, so a login is accepted
 	// only with a pair this server made, once, within loginTTL.
@@ -154,11 +162,6 @@ func (c *Console) Close() {
 	c.init()
 	c.stop()
 	c.bg.Wait()
-}
-
-type session struct {
-	role, csrf string
-	expires    time.Time
 }
 
 type login struct {
@@ -186,12 +189,14 @@ func (c *Console) init() {
 		if c.Logger == nil {
 			c.Logger = slog.New(slog.DiscardHandler)
 		}
-		if c.SessionTTL == 0 {
-			c.SessionTTL = 8 * time.Hour
+		if c.SessionMax == 0 {
+			c.SessionMax = 8 * time.Hour
+		}
+		if c.SessionIdle == 0 {
+			c.SessionIdle = min(30*time.Minute, c.SessionMax)
 		}
 		c.key = randomBytes(32)
 		c.life, c.stop = context.WithCancel(context.Background())
-		c.sessions = map[string]*session{}
 		c.logins, _ = lru.New[string, login](maxLogins)
 		if c.Guard == nil {
 			c.Guard = auth.NewGuard()
@@ -203,34 +208,41 @@ func (c *Console) init() {
 		m.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(static)))
 		m.HandleFunc("GET /console/login", c.loginPage)
 		m.HandleFunc("POST /console/login", c.login)
-		m.HandleFunc("POST /console/logout", c.authed(RoleAuditor, c.logout))
-		m.HandleFunc("GET /console/{$}", c.authed(RoleAuditor, c.overview))
+		if c.OIDC != nil {
+			m.HandleFunc("GET /console/oidc/login", c.oidcLogin)
+			m.HandleFunc("GET /console/oidc/callback", c.oidcCallback)
+		}
+		m.HandleFunc("POST /console/logout", c.authed(anyone, c.logout))
+		m.HandleFunc("GET /console/password", c.authed(anyone, c.passwordPage))
+		m.HandleFunc("POST /console/password", c.authed(anyone, c.changePassword))
+		m.HandleFunc("GET /console/{$}", c.authed(anyone, c.overview))
 		m.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/console/", http.StatusSeeOther)
 		})
-		m.HandleFunc("GET /console/events", c.authed(RoleAuditor, c.events))
-		m.HandleFunc("GET /console/events/{id}", c.authed(RoleAuditor, c.event))
-		m.HandleFunc("GET /console/dead", c.authed(RoleAuditor, c.dead))
-		m.HandleFunc("POST /console/dead/replay", c.authed(RoleAdmin, c.replay))
-		m.HandleFunc("POST /console/dead/replay-all", c.authed(RoleAdmin, c.replayAll))
-		m.HandleFunc("POST /console/destinations/{name}/{verb}", c.authed(RoleAdmin, c.pause))
-		m.HandleFunc("GET /console/review", c.authed(RoleAuditor, c.review))
-		m.HandleFunc("GET /console/review/{id}", c.authed(RoleAuditor, c.reviewOne))
-		m.HandleFunc("POST /console/review/{id}/{verb}", c.authed(RoleAdmin, c.decide))
-		m.HandleFunc("POST /console/review/bulk", c.authed(RoleAdmin, c.decideBulk))
-		m.HandleFunc("GET /console/subjects", c.authed(RoleAuditor, c.subjects))
-		m.HandleFunc("GET /console/subjects/report", c.authed(RoleAuditor, c.printReport))
-		m.HandleFunc("GET /console/subjects/erase", c.authed(RoleAdmin, c.confirmErase))
-		m.HandleFunc("POST /console/subjects/erase", c.authed(RoleAdmin, c.erase))
-		m.HandleFunc("GET /console/audit", c.authed(RoleAuditor, c.audit))
-		m.HandleFunc("GET /console/audit/export", c.authed(RoleAuditor, c.export))
-		m.HandleFunc("GET /console/audit/verify", c.authed(RoleAuditor, c.verify))
-		m.HandleFunc("GET /console/consumers", c.authed(RoleAuditor, c.consumers))
-		m.HandleFunc("POST /console/consumers", c.authed(RoleAdmin, c.addConsumer))
-		m.HandleFunc("POST /console/consumers/{name}/revoke", c.authed(RoleAdmin, c.revokeConsumer))
-		m.HandleFunc("GET /console/policies", c.authed(RoleAuditor, c.policies))
-		m.HandleFunc("GET /console/processing", c.authed(RoleAuditor, c.processing))
-		m.HandleFunc("POST /console/policies/impact", c.authed(RoleAdmin, c.impact))
+		m.HandleFunc("GET /console/events", c.authed(anyone, c.events))
+		m.HandleFunc("GET /console/events/{id}", c.authed(anyone, c.event))
+		m.HandleFunc("GET /console/dead", c.authed(anyone, c.dead))
+		m.HandleFunc("POST /console/dead/replay", c.authed(admins, c.replay))
+		m.HandleFunc("POST /console/dead/replay-all", c.authed(admins, c.replayAll))
+		m.HandleFunc("POST /console/destinations/{name}/{verb}", c.authed(admins, c.pause))
+		m.HandleFunc("GET /console/review", c.authed(anyone, c.review))
+		m.HandleFunc("GET /console/review/{id}", c.authed(reviewers, c.reviewOne))
+		m.HandleFunc("POST /console/review/{id}/{verb}", c.authed(reviewers, c.decide))
+		m.HandleFunc("POST /console/review/bulk", c.authed(reviewers, c.decideBulk))
+		m.HandleFunc("GET /console/subjects", c.authed(reporters, c.subjects))
+		m.HandleFunc("GET /console/subjects/report", c.authed(reporters, c.printReport))
+		m.HandleFunc("GET /console/subjects/erase", c.authed(privacy, c.confirmErase))
+		m.HandleFunc("POST /console/subjects/erase", c.authed(privacy, c.erase))
+		m.HandleFunc("GET /console/audit", c.authed(anyone, c.audit))
+		m.HandleFunc("GET /console/audit/export", c.authed(anyone, c.export))
+		m.HandleFunc("GET /console/audit/verify", c.authed(anyone, c.verify))
+		m.HandleFunc("GET /console/consumers", c.authed(anyone, c.consumers))
+		m.HandleFunc("POST /console/consumers", c.authed(admins, c.addConsumer))
+		m.HandleFunc("POST /console/consumers/{name}/revoke", c.authed(admins, c.revokeConsumer))
+		m.HandleFunc("GET /console/policies", c.authed(anyone, c.policies))
+		m.HandleFunc("POST /console/policies/reload", c.authed(admins, c.reload))
+		m.HandleFunc("GET /console/processing", c.authed(anyone, c.processing))
+		m.HandleFunc("POST /console/policies/impact", c.authed(admins, c.impact))
 		c.mux = m
 	})
 }
@@ -267,91 +279,6 @@ func (c *Console) digest(v string) []byte {
 	m := hmac.New(sha256.New, c.key)
 	m.Write([]byte(v))
 	return m.Sum(nil)
-}
-
-// role returns the role a login token grants, "" for none.
-func (c *Console) role(token string) string {
-	d := c.digest(token)
-	switch {
-	case token == "":
-		return ""
-	case hmac.Equal(d, c.digest(c.AdminToken)) && c.AdminToken != "":
-		return RoleAdmin
-	case c.AuditorToken != "" && hmac.Equal(d, c.digest(c.AuditorToken)):
-		return RoleAuditor
-	}
-	return ""
-}
-
-// current returns the request's live session, nil if none.
-func (c *Console) current(r *http.Request) (string, *session) {
-	ck, err := r.Cookie(cookieName)
-	if err != nil {
-		return "", nil
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.sessions[ck.Value]
-	if s == nil {
-		return "", nil
-	}
-	if !c.Now().Before(s.expires) {
-		delete(c.sessions, ck.Value)
-		return "", nil
-	}
-	return ck.Value, s
-}
-
-// authed wraps a page: a live session with at least role min, and on a
-// POST a CSRF token matching the session's.
-func (c *Console) authed(min string, h func(w http.ResponseWriter, r *http.Request, s *session)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		_, s := c.current(r)
-		if s == nil {
-			if r.Method == http.MethodGet {
-				http.Redirect(w, r, "/console/login", http.StatusSeeOther)
-				return
-			}
-			c.relogin(w, r)
-			return
-		}
-		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-			var err error
-			if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
-				err = r.ParseMultipartForm(64 << 10) // a draft policy uploaded as a file
-			} else {
-				err = r.ParseForm()
-			}
-			if err != nil || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(s.csrf)) {
-				c.fail(w, http.StatusForbidden, "The form's CSRF token is missing or wrong; reload the page and try again.")
-				return
-			}
-		}
-		if min == RoleAdmin && s.role != RoleAdmin {
-			c.fail(w, http.StatusForbidden, "The auditor role is read-only.")
-			return
-		}
-		h(w, r, s)
-	}
-}
-
-func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
-	msg := ""
-	if r.URL.Query().Get("failed") != "" {
-		msg = "That token is not the admin or the auditor token."
-	}
-	c.drawLogin(w, r, http.StatusOK, msg, nil)
-}
-
-// drawLogin hands out a login form (a fresh pre-session), carrying kept,
-// the form a person was sending when her session ended, if any.
-func (c *Console) drawLogin(w http.ResponseWriter, r *http.Request, status int, msg string, kept *keptForm) {
-	id, tok := randomToken(), randomToken()
-	c.logins.Add(id, login{csrf: tok, expires: c.Now().Add(loginTTL)})
-	http.SetCookie(w, &http.Cookie{Name: loginName, Value: id, Path: "/console/login", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(loginTTL / time.Second)})
-	c.render(w, status, "login", page{Title: "Log in", CSRF: tok, Error: msg, Data: kept})
 }
 
 // keptForm is a form a person sent after her session ended: where it
@@ -416,80 +343,13 @@ func crossSite(r *http.Request) bool {
 	return err != nil || u.Host != r.Host
 }
 
-func (c *Console) login(w http.ResponseWriter, r *http.Request) {
-	addr := auth.Address(r)
-	if wait := c.Guard.Wait(auth.SurfaceConsole, addr, ""); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		c.fail(w, http.StatusTooManyRequests, fmt.Sprintf("Too many failed logins from this address; try again in %d seconds.", int(wait.Seconds())+1))
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	// The form must be one this server handed out, once: a pre-session
-	// whose token only this server knows, not a cookie and field pair
-	// someone else chose (login CSRF).
-	var form login
-	ck, err := r.Cookie(loginName)
-	if err == nil {
-		if f, ok := c.logins.Peek(ck.Value); ok && c.logins.Remove(ck.Value) { // one use: the POST that removes it
-			form = f
-		}
-	}
-	if err := r.ParseForm(); err != nil || crossSite(r) || form.csrf == "" || !c.Now().Before(form.expires) ||
-		!hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(form.csrf)) {
-		c.Guard.Failed(auth.SurfaceConsole, auth.ReasonCSRF, addr, "")
-		c.fail(w, http.StatusForbidden, "The login form has expired or did not come from this console; reload the login page and try again.")
-		return
-	}
-	role := c.role(r.PostForm.Get("token"))
-	if role == "" {
-		c.Guard.Failed(auth.SurfaceConsole, auth.ReasonInvalid, addr, "")
-		http.Redirect(w, r, "/console/login?failed=1", http.StatusSeeOther)
-		return
-	}
-	id := randomToken()
-	c.mu.Lock()
-	now := c.Now()
-	for k, s := range c.sessions { // sweep the expired ones
-		if !now.Before(s.expires) {
-			delete(c.sessions, k)
-		}
-	}
-	c.sessions[id] = &session{role: role, csrf: randomToken(), expires: now.Add(c.SessionTTL)}
-	c.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/console", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: secure(r), MaxAge: int(c.SessionTTL / time.Second)})
-	http.SetCookie(w, &http.Cookie{Name: loginName, Value: "", Path: "/console/login", MaxAge: -1})
-	c.Logger.Info("console login", "role", role)
-	if action := r.PostForm.Get("kept_action"); action != "" && c.keepable(action) {
-		kept := &keptForm{Action: action}
-		for i, name := range r.PostForm["kept_name"] {
-			if i < len(r.PostForm["kept_value"]) && name != "csrf" {
-				kept.Fields = append(kept.Fields, keptField{name, r.PostForm["kept_value"][i]})
-			}
-		}
-		c.mu.Lock()
-		csrf := c.sessions[id].csrf
-		c.mu.Unlock()
-		c.render(w, http.StatusOK, "resume", page{Title: "Send it again?", CSRF: csrf, Role: role, Data: kept})
-		return
-	}
-	http.Redirect(w, r, "/console/", http.StatusSeeOther)
-}
-
-func (c *Console) logout(w http.ResponseWriter, r *http.Request, _ *session) {
-	id, _ := c.current(r)
-	c.mu.Lock()
-	delete(c.sessions, id)
-	c.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/console", MaxAge: -1, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: secure(r)})
-	http.Redirect(w, r, "/console/login", http.StatusSeeOther)
-}
-
 // page is what every template gets.
 type page struct {
-	Title, Nav, CSRF, Role, Error, Notice string
-	Data                                  any
+	// Role lists the person's roles, for the header; Actor names her; Can
+	// says which roles she holds, for the controls a page draws.
+	Title, Nav, CSRF, Role, Actor, Error, Notice string
+	Can                                          map[string]bool
+	Data                                         any
 }
 
 func (c *Console) render(w http.ResponseWriter, status int, name string, p page) {

@@ -33,7 +33,12 @@ var funcs = template.FuncMap{
 }
 
 func (c *Console) base(r *http.Request, s *session, title, nav string, data any) page {
-	return page{Title: title, Nav: nav, CSRF: s.csrf, Role: s.role, Data: data, Notice: r.URL.Query().Get("notice")}
+	can := map[string]bool{}
+	for _, role := range s.Roles {
+		can[role] = true
+	}
+	return page{Title: title, Nav: nav, CSRF: s.CSRF, Role: strings.Join(s.Roles, ", "), Actor: s.Actor, Can: can, Data: data,
+		Notice: r.URL.Query().Get("notice")}
 }
 
 type eventsData struct {
@@ -156,7 +161,9 @@ func (c *Console) event(w http.ResponseWriter, r *http.Request, s *session) {
 	d := eventData{Event: evs[0]}
 	for _, dl := range ds {
 		v := deliveryView{Delivery: dl}
-		if dl.Body != nil {
+		// A body is a payload's values: an admin's to see, a reviewer's
+		// while it waits for her; never an auditor's or a privacy officer's.
+		if dl.Body != nil && (s.Has(veil.RoleAdmin) || (s.Has(veil.RoleReviewer) && dl.Status == veil.DeliveryHeld)) {
 			var buf strings.Builder
 			var x any
 			if json.Unmarshal(dl.Body, &x) == nil {
@@ -195,7 +202,7 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, s *session) {
 	var ok, failed int
 	var reasons []string
 	for _, id := range ids {
-		if _, err := c.Replay.Replay(r.Context(), id, "console:"+s.role); err != nil {
+		if _, err := c.Replay.Replay(r.Context(), id, s.Actor); err != nil {
 			failed++
 			if m := veil.ErrorMessage(err); !slices.Contains(reasons, m) {
 				reasons = append(reasons, m)
@@ -337,6 +344,9 @@ type reviewItem struct {
 	Age, ExpiresIn string
 	Expires        time.Time
 	Body           string // the detail page only
+	// Approvals are who approved it so far, of Need.
+	Approvals []veil.Approval
+	Need      int
 }
 
 type reviewData struct {
@@ -346,7 +356,7 @@ type reviewData struct {
 }
 
 func (c *Console) reviewItem(d *veil.Delivery) reviewItem {
-	it := reviewItem{Delivery: d, Age: roundDuration(c.Now().Sub(d.CreatedAt))}
+	it := reviewItem{Delivery: d, Age: roundDuration(c.Now().Sub(d.CreatedAt)), Need: max(1, c.Approvers[d.Destination])}
 	if ttl := c.ReviewTTL[d.Destination]; ttl > 0 {
 		it.Expires = d.CreatedAt.Add(ttl)
 		it.ExpiresIn = roundDuration(it.Expires.Sub(c.Now()))
@@ -362,9 +372,20 @@ func (c *Console) review(w http.ResponseWriter, r *http.Request, s *session) {
 		c.fault(w, "The review queue could not be read", err)
 		return
 	}
+	ids := make([]string, len(held))
+	for i, h := range held {
+		ids[i] = h.ID
+	}
+	approvals, err := c.Held.Approvals(r.Context(), ids)
+	if err != nil {
+		c.fault(w, "The review queue's approvals could not be read", err)
+		return
+	}
 	d := reviewData{Total: total}
 	for _, h := range held {
-		d.Items = append(d.Items, c.reviewItem(h))
+		it := c.reviewItem(h)
+		it.Approvals = approvals[h.ID]
+		d.Items = append(d.Items, it)
 	}
 	c.render(w, http.StatusOK, "review", c.base(r, s, "Review", "review", d))
 }
@@ -402,8 +423,13 @@ func (c *Console) reviewOne(w http.ResponseWriter, r *http.Request, s *session) 
 		c.fail(w, ErrorStatus(err), "That delivery is not waiting for review (decided, expired or erased).")
 		return
 	}
+	approvals, err := c.Held.Approvals(ctx, []string{id})
+	if err != nil {
+		c.fault(w, "The delivery's approvals could not be read", err)
+		return
+	}
 	it := c.reviewItem(h)
-	it.Categories, it.Body = full.Categories, indent(full.Body)
+	it.Categories, it.Body, it.Approvals = full.Categories, indent(full.Body), approvals[id]
 	c.render(w, http.StatusOK, "review-one", c.base(r, s, "Review "+id, "review", reviewData{Item: &it}))
 }
 
@@ -442,7 +468,7 @@ func (c *Console) decideAll(r *http.Request, s *session, ids []string, verb stri
 	var done []string
 	var reasons []string
 	for _, id := range ids {
-		d, err := c.Review.Review(r.Context(), id, verb == "approve", "console:"+s.role, reason)
+		d, err := c.Review.Decide(r.Context(), id, verb == "approve", s.Actor, reason)
 		if err != nil {
 			if m := veil.ErrorMessage(err); !slices.Contains(reasons, m) {
 				reasons = append(reasons, m)
@@ -501,7 +527,7 @@ func (c *Console) subjects(w http.ResponseWriter, r *http.Request, s *session) {
 	if d.Ref != "" {
 		if err := c.checkRef(d.Ref); err != nil {
 			d.Error = refError(err)
-		} else if rep, err := c.Subjects.Report(r.Context(), d.Ref); err != nil {
+		} else if rep, err := c.Subjects.View(r.Context(), d.Ref, s.Actor); err != nil {
 			d.Error = "The report could not be made: " + veil.ErrorMessage(err)
 		} else {
 			d.Report = &rep
@@ -518,7 +544,7 @@ func (c *Console) printReport(w http.ResponseWriter, r *http.Request, s *session
 		c.fail(w, http.StatusBadRequest, refError(err))
 		return
 	}
-	rep, err := c.Subjects.Report(r.Context(), ref)
+	rep, err := c.Subjects.View(r.Context(), ref, s.Actor)
 	if err != nil {
 		c.fail(w, ErrorStatus(err), "The report could not be made: "+veil.ErrorMessage(err))
 		return
@@ -554,7 +580,7 @@ func (c *Console) erase(w http.ResponseWriter, r *http.Request, s *session) {
 		c.render(w, http.StatusBadRequest, "erase", c.base(r, s, "Erase a subject", "subjects", d))
 		return
 	}
-	_, receipt, err := c.Subjects.Erase(r.Context(), d.Ref, "console:"+s.role)
+	_, receipt, err := c.Subjects.Erase(r.Context(), d.Ref, s.Actor)
 	if err != nil {
 		d.Error = "Not erased: " + veil.ErrorMessage(err)
 		c.render(w, ErrorStatus(err), "erase", c.base(r, s, "Erase a subject", "subjects", d))
@@ -563,7 +589,7 @@ func (c *Console) erase(w http.ResponseWriter, r *http.Request, s *session) {
 	d.Receipt = &receipt
 	b, _ := json.MarshalIndent(receipt, "", "  ")
 	d.JSON = string(b)
-	c.Logger.Info("console erasure", "role", s.role, "subject", receipt.Subject)
+	c.Logger.Info("console erasure", "actor", s.Actor, "subject", receipt.Subject)
 	c.render(w, http.StatusOK, "receipt", c.base(r, s, "Erasure receipt", "subjects", d))
 }
 

@@ -54,7 +54,11 @@ func (c *Console) policies(w http.ResponseWriter, r *http.Request, s *session) {
 		} else {
 			v := &previewView{PolicyPreview: p}
 			for _, dl := range p.Decisions {
-				v.Decisions = append(v.Decisions, decisionView{Delivery: dl, Body: indent(dl.Body)})
+				dv := decisionView{Delivery: dl}
+				if s.Has(veil.RoleAdmin) { // a body is values: an admin's to see
+					dv.Body = indent(dl.Body)
+				}
+				v.Decisions = append(v.Decisions, dv)
 			}
 			d.Preview = v
 		}
@@ -131,12 +135,12 @@ func (c *Console) addConsumer(w http.ResponseWriter, r *http.Request, s *session
 			purposes = append(purposes, p)
 		}
 	}
-	key, err := c.Store.AddConsumer(r.Context(), name, purposes, "console:"+s.role)
+	key, err := c.Store.AddConsumer(r.Context(), name, purposes, s.Actor)
 	if err != nil {
 		c.drawConsumers(w, r, s, veil.HTTPStatus(err), consumersData{Error: "Not added: " + veil.ErrorMessage(err)})
 		return
 	}
-	c.Logger.Info("console consumer added", "role", s.role, "consumer", name)
+	c.Logger.Info("console consumer added", "actor", s.Actor, "consumer", name)
 	c.drawConsumers(w, r, s, http.StatusOK, consumersData{Name: name, Key: key})
 }
 
@@ -144,10 +148,24 @@ func (c *Console) addConsumer(w http.ResponseWriter, r *http.Request, s *session
 func (c *Console) revokeConsumer(w http.ResponseWriter, r *http.Request, s *session) {
 	name := r.PathValue("name")
 	msg := name + " revoked: its key no longer works."
-	if err := c.Store.RevokeConsumer(r.Context(), name, "console:"+s.role); err != nil {
+	if err := c.Store.RevokeConsumer(r.Context(), name, s.Actor); err != nil {
 		msg = "Not revoked: " + veil.ErrorMessage(err)
 	} else {
-		c.Logger.Info("console consumer revoked", "role", s.role, "consumer", name)
+		c.Logger.Info("console consumer revoked", "actor", s.Actor, "consumer", name)
 	}
 	http.Redirect(w, r, "/console/consumers?notice="+urlText(msg), http.StatusSeeOther)
+}
+
+// reload loads the policy folder again, audited as the person's: who
+// changed a destination's policy is then known (four-eyes review).
+func (c *Console) reload(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.Reload == nil {
+		c.fail(w, http.StatusNotFound, "Reloading is not served here.")
+		return
+	}
+	msg := "Policies reloaded."
+	if err := c.Reload(r.Context(), s.Actor); err != nil {
+		msg = "The policy folder was not loaded; the running set stays: " + veil.ErrorMessage(err)
+	}
+	http.Redirect(w, r, "/console/policies?notice="+urlText(msg), http.StatusSeeOther)
 }

@@ -89,7 +89,7 @@ func (c *Console) replayAll(w http.ResponseWriter, r *http.Request, s *session) 
 		c.pageError(w, r, s, err, "dead", "Dead letters", &d.Error, &d)
 		return
 	}
-	res, err := c.Recovery.ReplayMatching(r.Context(), q, "console:"+s.role)
+	res, err := c.Recovery.ReplayMatching(r.Context(), q, s.Actor)
 	msg := res.Summary()
 	if err != nil {
 		c.Logger.Error("console replay all", "err", err)
@@ -106,9 +106,9 @@ func (c *Console) pause(w http.ResponseWriter, r *http.Request, s *session) {
 	var err error
 	switch verb {
 	case "pause":
-		err = c.Recovery.Pause(r.Context(), name, "console:"+s.role, r.PostForm.Get("reason"))
+		err = c.Recovery.Pause(r.Context(), name, s.Actor, r.PostForm.Get("reason"))
 	case "resume":
-		err = c.Recovery.Resume(r.Context(), name, "console:"+s.role)
+		err = c.Recovery.Resume(r.Context(), name, s.Actor)
 	default:
 		c.fail(w, http.StatusNotFound, "No such action.")
 		return

@@ -31,6 +31,7 @@ type SubjectStore interface {
 	SaveReceipt(ctx context.Context, person string, receipt []byte) error
 	QueueNotice(ctx context.Context, destination string, body []byte) (veil.Notice, error)
 	ReceiptPublicKey() ed25519.PublicKey
+	Record(entries ...*veil.AuditEntry)
 }
 
 // Subjects answers for the data subjects: access reports (Art. 15),
@@ -125,6 +126,19 @@ func (s *Subjects) Report(ctx context.Context, ref string) (veil.SubjectReport, 
 		return veil.SubjectReport{}, err
 	}
 	return veil.BuildSubjectReport(person, ref, len(refs), rows, held, s.Config, s.now()), nil
+}
+
+// View is Report for a person who reads it: the view is audited
+// (report_viewed, by actor, under the person's keyed hash), so who looked
+// at whose data is on record.
+func (s *Subjects) View(ctx context.Context, ref, actor string) (veil.SubjectReport, error) {
+	rep, err := s.Report(ctx, ref)
+	if err != nil {
+		return rep, err
+	}
+	s.Store.Record(&veil.AuditEntry{Time: s.now(), Action: veil.ActionReportViewed, Actor: actor, Subject: rep.Subject,
+		Outcome: "viewed", Detail: "access report (Art. 15)"})
+	return rep, nil
 }
 
 // Erase erases the person ref belongs to (Art. 17) and returns what it did

@@ -17,7 +17,10 @@ import (
 // Reporter is told of every load and rejection; cmd/veil wires it to the
 // audit log (policy never imports audit).
 type Reporter interface {
-	PolicyLoaded(digest string, files int)
+	// PolicyLoaded is told of a set now serving, asked for by actor ("veil"
+	// for the file watcher, a start or SIGHUP), with the digest of each
+	// package's files, so who changed which destination's policy is known.
+	PolicyLoaded(digest string, files int, actor string, packages map[string]string)
 	PolicyRejected(digest string, reason string)
 }
 
@@ -65,7 +68,11 @@ func (e *Engine) Current() *Set { return e.set.Load() }
 // Reload loads the folder again. On success the new set serves the next
 // decision; on failure the running set stays, the rejection is reported and
 // the error returned.
-func (e *Engine) Reload(ctx context.Context) error {
+func (e *Engine) Reload(ctx context.Context) error { return e.ReloadAs(ctx, "veil") }
+
+// ReloadAs is Reload asked for by actor (a person through the console, the
+// API or veil policy reload), who the audit log names for it.
+func (e *Engine) ReloadAs(ctx context.Context, actor string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	digest, _, _ := digestDir(e.Dir)
@@ -89,7 +96,7 @@ func (e *Engine) Reload(ctx context.Context) error {
 	e.set.Store(s)
 	e.Logger.Info("policy set loaded", "digest", s.Digest, "files", s.Files)
 	if e.Reporter != nil {
-		e.Reporter.PolicyLoaded(s.Digest, s.Files)
+		e.Reporter.PolicyLoaded(s.Digest, s.Files, actor, s.PackageDigests())
 	}
 	return nil
 }

@@ -374,6 +374,21 @@ func digestDir(dir string) (string, int, error) {
 	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
+// PackageDigests returns, for each package with files, a SHA-256 over its
+// files' names and contents (tests left out): what changed between two
+// loads, package by package.
+func (s *Set) PackageDigests() map[string]string {
+	out := make(map[string]string, len(s.files))
+	for pkg := range s.files {
+		h := sha256.New()
+		for _, f := range s.PackageFiles(pkg) {
+			fmt.Fprintf(h, "%s\x00%d\x00%s", f.Name, len(f.Text), f.Text)
+		}
+		out[pkg] = hex.EncodeToString(h.Sum(nil))
+	}
+	return out
+}
+
 // PackageFiles returns the files that define package pkg, tests left out,
 // sorted by name.
 func (s *Set) PackageFiles(pkg string) []veil.PolicyFile {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/ats"
+	"github.com/veilhq/veil/gateway"
 )
 
 // AdminStore is what the admin API reads and changes; audit.Store implements it.
@@ -24,34 +26,46 @@ type AdminStore interface {
 	ReplayDelivery(ctx context.Context, old, nd *veil.Delivery, actor string) error
 	WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error
 	Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL time.Duration, dryRun bool) (veil.PurgeResult, error)
-	ReviewDecide(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error)
 }
 
-// Review approves (it is sent) or rejects (it never is) a delivery held
-// for review, audited with actor as the one who decided.
-func (s *Server) Review(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error) {
-	d, err := s.Admin.ReviewDecide(ctx, id, approve, actor, reason)
-	if err != nil {
-		return nil, err
-	}
-	if approve && s.Deliverer != nil {
-		s.Deliverer.Notify()
-	}
-	return d, nil
-}
-
-// handleReviewList lists the deliveries held for review: GET /v1/review.
+// handleReviewList lists the deliveries held for review, with their
+// minimised bodies, categories and approvals so far: GET
+// /v1/review[?limit=N] (reviewers).
 func (s *Server) handleReviewList(w http.ResponseWriter, r *http.Request) {
-	ds, err := s.Admin.Deliveries(r.Context(), veil.DeliveryHeld, 1000)
+	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+	if limit <= 0 || limit > 1000 {
+		limit = 100
+	}
+	held, n, err := s.Reviews.Queue(r.Context(), limit, true)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	out := make([]deliveryJSON, 0, len(ds))
-	for _, d := range ds {
-		out = append(out, toJSON(d))
+	out := make([]heldJSON, 0, len(held))
+	for _, h := range held {
+		out = append(out, toHeldJSON(h))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"held": out})
+	writeJSON(w, http.StatusOK, map[string]any{"held": out, "total": n})
+}
+
+// heldJSON is a held delivery as the review API shows it to a reviewer.
+type heldJSON struct {
+	deliveryJSON
+	Categories []string        `json:"categories"`
+	Body       json.RawMessage `json:"body,omitempty"`
+	Approvals  []veil.Approval `json:"approvals"`
+	Approvers  int             `json:"approvers_needed"`
+}
+
+func toHeldJSON(h gateway.Held) heldJSON {
+	out := heldJSON{deliveryJSON: toJSON(h.Delivery), Categories: h.Categories, Approvals: h.Approvals, Approvers: h.Need}
+	if json.Valid(h.Body) {
+		out.Body = h.Body
+	}
+	if out.Approvals == nil {
+		out.Approvals = []veil.Approval{}
+	}
+	return out
 }
 
 // handleReviewDecide answers POST /v1/review/{id}/approve and
@@ -66,7 +80,7 @@ func (s *Server) handleReviewDecide(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	d, err := s.Review(r.Context(), mux.Vars(r)["id"], mux.Vars(r)["verb"] == "approve", "admin", in.Reason)
+	d, err := s.Reviews.Decide(r.Context(), mux.Vars(r)["id"], mux.Vars(r)["verb"] == "approve", actor(r), in.Reason)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -138,6 +152,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	ct := map[string]string{"csv": "text/csv", "jsonl": "application/x-ndjson"}[format]
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Content-Disposition", "attachment; filename=veil-audit."+format)
+	s.store.Record(veil.ExportRow(actor(r), format, f))
 	if err := s.Admin.WriteExport(r.Context(), w, format, f); err != nil {
 		// Headers are gone; the truncated body is the signal, and the log says why.
 		s.Logger.Error("audit export", "err", err)
@@ -190,16 +205,6 @@ func toJSON(d *veil.Delivery) deliveryJSON {
 		Status: d.Status, Attempts: d.Attempts, Detail: d.Detail, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
 }
 
-// requireReader wraps h with a check for the admin or the auditor token.
-func (s *Server) requireReader(h http.HandlerFunc) http.HandlerFunc {
-	return s.requireToken(h, "A valid admin or auditor token is required (Authorization: Bearer …).", s.adminDigest, s.auditorDigest)
-}
-
-// requireAdmin wraps h with the admin token check, by keyed digest.
-func (s *Server) requireAdmin(h http.HandlerFunc) http.HandlerFunc {
-	return s.requireToken(h, "A valid admin token is required (Authorization: Bearer …).", s.adminDigest)
-}
-
 func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
 	switch status {
@@ -224,7 +229,7 @@ func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request) {
 // handleReplay re-runs the current policy on the stored payload of a dead
 // delivery and queues it again under the same id.
 func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
-	d, err := s.Replay(r.Context(), mux.Vars(r)["id"], "admin")
+	d, err := s.Replay(r.Context(), mux.Vars(r)["id"], actor(r))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return

@@ -122,7 +122,7 @@ func Decide(ctx context.Context, set *policy.Set, in *policy.Input, ev *Prepared
 		if res.LeakIn != "" {
 			d.Detail += " found in " + res.LeakIn
 		}
-	case t.Review:
+	case t.Review.Enabled:
 		d.Status, d.Body = veil.DeliveryHeld, res.Body // a person approves it first
 	default:
 		d.Status, d.Body = veil.DeliveryPending, res.Body

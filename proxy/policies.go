@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/tidwall/gjson"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,7 +30,7 @@ func (s *Server) PolicyInfo() veil.PolicyInfo {
 		info.Digest, info.Files, info.Tests, info.LoadedAt, info.Untested = set.Digest, set.Files, set.Tests, set.LoadedAt, set.Untested
 	}
 	for _, t := range s.Targets {
-		d := veil.PolicyDestination{Name: t.Name, Policy: t.Policy, Processor: t.Processor, Sources: t.Sources, Review: t.Review}
+		d := veil.PolicyDestination{Name: t.Name, Policy: t.Policy, Processor: t.Processor, Sources: t.Sources, Review: t.Review.Enabled}
 		if set != nil {
 			d.Files = set.PackageFiles(t.Policy)
 		}
@@ -349,4 +350,16 @@ func sentBody(d *veil.Delivery) string {
 // approves it.
 func allowed(d *veil.Delivery) bool {
 	return d.Status == veil.DeliveryPending || d.Status == veil.DeliveryHeld
+}
+
+// handleReload loads the policy folder again: POST /v1/policies/reload.
+// The load is audited as the caller's (who changed which destination's
+// policy is then known); a set that fails to load is 422 and the running
+// set stays.
+func (s *Server) handleReload(w http.ResponseWriter, r *http.Request) {
+	if err := s.Reload(r.Context(), actor(r)); err != nil {
+		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "The policy folder was not loaded; the running set stays: %s", veil.ErrorMessage(err)))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "loaded"})
 }

@@ -68,7 +68,7 @@ func (s *Server) handleReplayMatching(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	res, err := s.Recovery.ReplayMatching(r.Context(), q, "admin")
+	res, err := s.Recovery.ReplayMatching(r.Context(), q, actor(r))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -99,9 +99,9 @@ func (s *Server) handlePause(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, `The body must be JSON: {"reason": "…"}.`))
 			return
 		}
-		err = s.Recovery.Pause(r.Context(), name, "admin", in.Reason)
+		err = s.Recovery.Pause(r.Context(), name, actor(r), in.Reason)
 	} else {
-		err = s.Recovery.Resume(r.Context(), name, "admin")
+		err = s.Recovery.Resume(r.Context(), name, actor(r))
 	}
 	if err != nil {
 		writeError(w, r, s.Logger, err)

@@ -45,6 +45,11 @@ type EventStore interface {
 	Resolve(ctx context.Context, refs []string) (veil.SubjectState, error)
 }
 
+// TokenStore says who a live API token acts as; audit.Store implements it.
+type TokenStore interface {
+	TokenPrincipal(ctx context.Context, secret string) (*veil.Principal, error)
+}
+
 // Server is Veil's HTTP server. Create it with NewServer, then Open it.
 type Server struct {
 	// Addr is the listen address; the config's listen when empty.
@@ -75,6 +80,8 @@ type Server struct {
 	// Subjects, when set, serves the subject routes: access reports,
 	// erasure and its lifting, the receipt key.
 	Subjects *gateway.Subjects
+	// Reviews, when set with Admin, serves the review queue.
+	Reviews *gateway.Review
 	// Recovery, when set, serves the dead-letter filters, replay of all
 	// matching, and pausing destinations.
 	Recovery *gateway.Recovery
@@ -89,6 +96,13 @@ type Server struct {
 	// console, so one address has one budget); nil means one of the
 	// server's own, auditing to the store.
 	Guard *auth.Guard
+	// Reload, when set, serves POST /v1/policies/reload: the policy
+	// folder loaded again, audited as the caller's.
+	Reload func(ctx context.Context, actor string) error
+	// Tokens, when set, authenticates the API tokens of people and
+	// services (veil token create); without it only the config's
+	// break-glass tokens work.
+	Tokens TokenStore
 
 	cfg     *veil.Config
 	store   EventStore
@@ -259,23 +273,28 @@ func (s *Server) init() error {
 		r.HandleFunc("/v1/events/{id}/record", s.handleRecord).Methods(http.MethodGet).Name("record")
 	}
 	if s.Recovery != nil { // before the general /v1/deliveries
-		r.HandleFunc("/v1/deliveries", s.requireAdmin(s.handleDead)).Methods(http.MethodGet).Queries("status", "dead").Name("dead")
-		r.HandleFunc("/v1/deliveries/replay", s.requireAdmin(s.handleReplayMatching)).Methods(http.MethodPost).Name("replay_matching")
-		r.HandleFunc("/v1/destinations", s.requireReader(s.handleDestinations)).Methods(http.MethodGet).Name("destinations")
-		r.HandleFunc("/v1/destinations/{name}/{verb:pause|resume}", s.requireAdmin(s.handlePause)).Methods(http.MethodPost).Name("pause")
+		r.HandleFunc("/v1/deliveries", s.require(s.handleDead, veil.RoleAdmin)).Methods(http.MethodGet).Queries("status", "dead").Name("dead")
+		r.HandleFunc("/v1/deliveries/replay", s.require(s.handleReplayMatching, veil.RoleAdmin)).Methods(http.MethodPost).Name("replay_matching")
+		r.HandleFunc("/v1/destinations", s.require(s.handleDestinations, veil.AllRoles...)).Methods(http.MethodGet).Name("destinations")
+		r.HandleFunc("/v1/destinations/{name}/{verb:pause|resume}", s.require(s.handlePause, veil.RoleAdmin)).Methods(http.MethodPost).Name("pause")
 	}
 	if s.Admin != nil {
-		r.HandleFunc("/v1/deliveries", s.requireAdmin(s.handleDeliveries)).Methods(http.MethodGet).Name("deliveries")
-		r.HandleFunc("/v1/deliveries/{id}/replay", s.requireAdmin(s.handleReplay)).Methods(http.MethodPost).Name("replay")
-		r.HandleFunc("/v1/review", s.requireAdmin(s.handleReviewList)).Methods(http.MethodGet).Name("review")
-		r.HandleFunc("/v1/review/{id}/{verb:approve|reject}", s.requireAdmin(s.handleReviewDecide)).Methods(http.MethodPost).Name("review_decide")
-		r.HandleFunc("/v1/audit/export", s.requireReader(s.handleExport)).Methods(http.MethodGet).Name("export")
-		r.HandleFunc("/v1/retention/purge", s.requireAdmin(s.handlePurge)).Methods(http.MethodPost).Name("purge")
+		r.HandleFunc("/v1/deliveries", s.require(s.handleDeliveries, veil.RoleAdmin)).Methods(http.MethodGet).Name("deliveries")
+		r.HandleFunc("/v1/deliveries/{id}/replay", s.require(s.handleReplay, veil.RoleAdmin)).Methods(http.MethodPost).Name("replay")
+		r.HandleFunc("/v1/audit/export", s.require(s.handleExport, veil.RoleAdmin, veil.RolePrivacy, veil.RoleAuditor)).Methods(http.MethodGet).Name("export")
+		r.HandleFunc("/v1/retention/purge", s.require(s.handlePurge, veil.RoleAdmin)).Methods(http.MethodPost).Name("purge")
+	}
+	if s.Reload != nil {
+		r.HandleFunc("/v1/policies/reload", s.require(s.handleReload, veil.RoleAdmin)).Methods(http.MethodPost).Name("policy_reload")
+	}
+	if s.Reviews != nil {
+		r.HandleFunc("/v1/review", s.require(s.handleReviewList, veil.RoleReviewer)).Methods(http.MethodGet).Name("review")
+		r.HandleFunc("/v1/review/{id}/{verb:approve|reject}", s.require(s.handleReviewDecide, veil.RoleReviewer)).Methods(http.MethodPost).Name("review_decide")
 	}
 	if s.Subjects != nil {
-		r.HandleFunc("/v1/subjects/{ref}/report", s.requireReader(s.handleSubjectReport)).Methods(http.MethodGet).Name("subject_report")
-		r.HandleFunc("/v1/subjects/{ref}", s.requireAdmin(s.handleErase)).Methods(http.MethodDelete).Name("erase")
-		r.HandleFunc("/v1/subjects/{ref}/restore", s.requireAdmin(s.handleRestore)).Methods(http.MethodPost).Name("restore")
+		r.HandleFunc("/v1/subjects/{ref}/report", s.require(s.handleSubjectReport, veil.RolePrivacy, veil.RoleAuditor)).Methods(http.MethodGet).Name("subject_report")
+		r.HandleFunc("/v1/subjects/{ref}", s.require(s.handleErase, veil.RolePrivacy)).Methods(http.MethodDelete).Name("erase")
+		r.HandleFunc("/v1/subjects/{ref}/restore", s.require(s.handleRestore, veil.RolePrivacy)).Methods(http.MethodPost).Name("restore")
 		r.HandleFunc("/v1/receipts/key", s.handleReceiptKey).Methods(http.MethodGet).Name("receipt_key")
 	}
 	s.router = r
@@ -357,22 +376,37 @@ func (s *Server) tokenDigest(token string) []byte {
 
 // validToken reports whether an Authorization header carries "Bearer "
 // and a token whose digest is one of want (nil entries never match).
-func (s *Server) validToken(authorization string, want ...[]byte) bool {
+// principal returns who the Authorization header's bearer token acts
+// as: a break-glass token of the config (compared by keyed digest) or a
+// live API token of the store; nil when it is neither.
+func (s *Server) principal(ctx context.Context, authorization string) (*veil.Principal, error) {
 	token, ok := strings.CutPrefix(authorization, "Bearer ")
 	if !ok || token == "" {
-		return false
+		return nil, nil
 	}
-	d, match := s.tokenDigest(token), false
-	for _, w := range want {
-		match = (w != nil && hmac.Equal(d, w)) || match
+	d := s.tokenDigest(token)
+	switch {
+	case hmac.Equal(d, s.adminDigest):
+		return veil.BreakGlass(veil.RoleAdmin), nil
+	case s.auditorDigest != nil && hmac.Equal(d, s.auditorDigest):
+		return veil.BreakGlass(veil.RoleAuditor), nil
+	case s.Tokens == nil || !strings.HasPrefix(token, "vt_"):
+		return nil, nil
 	}
-	return match
+	p, err := s.Tokens.TokenPrincipal(ctx, token)
+	if veil.ErrorCode(err) == veil.EUNAUTHORIZED {
+		return nil, nil
+	}
+	return p, err
 }
 
-// requireToken wraps h with a check of the Authorization header against
-// the tokens whose digests are want. Failures are throttled per address
-// (past the budget even the right token waits) and audited in aggregate.
-func (s *Server) requireToken(h http.HandlerFunc, refusal string, want ...[]byte) http.HandlerFunc {
+// require wraps h with a check of the Authorization header: a token whose
+// principal holds one of roles, carried in the request's context for
+// the audit rows h writes. Failures are throttled per address (past the
+// budget even the right token waits) and audited in aggregate; a token
+// without the role is 403; each API token's uses are audited, one row per
+// token and minute.
+func (s *Server) require(h http.HandlerFunc, roles ...string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		addr := auth.Address(r)
 		if wait := s.Guard.Wait(auth.SurfaceAdminAPI, addr, ""); wait > 0 {
@@ -380,13 +414,35 @@ func (s *Server) requireToken(h http.HandlerFunc, refusal string, want ...[]byte
 			writeError(w, r, s.Logger, veil.Errorf(veil.ERATELIMITED, "Too many failed attempts from this address; retry in %d s.", int(wait.Seconds())+1))
 			return
 		}
-		if !s.validToken(r.Header.Get("Authorization"), want...) {
-			s.Guard.Failed(auth.SurfaceAdminAPI, auth.ReasonInvalid, addr, "")
-			writeError(w, r, s.Logger, veil.Errorf(veil.EUNAUTHORIZED, "%s", refusal))
+		p, err := s.principal(r.Context(), r.Header.Get("Authorization"))
+		if err != nil {
+			writeError(w, r, s.Logger, err)
 			return
 		}
-		h(w, r)
+		if p == nil {
+			s.Guard.Failed(auth.SurfaceAdminAPI, auth.ReasonInvalid, addr, "")
+			writeError(w, r, s.Logger, veil.Errorf(veil.EUNAUTHORIZED, "A valid token with the %s role is required (Authorization: Bearer …).",
+				strings.Join(roles, " or ")))
+			return
+		}
+		if strings.HasPrefix(p.Actor, veil.ActorToken) {
+			s.Guard.Used(auth.SurfaceAdminAPI, p.Actor)
+		}
+		if !p.HasAny(roles...) {
+			writeError(w, r, s.Logger, veil.Errorf(veil.EFORBIDDEN, "This needs the %s role; %s has %s.", strings.Join(roles, " or "),
+				p.Actor, strings.Join(p.Roles, ", ")))
+			return
+		}
+		h(w, r.WithContext(veil.WithPrincipal(r.Context(), p)))
 	}
+}
+
+// actor names who a request authenticated by require acts as.
+func actor(r *http.Request) string {
+	if p := veil.PrincipalFrom(r.Context()); p != nil {
+		return p.Actor
+	}
+	return "unknown"
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {

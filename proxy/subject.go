@@ -23,7 +23,7 @@ func (s *Server) handleSubjectReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "format must be json, md or html."))
 		return
 	}
-	rep, err := s.Subjects.Report(r.Context(), mux.Vars(r)["ref"])
+	rep, err := s.Subjects.View(r.Context(), mux.Vars(r)["ref"], actor(r))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -46,7 +46,7 @@ func (s *Server) handleSubjectReport(w http.ResponseWriter, r *http.Request) {
 // handleErase answers DELETE /v1/subjects/{ref}: the erasure and its
 // signed receipt (the first one's, for a person erased before).
 func (s *Server) handleErase(w http.ResponseWriter, r *http.Request) {
-	res, receipt, err := s.Subjects.Erase(r.Context(), mux.Vars(r)["ref"], "admin")
+	res, receipt, err := s.Subjects.Erase(r.Context(), mux.Vars(r)["ref"], actor(r))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -70,7 +70,7 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "The body must be JSON: {\"reason\": \"…\"}."))
 		return
 	}
-	if err := s.Subjects.Restore(r.Context(), mux.Vars(r)["ref"], "admin", in.Reason); err != nil {
+	if err := s.Subjects.Restore(r.Context(), mux.Vars(r)["ref"], actor(r), in.Reason); err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}

@@ -222,7 +222,7 @@ func runAuditPurge(ctx context.Context, c *command, args []string, stdout, stder
 	if serveRunning(cfg.DataDir) {
 		// The server does it in its own small transactions, and counts
 		// the deliveries it gives up in its metrics.
-		client := &adminClient{base: serverURL(cfg), token: cfg.AdminToken, timeout: time.Hour}
+		client := &adminClient{base: serverURL(cfg), token: apiToken(cfg), timeout: time.Hour}
 		var out struct {
 			veil.PurgeResult
 			Message string

@@ -115,8 +115,8 @@ keep_categories := {"system.operations", "user.name.first"}
 		}
 		csv, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if !strings.Contains(string(csv), ","+action+",console:admin,") {
-			t.Fatalf("no %s row by console:admin:\n%s", action, csv)
+		if !strings.Contains(string(csv), ","+action+",break-glass:admin,") {
+			t.Fatalf("no %s row by break-glass:admin:\n%s", action, csv)
 		}
 		if strings.Contains(string(csv), key) {
 			t.Fatal("the key is in the audit log")

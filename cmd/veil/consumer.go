@@ -22,7 +22,7 @@ func runConsumerAdd(ctx context.Context, c *command, args []string, stdout, stde
 		return err
 	}
 	defer st.Close()
-	key, err := st.AddConsumer(ctx, pos[0], strings.Split(*purposes, ","), "admin")
+	key, err := st.AddConsumer(ctx, pos[0], strings.Split(*purposes, ","), cliActor)
 	if err != nil {
 		return err
 	}
@@ -75,7 +75,7 @@ func runConsumerRevoke(ctx context.Context, c *command, args []string, stdout, s
 		return err
 	}
 	defer st.Close()
-	if err := st.RevokeConsumer(ctx, pos[0], "admin"); err != nil {
+	if err := st.RevokeConsumer(ctx, pos[0], cliActor); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "consumer %s revoked\n", pos[0])

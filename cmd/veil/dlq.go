@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -30,7 +31,17 @@ func dlqClient(configPath, base *string) (*adminClient, error) {
 	if b == "" {
 		b = serverURL(cfg)
 	}
-	return &adminClient{base: strings.TrimSuffix(b, "/"), token: cfg.AdminToken}, nil
+	return &adminClient{base: strings.TrimSuffix(b, "/"), token: apiToken(cfg)}, nil
+}
+
+// apiToken is the token the CLI calls the admin API with: VEIL_TOKEN, a
+// person's or a service's own (the audit log names it), else the config's
+// break-glass admin token.
+func apiToken(cfg *veil.Config) string {
+	if t := os.Getenv("VEIL_TOKEN"); t != "" {
+		return t
+	}
+	return cfg.AdminToken
 }
 
 // deadFlags are the inbox's filters, for list and replay --all.

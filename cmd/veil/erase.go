@@ -55,7 +55,7 @@ func runErase(ctx context.Context, c *command, args []string, stdout, stderr io.
 	var receipt veil.ErasureReceipt
 	if serveRunning(cfg.DataDir) {
 		// The server erases, so its deliverer and metrics know at once.
-		client := &adminClient{base: serverURL(cfg), token: cfg.AdminToken}
+		client := &adminClient{base: serverURL(cfg), token: apiToken(cfg)}
 		var out struct {
 			veil.Erasure
 			Receipt veil.ErasureReceipt
@@ -76,7 +76,7 @@ func runErase(ctx context.Context, c *command, args []string, stdout, stderr io.
 			return err
 		}
 		defer st.Close()
-		if res, receipt, err = subjects(cfg, st).Erase(ctx, *subject, "admin"); err != nil {
+		if res, receipt, err = subjects(cfg, st).Erase(ctx, *subject, cliActor); err != nil {
 			return c.subjectUsage(err, stderr)
 		}
 	}
@@ -125,7 +125,7 @@ func runSubjectRestore(ctx context.Context, c *command, args []string, stdout, s
 		return c.subjectUsage(err, stderr)
 	}
 	if serveRunning(cfg.DataDir) {
-		client := &adminClient{base: serverURL(cfg), token: cfg.AdminToken}
+		client := &adminClient{base: serverURL(cfg), token: apiToken(cfg)}
 		var out struct{ Error, Message string }
 		status, err := client.doBody(ctx, http.MethodPost, "/v1/subjects/"+url.PathEscape(pos[0])+"/restore",
 			map[string]string{"reason": *reason}, &out)
@@ -141,7 +141,7 @@ func runSubjectRestore(ctx context.Context, c *command, args []string, stdout, s
 			return err
 		}
 		defer st.Close()
-		if err := subjects(cfg, st).Restore(ctx, pos[0], "admin", *reason); err != nil {
+		if err := subjects(cfg, st).Restore(ctx, pos[0], cliActor, *reason); err != nil {
 			return c.subjectUsage(err, stderr)
 		}
 	}

@@ -44,14 +44,16 @@ var commands = []*command{
 		{name: "policy fmt", args: "[--check] [DIR]", about: "Format the policy files with OPA's formatter; with --check, list those that are not formatted and exit 1.", run: runPolicyFmt},
 		{name: "policy schema", args: "[--table]", about: "Print the JSON Schema of the normal form (veil.event/v1), each field with its data category; --table prints path and category only.", run: runPolicySchema},
 		{name: "policy preview", args: "--destination NAME [--source NAME] [--policies DIR] FILE", about: "Show what one destination would receive for the payload in FILE: the outbound body, or why it is filtered or blocked, with the kept, pseudonymised and dropped paths.", run: runPolicyPreview},
+		{name: "policy reload", args: "[--url URL]", about: "Load the policy folder into the running server now, audited as the person of VEIL_TOKEN (four-eyes review bars whoever last changed a destination's policy from approving its deliveries).", run: runPolicyReload},
 		{name: "policy diff", args: "--policies NEW_DIR [--samples DIR]", about: "Per destination, the fields that would newly leave or stop leaving under the policies in NEW_DIR, over the events in the vault or the sample files in DIR.", run: runPolicyDiff},
 	}},
 	{name: "dlq", about: "The dead-letter inbox, through the running server's admin API.", sub: []*command{
 		{name: "dlq list", args: "[--destination D] [--reason R] [--http-status N] [--since T] [--until T] [--url URL]", about: "List the dead deliveries the filters match (the 1000 most recent) and count them all.", run: runDLQList},
 		{name: "dlq replay", args: "ID… | --all [--destination D] [--reason R] [--http-status N] [--since T] [--until T] [--url URL]", about: "Run the current policy again on the stored payload of dead deliveries (named, or all the filters match) and queue them under their own webhook-id.", run: runDLQReplay},
 	}},
-	{name: "review", about: "The human review queue of destinations with review: true, through the running server's admin API.", sub: []*command{
-		{name: "review list", args: "[--url URL]", about: "List the deliveries held for review.", run: runReviewList},
+	{name: "review", about: "The human review queue of destinations with review: true, through the running server's admin API (as the person of VEIL_TOKEN, else the config's break-glass admin token).", sub: []*command{
+		{name: "review list", args: "[--url URL]", about: "List the deliveries held for review, each with the minimised body it would send, the categories it would release and who approved it so far.", run: runReviewList},
+		{name: "review show", args: "ID [--url URL]", about: "Print one held delivery: its minimised body, categories and approvals.", run: runReviewShow},
 		{name: "review approve", args: "ID [--url URL]", about: "Approve a held delivery: it is sent.", run: runReviewApprove},
 		{name: "review reject", args: "ID --reason R [--url URL]", about: "Reject a held delivery: it is never sent; the reason goes into the audit row.", run: runReviewReject},
 	}},
@@ -77,6 +79,17 @@ var commands = []*command{
 		{name: "consumer add", args: "NAME --purpose P[,P…]", about: "Grant a consumer purposes and print its key once (Veil keeps only its hash).", run: runConsumerAdd},
 		{name: "consumer list", about: "List consumers, live and revoked.", run: runConsumerList},
 		{name: "consumer revoke", args: "NAME", about: "Stop a consumer's key from working, at once.", run: runConsumerRevoke},
+	}},
+	{name: "user", about: "Local users of the console, for installations without single sign-on (opens the store directly).", sub: []*command{
+		{name: "user add", args: "NAME --role R[,R…]", about: "Add a user (an email address or a name) with roles admin, reviewer, privacy, auditor, and print a one-time password: the first login must choose another. Passwords are kept as argon2id hashes.", run: runUserAdd},
+		{name: "user list", about: "List the local users, their roles, and who is locked out.", run: runUserList},
+		{name: "user reset", args: "NAME", about: "Unlock a user and print a new one-time password.", run: runUserReset},
+		{name: "user remove", args: "NAME", about: "Remove a user and end her sessions.", run: runUserRemove},
+	}},
+	{name: "token", about: "API tokens of people and services (opens the store directly); the config's admin and auditor tokens stay as break-glass.", sub: []*command{
+		{name: "token create", args: "--name NAME --role R[,R…] [--expires 90d]", about: "Create a token and print its secret once (Veil keeps a keyed hash). Each use is audited as token:NAME.", run: runTokenCreate},
+		{name: "token list", about: "List the tokens: live, expired or revoked, with roles, expiry and last use.", run: runTokenList},
+		{name: "token revoke", args: "NAME", about: "Revoke a token: refused at once, on every replica.", run: runTokenRevoke},
 	}},
 	{name: "report", about: "Reports for the data protection officer.", sub: []*command{
 		{name: "report subject", args: "REF [--format md|html|json] [--copy FILE]", about: "The access report (GDPR Art. 15) of the person REF belongs to: purposes, categories, recipients, what Veil holds and until when, her rights, the source, automated decisions, and every transfer and lookup; --copy writes the copy of her data Veil holds (Art. 15(3)) to FILE.", run: runReportSubject},

@@ -204,7 +204,7 @@ func TestRecovery_BulkReplayAndPause(t *testing.T) {
 	if n := len(hris.requests()); n != 7 {
 		t.Fatalf("hris-x got a delivery while paused (%d requests)", n)
 	}
-	if code, out := cli("destination", "list"); code != 0 || !regexp.MustCompile(`hris-x +paused since .* by admin: HRIS maintenance`).MatchString(out) ||
+	if code, out := cli("destination", "list"); code != 0 || !regexp.MustCompile(`hris-x +paused since .* by break-glass:admin: HRIS maintenance`).MatchString(out) ||
 		!regexp.MustCompile(`bi-ok +sending`).MatchString(out) {
 		t.Fatalf("destination list: %d\n%s", code, out)
 	}
@@ -232,8 +232,8 @@ func TestRecovery_BulkReplayAndPause(t *testing.T) {
 	for _, e := range rows {
 		actors[e.Action] += e.Actor + " "
 	}
-	if actors["replayed"] != strings.Repeat("console:admin ", 3) || actors["destination_paused"] != "admin " ||
-		actors["destination_resumed"] != "console:admin " {
+	if actors["replayed"] != strings.Repeat("break-glass:admin ", 3) || actors["destination_paused"] != "break-glass:admin " ||
+		actors["destination_resumed"] != "break-glass:admin " {
 		t.Fatalf("audit actors: %v", actors)
 	}
 }

@@ -1,25 +1,53 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+
+	"github.com/veilhq/veil"
 )
 
 // The review queue, like the dead-letter inbox, goes through the running
 // server's admin API.
 
 func runReviewList(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	return reviewPrint(ctx, c, args, stdout, stderr, false)
+}
+
+func runReviewShow(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	return reviewPrint(ctx, c, args, stdout, stderr, true)
+}
+
+// heldDelivery is a held delivery as GET /v1/review shows it.
+type heldDelivery struct {
+	deadDelivery
+	CreatedAt  time.Time       `json:"created_at"`
+	Categories []string        `json:"categories"`
+	Body       json.RawMessage `json:"body"`
+	Approvals  []veil.Approval `json:"approvals"`
+	Need       int             `json:"approvers_needed"`
+}
+
+// reviewPrint prints the held deliveries (one, when show) with what a
+// reviewer needs to decide: the minimised body, its categories, who
+// approved it so far.
+func reviewPrint(ctx context.Context, c *command, args []string, stdout, stderr io.Writer, show bool) error {
 	fs, configPath := c.flags()
 	base := fs.String("url", "", "Veil's base URL (default: http:// + the config's listen address)")
 	pos, err := c.parse(fs, args, stdout, stderr)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 {
+	if show && len(pos) != 1 {
+		return c.usage(fs, stderr, "name one delivery id")
+	} else if !show && len(pos) != 0 {
 		return c.usage(fs, stderr, "list takes no arguments")
 	}
 	client, err := dlqClient(configPath, base)
@@ -27,19 +55,43 @@ func runReviewList(ctx context.Context, c *command, args []string, stdout, stder
 		return err
 	}
 	var out struct {
-		Held           []deadDelivery
+		Held           []heldDelivery
+		Total          int64
 		Error, Message string
 	}
-	status, err := client.do(ctx, http.MethodGet, "/v1/review", &out)
+	status, err := client.do(ctx, http.MethodGet, "/v1/review?limit=1000", &out)
 	if err != nil {
 		return err
 	}
 	if status != http.StatusOK {
 		return fmt.Errorf("veil answered %d: %s", status, out.Message)
 	}
-	fmt.Fprintf(stdout, "%d deliveries held for review\n", len(out.Held))
+	if !show {
+		fmt.Fprintf(stdout, "%d deliveries held for review\n", out.Total)
+	}
+	found := false
 	for _, d := range out.Held {
-		fmt.Fprintf(stdout, "%s  %s  %-16s %s\n", d.ID, d.UpdatedAt.Format(time.RFC3339), d.Destination, d.EventType)
+		if show && d.ID != pos[0] {
+			continue
+		}
+		found = true
+		var who []string
+		for _, a := range d.Approvals {
+			who = append(who, a.Actor)
+		}
+		approved := "nobody yet"
+		if len(who) > 0 {
+			approved = strings.Join(who, ", ")
+		}
+		fmt.Fprintf(stdout, "\n%s  %s  to %s, held since %s\n  categories: %s\n  approved by: %s (%d of %d)\n",
+			d.ID, d.EventType, d.Destination, d.CreatedAt.Format(time.RFC3339), strings.Join(d.Categories, ", "), approved, len(who), max(d.Need, 1))
+		var body bytes.Buffer
+		if json.Indent(&body, d.Body, "  ", "  ") == nil {
+			fmt.Fprintf(stdout, "  body:\n  %s\n", body.String())
+		}
+	}
+	if show && !found {
+		return veil.Errorf(veil.ENOTFOUND, "No delivery %s is held for review.", pos[0])
 	}
 	return nil
 }
@@ -77,7 +129,7 @@ func reviewDecide(ctx context.Context, c *command, args []string, stdout, stderr
 	if err != nil {
 		return err
 	}
-	var out struct{ ID, Status, Error, Message string }
+	var out struct{ ID, Status, Detail, Error, Message string }
 	status, err := client.doBody(ctx, http.MethodPost, "/v1/review/"+url.PathEscape(ids[0])+"/"+verb, body, &out)
 	if err != nil {
 		return err
@@ -86,5 +138,34 @@ func reviewDecide(ctx context.Context, c *command, args []string, stdout, stderr
 		return fmt.Errorf("veil answered %d: %s", status, out.Message)
 	}
 	fmt.Fprintf(stdout, "%s: %sd, now %s\n", ids[0], verb, out.Status)
+	if out.Status == veil.DeliveryHeld {
+		fmt.Fprintf(stdout, "%s\n", out.Detail)
+	}
+	return nil
+}
+
+func runPolicyReload(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
+	fs, configPath := c.flags()
+	base := fs.String("url", "", "Veil's base URL (default: http:// + the config's listen address)")
+	pos, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return c.usage(fs, stderr, "reload takes no arguments")
+	}
+	client, err := dlqClient(configPath, base)
+	if err != nil {
+		return err
+	}
+	var out struct{ Status, Error, Message string }
+	status, err := client.do(ctx, http.MethodPost, "/v1/policies/reload", &out)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("veil answered %d: %s", status, out.Message)
+	}
+	fmt.Fprintln(stdout, "policy folder loaded")
 	return nil
 }

@@ -133,7 +133,7 @@ func retention(ctx context.Context, cfg *veil.Config, st *audit.Store, log *slog
 func openPolicies(ctx context.Context, cfg *veil.Config, log *slog.Logger, st *audit.Store) (*policy.Engine, error) {
 	engine := policy.NewEngine(cfg.Policies)
 	engine.Logger = log.With("component", "policy")
-	engine.Reporter = auditReporter{st}
+	engine.Reporter = auditReporter{st, log}
 	engine.Timeout = time.Duration(cfg.PolicyTimeout)
 	engine.Check = func(s *policy.Set) error { return checkPackages(cfg, s, cfg.Policies) }
 	if err := engine.Open(ctx); err != nil {
@@ -143,11 +143,17 @@ func openPolicies(ctx context.Context, cfg *veil.Config, log *slog.Logger, st *a
 }
 
 // auditReporter writes policy loads and rejections to the audit log.
-type auditReporter struct{ st *audit.Store }
+type auditReporter struct {
+	st  *audit.Store
+	log *slog.Logger
+}
 
-func (r auditReporter) PolicyLoaded(digest string, files int) {
-	r.st.Record(&veil.AuditEntry{Action: veil.ActionPolicyLoaded, Actor: "veil", Outcome: "loaded",
-		Detail: fmt.Sprintf("digest=%s files=%d", digest, files)})
+func (r auditReporter) PolicyLoaded(digest string, files int, actor string, packages map[string]string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.st.PolicyLoaded(ctx, actor, digest, files, packages); err != nil {
+		r.log.Error("audit the policy load", "err", err)
+	}
 }
 
 func (r auditReporter) PolicyRejected(digest string, reason string) {
@@ -244,10 +250,12 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	if err != nil {
 		return err
 	}
-	if err := engine.Start(ctx); err != nil {
-		return err
+	if cfg.WatchPolicies() {
+		if err := engine.Start(ctx); err != nil {
+			return err
+		}
+		defer engine.Stop()
 	}
-	defer engine.Stop()
 
 	var wg sync.WaitGroup
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -301,8 +309,12 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	srv.Subjects = subj
 	recovery := &gateway.Recovery{Store: st, Config: cfg, Replay: srv.Replay}
 	srv.Recovery = recovery
-	cons := &console.Console{Guard: guard, Store: st, Replay: srv, Review: srv, Subjects: subj, Policies: srv, Recovery: recovery,
-		Held: st, ReviewTTL: reviewTTLs(cfg), Find: &gateway.Find{Store: st, Config: cfg},
+	reviews := &gateway.Review{Store: st, Held: st, Config: cfg}
+	srv.Reviews, srv.Tokens, srv.Reload = reviews, st, engine.ReloadAs
+	cons := &console.Console{Guard: guard, Store: st, Replay: srv, Review: reviews, Subjects: subj, Policies: srv, Recovery: recovery,
+		Held: st, ReviewTTL: reviewTTLs(cfg), Approvers: approvers(cfg), Find: &gateway.Find{Store: st, Config: cfg},
+		Sessions: st, Users: st, Record: st.Record, Reload: engine.ReloadAs,
+		SessionIdle: time.Duration(cfg.Auth.SessionIdle), SessionMax: time.Duration(cfg.Auth.SessionMax),
 		Processing:   consoleProcessing(cfg, engine.Current, st),
 		CheckSubject: func(ref string) error { return gateway.CheckSubject(cfg, ref) }, Reconciled: reconciled, DestinationNames: cfg.DestinationNames(),
 		AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
@@ -333,6 +345,7 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	}
 	srv.Deliverer = deliverer
 	subj.Queued = deliverer.Notify
+	reviews.Notify = deliverer.Notify
 	recovery.Resumed = deliverer.Notify
 	cons.Health = deliverer
 	wg.Add(1)
@@ -439,8 +452,20 @@ func warnings(cfg *veil.Config, log *slog.Logger) {
 func reviewTTLs(cfg *veil.Config) map[string]time.Duration {
 	out := map[string]time.Duration{}
 	for _, d := range cfg.Destinations {
-		if d.Review {
+		if d.Review.Enabled {
 			out[d.Name] = time.Duration(d.ReviewTTL)
+		}
+	}
+	return out
+}
+
+// approvers is how many people must approve each reviewed destination's
+// deliveries.
+func approvers(cfg *veil.Config) map[string]int {
+	out := map[string]int{}
+	for _, d := range cfg.Destinations {
+		if d.Review.Enabled {
+			out[d.Name] = max(1, d.Review.Approvers)
 		}
 	}
 	return out

@@ -39,7 +39,7 @@ func runReportSubject(ctx context.Context, c *command, args []string, stdout, st
 		return err
 	}
 	defer st.Close()
-	rep, err := subjects(cfg, st).Report(ctx, pos[0])
+	rep, err := subjects(cfg, st).View(ctx, pos[0], cliActor)
 	if err != nil {
 		return c.subjectUsage(err, stderr)
 	}
