@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -59,9 +60,16 @@ func CheckPassword(hash, password string) bool {
 	if err1 != nil || err2 != nil || len(want) == 0 {
 		return false
 	}
+	hashing <- struct{}{} // at most a few hashes at once: 64 MiB each
+	defer func() { <-hashing }()
 	got := argon2.IDKey([]byte(password), salt, t, mem, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
+
+// hashing bounds the password checks in progress, whatever the number of
+// logins at once: a flood of them queues for the CPU instead of
+// allocating 64 MiB each.
+var hashing = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
 
 // NewPassword returns a random password for a new or reset user: 20
 // characters of base64, 120 bits, to be changed at first login.

@@ -306,7 +306,7 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 // export downloads the rows the audit page's filter selects, every one.
-func (c *Console) export(w http.ResponseWriter, r *http.Request, _ *session) {
+func (c *Console) export(w http.ResponseWriter, r *http.Request, s *session) {
 	f, _, err := c.auditFilter(r)
 	if err != nil {
 		c.fail(w, ErrorStatus(err), refError(err))
@@ -318,6 +318,7 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, _ *session) {
 	}
 	w.Header().Set("Content-Type", map[string]string{"csv": "text/csv", "jsonl": "application/jsonl"}[format])
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="veil-audit-%s.%s"`, c.Now().UTC().Format("20060102T150405Z"), format))
+	c.record(veil.ExportRow(s.Actor, format, f))
 	if err := c.Store.WriteExport(r.Context(), w, format, f); err != nil {
 		c.Logger.Error("console export", "err", err)
 	}
@@ -465,7 +466,7 @@ func (c *Console) decideAll(r *http.Request, s *session, ids []string, verb stri
 	if verb == "reject" && reason == "" {
 		return "Say why it must not be sent."
 	}
-	var done []string
+	var done, waiting []string
 	var reasons []string
 	for _, id := range ids {
 		d, err := c.Review.Decide(r.Context(), id, verb == "approve", s.Actor, reason)
@@ -473,6 +474,10 @@ func (c *Console) decideAll(r *http.Request, s *session, ids []string, verb stri
 			if m := veil.ErrorMessage(err); !slices.Contains(reasons, m) {
 				reasons = append(reasons, m)
 			}
+			continue
+		}
+		if d.Status == veil.DeliveryHeld { // one of several approvals
+			waiting = append(waiting, d.ID+" to "+d.Destination+": "+d.Detail)
 			continue
 		}
 		done = append(done, d.ID+" to "+d.Destination)
@@ -484,8 +489,11 @@ func (c *Console) decideAll(r *http.Request, s *session, ids []string, verb stri
 			msg = fmt.Sprintf("%d %s: %s.", len(done), map[bool]string{true: "approved, they will be sent", false: "rejected, they will never be sent"}[verb == "approve"], strings.Join(done, ", "))
 		}
 	}
+	if len(waiting) > 0 {
+		msg = strings.TrimSpace(msg + " Your approval is noted: " + strings.Join(waiting, "; ") + ".")
+	}
 	if len(reasons) > 0 {
-		msg = strings.TrimSpace(fmt.Sprintf("%s %d not done: %s", msg, len(ids)-len(done), strings.Join(reasons, " ")))
+		msg = strings.TrimSpace(fmt.Sprintf("%s %d not done: %s", msg, len(ids)-len(done)-len(waiting), strings.Join(reasons, " ")))
 	}
 	return msg
 }

@@ -95,6 +95,9 @@ func runAuditExport(ctx context.Context, c *command, args []string, stdout, stde
 			return err
 		}
 	}
+	// The export itself is on record, after its rows (the store is closed
+	// only once the row is written).
+	defer func() { st.Record(veil.ExportRow(cliActor, *format, f)); st.Flush(context.WithoutCancel(ctx)) }()
 	if *out == "" {
 		return st.WriteExport(ctx, stdout, *format, f)
 	}

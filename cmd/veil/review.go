@@ -28,6 +28,7 @@ func runReviewShow(ctx context.Context, c *command, args []string, stdout, stder
 // heldDelivery is a held delivery as GET /v1/review shows it.
 type heldDelivery struct {
 	deadDelivery
+	EventID    string          `json:"event_id"`
 	CreatedAt  time.Time       `json:"created_at"`
 	Categories []string        `json:"categories"`
 	Body       json.RawMessage `json:"body"`
@@ -83,8 +84,8 @@ func reviewPrint(ctx context.Context, c *command, args []string, stdout, stderr 
 		if len(who) > 0 {
 			approved = strings.Join(who, ", ")
 		}
-		fmt.Fprintf(stdout, "\n%s  %s  to %s, held since %s\n  categories: %s\n  approved by: %s (%d of %d)\n",
-			d.ID, d.EventType, d.Destination, d.CreatedAt.Format(time.RFC3339), strings.Join(d.Categories, ", "), approved, len(who), max(d.Need, 1))
+		fmt.Fprintf(stdout, "\n%s  %s (%s)  to %s, held since %s\n  categories: %s\n  approved by: %s (%d of %d)\n",
+			d.ID, d.EventType, d.EventID, d.Destination, d.CreatedAt.Format(time.RFC3339), strings.Join(d.Categories, ", "), approved, len(who), max(d.Need, 1))
 		var body bytes.Buffer
 		if json.Indent(&body, d.Body, "  ", "  ") == nil {
 			fmt.Fprintf(stdout, "  body:\n  %s\n", body.String())

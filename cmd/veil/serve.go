@@ -319,6 +319,9 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 		CheckSubject: func(ref string) error { return gateway.CheckSubject(cfg, ref) }, Reconciled: reconciled, DestinationNames: cfg.DestinationNames(),
 		AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
 		Logger: log.With("component", "console")}
+	if o := cfg.Auth.OIDC; o != nil {
+		cons.OIDC = &console.OIDC{Config: *o, Pending: st}
+	}
 	srv.Console = cons
 	defer cons.Close()
 
