@@ -208,6 +208,7 @@ func TestOIDC_RefusesWhatItMust(t *testing.T) {
 	if n := len(pc.rows(t, veil.ActionLogin)); n != 2 {
 		t.Errorf("%d login rows, want 2 (alice, and the callback's first use)", n)
 	}
+	pc.idp.Reset()
 
 	// Logout ends the session server-side: the same cookie, sent again,
 	// is refused.
@@ -236,6 +237,22 @@ func TestOIDC_RefusesWhatItMust(t *testing.T) {
 	}
 	if rows := pc.rows(t, veil.ActionLogout); len(rows) != 1 || rows[0].Actor != "user:alice@example.com" {
 		t.Fatalf("logout rows: %+v", rows)
+	}
+	// A session ends when unused for session_idle (30 minutes), however
+	// long it has left before session_max.
+	idle := newBrowser()
+	if !pc.sso(t, idle, "audrey@example.com") {
+		t.Fatal("audrey's single sign-on did not log her in")
+	}
+	for range 3 {
+		pc.advance(29 * time.Minute)
+		if !pc.opens(t, idle, "/console/audit") {
+			t.Fatal("a session used every 29 minutes ended")
+		}
+	}
+	pc.advance(31 * time.Minute)
+	if pc.opens(t, idle, "/console/audit") {
+		t.Fatal("a session unused for 31 minutes still works")
 	}
 }
 

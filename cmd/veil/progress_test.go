@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -91,10 +92,13 @@ func TestProgress_Commands(t *testing.T) {
 	if n == 0 {
 		t.Fatalf("migrate on a new folder applied nothing: %q", stdouts[3])
 	}
-	for i, want := range []string{"exporting " + out + ": 500 of 500 rows scanned (100%)",
-		"verifying the audit chain: 500 of 500 rows (100%)", "verifying " + out + ": ",
-		fmt.Sprintf("migrating: %d of %d migrations (100%%)", n, n)} {
-		if !strings.Contains(stderrs[i], want) || !strings.HasSuffix(stderrs[i], "\n") {
+	// Each export is an audit row of its own, so the counts grow by one a
+	// run: what matters is that the last line says all of them.
+	for i, want := range []string{`exporting ` + regexp.QuoteMeta(out) + `: (\d+) of (\d+) rows scanned \(100%\)\n$`,
+		`verifying the audit chain: (\d+) of (\d+) rows \(100%\)\n$`, `verifying ` + regexp.QuoteMeta(out) + `: `,
+		regexp.QuoteMeta(fmt.Sprintf("migrating: %d of %d migrations (100%%)", n, n))} {
+		m := regexp.MustCompile(want).FindStringSubmatch(stderrs[i])
+		if m == nil || (len(m) == 3 && m[1] != m[2]) || !strings.HasSuffix(stderrs[i], "\n") {
 			t.Errorf("%v on a terminal drew %q, want %q", commands[i], stderrs[i], want)
 		}
 		if strings.Contains(stdouts[i], "\r") {

@@ -44,8 +44,13 @@ func TestConsole_AuditFilters(t *testing.T) {
 		if code != 200 {
 			t.Fatalf("export %v: %d %s", q, code, body)
 		}
-		lines := strings.Split(strings.TrimSpace(body), "\n")
-		return lines[1:] // after the header
+		var rows []string
+		for _, l := range strings.Split(strings.TrimSpace(body), "\n")[1:] { // after the header
+			if !strings.Contains(l, ",exported,") { // each export adds its own row
+				rows = append(rows, l)
+			}
+		}
+		return rows
 	}
 	all := export(url.Values{})
 	ofEvent := export(url.Values{"event": {eventID}})
