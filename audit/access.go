@@ -379,11 +379,33 @@ func (s *Store) EndSession(ctx context.Context, id string) error {
 	})
 }
 
+// DefaultMaxPending bounds the logins under way when MaxPending is 0: a
+// flood of login starts costs at most this many rows, each gone after its
+// ttl.
+const DefaultMaxPending = 10_000
+
 // PutPending keeps a login under way (single sign-on's state, nonce and
-// verifier, as data) under the keyed hash of key until expires.
-func (s *Store) PutPending(ctx context.Context, key, data string, expires time.Time) error {
+// verifier, as data) under the keyed hash of key for ttl from now. The
+// ended ones are swept first; past MaxPending (DefaultMaxPending) live
+// ones it refuses
+// (EUNAVAILABLE).
+func (s *Store) PutPending(ctx context.Context, key, data string, now time.Time, ttl time.Duration) error {
 	return s.write(ctx, func(tx *wtx) error {
-		_, err := tx.Exec(`INSERT INTO auth_pending (id, data, expires_at) VALUES (?, ?, ?)`, s.accessDigest(key), data, expires.UnixNano())
+		if _, err := tx.Exec(`DELETE FROM auth_pending WHERE expires_at <= ?`, now.UnixNano()); err != nil {
+			return fmt.Errorf("sweep pending logins: %w", err)
+		}
+		var n int
+		if err := tx.QueryRow(`SELECT count(*) FROM auth_pending`).Scan(&n); err != nil {
+			return fmt.Errorf("count pending logins: %w", err)
+		}
+		limit := s.MaxPending
+		if limit == 0 {
+			limit = DefaultMaxPending
+		}
+		if n >= limit {
+			return veil.Errorf(veil.EUNAVAILABLE, "Too many logins are under way.")
+		}
+		_, err := tx.Exec(`INSERT INTO auth_pending (id, data, expires_at) VALUES (?, ?, ?)`, s.accessDigest(key), data, now.Add(ttl).UnixNano())
 		return err
 	})
 }

@@ -61,6 +61,9 @@ type Store struct {
 	DSN string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxPending bounds the single sign-on logins under way (0:
+	// DefaultMaxPending).
+	MaxPending int
 	// Logger receives operational messages, never a payload value; nil discards.
 	Logger *slog.Logger
 	// MaxBatch bounds the writes committed in one transaction; 0 means 256.

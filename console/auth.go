@@ -164,6 +164,18 @@ type loginData struct {
 	SSO   string // the single sign-on button's label, "" without
 }
 
+// throttled answers 429 when the request's address has used up its
+// failures (logins of every kind share the budget).
+func (c *Console) throttled(w http.ResponseWriter, r *http.Request) bool {
+	wait := c.Guard.Wait(auth.SurfaceConsole, auth.Address(r), "")
+	if wait <= 0 {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+	c.fail(w, http.StatusTooManyRequests, fmt.Sprintf("Too many failed logins from this address; try again in %d seconds.", int(wait.Seconds())+1))
+	return true
+}
+
 // login checks a local user's password or a break-glass token.
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	addr := auth.Address(r)

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -25,7 +26,9 @@ import (
 
 // PendingStore keeps logins under way (audit.Store).
 type PendingStore interface {
-	PutPending(ctx context.Context, key, data string, expires time.Time) error
+	// PutPending keeps data under key for ttl from now, or refuses with
+	// EUNAVAILABLE when too many logins are under way.
+	PutPending(ctx context.Context, key, data string, now time.Time, ttl time.Duration) error
 	TakePending(ctx context.Context, key string) (data string, expires time.Time, ok bool, err error)
 }
 
@@ -93,10 +96,23 @@ func (o *OIDC) oauth(p *oidc.Provider) *oauth2.Config {
 // endSession is where to send the browser after a logout, so the
 // provider ends its session too ("" when it names no such endpoint).
 func (o *OIDC) endSession(ctx context.Context) string {
-	if _, err := o.discover(ctx); err != nil {
+	if _, err := o.discover(ctx); err != nil || o.endURL == "" {
 		return ""
 	}
-	return o.endURL
+	u, err := url.Parse(o.endURL)
+	if err != nil {
+		return ""
+	}
+	// RP-Initiated Logout 1.0: client_id stands in for the ID token Veil
+	// does not keep; the provider sends the browser back to the login page.
+	q := u.Query()
+	q.Set("client_id", o.Config.ClientID)
+	if back, err := url.Parse(o.Config.RedirectURL); err == nil {
+		back.Path, back.RawQuery = "/console/login", ""
+		q.Set("post_logout_redirect_uri", back.String())
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // roles maps the groups of the ID token's roles claim to Veil's roles.
@@ -122,6 +138,9 @@ func (o *OIDC) roles(claims map[string]any) []string {
 // oidcLogin starts a login: state, nonce and PKCE verifier kept under the
 // state, then off to the provider.
 func (c *Console) oidcLogin(w http.ResponseWriter, r *http.Request) {
+	if c.throttled(w, r) {
+		return
+	}
 	p, err := c.OIDC.discover(c.life)
 	if err != nil {
 		c.fault(w, "The identity provider could not be reached", err)
@@ -130,7 +149,10 @@ func (c *Console) oidcLogin(w http.ResponseWriter, r *http.Request) {
 	state, nonce, browser := randomToken(), randomToken(), randomToken()
 	verifier := oauth2.GenerateVerifier()
 	data, _ := json.Marshal(pendingLogin{Nonce: nonce, Verifier: verifier, Browser: browser})
-	if err := c.OIDC.Pending.PutPending(r.Context(), state, string(data), c.Now().Add(oidcTTL)); err != nil {
+	if err := c.OIDC.Pending.PutPending(r.Context(), state, string(data), c.Now(), oidcTTL); veil.ErrorCode(err) == veil.EUNAVAILABLE {
+		c.fail(w, http.StatusServiceUnavailable, "Too many logins are under way; try again in a few minutes.")
+		return
+	} else if err != nil {
 		c.fault(w, "The login could not be started", err)
 		return
 	}
@@ -150,6 +172,9 @@ var errSSO = errors.New("single sign-on refused")
 // issuer's keys, issuer, audience, expiry by the console's clock) and its
 // nonce compared; the person's groups give her roles.
 func (c *Console) oidcCallback(w http.ResponseWriter, r *http.Request) {
+	if c.throttled(w, r) {
+		return
+	}
 	se, err := c.oidcFinish(w, r)
 	if err != nil {
 		c.Guard.Failed(auth.SurfaceConsole, auth.ReasonSSO, auth.Address(r), "")

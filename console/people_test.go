@@ -348,3 +348,27 @@ func (pc *peopleConsole) auditRows(t *testing.T) int {
 	}
 	return len(rows)
 }
+
+// TestOIDC_LoginFloodIsBounded: login starts nobody finishes cost at most
+// MaxPending rows; past it a start is refused (503) until they expire.
+func TestOIDC_LoginFloodIsBounded(t *testing.T) {
+	pc := newPeopleConsole(t)
+	pc.st.MaxPending = 20
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	codes := map[int]int{}
+	for range 50 {
+		resp, err := client.Get(pc.srv.URL + "/console/oidc/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes[resp.StatusCode]++
+	}
+	if codes[http.StatusSeeOther] != 20 || codes[http.StatusServiceUnavailable] != 30 {
+		t.Fatalf("50 login starts: %v, want 20 sent to the provider and 30 refused", codes)
+	}
+	pc.advance(11 * time.Minute) // they expire and are swept
+	if !pc.sso(t, newBrowser(), "alice@example.com") {
+		t.Fatal("a login after the flood expired did not work")
+	}
+}
