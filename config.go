@@ -852,6 +852,17 @@ func (c *Config) DestinationNames() []string {
 	return out
 }
 
+// ReconciledSources names the sources that reconcile, in config order.
+func (c *Config) ReconciledSources() []string {
+	var out []string
+	for _, s := range c.Sources {
+		if s.Reconcile != nil {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
 // SourceNames returns the sources' names in config order.
 func (c *Config) SourceNames() []string {
 	out := make([]string, len(c.Sources))

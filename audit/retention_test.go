@@ -14,6 +14,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/internal/testenv"
 )
 
 // TestClaimLease: a claim whose process died (it never finished the
@@ -102,6 +103,7 @@ func testExpiredDeliveriesEndLoudly(t *testing.T, db testDB) {
 // once missed the incremental mode until a restart rewrote it), and after
 // a restart.
 func TestPurge_GivesSpaceBack(t *testing.T) {
+	testenv.Slow(t, "fills and purges a large file")
 	const events = 600
 	big := bytes.Repeat([]byte("x"), 16<<10)
 	// What the events' payloads and outbound bodies take at the least.
@@ -151,6 +153,7 @@ func fileSize(t *testing.T, path string) int64 {
 // TestKeyCacheCap: 100,000 subjects later the data-key cache holds no more
 // than its cap.
 func TestKeyCacheCap(t *testing.T) {
+	testenv.Slow(t, "tens of thousands of data keys")
 	if testing.Short() {
 		t.Skip("ingests 100,000 events")
 	}
@@ -195,6 +198,7 @@ func TestKeyCacheCap(t *testing.T) {
 // ciphertext had filled; in their own table, purged payloads go with
 // their pages.
 func TestPurge_LeavesNoHalfEmptyPages(t *testing.T) {
+	testenv.Slow(t, "fills and purges a large file")
 	path := filepath.Join(t.TempDir(), "veil.db")
 	st := MustOpenStore(t, path)
 	ctx := context.Background()

@@ -17,6 +17,7 @@ import (
 	"github.com/veilhq/veil/delivery"
 	"github.com/veilhq/veil/internal/pgtest"
 	"github.com/veilhq/veil/internal/storetest"
+	"github.com/veilhq/veil/internal/testenv"
 )
 
 // flapSink answers in turn 200, 404, 500, a closed connection and a slow
@@ -84,6 +85,7 @@ func openPG(t *testing.T, dsn string) *audit.Store {
 // no delivered delivery is listed dead. SQLite (two deliverers in one
 // process) and PostgreSQL (two stores, as two replicas).
 func TestStress_OneAttemptAtATime(t *testing.T) {
+	testenv.Slow(t, "thousands of claims by racing workers")
 	t.Run("sqlite", func(t *testing.T) {
 		st := MustOpenStore(t, time.Now)
 		stress(t, st, st)

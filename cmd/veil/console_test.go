@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/internal/testenv"
 )
 
 // consoleScreens is where the browser test leaves a screenshot of each
@@ -41,6 +42,7 @@ func consoleScreens(t *testing.T) string {
 // chromiumPath finds Debian's chromium; without it the browser tests skip,
 // and fail under CI (.ci/run installs it).
 func chromiumPath(t *testing.T) string {
+	testenv.Slow(t, "drives Chromium")
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/internal/testenv"
 )
 
 const sinkSecret = "whsec_ZGVtby1zaWduaW5nLXNlY3JldC1mb3ItdmVpbC1zaW5r"
@@ -249,6 +250,7 @@ func TestDelivery_SSRFOnLoopback(t *testing.T) {
 // restart, and every accepted event reaches every destination whose policy
 // allows it at least once (counted by webhook-id).
 func TestDelivery_KillDuringDelivery(t *testing.T) {
+	testenv.Slow(t, "kill -9 of the binary")
 	// Slow sinks, two attempts at a time each (no adaptive rise): the 360
 	// deliveries take seconds, so the kill lands while they are under way
 	// even when the race detector slows the sending down.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/ats"
+	"github.com/veilhq/veil/internal/testenv"
 )
 
 // runBin runs the real binary to completion and returns its exit code and
@@ -334,6 +335,7 @@ func hostileBodies() map[string][]byte {
 // 4xx, the server keeps serving, and its peak RSS stays under 300 MB. Then
 // 64 valid, signed 90,000-key bodies at a time: accepted, and still under.
 func TestServe_HostileBodiesBoundedMemory(t *testing.T) {
+	testenv.Slow(t, "hostile bodies against the binary")
 	if testing.Short() {
 		t.Skip("sends a few hundred megabytes")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/tidwall/sjson"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/internal/testenv"
 )
 
 // reconcileConfig writes a config whose source vendor reads the fake ATS
@@ -235,6 +236,7 @@ func TestReconcile_EachVendor(t *testing.T) {
 // during its own scheduled pass, after some changes were committed; the
 // restarted serve's pass sends the rest, and nothing twice.
 func TestReconcile_KillMidPass(t *testing.T) {
+	testenv.Slow(t, "kill -9 mid-pass for each vendor")
 	for _, vendor := range []string{"greenhouse", "lever", "ashby"} {
 		t.Run(vendor, func(t *testing.T) {
 			t.Parallel()

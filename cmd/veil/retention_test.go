@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/veilhq/veil/internal/testenv"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 // purged and the deliveries waiting for them end dead (expired), each with
 // its audit row.
 func TestRetention_PurgeWhileIngesting(t *testing.T) {
+	testenv.Slow(t, "purges under load")
 	dir := t.TempDir()
 	config := writeConfig(t, dir, "retention: {payload: 2s, audit: 8760h, every: 1h}\n")
 	p := startVeil(t, config, &syncBuffer{})

@@ -2,31 +2,20 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/veilhq/veil"
-	"github.com/veilhq/veil/alert"
 	"github.com/veilhq/veil/audit"
-	"github.com/veilhq/veil/auth"
-	"github.com/veilhq/veil/console"
 	"github.com/veilhq/veil/delivery"
-	"github.com/veilhq/veil/gateway"
 	"github.com/veilhq/veil/policy"
-	"github.com/veilhq/veil/proxy"
-	"github.com/veilhq/veil/reconcile"
 )
 
 // tuneGC sets the collector for a webhook server: each request allocates
@@ -214,214 +203,20 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 		return err
 	}
 	warnings(cfg, log)
-
-	// Nothing is written to the audit log until the port is ours, the data
-	// folder is ours (SQLite: one serve per file; replicas share a
-	// PostgreSQL database), and the store is open with the right key.
-	setURL := func(string) {}
-	if cfg.Storage.Driver == veil.DriverSQLite {
-		unlock, set, err := lockDataDir(cfg.DataDir)
-		if err != nil {
-			return err
-		}
-		defer unlock()
-		setURL = set
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
-	defer ln.Close()
-	st, err := openStore(cfg, log)
-	if err != nil {
+	m := &Main{Config: cfg, Log: log}
+	if err := m.Open(ctx); err != nil {
+		m.Close()
 		return err
 	}
-	defer st.Close()
-	for _, m := range st.Migrated {
-		log.Info("store migrated", "version", m.Version, "name", m.Name)
-	}
-	if n, err := backfillLinks(ctx, cfg, st); err != nil {
-		return err
-	} else if n > 0 {
-		log.Info("linked the records of the stored events to their people", "events", n)
-	}
-
-	engine, err := openPolicies(ctx, cfg, log, st)
-	if err != nil {
-		return err
-	}
-	if cfg.WatchPolicies() {
-		if err := engine.Start(ctx); err != nil {
-			return err
-		}
-		defer engine.Stop()
-	}
-
-	var wg sync.WaitGroup
-	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	defer func() { stopBG(); wg.Wait() }()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-bg.Done():
-				return
-			case <-hup:
-				_ = engine.Reload(bg) // reported and logged inside
-			}
-		}
-	}()
-
-	pseudonym := cfg.Keys.PseudonymKey()
-	srv := proxy.NewServer(cfg, st)
-	srv.Listener = ln
-	srv.Logger = log.With("component", "http")
-	srv.Policies = engine
-	srv.Targets = proxy.NewTargets(cfg, pseudonym)
-	srv.Ready = engine.Ready
-	srv.Admin = st
-	srv.Lookup = st
-	apis, err := apiClients(cfg)
-	if err != nil {
-		return err
-	}
-	srv.Upstream = proxy.NewATSClient(apis)
-	srcs, err := reconcileSources(cfg, apis)
-	if err != nil {
-		return err
-	}
-	var reconciled []string
-	for _, s := range srcs {
-		reconciled = append(reconciled, s.Config.Name)
-	}
-	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
-	srv.GivenUp = delivery.CountDead
-	// One budget of failed attempts per address, for the API and the console.
-	guard := auth.NewGuard()
-	guard.Logger, guard.Record = log.With("component", "auth"), st.Record
-	srv.Guard = guard
-	subj := subjects(cfg, st)
-	subj.GivenUp = delivery.CountDead
-	srv.Subjects = subj
-	recovery := &gateway.Recovery{Store: st, Config: cfg, Replay: srv.Replay}
-	srv.Recovery = recovery
-	reviews := &gateway.Review{Store: st, Held: st, Config: cfg}
-	srv.Reviews, srv.Tokens, srv.Reload = reviews, st, engine.ReloadAs
-	cons := &console.Console{Guard: guard, Store: st, Replay: srv, Review: reviews, Subjects: subj, Policies: srv, Recovery: recovery,
-		Held: st, ReviewTTL: reviewTTLs(cfg), Approvers: approvers(cfg), Find: &gateway.Find{Store: st, Config: cfg},
-		Sessions: st, Users: st, Record: st.Record, Reload: engine.ReloadAs,
-		SessionIdle: time.Duration(cfg.Auth.SessionIdle), SessionMax: time.Duration(cfg.Auth.SessionMax),
-		Processing:   consoleProcessing(cfg, engine.Current, st),
-		CheckSubject: func(ref string) error { return gateway.CheckSubject(cfg, ref) }, Reconciled: reconciled, DestinationNames: cfg.DestinationNames(),
-		AdminToken: cfg.AdminToken, AuditorToken: cfg.AuditorToken,
-		Logger: log.With("component", "console")}
-	if o := cfg.Auth.OIDC; o != nil {
-		cons.OIDC = &console.OIDC{Config: *o, Pending: st}
-	}
-	srv.Console = cons
-	defer cons.Close()
-
-	if cfg.Storage.Driver == veil.DriverSQLite {
-		// The only process delivering from this file: what the last run
-		// left in flight goes back now. (Replicas wait for leases.)
-		if n, err := st.ResetSending(ctx); err != nil {
-			return err
-		} else if n > 0 {
-			log.Info("requeued deliveries left in flight by the last run", "count", n)
-		}
-	}
-	if removed, err := st.GiveUpRemoved(ctx, cfg.DestinationNames()); err != nil {
-		return err
-	} else if len(removed) > 0 {
-		delivery.CountDead(removed)
-		log.Warn("gave up the waiting deliveries of destinations no longer configured (dead, in the dead-letter inbox)", "per_destination", removed)
-	}
-	deliverer := delivery.New(st, cfg.Destinations)
-	deliverer.Logger = log.With("component", "delivery")
-	deliverer.PayloadRetention = time.Duration(cfg.Retention.Payload)
-	if err := deliverer.Start(bg); err != nil {
-		return err
-	}
-	srv.Deliverer = deliverer
-	subj.Queued = deliverer.Notify
-	reviews.Notify = deliverer.Notify
-	recovery.Resumed = deliverer.Notify
-	cons.Health = deliverer
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		retention(bg, cfg, st, log.With("component", "retention"))
-	}()
-	if err := srv.Open(); err != nil {
-		deliverer.Stop()
-		return err
-	}
-	if ttls := reviewTTLs(cfg); len(ttls) > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			expireReviews(bg, st, ttls, log.With("component", "review"))
-		}()
-	}
-	if len(srcs) > 0 {
-		r := &reconcile.Reconciler{Store: st, Ingest: srv, Logger: log.With("component", "reconcile"), Now: time.Now}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.Loop(bg, srcs)
-		}()
-	}
-	if cfg.Alerts != nil {
-		senders, err := alert.Senders(cfg.Alerts, nil, nil)
-		if err != nil {
-			return err
-		}
-		al := &alert.Alerter{Config: cfg.Alerts, Reconciled: reconciled, Store: st, Health: deliverer, Senders: senders,
-			Logger: log.With("component", "alerts")}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			al.Run(bg)
-		}()
-	}
-	if addr := os.Getenv("VEIL_PPROF_ADDR"); addr != "" {
-		// Profiling on request only, on an address the operator chose.
-		ps := &http.Server{Addr: addr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := ps.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-				log.Warn("pprof", "err", err)
-			}
-		}()
-		defer ps.Close() // before the wait for the goroutines above
-	}
-	setURL(srv.URL())
 	where := []any{"data_dir", cfg.DataDir}
 	if cfg.Storage.Driver == veil.DriverPostgres {
 		where = []any{"storage", "postgres"}
 	}
-	log.Info("listening", append([]any{"addr", srv.URL(), "sources", len(cfg.Sources)}, where...)...)
-
+	log.Info("listening", append([]any{"addr", m.srv.URL(), "sources", len(cfg.Sources)}, where...)...)
 	<-ctx.Done()
 	log.Info("shutting down: finishing requests in flight")
-	// In order: no new requests, then no new attempts, then the background
-	// loops, then the policy watcher, and the store last.
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := srv.Close(shutdownCtx); err != nil {
-		log.Error("shutdown", "err", err)
-	}
-	deliverer.Stop()
-	stopBG()
-	wg.Wait()
-	engine.Stop()
-	if err := st.Close(); err != nil {
-		return fmt.Errorf("close store: %w", err)
+	if err := m.Close(); err != nil {
+		return err
 	}
 	log.Info("stopped")
 	return nil
