@@ -36,17 +36,24 @@ import (
 //go:embed templates/*.html static/*
 var assets embed.FS
 
-// Store is what the console reads.
+// Store is what the console reads of events and the audit log.
 type Store interface {
 	ListEvents(ctx context.Context, q veil.EventQuery) ([]veil.EventSummary, error)
 	EventDeliveries(ctx context.Context, eventID string) ([]*veil.Delivery, error)
 	AuditPage(ctx context.Context, f veil.AuditFilter) ([]veil.AuditEntry, error)
-	Deliveries(ctx context.Context, status string, limit int) ([]*veil.Delivery, error)
 	WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error
 	Verify(ctx context.Context, tick func(seq int64)) (int64, error)
+}
+
+// ConsumerStore lists, grants and revokes lookup consumers.
+type ConsumerStore interface {
 	Consumers(ctx context.Context) ([]veil.Consumer, error)
 	AddConsumer(ctx context.Context, name string, purposes []string, actor string) (string, error)
 	RevokeConsumer(ctx context.Context, name, actor string) error
+}
+
+// CountStore counts what the Overview shows.
+type CountStore interface {
 	DeliveryCounts(ctx context.Context, since time.Time, step time.Duration) ([]veil.DeliveryCount, error)
 	InboundCounts(ctx context.Context, since time.Time) ([]veil.InboundCount, error)
 	LastErrors(ctx context.Context, since time.Time) (map[string]veil.AuditEntry, error)
@@ -88,11 +95,13 @@ type HeldStore interface {
 
 // Console serves /console. Set the fields, then use it as an http.Handler.
 type Console struct {
-	Store  Store
-	Replay Replayer
-	Review Reviewer
-	Held   HeldStore
-	Find   Finder
+	Store     Store
+	Consumers ConsumerStore
+	Counts    CountStore
+	Replay    Replayer
+	Review    Reviewer
+	Held      HeldStore
+	Find      Finder
 	// Processing draws the records of processing (Art. 30) over the audit
 	// log since a time (zero: all of it), as `veil report processing`.
 	Processing func(ctx context.Context, since time.Time) (template.HTML, error)

@@ -22,7 +22,7 @@ func TestSession_Expires(t *testing.T) {
 	st := storetest.MustOpenStore(t, "", make([]byte, 32), make([]byte, 32), nil)
 	var now atomic.Int64
 	now.Store(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC).UnixNano())
-	c := &console.Console{Store: st, Sessions: st, AdminToken: "admin-token", SessionMax: time.Hour, SessionIdle: time.Hour,
+	c := &console.Console{Store: st, Consumers: st, Counts: st, Sessions: st, AdminToken: "admin-token", SessionMax: time.Hour, SessionIdle: time.Hour,
 		Now: func() time.Time { return time.Unix(0, now.Load()) }}
 	srv := httptest.NewServer(c)
 	defer srv.Close()

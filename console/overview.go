@@ -138,7 +138,7 @@ func (c *Console) cachedOverview(ctx context.Context, rng string) overviewData {
 // queue, the review backlog, the destinations' health and pauses, the
 // reconciliation watermarks.
 func (c *Console) liveOverview(ctx context.Context, d *overviewData) {
-	qs, err := c.Store.QueueStats(ctx)
+	qs, err := c.Counts.QueueStats(ctx)
 	if err != nil {
 		d.Warning = "The queue could not be read."
 	}
@@ -183,7 +183,7 @@ func (c *Console) liveOverview(ctx context.Context, d *overviewData) {
 	d.Passes = nil
 	for _, src := range c.Reconciled {
 		p := pass{Source: src}
-		if st, err := c.Store.ReconcileState(ctx, src); err != nil {
+		if st, err := c.Counts.ReconcileState(ctx, src); err != nil {
 			d.Warning = "The reconciliation state could not be read."
 		} else if st.Known {
 			p.Watermark, p.Lag = st.Watermark, c.Now().Sub(st.Watermark).Round(time.Second).String()
@@ -213,18 +213,18 @@ func (c *Console) drawOverview(ctx context.Context, rng string) overviewData {
 		end = time.Date(y, m, day, 0, 0, 0, 0, time.UTC)
 	}
 	d.Since = end.Add(-time.Duration(steps-1) * r.step)
-	counts, err := c.Store.DeliveryCounts(ctx, d.Since, r.step)
+	counts, err := c.Counts.DeliveryCounts(ctx, d.Since, r.step)
 	if err != nil {
 		c.Logger.Error("console overview", "err", err)
 		d.Warning = "The delivery counts could not be read."
 	}
-	if in, err := c.Store.InboundCounts(ctx, d.Since); err != nil {
+	if in, err := c.Counts.InboundCounts(ctx, d.Since); err != nil {
 		c.Logger.Error("console overview", "err", err)
 		d.Warning = "The inbound counts could not be read."
 	} else {
 		d.Inbound = inboundRows(in)
 	}
-	if d.Errors, err = c.Store.LastErrors(ctx, d.Since); err != nil {
+	if d.Errors, err = c.Counts.LastErrors(ctx, d.Since); err != nil {
 		c.Logger.Error("console overview", "err", err)
 		d.Warning = "The destinations' last errors could not be read."
 	}

@@ -45,7 +45,7 @@ func newPeopleConsole(t *testing.T) *peopleConsole {
 	pc.idp.Now = clock
 	pc.guard = auth.NewGuard()
 	pc.guard.Now, pc.guard.Record = clock, pc.st.Record
-	pc.c = &console.Console{Store: pc.st, Sessions: pc.st, Users: pc.st, Record: pc.st.Record, Guard: pc.guard,
+	pc.c = &console.Console{Store: pc.st, Consumers: pc.st, Counts: pc.st, Sessions: pc.st, Users: pc.st, Record: pc.st.Record, Guard: pc.guard,
 		AdminToken: "admin-token", Now: clock}
 	pc.srv = httptest.NewServer(pc.c)
 	t.Cleanup(pc.srv.Close)

@@ -117,7 +117,7 @@ func (c *Console) consumers(w http.ResponseWriter, r *http.Request, s *session) 
 }
 
 func (c *Console) drawConsumers(w http.ResponseWriter, r *http.Request, s *session, status int, d consumersData) {
-	cs, err := c.Store.Consumers(r.Context())
+	cs, err := c.Consumers.Consumers(r.Context())
 	if err != nil {
 		c.fault(w, "The consumers could not be read", err)
 		return
@@ -135,7 +135,7 @@ func (c *Console) addConsumer(w http.ResponseWriter, r *http.Request, s *session
 			purposes = append(purposes, p)
 		}
 	}
-	key, err := c.Store.AddConsumer(r.Context(), name, purposes, s.Actor)
+	key, err := c.Consumers.AddConsumer(r.Context(), name, purposes, s.Actor)
 	if err != nil {
 		c.drawConsumers(w, r, s, veil.HTTPStatus(err), consumersData{Error: "Not added: " + veil.ErrorMessage(err)})
 		return
@@ -148,7 +148,7 @@ func (c *Console) addConsumer(w http.ResponseWriter, r *http.Request, s *session
 func (c *Console) revokeConsumer(w http.ResponseWriter, r *http.Request, s *session) {
 	name := r.PathValue("name")
 	msg := name + " revoked: its key no longer works."
-	if err := c.Store.RevokeConsumer(r.Context(), name, s.Actor); err != nil {
+	if err := c.Consumers.RevokeConsumer(r.Context(), name, s.Actor); err != nil {
 		msg = "Not revoked: " + veil.ErrorMessage(err)
 	} else {
 		c.Logger.Info("console consumer revoked", "actor", s.Actor, "consumer", name)

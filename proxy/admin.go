@@ -17,15 +17,22 @@ import (
 	"github.com/veilhq/veil/gateway"
 )
 
-// AdminStore is what the admin API reads and changes; audit.Store implements it.
+// AdminStore is what the admin API reads and applies itself: deliveries
+// by status, the audit export, retention. audit.Store implements it.
 type AdminStore interface {
 	Deliveries(ctx context.Context, status string, limit int) ([]*veil.Delivery, error)
+	WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error
+	Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL time.Duration, dryRun bool) (veil.PurgeResult, error)
+}
+
+// HistoryStore is what replays, previews and draft impacts read of the
+// stored events and deliveries, and how a replay is queued. audit.Store
+// implements it.
+type HistoryStore interface {
 	Delivery(ctx context.Context, id string) (*veil.Delivery, error)
 	Event(ctx context.Context, id string) (*veil.Event, error)
 	ListEvents(ctx context.Context, q veil.EventQuery) ([]veil.EventSummary, error)
 	ReplayDelivery(ctx context.Context, old, nd *veil.Delivery, actor string) error
-	WriteExport(ctx context.Context, w io.Writer, format string, f veil.AuditFilter) error
-	Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL time.Duration, dryRun bool) (veil.PurgeResult, error)
 }
 
 // handleReviewList lists the deliveries held for review, with their
@@ -241,7 +248,7 @@ func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
 // it back in the queue. It fails with ENOTFOUND, ECONFLICT (not dead) or
 // EGONE (payload purged or subject erased). Audited with actor.
 func (s *Server) Replay(ctx context.Context, id, actor string) (*veil.Delivery, error) {
-	d, err := s.Admin.Delivery(ctx, id)
+	d, err := s.History.Delivery(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +277,7 @@ func (s *Server) Replay(ctx context.Context, id, actor string) (*veil.Delivery, 
 		return nil, err
 	}
 	nd := Decide(ctx, set, in, ev, *target)
-	if err := s.Admin.ReplayDelivery(ctx, d, nd, actor); err != nil {
+	if err := s.History.ReplayDelivery(ctx, d, nd, actor); err != nil {
 		return nil, err
 	}
 	d.Status, d.Attempts, d.Detail = nd.Status, 0, nd.Detail

@@ -42,7 +42,7 @@ func (s *Server) PolicyInfo() veil.PolicyInfo {
 // storedEvent reads a stored event with its payload (from the ATS in
 // upstream lookup mode, when fetch is set), prepared for decisions.
 func (s *Server) storedEvent(ctx context.Context, id string, fetch bool) (*Prepared, error) {
-	e, err := s.Admin.Event(ctx, id)
+	e, err := s.History.Event(ctx, id)
 	if err == nil && e.Upstream != nil {
 		if !fetch || s.Upstream == nil {
 			return nil, veil.Errorf(veil.EGONE, "The event's payload is held by the ATS (upstream lookup mode).")
@@ -102,7 +102,7 @@ func (s *Server) DraftImpact(ctx context.Context, dir string, n int) (veil.Polic
 	im := NewImpact(s.Policies.Current(), draft, s.Targets)
 	before := ""
 	for n > 0 {
-		evs, err := s.Admin.ListEvents(ctx, veil.EventQuery{Before: before, Limit: min(n, 500)})
+		evs, err := s.History.ListEvents(ctx, veil.EventQuery{Before: before, Limit: min(n, 500)})
 		if err != nil {
 			return veil.PolicyImpact{}, err
 		}

@@ -68,8 +68,10 @@ type Server struct {
 	Policies PolicySet
 	// Targets are the destinations with their pseudonym keys (NewTargets).
 	Targets []Target
-	// Admin, when set, serves the dead-letter inbox and replays.
-	Admin AdminStore
+	// Admin, when set, serves the deliveries, the export and retention
+	// runs; History (required with Admin) the replays and previews.
+	Admin   AdminStore
+	History HistoryStore
 	// Deliverer, when set, is woken when new deliveries are due.
 	Deliverer Notifier
 	// GivenUp, when set, is told of deliveries given up outside an attempt
@@ -222,6 +224,9 @@ func (s *Server) init() error {
 			return fmt.Errorf("source %s: %w", src.Name, err)
 		}
 		s.schemes[src.Name], s.sources[src.Name] = sch, src
+	}
+	if s.Admin != nil && s.History == nil {
+		return errors.New("proxy: Admin is set without History (replays read it)")
 	}
 	s.admitBudget = admitBudget
 	s.admit = semaphore.NewWeighted(s.admitBudget)

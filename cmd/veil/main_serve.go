@@ -210,7 +210,7 @@ func (m *Main) wire(ln net.Listener) (*console.Console, error) {
 	srv.Listener, srv.Logger = ln, log.With("component", "http")
 	srv.Policies, srv.Ready = engine, engine.Ready
 	srv.Targets = proxy.NewTargets(cfg, cfg.Keys.PseudonymKey())
-	srv.Admin, srv.Lookup, srv.Tokens, srv.Reload = st, st, st, engine.ReloadAs
+	srv.Admin, srv.History, srv.Lookup, srv.Tokens, srv.Reload = st, st, st, st, engine.ReloadAs
 	apis, err := apiClients(cfg)
 	if err != nil {
 		return nil, err
@@ -227,7 +227,7 @@ func (m *Main) wire(ln net.Listener) (*console.Console, error) {
 	srv.Subjects.GivenUp = delivery.CountDead
 	srv.Recovery = &gateway.Recovery{Store: st, Config: cfg, Replay: srv.Replay}
 	srv.Reviews = &gateway.Review{Store: st, Held: st, Config: cfg}
-	cons := &console.Console{Guard: guard, Store: st, Replay: srv, Review: srv.Reviews, Subjects: srv.Subjects, Policies: srv,
+	cons := &console.Console{Guard: guard, Store: st, Consumers: st, Counts: st, Replay: srv, Review: srv.Reviews, Subjects: srv.Subjects, Policies: srv,
 		Recovery: srv.Recovery, Held: st, ReviewTTL: reviewTTLs(cfg), Approvers: approvers(cfg), Find: &gateway.Find{Store: st, Config: cfg},
 		Sessions: st, Users: st, Record: st.Record, Reload: engine.ReloadAs,
 		SessionIdle: time.Duration(cfg.Auth.SessionIdle), SessionMax: time.Duration(cfg.Auth.SessionMax),
