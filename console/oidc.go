@@ -76,7 +76,7 @@ func (o *OIDC) discover(ctx context.Context) (*oidc.Provider, error) {
 	// client, not the request's deadline.
 	dctx, cancel := context.WithTimeout(oidc.ClientContext(context.WithoutCancel(ctx), o.client()), 10*time.Second)
 	defer cancel()
-	p, err := oidc.NewProvider(oidc.ClientContext(dctx, o.client()), o.Config.Issuer)
+	p, err := oidc.NewProvider(dctx, o.Config.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("oidc discovery of %s: %w", o.Config.Issuer, err)
 	}
