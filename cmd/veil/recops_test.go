@@ -52,6 +52,12 @@ func TestConsole_AuditFilters(t *testing.T) {
 		}
 		return rows
 	}
+	// The sinks have answered; the rows of those answers are written just
+	// after. Wait for them so every export below sees the same log.
+	waitFor(t, "the delivered and dead rows", func() bool {
+		return len(export(url.Values{"event": {eventID}, "action": {"delivered"}})) == 1 &&
+			len(export(url.Values{"event": {eventID}, "action": {"dead"}})) == 1
+	})
 	all := export(url.Values{})
 	ofEvent := export(url.Values{"event": {eventID}})
 	if len(ofEvent) == 0 || len(ofEvent) >= len(all) {
@@ -77,7 +83,8 @@ func TestConsole_AuditFilters(t *testing.T) {
 	}
 	past := time.Now().UTC().Add(-time.Hour).Format("2006-01-02T15:04")
 	if rows := export(url.Values{"since": {past}, "until": {future}}); len(rows) != len(all) {
-		t.Fatalf("the last hour holds %d of %d rows", len(rows), len(all))
+		t.Fatalf("the last hour holds %d of %d rows:\n%s\nall:\n%s", len(rows), len(all),
+			strings.Join(rows, "\n"), strings.Join(all, "\n"))
 	}
 	// The candidate and her application are one person: either finds her rows.
 	byCandidate := export(url.Values{"subject": {"greenhouse:candidate:61548830"}})
