@@ -61,7 +61,7 @@ type CountStore interface {
 	ReconcileState(ctx context.Context, source string) (veil.ReconcileState, error)
 }
 
-// Replayer re-decides and queues a dead delivery (the proxy's Replay).
+// Replayer re-decides and queues a dead delivery (gateway.Pipeline's Replay).
 type Replayer interface {
 	Replay(ctx context.Context, id, actor string) (*veil.Delivery, error)
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // Policies shows the running policies, previews them on a stored event and
-// measures a draft folder's impact (the proxy's).
+// measures a draft folder's impact (gateway.Policies).
 type Policies interface {
 	PolicyInfo() veil.PolicyInfo
 	Preview(ctx context.Context, eventID string) (veil.PolicyPreview, error)

@@ -25,16 +25,6 @@ type AdminStore interface {
 	Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL time.Duration, dryRun bool) (veil.PurgeResult, error)
 }
 
-// HistoryStore is what replays, previews and draft impacts read of the
-// stored events and deliveries, and how a replay is queued. audit.Store
-// implements it.
-type HistoryStore interface {
-	Delivery(ctx context.Context, id string) (*veil.Delivery, error)
-	Event(ctx context.Context, id string) (*veil.Event, error)
-	ListEvents(ctx context.Context, q veil.EventQuery) ([]veil.EventSummary, error)
-	ReplayDelivery(ctx context.Context, old, nd *veil.Delivery, actor string) error
-}
-
 // handleReviewList lists the deliveries held for review, with their
 // minimised bodies, categories and approvals so far: GET
 // /v1/review[?limit=N] (reviewers).
@@ -236,53 +226,10 @@ func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request) {
 // handleReplay re-runs the current policy on the stored payload of a dead
 // delivery and queues it again under the same id.
 func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
-	d, err := s.Replay(r.Context(), mux.Vars(r)["id"], actor(r))
+	d, err := s.Pipeline.Replay(r.Context(), mux.Vars(r)["id"], actor(r))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toJSON(d))
-}
-
-// Replay re-decides a dead delivery with the running policy set and puts
-// it back in the queue. It fails with ENOTFOUND, ECONFLICT (not dead) or
-// EGONE (payload purged or subject erased). Audited with actor.
-func (s *Server) Replay(ctx context.Context, id, actor string) (*veil.Delivery, error) {
-	d, err := s.History.Delivery(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if d.Status != veil.DeliveryDead {
-		return nil, veil.Errorf(veil.ECONFLICT, "Only a dead delivery can be replayed; this one is %s.", d.Status)
-	}
-	ev, err := s.storedEvent(ctx, d.EventID, true)
-	if veil.ErrorCode(err) == veil.EGONE {
-		return nil, veil.Errorf(veil.EGONE, "The event's payload is past retention or its subject was erased; it cannot be replayed.")
-	} else if err != nil {
-		return nil, err
-	}
-	defer ev.Release()
-	var target *Target
-	for i := range s.Targets {
-		if s.Targets[i].Name == d.Destination {
-			target = &s.Targets[i]
-		}
-	}
-	if target == nil || s.Policies == nil {
-		return nil, veil.Errorf(veil.ECONFLICT, "The destination is no longer configured.")
-	}
-	set := s.Policies.Current()
-	in, err := set.NewInput(ev.Event, ev.Normal)
-	if err != nil {
-		return nil, err
-	}
-	nd := Decide(ctx, set, in, ev, *target)
-	if err := s.History.ReplayDelivery(ctx, d, nd, actor); err != nil {
-		return nil, err
-	}
-	d.Status, d.Attempts, d.Detail = nd.Status, 0, nd.Detail
-	if s.Deliverer != nil {
-		s.Deliverer.Notify()
-	}
-	return d, nil
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/gateway"
 	"github.com/veilhq/veil/policy"
-	"github.com/veilhq/veil/proxy"
 	"github.com/veilhq/veil/redact"
 )
 
@@ -52,14 +52,14 @@ func BenchmarkDecide(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	targets := proxy.NewTargets(cfg, bytes.Repeat([]byte{1}, 32))
+	targets := gateway.NewTargets(cfg, bytes.Repeat([]byte{1}, 32))
 	src := cfg.Source("greenhouse")
 	ctx := context.Background()
 	// Sanity: all three get something, or the benchmark measures less.
-	ev, _ := proxy.NewEvent(src, header, body, time.Now())
+	ev, _ := gateway.NewEvent(src, header, body, time.Now())
 	in, _ := set.NewInput(ev.Event, ev.Normal)
 	for _, t := range targets {
-		if d := proxy.Decide(ctx, set, in, ev, t); d.Status != veil.DeliveryPending {
+		if d := gateway.Decide(ctx, set, in, ev, t); d.Status != veil.DeliveryPending {
 			b.Fatalf("%s: %s %s, want pending", t.Name, d.Status, d.Detail)
 		}
 	}
@@ -67,7 +67,7 @@ func BenchmarkDecide(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		ev, err := proxy.NewEvent(src, header, body, time.Now())
+		ev, err := gateway.NewEvent(src, header, body, time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -76,7 +76,7 @@ func BenchmarkDecide(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, t := range targets {
-			proxy.Decide(ctx, set, in, ev, t)
+			gateway.Decide(ctx, set, in, ev, t)
 		}
 		ev.Release() // as the hook handler does once the event is stored
 	}
@@ -197,7 +197,7 @@ func BenchmarkDecide_PathologicalPolicy(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	targets := proxy.NewTargets(cfg, bytes.Repeat([]byte{1}, 32))
+	targets := gateway.NewTargets(cfg, bytes.Repeat([]byte{1}, 32))
 	src := cfg.Source("greenhouse")
 	ctx := context.Background()
 	cpu := func() time.Duration {
@@ -208,13 +208,13 @@ func BenchmarkDecide_PathologicalPolicy(b *testing.B) {
 	b.ResetTimer()
 	start := cpu()
 	for b.Loop() {
-		ev, err := proxy.NewEvent(src, nil, body, time.Now())
+		ev, err := gateway.NewEvent(src, nil, body, time.Now())
 		if err != nil {
 			b.Fatal(err)
 		}
 		in, _ := set.NewInput(ev.Event, ev.Normal)
 		for _, t := range targets {
-			d := proxy.Decide(ctx, set, in, ev, t)
+			d := gateway.Decide(ctx, set, in, ev, t)
 			if t.Name == "bi-warehouse" && d.Detail != veil.DetailPolicyTimeout {
 				b.Fatalf("bi-warehouse: %s %s, want blocked policy_timeout", d.Status, d.Detail)
 			} else if t.Name != "bi-warehouse" && d.Status != veil.DeliveryPending {

@@ -228,7 +228,7 @@ func TestAdmin_TokenExact(t *testing.T) {
 	clock := func() time.Time { return time.Now() }
 	st := MustOpenStore(t, clock)
 	srv := proxy.NewServer(mustConfig(t), st)
-	srv.Admin, srv.History = st, st
+	srv.Admin = st
 	h, err := srv.Handler()
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/veilhq/veil"
-	"github.com/veilhq/veil/ats"
 	"github.com/veilhq/veil/redact"
 )
 
@@ -46,13 +44,12 @@ const bodyWaitTimeout = 10 * time.Second
 // answer 200. Nothing is answered 200 before the commit that holds it.
 func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["source"]
-	sch, ok := s.schemes[name]
-	if !ok {
+	src, sch := s.Pipeline.Source(name)
+	if sch == nil {
 		// The path is the sender's text: it goes into neither label nor log.
 		s.reject(w, r, "", veil.Errorf(veil.EUNKNOWNSOURCE, "No source is configured under this name."))
 		return
 	}
-	src := s.sources[name]
 	if src.Vendor == veil.VendorSmartRecruiters && r.Header.Get("X-Hook-Secret") != "" {
 		// Subscription activation: echo the secret with a 200.
 		w.Header().Set("X-Hook-Secret", r.Header.Get("X-Hook-Secret"))
@@ -103,30 +100,8 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, name, veil.Errorf(veil.EMALFORMED, "The body is not a JSON object."))
 		return
 	}
-	in := sch.Describe(r.Header, body)
-	e := &veil.Event{ID: veil.NewID("evt_"), Source: name, Vendor: src.Vendor, EventType: in.EventType,
-		Subject: in.Subject, DedupKey: in.DedupKey, BodyKey: in.BodyKey, ReceivedAt: now, Payload: body}
-	if up, ok := sch.(ats.Upstreamer); ok && src.Lookup == "upstream" {
-		e.Upstream = up.UpstreamIDs(body) // the store keeps these, not the payload
-	}
-	// Decide before the commit, so the event and what each destination may
-	// see are stored together: a crash leaves neither half.
-	ev := NewPrepared(e, doc, sch)
-	defer ev.Release()
-	e.App, _ = ev.Normal.AppState() // so reconciliation knows what webhooks brought
-	erased, err := s.resolve(r.Context(), ev)
+	id, dup, err := s.Pipeline.Ingest(r.Context(), name, r.Header, body, doc, now)
 	if err != nil {
-		eventsRejected.WithLabelValues(name, veil.EUNAVAILABLE).Inc()
-		writeError(w, r, s.Logger, errors.Join(veil.Errorf(veil.EUNAVAILABLE, "The event could not be stored; retry later."), err))
-		return
-	}
-	deliveries := s.fanOut(r.Context(), ev, erased)
-	drift := s.drift.observe(name, e.EventType, doc.Paths())
-	id, dup, err := s.store.IngestEvent(r.Context(), e, deliveries, drift)
-	if err != nil {
-		if veil.ErrorCode(err) != veil.EUNAVAILABLE {
-			err = errors.Join(veil.Errorf(veil.EUNAVAILABLE, "The event could not be stored; retry later."), err)
-		}
 		eventsRejected.WithLabelValues(name, veil.EUNAVAILABLE).Inc()
 		writeError(w, r, s.Logger, err)
 		return
@@ -134,31 +109,9 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	outcome := "accepted"
 	if dup {
 		outcome = "duplicate"
-	} else if s.Deliverer != nil && len(deliveries) > 0 {
-		s.Deliverer.Notify()
 	}
 	eventsReceived.WithLabelValues(name, outcome).Inc()
 	writeJSON(w, http.StatusOK, hookResponse{EventID: id, Duplicate: dup})
-}
-
-// resolve links the event to the person its references name, as far as
-// the store knows her now, and says whether she is erased: then no
-// destination is decided for. Her pseudonyms take her salt.
-func (s *Server) resolve(ctx context.Context, ev *Prepared) (erased bool, err error) {
-	e := ev.Event
-	e.Refs = veil.SubjectRefs(e.Source, ev.Normal, e.Subject, s.cfg.Subjects.LinkByEmail)
-	if ev.Normal != nil {
-		e.NormalType = ev.Normal.Type
-		if id := ev.Normal.Job.ID; id != nil && *id != "" {
-			e.Job = e.Source + ":job:" + *id
-		}
-	}
-	st, err := s.store.Resolve(ctx, e.Refs)
-	if err != nil {
-		return false, err
-	}
-	e.Person, e.Salt = st.Person, st.Salt
-	return st.Erased, nil
 }
 
 // readBody reads at most the configured limit, within bodyReadTimeout; a
@@ -209,71 +162,4 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, source string, e
 	s.Logger.Debug("webhook rejected", "source", label, "reason", code)
 	s.rejections.add(source, code, s.Now())
 	writeError(w, r, s.Logger, err)
-}
-
-// NewEvent builds the event Veil would commit for body arriving at src
-// with headers h (event type, dedup key and subject as the vendor's scheme
-// reads them) and prepares it for decisions, without verifying a
-// signature: for previews and policy diffs of sample files.
-func NewEvent(src *veil.Source, h http.Header, body []byte, now time.Time) (*Prepared, error) {
-	sch, err := ats.New(src)
-	if err != nil {
-		return nil, err
-	}
-	doc, err := redact.Parse(body)
-	if err != nil {
-		return nil, err
-	}
-	if h == nil {
-		h = http.Header{}
-	}
-	in := sch.Describe(h, body)
-	e := &veil.Event{ID: veil.NewID("evt_"), Source: src.Name, Vendor: src.Vendor, EventType: in.EventType,
-		Subject: in.Subject, DedupKey: in.DedupKey, BodyKey: in.BodyKey, ReceivedAt: now, Payload: body}
-	return NewPrepared(e, doc, sch), nil
-}
-
-// Prepare parses a stored (or fetched) event's payload and builds its
-// normal form with its source's scheme, for a replay or a lookup.
-func (s *Server) Prepare(e *veil.Event) (*Prepared, error) {
-	sch := s.schemes[e.Source]
-	if sch == nil {
-		return nil, veil.Errorf(veil.ECONFLICT, "The event's source %s is no longer configured.", ats.Label(e.Source))
-	}
-	doc, err := redact.Parse(e.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("parse stored payload: %w", err)
-	}
-	return NewPrepared(e, doc, sch), nil
-}
-
-// IngestReconciled decides and commits an event reconciliation built for a
-// change no webhook brought: its payload the ATS record (in the shape the
-// vendor's normaliser reads), its normal form n (reconciled: true). It
-// goes through the same policies, queue and audit log as a webhook. A
-// duplicate is a change already reported, or brought by a webhook meanwhile.
-func (s *Server) IngestReconciled(ctx context.Context, e *veil.Event, n *veil.NormalEvent) (id string, duplicate bool, err error) {
-	sch := s.schemes[e.Source]
-	if sch == nil {
-		return "", false, veil.Errorf(veil.ECONFLICT, "The source %s is not configured.", ats.Label(e.Source))
-	}
-	doc, err := redact.Parse(e.Payload)
-	if err != nil {
-		return "", false, fmt.Errorf("parse the listed record: %w", err)
-	}
-	ev := &Prepared{Event: e, Payload: doc, Normal: n, Classify: sch.Classifier()}
-	defer ev.Release()
-	erased, err := s.resolve(ctx, ev)
-	if err != nil {
-		return "", false, err
-	}
-	deliveries := s.fanOut(ctx, ev, erased)
-	if e.Upstream != nil {
-		e.Payload = nil // upstream lookup mode keeps the ids, not the record
-	}
-	id, duplicate, err = s.store.IngestEvent(ctx, e, deliveries, veil.Drift{})
-	if err == nil && !duplicate && s.Deliverer != nil && len(deliveries) > 0 {
-		s.Deliverer.Notify()
-	}
-	return id, duplicate, err
 }

@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -15,24 +13,13 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/veilhq/veil"
-	"github.com/veilhq/veil/ats"
 	"github.com/veilhq/veil/auth"
-	"github.com/veilhq/veil/policy"
-	"github.com/veilhq/veil/redact"
 )
 
-// LookupStore authenticates consumers, reads events and audits lookups;
-// audit.Store implements it.
-type LookupStore interface {
+// ConsumerKeys says which consumer a lookup key belongs to; audit.Store
+// implements it.
+type ConsumerKeys interface {
 	Authenticate(ctx context.Context, key string) (*veil.Consumer, error)
-	Event(ctx context.Context, id string) (*veil.Event, error)
-	Append(ctx context.Context, entries ...*veil.AuditEntry) error
-}
-
-// Upstream fetches a record from the ATS API for sources in upstream
-// lookup mode (the store holds no payload for them).
-type Upstream interface {
-	Fetch(ctx context.Context, e *veil.Event) ([]byte, error)
 }
 
 // limiter is a token bucket per consumer (x/time/rate), on the server's
@@ -85,7 +72,7 @@ func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, veil.Errorf(veil.EUNAUTHORIZED, "A consumer key is required as Authorization: Bearer <key>."))
 		return
 	}
-	c, err := s.Lookup.Authenticate(ctx, key)
+	c, err := s.Consumers.Authenticate(ctx, key)
 	if veil.ErrorCode(err) == veil.EUNAUTHORIZED {
 		// The key itself is never written anywhere.
 		s.Guard.Failed(auth.SurfaceLookup, auth.ReasonInvalid, addr, "")
@@ -105,65 +92,21 @@ func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
 		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The purpose is missing or not granted to this consumer (Veil-Purpose)."))
 		return
 	}
-	e, err := s.Lookup.Event(ctx, id)
-	if err == nil && e.Upstream != nil {
-		if s.Upstream == nil {
-			err = veil.Errorf(veil.EUPSTREAM, "No ATS API is configured for this source.")
-		} else {
-			e.Payload, err = s.Upstream.Fetch(ctx, e)
-		}
-	}
+	e, body, err := s.Lookup.Record(ctx, c, purpose, id)
 	if err != nil {
 		s.denied(w, r, c.Name, purpose, id, err)
-		return
-	}
-	ev, err := s.Prepare(e)
-	if err != nil {
-		s.denied(w, r, c.Name, purpose, id, err)
-		return
-	}
-	defer ev.Release()
-	set := s.Policies.Current()
-	dec, err := set.DecideLookup(ctx, c.Name, purpose, e, ev.Normal)
-	if errors.Is(err, policy.ErrTimeout) {
-		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The lookup policy ran past policy_timeout; nothing is released."))
-		return
-	} else if err != nil {
-		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The lookup policy could not decide."))
-		return
-	}
-	if !dec.Allow {
-		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The lookup policy does not allow this purpose for this record."))
-		return
-	}
-	res, err := Project(ev, dec, redact.DestinationKey(s.pseudonymKey, "lookup:"+c.Name))
-	if err != nil || res.LeakPath != "" {
-		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The record would leak a dropped field; nothing is released."))
-		return
-	}
-	row := &veil.AuditEntry{Action: veil.ActionLookup, Actor: c.Name, Source: e.Source, EventType: e.EventType,
-		EventID: e.ID, Subject: e.Subject, Outcome: "released", HTTPStatus: http.StatusOK, FieldsKept: res.Kept,
-		FieldsDropped: res.Dropped, Categories: res.Categories, Detail: "purpose=" + purpose}
-	if err := s.Lookup.Append(ctx, row); err != nil {
-		writeError(w, r, s.Logger, veil.Errorf(veil.EUNAVAILABLE, "The lookup could not be audited; nothing is released."))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Veil-Event-Id", e.ID)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	w.Write(res.Body)
+	w.Write(body)
 }
 
 // denied audits a refused lookup and answers it.
 func (s *Server) denied(w http.ResponseWriter, r *http.Request, consumer, purpose, id string, err error) {
-	code := veil.ErrorCode(err)
-	row := &veil.AuditEntry{Action: veil.ActionLookupDenied, Actor: consumer, Outcome: code,
-		HTTPStatus: ErrorStatus(code), Detail: fmt.Sprintf("purpose=%s", ats.Label(purpose))}
-	if code != veil.EUNAUTHORIZED {
-		row.EventID = ats.Label(id) // the path is the caller's text
-	}
-	if aerr := s.Lookup.Append(r.Context(), row); aerr != nil {
+	if aerr := s.Lookup.Denied(r.Context(), consumer, purpose, id, err); aerr != nil {
 		s.Logger.Error("audit lookup_denied", "err", aerr)
 	}
 	writeError(w, r, s.Logger, err)

@@ -1,7 +1,9 @@
-// Package proxy is Veil's inbound HTTP side: the webhook endpoint (each
-// vendor's scheme comes from package ats), the gated lookup and the admin
-// API. It wires a request through the pipeline: verify, validate, decide,
-// commit, answer.
+// Package proxy is Veil's HTTP side: the webhook endpoint, the gated
+// lookup and the admin API. It translates requests into calls on the use
+// cases of package gateway (ingest, replay, lookup, review, recovery,
+// subjects) and their errors into statuses; what it decides itself is
+// only what HTTP needs: who is calling, how many bytes and requests are
+// held at once, how long a sender may stall.
 package proxy
 
 import (
@@ -24,25 +26,18 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/veilhq/veil"
-	"github.com/veilhq/veil/ats"
 	"github.com/veilhq/veil/auth"
 	"github.com/veilhq/veil/gateway"
 )
 
-// EventStore commits verified events; audit.Store implements it.
+// EventStore is what the HTTP side itself needs of the store besides the
+// pipeline's: audit rows it aggregates, and a ping; audit.Store implements it.
 type EventStore interface {
-	// IngestEvent commits e durably with its deliveries and drift paths
-	// and returns its id, or the first event's id and true for a duplicate.
-	IngestEvent(ctx context.Context, e *veil.Event, deliveries []*veil.Delivery, drift veil.Drift) (id string, duplicate bool, err error)
-	// SchemaPaths returns the paths seen so far per source NUL event type.
-	SchemaPaths(ctx context.Context) (map[string]map[string]bool, error)
+	gateway.IngestStore
 	// Record queues audit rows without waiting for their commit.
 	Record(entries ...*veil.AuditEntry)
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
-	// Resolve says which person an event's references name, whether she is
-	// erased, and her pseudonyms' salt.
-	Resolve(ctx context.Context, refs []string) (veil.SubjectState, error)
 }
 
 // TokenStore says who a live API token acts as; audit.Store implements it.
@@ -63,22 +58,20 @@ type Server struct {
 	Now func() time.Time
 	// Ready, when set, is asked by /readyz besides the store (policies loaded…).
 	Ready func() error
-	// Policies gives the running policy set; nil means no destination gets
-	// anything (events are still stored).
-	Policies PolicySet
-	// Targets are the destinations with their pseudonym keys (NewTargets).
-	Targets []Target
-	// Admin, when set, serves the deliveries, the export and retention
-	// runs; History (required with Admin) the replays and previews.
-	Admin   AdminStore
-	History HistoryStore
-	// Deliverer, when set, is woken when new deliveries are due.
+	// Pipeline takes webhooks in and replays dead deliveries; nil means
+	// one of the server's own over the store, with no destination.
+	Pipeline *gateway.Pipeline
+	// Admin, when set, serves the deliveries, the export, retention runs
+	// and replays.
+	Admin AdminStore
+	// Deliverer, when set, is woken when an erasure gave deliveries up.
 	Deliverer Notifier
 	// GivenUp, when set, is told of deliveries given up outside an attempt
 	// (an erasure through the admin API), per destination, for metrics.
 	GivenUp func(byDestination map[string]int64)
-	// Lookup, when set, serves GET /v1/events/{id}/record.
-	Lookup LookupStore
+	// Lookup, when set with Consumers, serves GET /v1/events/{id}/record.
+	Lookup    *gateway.Lookup
+	Consumers ConsumerKeys
 	// Subjects, when set, serves the subject routes: access reports,
 	// erasure and its lifting, the receipt key.
 	Subjects *gateway.Subjects
@@ -89,9 +82,6 @@ type Server struct {
 	Recovery *gateway.Recovery
 	// Console serves /console (the web console); nil serves none.
 	Console http.Handler
-	// Upstream fetches records of sources in upstream lookup mode; nil
-	// means every source's payload is in the store.
-	Upstream Upstream
 	// LookupRate and LookupBurst bound each consumer's lookups; 0 means 50/s and 100.
 	LookupRate, LookupBurst float64
 	// Guard throttles and audits failed tokens and keys (share it with the
@@ -108,10 +98,6 @@ type Server struct {
 
 	cfg     *veil.Config
 	store   EventStore
-	schemes map[string]ats.Scheme
-	sources map[string]*veil.Source
-	targets map[string][]Target // by source
-	drift   drift
 	limiter limiter
 	// admit bounds the values being indexed at once (admitBudget); hooks
 	// bounds the hook requests in progress, leaving connections for health
@@ -126,13 +112,11 @@ type Server struct {
 	adminDigest []byte
 	// auditorDigest is the auditor token's digest, nil without one.
 	auditorDigest []byte
-	// pseudonymKey derives each consumer's pseudonym key.
-	pseudonymKey []byte
-	router       *mux.Router
-	ln           *connLimiter
-	srv          *http.Server
-	stop         context.CancelFunc
-	wg           sync.WaitGroup
+	router        *mux.Router
+	ln            *connLimiter
+	srv           *http.Server
+	stop          context.CancelFunc
+	wg            sync.WaitGroup
 }
 
 // Notifier is woken when new deliveries are due; delivery.Deliverer
@@ -215,18 +199,12 @@ func (s *Server) init() error {
 	if s.Now == nil {
 		s.Now = time.Now
 	}
-	s.schemes = make(map[string]ats.Scheme, len(s.cfg.Sources))
-	s.sources = make(map[string]*veil.Source, len(s.cfg.Sources))
-	for i := range s.cfg.Sources {
-		src := &s.cfg.Sources[i]
-		sch, err := ats.New(src)
+	if s.Pipeline == nil {
+		p, err := gateway.NewPipeline(context.Background(), s.cfg, s.store, nil)
 		if err != nil {
-			return fmt.Errorf("source %s: %w", src.Name, err)
+			return err
 		}
-		s.schemes[src.Name], s.sources[src.Name] = sch, src
-	}
-	if s.Admin != nil && s.History == nil {
-		return errors.New("proxy: Admin is set without History (replays read it)")
+		s.Pipeline = p
 	}
 	s.admitBudget = admitBudget
 	s.admit = semaphore.NewWeighted(s.admitBudget)
@@ -244,17 +222,6 @@ func (s *Server) init() error {
 	if s.cfg.AuditorToken != "" {
 		s.auditorDigest = s.tokenDigest(s.cfg.AuditorToken)
 	}
-	s.targets = map[string][]Target{}
-	for _, t := range s.Targets {
-		for _, src := range t.Sources {
-			s.targets[src] = append(s.targets[src], t)
-		}
-	}
-	seen, err := s.store.SchemaPaths(context.Background())
-	if err != nil {
-		return err
-	}
-	s.drift.seen = seen
 	r := mux.NewRouter().SkipClean(true) // answer odd paths with a JSON 404, not a redirect
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))
@@ -269,12 +236,11 @@ func (s *Server) init() error {
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet).Name("healthz")
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet).Name("readyz")
 	r.Handle("/metrics", promhttp.Handler()).Methods(http.MethodGet).Name("metrics")
-	if s.Lookup != nil && s.Policies != nil {
+	if s.Lookup != nil && s.Consumers != nil {
 		if s.LookupRate <= 0 {
 			s.LookupRate, s.LookupBurst = 50, 100
 		}
 		s.limiter = limiter{rate: s.LookupRate, burst: max(1, s.LookupBurst)}
-		s.pseudonymKey = s.cfg.Keys.PseudonymKey()
 		r.HandleFunc("/v1/events/{id}/record", s.handleRecord).Methods(http.MethodGet).Name("record")
 	}
 	if s.Recovery != nil { // before the general /v1/deliveries
@@ -361,7 +327,7 @@ func (s *Server) limitHooks(h http.HandlerFunc) http.HandlerFunc {
 			h(w, r)
 		default:
 			name := mux.Vars(r)["source"]
-			if _, ok := s.schemes[name]; !ok {
+			if src, _ := s.Pipeline.Source(name); src == nil {
 				name = ""
 			}
 			w.Header().Set("Retry-After", "1")

@@ -38,7 +38,7 @@ func TestTokens_CreateUseExpireRevokeOnEveryReplica(t *testing.T) {
 	stores := []*audit.Store{a, b}
 	for _, st := range stores {
 		srv := proxy.NewServer(cfg, st)
-		srv.Admin, srv.History, srv.Tokens = st, st, st
+		srv.Admin, srv.Tokens = st, st
 		g := auth.NewGuard()
 		g.Now, g.Record = clock, st.Record
 		srv.Guard = g

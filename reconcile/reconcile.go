@@ -38,7 +38,7 @@ type Store interface {
 	Record(entries ...*veil.AuditEntry)
 }
 
-// Ingester decides and commits a reconciled event (the proxy's pipeline).
+// Ingester decides and commits a reconciled event (gateway.Pipeline).
 type Ingester interface {
 	IngestReconciled(ctx context.Context, e *veil.Event, n *veil.NormalEvent) (id string, duplicate bool, err error)
 }

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/gateway"
 	"github.com/veilhq/veil/policy"
-	"github.com/veilhq/veil/proxy"
 )
 
 // TestLookupPolicy_Samples: for every sample of every vendor, the shipped
@@ -41,7 +41,7 @@ func TestLookupPolicy_Samples(t *testing.T) {
 		checked++
 		src := &veil.Source{Name: vendor, Vendor: vendor, Secret: "whsec_qi30n6UNTGAkAqwOsrRJil8R+0kDgCYHta7MhRRlqlw="}
 		body := mustRead(t, f)
-		ev, err := proxy.NewEvent(src, headers[rel], body, time.Now())
+		ev, err := gateway.NewEvent(src, headers[rel], body, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func TestLookupPolicy_Samples(t *testing.T) {
 			if !dec.Allow {
 				return false, nil, nil, ""
 			}
-			res, err := proxy.Project(ev, dec, []byte("k"))
+			res, err := gateway.Project(ev, dec, []byte("k"))
 			if err != nil || res.LeakPath != "" {
 				t.Fatalf("%s %s: %v leak %q in %q", rel, consumer, err, res.LeakPath, res.LeakIn)
 			}

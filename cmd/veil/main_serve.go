@@ -39,6 +39,7 @@ type Main struct {
 	st        *audit.Store
 	engine    *policy.Engine
 	srv       *proxy.Server
+	pipeline  *gateway.Pipeline
 	deliverer *delivery.Deliverer
 	// urlFile writes the listening address into the data folder's lock
 	// file (SQLite), for the commands that ask the running server.
@@ -206,17 +207,21 @@ func (m *Main) openPolicies(ctx context.Context) error {
 // wire builds the HTTP server, the console and the use cases they share.
 func (m *Main) wire(ln net.Listener) (*console.Console, error) {
 	cfg, st, engine, log := m.Config, m.st, m.engine, m.Log
-	srv := proxy.NewServer(cfg, st)
-	srv.Listener, srv.Logger = ln, log.With("component", "http")
-	srv.Policies, srv.Ready = engine, engine.Ready
-	srv.Targets = proxy.NewTargets(cfg, cfg.Keys.PseudonymKey())
-	srv.Admin, srv.History, srv.Lookup, srv.Tokens, srv.Reload = st, st, st, st, engine.ReloadAs
 	apis, err := apiClients(cfg)
 	if err != nil {
 		return nil, err
 	}
 	m.apis = apis
-	srv.Upstream = proxy.NewATSClient(apis)
+	pl, err := gateway.NewPipeline(m.bg, cfg, st, gateway.NewTargets(cfg, cfg.Keys.PseudonymKey()))
+	if err != nil {
+		return nil, err
+	}
+	pl.Policies, pl.History, pl.Upstream = engine, st, gateway.NewATSClient(apis)
+	m.pipeline = pl
+	srv := proxy.NewServer(cfg, st)
+	srv.Listener, srv.Logger, srv.Pipeline, srv.Ready = ln, log.With("component", "http"), pl, engine.Ready
+	srv.Admin, srv.Consumers, srv.Tokens, srv.Reload = st, st, st, engine.ReloadAs
+	srv.Lookup = &gateway.Lookup{Pipeline: pl, Store: st, Key: cfg.Keys.PseudonymKey()}
 	srv.LookupRate, srv.LookupBurst = cfg.Lookup.Rate, float64(cfg.Lookup.Burst)
 	srv.GivenUp = delivery.CountDead
 	// One budget of failed attempts per address, for the API and the console.
@@ -225,9 +230,9 @@ func (m *Main) wire(ln net.Listener) (*console.Console, error) {
 	srv.Guard = guard
 	srv.Subjects = subjects(cfg, st)
 	srv.Subjects.GivenUp = delivery.CountDead
-	srv.Recovery = &gateway.Recovery{Store: st, Config: cfg, Replay: srv.Replay}
+	srv.Recovery = &gateway.Recovery{Store: st, Config: cfg, Replay: pl.Replay}
 	srv.Reviews = &gateway.Review{Store: st, Held: st, Config: cfg}
-	cons := &console.Console{Guard: guard, Store: st, Consumers: st, Counts: st, Replay: srv, Review: srv.Reviews, Subjects: srv.Subjects, Policies: srv,
+	cons := &console.Console{Guard: guard, Store: st, Consumers: st, Counts: st, Replay: pl, Review: srv.Reviews, Subjects: srv.Subjects, Policies: &gateway.Policies{Pipeline: pl},
 		Recovery: srv.Recovery, Held: st, ReviewTTL: reviewTTLs(cfg), Approvers: approvers(cfg), Find: &gateway.Find{Store: st, Config: cfg},
 		Sessions: st, Users: st, Record: st.Record, Reload: engine.ReloadAs,
 		SessionIdle: time.Duration(cfg.Auth.SessionIdle), SessionMax: time.Duration(cfg.Auth.SessionMax),
@@ -254,7 +259,7 @@ func (m *Main) start(ctx context.Context, cons *console.Console) error {
 		return err
 	}
 	m.deliverer = d
-	srv.Deliverer, srv.Subjects.Queued, srv.Reviews.Notify, srv.Recovery.Resumed, cons.Health = d, d.Notify, d.Notify, d.Notify, d
+	srv.Deliverer, m.pipeline.Notify, srv.Subjects.Queued, srv.Reviews.Notify, srv.Recovery.Resumed, cons.Health = d, d.Notify, d.Notify, d.Notify, d.Notify, d
 	m.goUntilClose(func(ctx context.Context) { retention(ctx, cfg, st, log.With("component", "retention")) })
 	if err := srv.Open(); err != nil {
 		return err
@@ -267,7 +272,7 @@ func (m *Main) start(ctx context.Context, cons *console.Console) error {
 		return err
 	}
 	if len(srcs) > 0 {
-		r := &reconcile.Reconciler{Store: st, Ingest: srv, Logger: log.With("component", "reconcile"), Now: time.Now}
+		r := &reconcile.Reconciler{Store: st, Ingest: m.pipeline, Logger: log.With("component", "reconcile"), Now: time.Now}
 		m.goUntilClose(func(ctx context.Context) { r.Loop(ctx, srcs) })
 	}
 	if cfg.Alerts != nil {

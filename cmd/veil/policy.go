@@ -17,9 +17,9 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/ats"
+	"github.com/veilhq/veil/gateway"
 	"github.com/veilhq/veil/policies"
 	"github.com/veilhq/veil/policy"
-	"github.com/veilhq/veil/proxy"
 	"github.com/veilhq/veil/redact"
 )
 
@@ -272,7 +272,7 @@ func runPolicyPreview(ctx context.Context, c *command, args []string, stdout, st
 
 // inferSource finds the one source of the destination whose vendor
 // recognises body; several or none is an error that lists them.
-func inferSource(cfg *veil.Config, t proxy.Target, body []byte) (string, error) {
+func inferSource(cfg *veil.Config, t gateway.Target, body []byte) (string, error) {
 	var fits []string
 	for _, name := range t.Sources {
 		src := cfg.Source(name)
@@ -314,20 +314,20 @@ func printPaths(w io.Writer, title string, paths []string) {
 	}
 }
 
-func findTarget(cfg *veil.Config, name string) (proxy.Target, error) {
+func findTarget(cfg *veil.Config, name string) (gateway.Target, error) {
 	pseudonym := cfg.Keys.PseudonymKey()
-	for _, t := range proxy.NewTargets(cfg, pseudonym) {
+	for _, t := range gateway.NewTargets(cfg, pseudonym) {
 		if t.Name == name {
 			return t, nil
 		}
 	}
-	return proxy.Target{}, fmt.Errorf("no destination is named %q; the configured destinations are %s", name, strings.Join(cfg.DestinationNames(), ", "))
+	return gateway.Target{}, fmt.Errorf("no destination is named %q; the configured destinations are %s", name, strings.Join(cfg.DestinationNames(), ", "))
 }
 
 // decideFile runs one destination's policy on a payload file (with the
 // headers the vendor sent it with, when known: SmartRecruiters' event name).
-func decideFile(ctx context.Context, set *policy.Set, src *veil.Source, t proxy.Target, body []byte, h http.Header) (*decided, error) {
-	ev, err := proxy.NewEvent(src, h, body, time.Now())
+func decideFile(ctx context.Context, set *policy.Set, src *veil.Source, t gateway.Target, body []byte, h http.Header) (*decided, error) {
+	ev, err := gateway.NewEvent(src, h, body, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("parse payload: %w", err)
 	}
@@ -336,12 +336,12 @@ func decideFile(ctx context.Context, set *policy.Set, src *veil.Source, t proxy.
 }
 
 // decidePrepared runs one destination's policy on a prepared event.
-func decidePrepared(ctx context.Context, set *policy.Set, ev *proxy.Prepared, t proxy.Target) (*decided, error) {
+func decidePrepared(ctx context.Context, set *policy.Set, ev *gateway.Prepared, t gateway.Target) (*decided, error) {
 	in, err := set.NewInput(ev.Event, ev.Normal)
 	if err != nil {
 		return nil, err
 	}
-	dl := proxy.Decide(ctx, set, in, ev, t)
+	dl := gateway.Decide(ctx, set, in, ev, t)
 	var classify redact.Classifier = ev.Classify
 	if d, err := set.Decide(ctx, t.Policy, in, t.Name, t.Processor); err == nil && d.Format == veil.FormatEvent {
 		classify = policies.EventClassifier
@@ -351,7 +351,7 @@ func decidePrepared(ctx context.Context, set *policy.Set, ev *proxy.Prepared, t 
 
 // prepareStored prepares a stored event with its source's scheme: its
 // event type as it was received, whatever headers named it.
-func prepareStored(src *veil.Source, e *veil.Event) (*proxy.Prepared, error) {
+func prepareStored(src *veil.Source, e *veil.Event) (*gateway.Prepared, error) {
 	sch, err := ats.New(src)
 	if err != nil {
 		return nil, err
@@ -360,7 +360,7 @@ func prepareStored(src *veil.Source, e *veil.Event) (*proxy.Prepared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse stored payload of %s: %w", e.ID, err)
 	}
-	return proxy.NewPrepared(e, doc, sch), nil
+	return gateway.NewPrepared(e, doc, sch), nil
 }
 
 // sampleHeaders reads dir/headers.json, the headers each sample file was
@@ -427,8 +427,8 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 	if err != nil {
 		return fmt.Errorf("candidate policies: %w", err)
 	}
-	im := proxy.NewImpact(oldSet, newSet, proxyTargets(cfg))
-	compare := func(ev *proxy.Prepared) error {
+	im := gateway.NewImpact(oldSet, newSet, proxyTargets(cfg))
+	compare := func(ev *gateway.Prepared) error {
 		defer ev.Release()
 		return im.Add(ctx, ev)
 	}
@@ -447,7 +447,7 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 			if err != nil {
 				return err
 			}
-			ev, err := proxy.NewEvent(src, headers[sampleKey(*samples, path)], body, time.Now())
+			ev, err := gateway.NewEvent(src, headers[sampleKey(*samples, path)], body, time.Now())
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
@@ -518,6 +518,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-func proxyTargets(cfg *veil.Config) []proxy.Target {
-	return proxy.NewTargets(cfg, cfg.Keys.PseudonymKey())
+func proxyTargets(cfg *veil.Config) []gateway.Target {
+	return gateway.NewTargets(cfg, cfg.Keys.PseudonymKey())
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/veilhq/veil/ats"
 	"github.com/veilhq/veil/audit"
 	"github.com/veilhq/veil/delivery"
-	"github.com/veilhq/veil/proxy"
+	"github.com/veilhq/veil/gateway"
 	"github.com/veilhq/veil/reconcile"
 )
 
@@ -56,9 +56,9 @@ func reconcileSources(cfg *veil.Config, apis map[string]*ats.API) ([]reconcile.S
 	return out, nil
 }
 
-// pipeline returns a server that decides and commits events without
-// listening: what `veil reconcile run` sends reconciled events through.
-func pipeline(ctx context.Context, cfg *veil.Config, st *audit.Store, log *slog.Logger) (*proxy.Server, func(), error) {
+// pipeline returns the pipeline that decides and commits events: what
+// `veil reconcile run` sends reconciled events through.
+func pipeline(ctx context.Context, cfg *veil.Config, st *audit.Store, log *slog.Logger) (*gateway.Pipeline, func(), error) {
 	engine, err := openPolicies(ctx, cfg, log, st)
 	if err != nil {
 		return nil, nil, err
@@ -66,16 +66,13 @@ func pipeline(ctx context.Context, cfg *veil.Config, st *audit.Store, log *slog.
 	if err := engine.Start(ctx); err != nil {
 		return nil, nil, err
 	}
-	pseudonym := cfg.Keys.PseudonymKey()
-	srv := proxy.NewServer(cfg, st)
-	srv.Logger = log.With("component", "pipeline")
-	srv.Policies = engine
-	srv.Targets = proxy.NewTargets(cfg, pseudonym)
-	if _, err := srv.Handler(); err != nil {
+	pl, err := gateway.NewPipeline(ctx, cfg, st, gateway.NewTargets(cfg, cfg.Keys.PseudonymKey()))
+	if err != nil {
 		engine.Stop()
 		return nil, nil, err
 	}
-	return srv, engine.Stop, nil
+	pl.Policies = engine
+	return pl, engine.Stop, nil
 }
 
 func runReconcileRun(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {

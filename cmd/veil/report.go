@@ -15,8 +15,8 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/gateway"
 	"github.com/veilhq/veil/policy"
-	"github.com/veilhq/veil/proxy"
 	"github.com/veilhq/veil/redact"
 )
 
@@ -277,7 +277,7 @@ func collectProcessing(ctx context.Context, cfg *veil.Config, set *policy.Set, s
 // lookupCategories is what the lookup policy releases of a sample to a
 // consumer for a purpose.
 func lookupCategories(ctx context.Context, set *policy.Set, src *veil.Source, body []byte, h map[string][]string, consumer, purpose string) ([]string, error) {
-	ev, err := proxy.NewEvent(src, h, body, time.Now())
+	ev, err := gateway.NewEvent(src, h, body, time.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +286,7 @@ func lookupCategories(ctx context.Context, set *policy.Set, src *veil.Source, bo
 	if err != nil || !dec.Allow {
 		return nil, err
 	}
-	res, err := proxy.Project(ev, dec, redact.DestinationKey(make([]byte, 32), "lookup:"+consumer))
+	res, err := gateway.Project(ev, dec, redact.DestinationKey(make([]byte, 32), "lookup:"+consumer))
 	if err != nil || res.LeakPath != "" {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package proxy
+package gateway
 
 import (
 	"context"
@@ -147,33 +147,4 @@ func Project(ev *Prepared, dec *veil.Decision, key []byte) (*redact.Result, erro
 			Hunt: ev.Payload, HuntClassify: ev.Classify})
 	}
 	return ev.Payload.ApplyWith(dec, key, redact.Options{Classify: ev.Classify})
-}
-
-// fanOut decides for every destination of e's source. An event of an
-// erased person is decided for nobody: each delivery is filtered.
-func (s *Server) fanOut(ctx context.Context, ev *Prepared, erased bool) []*veil.Delivery {
-	targets := s.targets[ev.Event.Source]
-	if erased {
-		out := make([]*veil.Delivery, 0, len(targets))
-		for _, t := range targets {
-			out = append(out, &veil.Delivery{ID: veil.NewID("dlv_"), Destination: t.Name, Status: veil.DeliveryFiltered,
-				Detail: veil.DetailErasedSubject})
-		}
-		return out
-	}
-	if len(targets) == 0 || s.Policies == nil {
-		return nil
-	}
-	set := s.Policies.Current()
-	out := make([]*veil.Delivery, 0, len(targets))
-	in, err := set.NewInput(ev.Event, ev.Normal)
-	for _, t := range targets {
-		if err != nil {
-			out = append(out, &veil.Delivery{ID: veil.NewID("dlv_"), Destination: t.Name,
-				Status: veil.DeliveryDead, Detail: "policy_error: payload could not be converted"})
-			continue
-		}
-		out = append(out, Decide(ctx, set, in, ev, t))
-	}
-	return out
 }
