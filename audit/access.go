@@ -58,13 +58,13 @@ func (s *Store) AddUser(ctx context.Context, name string, roles []string, hash, 
 	}
 	return s.write(ctx, func(tx *wtx) error {
 		var n int
-		if err := tx.QueryRow(`SELECT count(*) FROM users WHERE name = ?`, name).Scan(&n); err != nil {
+		if err := tx.queryRowText(`SELECT count(*) FROM users WHERE name = ?`, name).Scan(&n); err != nil {
 			return fmt.Errorf("read users: %w", err)
 		}
 		if n > 0 {
 			return veil.Errorf(veil.ECONFLICT, "A user named %s exists already.", name)
 		}
-		if _, err := tx.Exec(`INSERT INTO users (name, password, roles, must_change, created_at) VALUES (?, ?, ?, 1, ?)`,
+		if _, err := tx.execText(`INSERT INTO users (name, password, roles, must_change, created_at) VALUES (?, ?, ?, 1, ?)`,
 			name, hash, roleList(roles), s.Now().UnixNano()); err != nil {
 			return fmt.Errorf("insert user: %w", err)
 		}
@@ -82,7 +82,7 @@ func (s *Store) SetPassword(ctx context.Context, name, hash string, mustChange b
 		action = veil.ActionPasswordReset
 	}
 	return s.write(ctx, func(tx *wtx) error {
-		res, err := tx.Exec(`UPDATE users SET password = ?, must_change = ?, failures = 0, locked_until = 0 WHERE name = ?`,
+		res, err := tx.execText(`UPDATE users SET password = ?, must_change = ?, failures = 0, locked_until = 0 WHERE name = ?`,
 			hash, boolInt(mustChange), name)
 		if err != nil {
 			return fmt.Errorf("set password: %w", err)
@@ -97,14 +97,14 @@ func (s *Store) SetPassword(ctx context.Context, name, hash string, mustChange b
 // RemoveUser deletes a local user and ends her sessions; audited.
 func (s *Store) RemoveUser(ctx context.Context, name, actor string) error {
 	return s.write(ctx, func(tx *wtx) error {
-		res, err := tx.Exec(`DELETE FROM users WHERE name = ?`, name)
+		res, err := tx.execText(`DELETE FROM users WHERE name = ?`, name)
 		if err != nil {
 			return fmt.Errorf("remove user: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return ErrUnknownUser
 		}
-		if _, err := tx.Exec(`DELETE FROM sessions WHERE actor = ?`, veil.ActorUser+name); err != nil {
+		if _, err := tx.execText(`DELETE FROM sessions WHERE actor = ?`, veil.ActorUser+name); err != nil {
 			return fmt.Errorf("end sessions: %w", err)
 		}
 		return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionUserRemoved, Actor: actor, Outcome: "removed", Detail: "user=" + name})
@@ -167,7 +167,7 @@ func (s *Store) LoginFailed(ctx context.Context, name string, threshold int, loc
 		now := s.Now()
 		var failures int
 		var until int64
-		err := tx.QueryRow(`SELECT failures, locked_until FROM users WHERE name = ?`, name).Scan(&failures, &until)
+		err := tx.queryRowText(`SELECT failures, locked_until FROM users WHERE name = ?`, name).Scan(&failures, &until)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		} else if err != nil {
@@ -179,11 +179,11 @@ func (s *Store) LoginFailed(ctx context.Context, name string, threshold int, loc
 		}
 		failures++
 		if failures < threshold {
-			_, err := tx.Exec(`UPDATE users SET failures = ? WHERE name = ?`, failures, name)
+			_, err := tx.execText(`UPDATE users SET failures = ? WHERE name = ?`, failures, name)
 			return err
 		}
 		locked = true
-		if _, err := tx.Exec(`UPDATE users SET failures = 0, locked_until = ? WHERE name = ?`, now.Add(lockFor).UnixNano(), name); err != nil {
+		if _, err := tx.execText(`UPDATE users SET failures = 0, locked_until = ? WHERE name = ?`, now.Add(lockFor).UnixNano(), name); err != nil {
 			return fmt.Errorf("lock user: %w", err)
 		}
 		return s.appendTx(tx, &veil.AuditEntry{Time: now, Action: veil.ActionUserLocked, Actor: veil.ActorUser + name, Outcome: "locked",
@@ -195,7 +195,7 @@ func (s *Store) LoginFailed(ctx context.Context, name string, threshold int, loc
 // LoginSucceeded clears name's count of wrong passwords.
 func (s *Store) LoginSucceeded(ctx context.Context, name string) error {
 	return s.write(ctx, func(tx *wtx) error {
-		_, err := tx.Exec(`UPDATE users SET failures = 0 WHERE name = ? AND failures > 0`, name)
+		_, err := tx.execText(`UPDATE users SET failures = 0 WHERE name = ? AND failures > 0`, name)
 		return err
 	})
 }
@@ -217,12 +217,12 @@ func (s *Store) CreateToken(ctx context.Context, name string, roles []string, ex
 	err := s.write(ctx, func(tx *wtx) error {
 		now := s.Now()
 		var revoked, exp int64
-		err := tx.QueryRow(`SELECT revoked_at, expires_at FROM api_tokens WHERE name = ?`, name).Scan(&revoked, &exp)
+		err := tx.queryRowText(`SELECT revoked_at, expires_at FROM api_tokens WHERE name = ?`, name).Scan(&revoked, &exp)
 		switch {
 		case err == nil && revoked == 0 && (exp == 0 || exp > now.UnixNano()):
 			return veil.Errorf(veil.ECONFLICT, "A live token named %s exists already; revoke it first.", name)
 		case err == nil:
-			if _, err := tx.Exec(`DELETE FROM api_tokens WHERE name = ?`, name); err != nil {
+			if _, err := tx.execText(`DELETE FROM api_tokens WHERE name = ?`, name); err != nil {
 				return fmt.Errorf("replace token: %w", err)
 			}
 		case !errors.Is(err, sql.ErrNoRows):
@@ -232,7 +232,7 @@ func (s *Store) CreateToken(ctx context.Context, name string, roles []string, ex
 		if !expires.IsZero() {
 			expNano = expires.UnixNano()
 		}
-		if _, err := tx.Exec(`INSERT INTO api_tokens (name, digest, roles, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.execText(`INSERT INTO api_tokens (name, digest, roles, created_at, created_by, expires_at) VALUES (?, ?, ?, ?, ?, ?)`,
 			name, s.accessDigest(secret), roleList(roles), now.UnixNano(), actor, expNano); err != nil {
 			return fmt.Errorf("insert token: %w", err)
 		}
@@ -250,7 +250,7 @@ func (s *Store) CreateToken(ctx context.Context, name string, roles []string, ex
 // ENOTFOUND.
 func (s *Store) RevokeToken(ctx context.Context, name, actor string) error {
 	return s.write(ctx, func(tx *wtx) error {
-		res, err := tx.Exec(`UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at = 0`, s.Now().UnixNano(), name)
+		res, err := tx.execText(`UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at = 0`, s.Now().UnixNano(), name)
 		if err != nil {
 			return fmt.Errorf("revoke token: %w", err)
 		}
@@ -304,7 +304,7 @@ func (s *Store) TokenPrincipal(ctx context.Context, secret string) (*veil.Princi
 	}
 	if now.UnixNano()-used > int64(time.Minute) {
 		err := s.write(ctx, func(tx *wtx) error {
-			_, err := tx.Exec(`UPDATE api_tokens SET last_used = ? WHERE name = ?`, now.UnixNano(), name)
+			_, err := tx.execText(`UPDATE api_tokens SET last_used = ? WHERE name = ?`, now.UnixNano(), name)
 			return err
 		})
 		if err != nil {
@@ -320,13 +320,13 @@ func (s *Store) CreateSession(ctx context.Context, id string, se *veil.Session) 
 	return s.write(ctx, func(tx *wtx) error {
 		now := se.Created.UnixNano()
 		// Sweep the sessions that ended, so the table holds live ones.
-		if _, err := tx.Exec(`DELETE FROM sessions WHERE expires_at <= ?`, now); err != nil {
+		if _, err := tx.execText(`DELETE FROM sessions WHERE expires_at <= ?`, now); err != nil {
 			return fmt.Errorf("sweep sessions: %w", err)
 		}
-		if _, err := tx.Exec(`DELETE FROM auth_pending WHERE expires_at <= ?`, now); err != nil {
+		if _, err := tx.execText(`DELETE FROM auth_pending WHERE expires_at <= ?`, now); err != nil {
 			return fmt.Errorf("sweep pending logins: %w", err)
 		}
-		_, err := tx.Exec(`INSERT INTO sessions (id, actor, roles, subject, csrf, via, must_change, created_at, seen_at, expires_at)
+		_, err := tx.execText(`INSERT INTO sessions (id, actor, roles, subject, csrf, via, must_change, created_at, seen_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, s.accessDigest(id), se.Actor, roleList(se.Roles), se.Subject, se.CSRF, se.Via,
 			boolInt(se.MustChange), se.Created.UnixNano(), se.Seen.UnixNano(), se.Expires.UnixNano())
 		if err != nil {
@@ -365,7 +365,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, at time.Time, chang
 		if changed {
 			q = `UPDATE sessions SET seen_at = ?, must_change = 0 WHERE id = ?`
 		}
-		_, err := tx.Exec(q, at.UnixNano(), s.accessDigest(id))
+		_, err := tx.execText(q, at.UnixNano(), s.accessDigest(id))
 		return err
 	})
 }
@@ -374,7 +374,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, at time.Time, chang
 // cookie is refused from then on, on every replica.
 func (s *Store) EndSession(ctx context.Context, id string) error {
 	return s.write(ctx, func(tx *wtx) error {
-		_, err := tx.Exec(`DELETE FROM sessions WHERE id = ?`, s.accessDigest(id))
+		_, err := tx.execText(`DELETE FROM sessions WHERE id = ?`, s.accessDigest(id))
 		return err
 	})
 }
@@ -391,11 +391,11 @@ const DefaultMaxPending = 10_000
 // (EUNAVAILABLE).
 func (s *Store) PutPending(ctx context.Context, key, data string, now time.Time, ttl time.Duration) error {
 	return s.write(ctx, func(tx *wtx) error {
-		if _, err := tx.Exec(`DELETE FROM auth_pending WHERE expires_at <= ?`, now.UnixNano()); err != nil {
+		if _, err := tx.execText(`DELETE FROM auth_pending WHERE expires_at <= ?`, now.UnixNano()); err != nil {
 			return fmt.Errorf("sweep pending logins: %w", err)
 		}
 		var n int
-		if err := tx.QueryRow(`SELECT count(*) FROM auth_pending`).Scan(&n); err != nil {
+		if err := tx.queryRowText(`SELECT count(*) FROM auth_pending`).Scan(&n); err != nil {
 			return fmt.Errorf("count pending logins: %w", err)
 		}
 		limit := s.MaxPending
@@ -405,7 +405,7 @@ func (s *Store) PutPending(ctx context.Context, key, data string, now time.Time,
 		if n >= limit {
 			return veil.Errorf(veil.EUNAVAILABLE, "Too many logins are under way.")
 		}
-		_, err := tx.Exec(`INSERT INTO auth_pending (id, data, expires_at) VALUES (?, ?, ?)`, s.accessDigest(key), data, now.Add(ttl).UnixNano())
+		_, err := tx.execText(`INSERT INTO auth_pending (id, data, expires_at) VALUES (?, ?, ?)`, s.accessDigest(key), data, now.Add(ttl).UnixNano())
 		return err
 	})
 }
@@ -416,7 +416,7 @@ func (s *Store) PutPending(ctx context.Context, key, data string, now time.Time,
 func (s *Store) TakePending(ctx context.Context, key string) (data string, expires time.Time, ok bool, err error) {
 	err = s.write(ctx, func(tx *wtx) error {
 		var exp int64
-		err := tx.QueryRow(`DELETE FROM auth_pending WHERE id = ? RETURNING data, expires_at`, s.accessDigest(key)).Scan(&data, &exp)
+		err := tx.queryRowText(`DELETE FROM auth_pending WHERE id = ? RETURNING data, expires_at`, s.accessDigest(key)).Scan(&data, &exp)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		} else if err != nil {
@@ -433,7 +433,7 @@ func (s *Store) TakePending(ctx context.Context, key string) (data string, expir
 // noted, that actor changed it. The audit row names the changed packages.
 func (s *Store) PolicyLoaded(ctx context.Context, actor, digest string, files int, packages map[string]string) error {
 	return s.write(ctx, func(tx *wtx) error {
-		rows, err := tx.Query(`SELECT package, digest FROM policy_changes`)
+		rows, err := tx.queryText(`SELECT package, digest FROM policy_changes`)
 		if err != nil {
 			return fmt.Errorf("read policy changes: %w", err)
 		}
@@ -459,10 +459,10 @@ func (s *Store) PolicyLoaded(ctx context.Context, actor, digest string, files in
 		slices.Sort(changed)
 		now := s.Now().UnixNano()
 		for _, p := range changed {
-			if _, err := tx.Exec(`DELETE FROM policy_changes WHERE package = ?`, p); err != nil {
+			if _, err := tx.execText(`DELETE FROM policy_changes WHERE package = ?`, p); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(`INSERT INTO policy_changes (package, digest, actor, changed_at) VALUES (?, ?, ?, ?)`,
+			if _, err := tx.execText(`INSERT INTO policy_changes (package, digest, actor, changed_at) VALUES (?, ?, ?, ?)`,
 				p, packages[p], actor, now); err != nil {
 				return fmt.Errorf("note policy change: %w", err)
 			}

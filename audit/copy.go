@@ -123,7 +123,7 @@ func (s *Store) CopyTo(ctx context.Context, dst *Store, progress func(table stri
 			progress(t.name, copied, true)
 		}
 	}
-	return dst.afterCopy(ctx)
+	return dst.drv.afterCopy(ctx, dst)
 }
 
 // insertRows inserts rows into table in one statement and transaction.
@@ -133,51 +133,11 @@ func (s *Store) insertRows(ctx context.Context, table string, cols []string, row
 	args := make([]any, 0, len(rows)*len(cols))
 	for _, r := range rows {
 		for _, v := range r {
-			if str, ok := v.(string); ok && s.pg && isBinary(cols[len(args)%len(cols)]) {
-				v = []byte(str) // SQLite hands back a BLOB written as text as a string
-			}
-			args = append(args, v)
+			args = append(args, s.drv.copyValue(cols[len(args)%len(cols)], v))
 		}
 	}
 	_, err := s.wdb.ExecContext(ctx, q, args...)
 	return err
-}
-
-// isBinary says whether a column is binary (bytea) on PostgreSQL.
-func isBinary(col string) bool {
-	switch col {
-	case "wrapped", "dedup", "body_dedup", "sealed", "body", "key_hash", "salt":
-		return true
-	}
-	return false
-}
-
-// afterCopy moves the chain head to the copied tail and the id sequences
-// past the copied ids.
-func (s *Store) afterCopy(ctx context.Context) error {
-	if !s.pg {
-		return nil
-	}
-	tx, err := s.wdb.Begin()
-	if err != nil {
-		return err
-	}
-	w := &wtx{Tx: tx, s: s}
-	c, err := chainTail(w)
-	if err == nil {
-		_, err = w.Exec(`UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1`, c.seq, c.hash)
-	}
-	for _, seq := range []string{`SELECT setval(pg_get_serial_sequence('consumers', 'id'), coalesce(max(id), 0) + 1, false) FROM consumers`,
-		`SELECT setval(pg_get_serial_sequence('erasures', 'seq'), coalesce(max(seq), 0) + 1, false) FROM erasures`} {
-		if err == nil {
-			_, err = w.Exec(seq)
-		}
-	}
-	if err != nil {
-		tx.Rollback()
-		return err
-	}
-	return tx.Commit()
 }
 
 // Counts returns the number of rows of each copied table.

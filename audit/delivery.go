@@ -30,25 +30,19 @@ func (s *Store) insertDelivery(tx *wtx, e *veil.Event, subject string, key []byt
 	pseudo, _ := json.Marshal(nonNil(d.Pseudonymized))
 	cats, _ := json.Marshal(nonNil(d.Categories))
 	now := e.ReceivedAt.UnixNano()
-	if err := tx.deferExec(`INSERT INTO deliveries (id, event_id, destination, subject, status, detail, attempts,
+	tx.queue(`INSERT INTO deliveries (id, event_id, destination, subject, status, detail, attempts,
 		next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
-		d.ID, e.ID, d.Destination, subject, d.Status, d.Detail, now, now, now); err != nil {
-		return fmt.Errorf("insert delivery: %w", err)
-	}
+		d.ID, e.ID, d.Destination, subject, d.Status, d.Detail, now, now, now)
 	// A delivery that sends nothing (filtered, or dead by a policy error)
 	// has neither a body nor paths: readers join both with LEFT JOINs
 	// (bodyColumns). Two of the three shipped destinations filter most
 	// events, so that saves rows on most of an event's deliveries.
 	if sealed != nil {
-		if err := tx.deferExec(`INSERT INTO outbound_bodies (delivery_id, sealed) VALUES (?, ?)`, d.ID, sealed); err != nil {
-			return fmt.Errorf("insert delivery: %w", err)
-		}
+		tx.queue(`INSERT INTO outbound_bodies (delivery_id, sealed) VALUES (?, ?)`, d.ID, sealed)
 	}
 	if len(d.FieldsKept)+len(d.Pseudonymized)+len(d.Categories) > 0 {
-		if err := tx.deferExec(`INSERT INTO delivery_fields (id, fields_kept, pseudonymized, categories)
-			VALUES (?, ?, ?, ?)`, d.ID, string(kept), string(pseudo), string(cats)); err != nil {
-			return fmt.Errorf("insert delivery: %w", err)
-		}
+		tx.queue(`INSERT INTO delivery_fields (id, fields_kept, pseudonymized, categories)
+			VALUES (?, ?, ?, ?)`, d.ID, string(kept), string(pseudo), string(cats))
 	}
 	row := &veil.AuditEntry{Time: e.ReceivedAt, Actor: "veil", Source: e.Source, EventType: e.EventType,
 		EventID: e.ID, Destination: d.Destination, Subject: subject, FieldsKept: d.FieldsKept,
@@ -205,7 +199,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 				// PostgreSQL: rows another replica is claiming are skipped,
 				// not waited for.
 				rows, err := tx.query(`SELECT id FROM deliveries WHERE status = ? AND destination = ? AND next_attempt_at <= ?
-					ORDER BY next_attempt_at LIMIT ?`+s.skipLocked(), status, dest, now.UnixNano(), limit)
+					ORDER BY next_attempt_at LIMIT ?`+s.dialect.skipLocked, status, dest, now.UnixNano(), limit)
 				if err != nil {
 					return fmt.Errorf("claim deliveries: %w", err)
 				}
@@ -270,9 +264,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now time.Time, limits map[s
 		}
 		// One statement for the whole claim.
 		args := append([]any{now.Add(lease).UnixNano(), now.UnixNano(), claim}, ids...)
-		if err := tx.deferExec(`UPDATE deliveries SET status = 'sending', next_attempt_at = ?, updated_at = ?, claim = ? WHERE id IN `+in, args...); err != nil {
-			return fmt.Errorf("claim deliveries: %w", err)
-		}
+		tx.queue(`UPDATE deliveries SET status = 'sending', next_attempt_at = ?, updated_at = ?, claim = ? WHERE id IN `+in, args...)
 		for _, d := range out {
 			if _, ok := tx.claims[d.ID]; ok { // a finish of its last claim later in this batch is stale
 				tx.claims[d.ID] = claimState{claim: claim, status: veil.DeliverySending}
@@ -312,8 +304,9 @@ func (s *Store) ReleaseDelivery(ctx context.Context, d *veil.Delivery) error {
 		if _, ok := tx.claims[d.ID]; ok {
 			tx.claims[d.ID] = claimState{status: veil.DeliveryPending}
 		}
-		return tx.deferExec(`UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?, claim = ''
+		tx.queue(`UPDATE deliveries SET status = 'pending', next_attempt_at = ?, updated_at = ?, claim = ''
 			WHERE id = ? AND claim = ? AND status = 'sending'`, now, now, d.ID, d.Claim)
+		return nil
 	})
 }
 
@@ -361,10 +354,8 @@ func (s *Store) finishTx(tx *wtx, d *veil.Delivery, a *veil.Attempt, now time.Ti
 	if a.Status != veil.DeliveryPending {
 		next = 0
 	}
-	if err := tx.deferExec(`UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, detail = ?, http_status = ?, updated_at = ?, claim = ''
-		WHERE id = ? AND claim = ?`, a.Status, attempt, next, a.Detail, a.HTTPStatus, now.UnixNano(), d.ID, d.Claim); err != nil {
-		return false, fmt.Errorf("finish delivery: %w", err)
-	}
+	tx.queue(`UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, detail = ?, http_status = ?, updated_at = ?, claim = ''
+		WHERE id = ? AND claim = ?`, a.Status, attempt, next, a.Detail, a.HTTPStatus, now.UnixNano(), d.ID, d.Claim)
 	row := &veil.AuditEntry{Time: now, Actor: "veil", Source: d.Source, EventType: d.EventType, EventID: d.EventID,
 		Destination: d.Destination, Subject: d.Subject, HTTPStatus: a.HTTPStatus, Attempt: attempt, Detail: a.Detail}
 	switch a.Status {

@@ -71,10 +71,8 @@ func (s *Store) dataKeyRead(tx *wtx, subject string, epoch int64, wrapped []byte
 	if err != nil {
 		return nil, err
 	}
-	if err := tx.deferExec(`INSERT INTO data_keys (epoch, subject, wrapped, created_at) VALUES (?, ?, ?, ?)`,
-		epoch, subject, wrapped, s.Now().UnixNano()); err != nil {
-		return nil, fmt.Errorf("insert data key: %w", err)
-	}
+	tx.queue(`INSERT INTO data_keys (epoch, subject, wrapped, created_at) VALUES (?, ?, ?, ?)`,
+		epoch, subject, wrapped, s.Now().UnixNano())
 	s.keys.Add(id, k)
 	s.newKeys = append(s.newKeys, id)
 	return k, nil
@@ -106,7 +104,7 @@ func (s *Store) evictErasedUpTo(tx *wtx, last int64) error {
 	if last <= s.erasureSeen {
 		return nil
 	}
-	rows, err := tx.Query(`SELECT subject FROM erasures WHERE seq > ?`, s.erasureSeen)
+	rows, err := tx.queryText(`SELECT subject FROM erasures WHERE seq > ?`, s.erasureSeen)
 	if err != nil {
 		return fmt.Errorf("read erasures: %w", err)
 	}
@@ -126,7 +124,7 @@ func (s *Store) evictErasedUpTo(tx *wtx, last int64) error {
 	s.evictSubjects(erased)
 	s.erasureSeen = last
 	// The batch decides by the log as it stands in its transaction.
-	return s.refreshErased(func(q string, args ...any) (*sql.Rows, error) { return tx.Query(q, args...) })
+	return s.refreshErased(func(q string, args ...any) (*sql.Rows, error) { return tx.queryText(q, args...) })
 }
 
 // evictSubjects drops every cached key of the subjects.

@@ -46,13 +46,7 @@ func (s *Store) appendTx(tx *wtx, e *veil.AuditEntry) error {
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
 	e.FieldsKept, e.FieldsDropped = capPaths(e.FieldsKept), capPaths(e.FieldsDropped)
-	if s.pg {
-		// Chained when the batch ends, under the chain's lock (sealAudit),
-		// so replicas hold it only for as long as it takes to append.
-		tx.audit = append(tx.audit, e)
-		return nil
-	}
-	return s.insertAudit(tx, e)
+	return s.drv.appendAudit(tx, e)
 }
 
 // insertAudit chains e to the tail and inserts it.
@@ -63,14 +57,12 @@ func (s *Store) insertAudit(tx *wtx, e *veil.AuditEntry) error {
 	kept, _ := json.Marshal(nonNil(e.FieldsKept))
 	dropped, _ := json.Marshal(nonNil(e.FieldsDropped))
 	cats, _ := json.Marshal(nonNil(e.Categories))
-	if err := tx.deferExec(`INSERT INTO audit (seq, time, action, actor, source, event_type, event_id, destination,
+	tx.queue(`INSERT INTO audit (seq, time, action, actor, source, event_type, event_id, destination,
 		subject, outcome, http_status, attempt, fields_kept, fields_dropped, categories, detail, prev_hash, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Seq, e.Time.Format(veil.AuditTimeFormat), e.Action, e.Actor, e.Source, e.EventType, e.EventID,
 		e.Destination, e.Subject, e.Outcome, e.HTTPStatus, e.Attempt, string(kept), string(dropped), string(cats),
-		e.Detail, e.PrevHash, e.Hash); err != nil {
-		return fmt.Errorf("append audit row: %w", err)
-	}
+		e.Detail, e.PrevHash, e.Hash)
 	s.chain = chainState{seq: e.Seq, hash: e.Hash}
 	return nil
 }

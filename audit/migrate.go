@@ -1,6 +1,8 @@
 package audit
 
 import (
+	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"io/fs"
@@ -59,39 +61,37 @@ type Migration struct {
 	Name    string
 }
 
-// migrateSQLite brings a SQLite database to the newest version and returns
-// the migrations it applied. A database made before numbered migrations
-// (it has tables but no schema_migrations) is first brought to version 1
-// the way earlier releases probed their columns.
-func migrateSQLite(db dbh, now time.Time, tick func(m Migration, i, n int)) ([]Migration, error) {
-	ms, err := migrations("sqlite")
+// migrate brings the database on conn to the newest of driver's
+// migrations and returns those it applied: the one migration loop of both
+// drivers (PostgreSQL runs it under an advisory lock, so replicas take
+// turns). q rebinds the loop's ? placeholders. legacy, when set, is asked
+// first about a database without schema_migrations and says which version
+// it brought it to (SQLite's releases before numbered migrations).
+func migrate(ctx context.Context, conn *sql.Conn, driver string, q func(string) string, now time.Time,
+	tick func(m Migration, i, n int), legacy func(ctx context.Context, conn *sql.Conn, v1 string) (int, error)) ([]Migration, error) {
+	ms, err := migrations(driver)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
 		return nil, err
 	}
 	var current int
-	if err := db.QueryRow(`SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+	if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return nil, err
 	}
-	if current == 0 {
-		var legacy int
-		if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'`).Scan(&legacy); err != nil {
-			return nil, err
+	if current == 0 && legacy != nil {
+		if current, err = legacy(ctx, conn, ms[0].sql); err != nil {
+			return nil, fmt.Errorf("bring a database of an earlier release to version 1: %w", err)
 		}
-		if legacy > 0 {
-			if err := upgradeLegacy(db, ms[0].sql); err != nil {
-				return nil, fmt.Errorf("bring a database of an earlier release to version 1: %w", err)
-			}
-			if _, err := db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (1, ?)`, now.UnixNano()); err != nil {
+		if current > 0 {
+			if _, err := conn.ExecContext(ctx, q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), current, now.UnixNano()); err != nil {
 				return nil, err
 			}
-			current = 1
 		}
 	}
 	if current > len(ms) {
-		// A release older than the one that last opened the file (a
+		// A release older than the one that last opened the database (a
 		// rollback): its statements would not match the schema.
 		return nil, fmt.Errorf("the database is at schema version %d, newer than this release's %d: run a release at least as new", current, len(ms))
 	}
@@ -101,15 +101,15 @@ func migrateSQLite(db dbh, now time.Time, tick func(m Migration, i, n int)) ([]M
 		if tick != nil {
 			tick(Migration{Version: m.version, Name: m.name}, i, len(todo))
 		}
-		tx, err := db.Begin()
+		tx, err := conn.BeginTx(ctx, nil)
 		if err != nil {
 			return applied, err
 		}
-		if _, err := tx.Exec(m.sql); err != nil {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			tx.Rollback()
 			return applied, fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
 		}
-		if _, err := tx.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, m.version, now.UnixNano()); err != nil {
+		if _, err := tx.ExecContext(ctx, q(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), m.version, now.UnixNano()); err != nil {
 			tx.Rollback()
 			return applied, err
 		}
@@ -121,34 +121,40 @@ func migrateSQLite(db dbh, now time.Time, tick func(m Migration, i, n int)) ([]M
 	return applied, nil
 }
 
-// upgradeLegacy brings a database of a release before numbered migrations
-// to version 1: those releases created missing tables at every start and
-// probed columns, adding the upstream column and moving each delivery's
-// body and path lists to delivery_bodies. v1 is version 1's SQL.
-func upgradeLegacy(db dbh, v1 string) error {
+// upgradeLegacy brings a SQLite database of a release before numbered
+// migrations (it has tables but no schema_migrations) to version 1: those
+// releases created missing tables at every start and probed columns,
+// adding the upstream column and moving each delivery's body and path
+// lists to delivery_bodies. v1 is version 1's SQL. A new database stays
+// at version 0.
+func upgradeLegacy(ctx context.Context, db *sql.Conn, v1 string) (int, error) {
+	var tables int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'`).Scan(&tables); err != nil || tables == 0 {
+		return 0, err
+	}
 	v1 = strings.ReplaceAll(v1, "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ")
 	v1 = strings.ReplaceAll(v1, "CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ")
-	if _, err := db.Exec(v1); err != nil {
-		return err
+	if _, err := db.ExecContext(ctx, v1); err != nil {
+		return 0, err
 	}
 	var n int
-	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('events') WHERE name = 'upstream'`).Scan(&n); err != nil {
-		return err
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('events') WHERE name = 'upstream'`).Scan(&n); err != nil {
+		return 0, err
 	}
 	if n == 0 {
-		if _, err := db.Exec(`ALTER TABLE events ADD COLUMN upstream TEXT`); err != nil {
-			return err
+		if _, err := db.ExecContext(ctx, `ALTER TABLE events ADD COLUMN upstream TEXT`); err != nil {
+			return 0, err
 		}
 	}
-	if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'body'`).Scan(&n); err != nil {
-		return err
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('deliveries') WHERE name = 'body'`).Scan(&n); err != nil {
+		return 0, err
 	}
 	if n == 0 {
-		return nil
+		return 1, nil
 	}
-	tx, err := db.Begin()
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer tx.Rollback()
 	for _, q := range []string{
@@ -159,9 +165,9 @@ func upgradeLegacy(db dbh, v1 string) error {
 		`ALTER TABLE deliveries DROP COLUMN fields_dropped`,
 		`ALTER TABLE deliveries DROP COLUMN pseudonymized`,
 	} {
-		if _, err := tx.Exec(q); err != nil {
-			return fmt.Errorf("move delivery bodies: %w", err)
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return 0, fmt.Errorf("move delivery bodies: %w", err)
 		}
 	}
-	return tx.Commit()
+	return 1, tx.Commit()
 }

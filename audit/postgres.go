@@ -23,6 +23,60 @@ import (
 	"github.com/veilhq/veil"
 )
 
+// pgDriver is the store on a PostgreSQL database.
+type pgDriver struct {
+	s *Store
+	// wconn is the writer's connection, held across batches (queued
+	// writes go through it); nil after it failed.
+	wconn *sql.Conn
+}
+
+func (d *pgDriver) name() string { return veil.DriverPostgres }
+
+func (d *pgDriver) dialect() dialect {
+	return dialect{rebind: rebind, skipLocked: " FOR UPDATE SKIP LOCKED"}
+}
+
+func (d *pgDriver) start(*Store)   {} // PostgreSQL checkpoints by itself
+func (d *pgDriver) idle()          {}
+func (d *pgDriver) backlog() int64 { return 0 }
+
+// reclaim gives nothing back: autovacuum reuses the space.
+func (d *pgDriver) reclaim(*wtx) (int64, error) { return 0, nil }
+
+func (d *pgDriver) close(s *Store) error {
+	if d.wconn != nil {
+		d.wconn.Close()
+		d.wconn = nil
+	}
+	return errors.Join(s.rdb.Close(), s.wdb.Close())
+}
+
+// failed drops the writer's connection: the next batch takes a fresh one.
+func (d *pgDriver) failed() {
+	if d.wconn != nil {
+		d.wconn.Close()
+		d.wconn = nil
+	}
+}
+
+// appendAudit keeps the row for seal, which chains the batch's rows under
+// the chain's lock, so replicas hold it only for as long as it takes to
+// append.
+func (d *pgDriver) appendAudit(tx *wtx, e *veil.AuditEntry) error {
+	tx.audit = append(tx.audit, e)
+	return nil
+}
+
+// copyValue writes as bytes what SQLite hands back as a string from a
+// BLOB written as text, for a bytea column.
+func (d *pgDriver) copyValue(col string, v any) any {
+	if str, ok := v.(string); ok && isBinary(col) {
+		return []byte(str)
+	}
+	return v
+}
+
 // Advisory lock keys: the same numbers in every replica.
 const (
 	lockMigrate   = 0x7665696c0001 // "veil" 1
@@ -30,10 +84,10 @@ const (
 	lockReconcile = 0x7665696c0003 // shifted left 16, the source's hash below
 )
 
-// openPostgres connects (the writer's connection and a pool of readers),
+// open connects (the writer's connection and a pool of readers),
 // migrates under an advisory lock, and checks the vault key. An
 // unreachable database is an error naming its host, never the password.
-func (s *Store) openPostgres() error {
+func (d *pgDriver) open(s *Store) error {
 	cfg, err := pgx.ParseConfig(s.DSN)
 	if err != nil {
 		return fmt.Errorf("open store: storage.dsn is not a PostgreSQL connection string: %s", redactDSN(err.Error(), s.DSN))
@@ -42,11 +96,11 @@ func (s *Store) openPostgres() error {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	s.wdb = dbh{DB: stdlib.OpenDB(*cfg), pg: true}
-	s.wdb.SetMaxOpenConns(2) // the writer's held connection, and one for a store copy
-	s.rdb = dbh{DB: stdlib.OpenDB(*cfg), pg: true}
-	s.rdb.SetMaxOpenConns(8)
-	s.rdb.SetMaxIdleConns(8)
+	w, r := stdlib.OpenDB(*cfg), stdlib.OpenDB(*cfg)
+	w.SetMaxOpenConns(2) // the writer's held connection, and one for a store copy
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	s.wdb, s.rdb = dbh{db: w, rebind: rebind}, dbh{db: r, rebind: rebind}
 	fail := func(err error) error {
 		s.wdb.Close()
 		s.rdb.Close()
@@ -103,10 +157,6 @@ func redactDSN(msg, dsn string) string {
 // migratePostgres brings the database to the newest version, one replica
 // at a time: the others wait on the advisory lock and find nothing to do.
 func migratePostgres(ctx context.Context, d dbh, now time.Time, tick func(m Migration, i, n int)) ([]Migration, error) {
-	ms, err := migrations("postgres")
-	if err != nil {
-		return nil, err
-	}
 	conn, err := d.Conn(ctx)
 	if err != nil {
 		return nil, err
@@ -116,58 +166,29 @@ func migratePostgres(ctx context.Context, d dbh, now time.Time, tick func(m Migr
 		return nil, err
 	}
 	defer conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, lockMigrate)
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
-		return nil, err
-	}
-	var current int
-	if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
-		return nil, err
-	}
-	var applied []Migration
-	todo := ms[min(current, len(ms)):]
-	for i, m := range todo {
-		if tick != nil {
-			tick(Migration{Version: m.version, Name: m.name}, i, len(todo))
-		}
-		tx, err := conn.BeginTx(ctx, nil)
-		if err != nil {
-			return applied, err
-		}
-		if _, err := tx.Exec(m.sql); err != nil {
-			tx.Rollback()
-			return applied, fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
-		}
-		if _, err := tx.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`, m.version, now.UnixNano()); err != nil {
-			tx.Rollback()
-			return applied, err
-		}
-		if err := tx.Commit(); err != nil {
-			return applied, fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
-		}
-		applied = append(applied, Migration{Version: m.version, Name: m.name})
-	}
-	return applied, nil
+	return migrate(ctx, conn, veil.DriverPostgres, rebind, now, tick, nil)
 }
 
 // errRetryAlone fails a batch so that each of its writes runs again alone.
 var errRetryAlone = errors.New("the batch raced another replica; each write runs again")
 
-// sealAudit ends a PostgreSQL batch that appends audit rows: its other
+// seal ends a batch that appends audit rows: its other
 // writes are sent, then it locks the chain head, gives the rows their seq
 // and hashes, inserts them and leaves the new tail in chain_head. The lock
 // is held from here to the commit only, so replicas do everything else of
 // their batches side by side. A subject erased by another replica since
 // the batch began, whose data key the batch used, fails the batch: run
 // again, each write finds the key gone and makes a new one.
-func (s *Store) sealAudit(tx *wtx) error {
-	if !s.pg || len(tx.audit) == 0 {
+func (d *pgDriver) seal(tx *wtx) error {
+	s := d.s
+	if len(tx.audit) == 0 {
 		return nil
 	}
 	// The batch's queued writes, then the chain's head under its row lock
 	// and the erasures seen since: one round trip.
 	var c chainState
 	var last int64
-	err := tx.flushThen(func(b *pgx.Batch) {
+	err := d.flushThen(tx, func(b *pgx.Batch) {
 		b.Queue(`SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE`)
 		b.Queue(`SELECT coalesce(max(seq), 0) FROM erasures`)
 	}, func(br pgx.BatchResults) error {
@@ -189,7 +210,7 @@ func (s *Store) sealAudit(tx *wtx) error {
 		for sub := range tx.keysUsed {
 			subjects = append(subjects, sub)
 		}
-		if err := tx.QueryRow(`SELECT count(*) FROM erasures WHERE seq > ? AND subject = ANY(?)`, before, subjects).Scan(&n); err != nil {
+		if err := tx.queryRowText(`SELECT count(*) FROM erasures WHERE seq > ? AND subject = ANY(?)`, before, subjects).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
@@ -200,9 +221,7 @@ func (s *Store) sealAudit(tx *wtx) error {
 	// WAL flush made the replicas' commits run one at a time; this commit
 	// does not wait, and the barrier after it (run) makes it durable
 	// before any webhook of the batch is answered.
-	if err := tx.deferExec(`SET LOCAL synchronous_commit = off`); err != nil {
-		return err
-	}
+	tx.queue(`SET LOCAL synchronous_commit = off`)
 	tx.async = true
 	s.chain = c
 	for _, e := range tx.audit {
@@ -211,27 +230,27 @@ func (s *Store) sealAudit(tx *wtx) error {
 		}
 	}
 	tx.audit = tx.audit[:0]
-	return tx.deferExec(`UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1`, s.chain.seq, s.chain.hash)
+	tx.queue(`UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1`, s.chain.seq, s.chain.hash)
+	return nil
 }
 
-// barrier makes durable a batch that committed without waiting for the
-// WAL flush (sealAudit): a write of its own committed synchronously, whose
+// durable makes durable a batch that committed without waiting for the
+// WAL flush (seal): a write of its own committed synchronously, whose
 // flush covers every WAL record before it. Until it returns, the batch's
 // rows are visible to other replicas but could still be lost with the
 // server; no webhook of the batch has been answered yet.
-func (s *Store) barrier() error {
-	_, err := s.wconn.ExecContext(context.Background(), `INSERT INTO commit_barrier (pid, n) VALUES (pg_backend_pid(), 1)
+func (d *pgDriver) durable(tx *wtx) error {
+	if !tx.async {
+		return nil
+	}
+	_, err := d.wconn.ExecContext(tx.ctx, `INSERT INTO commit_barrier (pid, n) VALUES (pg_backend_pid(), 1)
 		ON CONFLICT (pid) DO UPDATE SET n = commit_barrier.n + 1`)
 	return err
 }
 
 // exclusive runs fn while this process holds the named advisory lock, or
-// reports false without running it when another replica holds it. On
-// SQLite (one process per file) it just runs fn.
-func (s *Store) exclusive(ctx context.Context, key int64, fn func() error) (bool, error) {
-	if !s.pg {
-		return true, fn()
-	}
+// reports false without running it when another replica holds it.
+func (d *pgDriver) exclusive(ctx context.Context, s *Store, key int64, fn func() error) (bool, error) {
 	conn, err := s.rdb.Conn(ctx)
 	if err != nil {
 		return false, err
@@ -248,24 +267,11 @@ func (s *Store) exclusive(ctx context.Context, key int64, fn func() error) (bool
 	return true, fn()
 }
 
-// skipLocked ends a claim's SELECT: FOR UPDATE SKIP LOCKED on PostgreSQL,
-// nothing on SQLite (one writer).
-func (s *Store) skipLocked() string {
-	if s.pg {
-		return " FOR UPDATE SKIP LOCKED"
-	}
-	return ""
-}
-
-// begin starts the writer's transaction: on the SQLite writer's only
-// connection, or on PostgreSQL's held connection (a new one after a
-// failure, so serving resumes by itself when the database is back).
-func (s *Store) begin() (*sql.Tx, error) {
-	if !s.pg {
-		return s.wdb.Begin()
-	}
-	if s.wconn == nil {
-		c, err := s.wdb.Conn(context.Background())
+// begin starts the writer's transaction on its held connection (a new one
+// after a failure, so serving resumes by itself when the database is back).
+func (d *pgDriver) begin(ctx context.Context) (*sql.Tx, error) {
+	if d.wconn == nil {
+		c, err := d.s.wdb.Conn(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -283,17 +289,25 @@ func (s *Store) begin() (*sql.Tx, error) {
 		// when they were planned. JIT is off with it: the scan's penalty
 		// would push such a statement over jit_above_cost and compile it
 		// on every run. SETs, not startup parameters, so poolers pass them.
-		if _, err := c.ExecContext(context.Background(),
+		if _, err := c.ExecContext(ctx,
 			`SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET jit = off`); err != nil {
 			c.Close()
 			return nil, err
 		}
-		s.wconn = c
+		d.wconn = c
 	}
-	tx, err := s.wconn.BeginTx(context.Background(), nil)
+	// The batch's round trips end by batchTimeout: a deadline on the
+	// connection itself (pgx marks it broken when one passes).
+	if err := d.wconn.Raw(func(dc any) error {
+		return dc.(*stdlib.Conn).Conn().PgConn().Conn().SetDeadline(time.Now().Add(batchTimeout))
+	}); err != nil {
+		d.failed()
+		return nil, err
+	}
+	tx, err := d.wconn.BeginTx(ctx, nil)
 	if err != nil {
-		s.wconn.Close()
-		s.wconn = nil
+		d.wconn.Close()
+		d.wconn = nil
 	}
 	return tx, err
 }
@@ -316,16 +330,21 @@ type prefetched struct {
 	links  map[string]link // subject ref -> its link
 }
 
-// prefetch reads, in one round trip for the whole batch, the dedup hashes
-// and data keys its webhooks will look up, and the erasures seen since the
-// last batch (PostgreSQL; on SQLite each looks them up itself, a call into
-// the library). A row it misses (one
-// committed by no one before this batch locked the chain, so none) would
-// be caught by the unique constraints anyway.
-func (s *Store) prefetch(tx *wtx, ops []*op) error {
-	if !s.pg {
-		return nil
+// startBatch reads, in one round trip for the whole batch, the dedup
+// hashes and data keys its webhooks will look up, and the erasures seen
+// since the last batch (on SQLite each looks them up itself, a call into
+// the library). A row it misses (one committed by no one before this
+// batch locked the chain, so none) would be caught by the unique
+// constraints anyway. The chain is locked when the batch ends (seal).
+func (d *pgDriver) startBatch(tx *wtx, ops []*op) error {
+	if err := d.prefetch(tx, ops); err != nil {
+		return fmt.Errorf("read erasures, dedup keys and data keys: %w", err)
 	}
+	return nil
+}
+
+func (d *pgDriver) prefetch(tx *wtx, ops []*op) error {
+	s := d.s
 	var dedups, bodies [][]byte
 	var epochs []int64
 	var subjects, appSources, apps, refs []string
@@ -422,8 +441,8 @@ func (s *Store) prefetch(tx *wtx, ops []*op) error {
 		}, refs)
 	}
 	b.Queue(`SELECT coalesce(max(seq), 0) FROM erasures`)
-	err := s.wconn.Raw(func(dc any) error {
-		br := dc.(*stdlib.Conn).Conn().SendBatch(context.Background(), b)
+	err := d.wconn.Raw(func(dc any) error {
+		br := dc.(*stdlib.Conn).Conn().SendBatch(tx.ctx, b)
 		defer br.Close()
 		for _, scan := range scans {
 			rows, err := br.Query()
@@ -469,4 +488,109 @@ func retryable(err error) bool {
 func isConstraint(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "23")
+}
+
+// flush sends the queued writes in one round trip.
+func (d *pgDriver) flush(tx *wtx) error { return d.flushThen(tx, nil, nil) }
+
+// flushThen sends the queued writes followed, in the same round trip, by
+// the reads queue adds to the batch; scan reads their results in order. A
+// failed write is named by its statement.
+func (d *pgDriver) flushThen(tx *wtx, queue func(*pgx.Batch), scan func(pgx.BatchResults) error) error {
+	if len(tx.queued) == 0 && queue == nil {
+		return nil
+	}
+	b := &pgx.Batch{}
+	var sent []string // the statement of each write queued in b
+	tx.drain(func(query string, rs [][]any) error {
+		sent = queueInsert(b, query, rs, sent)
+		return nil
+	}, func(q queued) error {
+		b.Queue(rebind(q.query), q.args...)
+		sent = append(sent, q.query)
+		return nil
+	})
+	if queue != nil {
+		queue(b)
+	}
+	err := d.wconn.Raw(func(dc any) error {
+		br := dc.(*stdlib.Conn).Conn().SendBatch(tx.ctx, b)
+		for _, q := range sent {
+			if _, err := br.Exec(); err != nil {
+				br.Close()
+				return stmtErr(q, err)
+			}
+		}
+		if scan != nil {
+			if err := scan(br); err != nil {
+				br.Close()
+				return err
+			}
+		}
+		return br.Close()
+	})
+	if err != nil && tx.err == nil {
+		tx.err = err
+	}
+	return err
+}
+
+// queueInsert queues rows of one INSERT statement as multi-row INSERTs,
+// each under PostgreSQL's 65,535 parameters, and adds each to sent.
+func queueInsert(b *pgx.Batch, query string, rs [][]any, sent []string) []string {
+	head, tuple, _ := strings.Cut(query, "VALUES")
+	tuple = strings.TrimSpace(tuple)
+	per := max(1, 60000/max(1, len(rs[0])))
+	for len(rs) > 0 {
+		n := min(len(rs), per)
+		args := make([]any, 0, n*len(rs[0]))
+		var sb strings.Builder
+		sb.WriteString(head)
+		sb.WriteString("VALUES ")
+		for i, r := range rs[:n] {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString(tuple)
+			args = append(args, r...)
+		}
+		b.Queue(rebind(sb.String()), args...)
+		sent = append(sent, query)
+		rs = rs[n:]
+	}
+	return sent
+}
+
+// isBinary says whether a column is binary (bytea) on PostgreSQL.
+func isBinary(col string) bool {
+	switch col {
+	case "wrapped", "dedup", "body_dedup", "sealed", "body", "key_hash", "salt":
+		return true
+	}
+	return false
+}
+
+// afterCopy moves the chain head to the copied tail and the id sequences
+// past the copied ids.
+func (d *pgDriver) afterCopy(ctx context.Context, s *Store) error {
+	tx, err := s.wdb.Begin()
+	if err != nil {
+		return err
+	}
+	w := &wtx{tx: tx, s: s, ctx: ctx}
+	c, err := chainTail(w)
+	if err == nil {
+		_, err = w.execText(`UPDATE chain_head SET seq = ?, hash = ? WHERE id = 1`, c.seq, c.hash)
+	}
+	for _, seq := range []string{`SELECT setval(pg_get_serial_sequence('consumers', 'id'), coalesce(max(id), 0) + 1, false) FROM consumers`,
+		`SELECT setval(pg_get_serial_sequence('erasures', 'seq'), coalesce(max(seq), 0) + 1, false) FROM erasures`} {
+		if err == nil {
+			_, err = w.execText(seq)
+		}
+	}
+	if err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }

@@ -69,12 +69,10 @@ func (s *Store) writeApp(tx *wtx, k appKey, prev *veil.AppState, st veil.AppStat
 		}
 		return v
 	}
-	if err := tx.deferExec(`INSERT INTO app_states (source, app, stage, outcome, seen_by, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+	tx.queue(`INSERT INTO app_states (source, app, stage, outcome, seen_by, updated_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (source, app) DO UPDATE SET stage = coalesce(excluded.stage, app_states.stage),
 		outcome = coalesce(excluded.outcome, app_states.outcome), seen_by = excluded.seen_by, updated_at = excluded.updated_at`,
-		k.source, k.app, null(st.Stage), null(st.Outcome), by, now.UnixNano()); err != nil {
-		return fmt.Errorf("write application state: %w", err)
-	}
+		k.source, k.app, null(st.Stage), null(st.Outcome), by, now.UnixNano())
 	merged := &veil.AppState{Stage: st.Stage, Outcome: st.Outcome, SeenBy: by}
 	if prev != nil {
 		merged.Stage, merged.Outcome = cmp(st.Stage, prev.Stage), cmp(st.Outcome, prev.Outcome)
@@ -159,9 +157,10 @@ func (s *Store) ReconcileState(ctx context.Context, source string) (veil.Reconci
 // watermark was listed, and the vendor's new sync token.
 func (s *Store) SetReconcileState(ctx context.Context, source string, st veil.ReconcileState) error {
 	return s.writeOp(ctx, true, &op{done: make(chan error, 1), fn: func(tx *wtx) error {
-		return tx.deferExec(`INSERT INTO reconcile_state (source, watermark, token, updated_at) VALUES (?, ?, ?, ?)
+		tx.queue(`INSERT INTO reconcile_state (source, watermark, token, updated_at) VALUES (?, ?, ?, ?)
 			ON CONFLICT (source) DO UPDATE SET watermark = excluded.watermark, token = excluded.token, updated_at = excluded.updated_at`,
 			source, st.Watermark.UnixNano(), st.Token, s.Now().UnixNano())
+		return nil
 	}})
 }
 
@@ -203,5 +202,5 @@ func (s *Store) ingestApp(tx *wtx, e *veil.Event, k appKey, deliveries []*veil.D
 func (s *Store) Exclusive(ctx context.Context, source string, fn func() error) (bool, error) {
 	h := fnv.New32a()
 	h.Write([]byte(source))
-	return s.exclusive(ctx, lockReconcile<<16|int64(h.Sum32()&0xffff), fn)
+	return s.drv.exclusive(ctx, s, lockReconcile<<16|int64(h.Sum32()&0xffff), fn)
 }

@@ -55,7 +55,7 @@ func (s *Store) pace(ctx context.Context, own time.Duration) error {
 			return ctx.Err()
 		case <-time.After(pause):
 		}
-		if s.walBytes() <= walLimit || time.Now().After(deadline) {
+		if s.drv.backlog() <= walLimit || time.Now().After(deadline) {
 			return nil
 		}
 		pause = pacePoll
@@ -74,7 +74,7 @@ func (s *Store) chunk(ctx context.Context, r *veil.PurgeResult, fn func(tx *wtx)
 			return err
 		}
 		var err error
-		if given, err = s.giveBack(tx); err != nil {
+		if given, err = s.drv.reclaim(tx); err != nil {
 			return fmt.Errorf("give back free pages: %w", err)
 		}
 		return nil
@@ -83,34 +83,6 @@ func (s *Store) chunk(ctx context.Context, r *veil.PurgeResult, fn func(tx *wtx)
 		r.Pages += given
 	}
 	return own, err
-}
-
-// giveBack gives up to vacuumPages free pages back to the file system and
-// returns how many it gave (SQLite in incremental auto-vacuum; PostgreSQL's
-// autovacuum reuses the space, and a database made without auto-vacuum
-// keeps its pages).
-func (s *Store) giveBack(tx *wtx) (int64, error) {
-	if s.pg {
-		return 0, nil
-	}
-	var before, after int64
-	if err := tx.QueryRow(`PRAGMA freelist_count`).Scan(&before); err != nil || before == 0 {
-		return 0, err
-	}
-	rows, err := tx.Query(fmt.Sprintf(`PRAGMA incremental_vacuum(%d)`, vacuumPages))
-	if err != nil {
-		return 0, err
-	}
-	for rows.Next() {
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
-	}
-	if err := tx.QueryRow(`PRAGMA freelist_count`).Scan(&after); err != nil {
-		return 0, err
-	}
-	return before - after, nil
 }
 
 // ownTime runs fn after the statements the batch queued before it (the
@@ -149,7 +121,7 @@ func (s *Store) Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL t
 		return s.purgeCounts(ctx, payloadCut, auditCut, rowCut)
 	}
 	var r veil.PurgeResult
-	ran, err := s.exclusive(ctx, lockRetention, func() error {
+	ran, err := s.drv.exclusive(ctx, s, lockRetention, func() error {
 		var err error
 		r, err = s.purge(ctx, now, payloadCut, auditCut, rowCut)
 		return err
@@ -245,7 +217,7 @@ func (s *Store) purgeEvents(ctx context.Context, cut time.Time, size int, r *vei
 		if err := tx.queryRow(`SELECT coalesce((SELECT CAST(value AS BIGINT) FROM meta WHERE key = 'retention_cursor'), 0)`).Scan(&cursor); err != nil {
 			return fmt.Errorf("read retention cursor: %w", err)
 		}
-		rows, err := tx.Query(`SELECT id, received_at FROM events WHERE received_at >= ? AND received_at < ?
+		rows, err := tx.queryText(`SELECT id, received_at FROM events WHERE received_at >= ? AND received_at < ?
 			AND `+payloadHeld("events")+` ORDER BY received_at LIMIT ?`, cursor, cut.UnixNano(), size)
 		if err != nil {
 			return fmt.Errorf("find expired payloads: %w", err)
@@ -268,19 +240,19 @@ func (s *Store) purgeEvents(ctx context.Context, cut time.Time, size int, r *vei
 		if err != nil {
 			return err
 		}
-		res, err := tx.Exec(`DELETE FROM outbound_bodies WHERE delivery_id IN
+		res, err := tx.execText(`DELETE FROM outbound_bodies WHERE delivery_id IN
 			(SELECT id FROM deliveries WHERE event_id IN `+in+`)`, ids...)
 		if err != nil {
 			return fmt.Errorf("purge delivery bodies: %w", err)
 		}
 		bodies, _ := res.RowsAffected()
-		if _, err := tx.Exec(`DELETE FROM payloads WHERE event_id IN `+in, ids...); err != nil {
+		if _, err := tx.execText(`DELETE FROM payloads WHERE event_id IN `+in, ids...); err != nil {
 			return fmt.Errorf("purge payloads: %w", err)
 		}
-		if _, err := tx.Exec(`UPDATE events SET upstream = NULL WHERE upstream IS NOT NULL AND id IN `+in, ids...); err != nil {
+		if _, err := tx.execText(`UPDATE events SET upstream = NULL WHERE upstream IS NOT NULL AND id IN `+in, ids...); err != nil {
 			return fmt.Errorf("purge upstream ids: %w", err)
 		}
-		if _, err := tx.Exec(`INSERT INTO meta (key, value) VALUES ('retention_cursor', ?)
+		if _, err := tx.execText(`INSERT INTO meta (key, value) VALUES ('retention_cursor', ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value`, fmt.Sprint(cursor)); err != nil {
 			return fmt.Errorf("write retention cursor: %w", err)
 		}
@@ -317,7 +289,7 @@ const oldRows = `FROM events e WHERE e.received_at < ? AND NOT EXISTS (SELECT 1 
 func (s *Store) purgeRows(ctx context.Context, cut time.Time, size int, r *veil.PurgeResult) (int, time.Duration, error) {
 	var n int
 	own, err := s.chunk(ctx, r, func(tx *wtx) error {
-		rows, err := tx.Query(`SELECT e.id `+oldRows+` ORDER BY e.received_at LIMIT ?`, cut.UnixNano(), size)
+		rows, err := tx.queryText(`SELECT e.id `+oldRows+` ORDER BY e.received_at LIMIT ?`, cut.UnixNano(), size)
 		if err != nil {
 			return fmt.Errorf("find expired events: %w", err)
 		}
@@ -338,7 +310,7 @@ func (s *Store) purgeRows(ctx context.Context, cut time.Time, size int, r *veil.
 			{`DELETE FROM payloads WHERE event_id IN ` + in, nil},
 			{`DELETE FROM events WHERE id IN ` + in, nil},
 		} {
-			res, err := tx.Exec(d.query, ids...)
+			res, err := tx.execText(d.query, ids...)
 			if err != nil {
 				return fmt.Errorf("purge expired events: %w", err)
 			}
@@ -362,7 +334,7 @@ func (s *Store) purgeRows(ctx context.Context, cut time.Time, size int, r *veil.
 // it up.
 func (s *Store) expireWaiting(tx *wtx, where string, args []any, outcome, detail string) (map[string]int64, error) {
 	args = append([]any{s.Now().UnixNano()}, args...)
-	rows, err := tx.Query(`SELECT d.id, d.destination, d.attempts, d.subject, d.event_id, e.source, e.event_type
+	rows, err := tx.queryText(`SELECT d.id, d.destination, d.attempts, d.subject, d.event_id, e.source, e.event_type
 		FROM deliveries d JOIN events e ON e.id = d.event_id
 		WHERE (d.status IN ('pending', 'held') OR (d.status = 'sending' AND d.next_attempt_at <= ?)) AND `+where, args...)
 	if err != nil {
@@ -429,7 +401,7 @@ func (s *Store) purgeKeys(ctx context.Context, cut time.Time, r *veil.PurgeResul
 	for {
 		var n int64
 		own, err := s.chunk(ctx, r, func(tx *wtx) error {
-			res, err := tx.Exec(`DELETE FROM data_keys WHERE (epoch, subject) IN
+			res, err := tx.execText(`DELETE FROM data_keys WHERE (epoch, subject) IN
 				(SELECT epoch, subject FROM data_keys WHERE epoch > 0 AND epoch < ? LIMIT ?)`, epochOf(cut), purgeKeyChunk)
 			if err != nil {
 				return fmt.Errorf("purge data keys: %w", err)
@@ -449,7 +421,7 @@ func (s *Store) purgeKeys(ctx context.Context, cut time.Time, r *veil.PurgeResul
 		}
 	}
 	return s.write(ctx, func(tx *wtx) error {
-		res, err := tx.Exec(`DELETE FROM data_keys WHERE epoch = 0 AND subject NOT IN (SELECT subject FROM events
+		res, err := tx.execText(`DELETE FROM data_keys WHERE epoch = 0 AND subject NOT IN (SELECT subject FROM events
 			WHERE key_epoch = 0 AND ` + payloadHeld("events") + `)`)
 		if err != nil {
 			return fmt.Errorf("purge data keys: %w", err)
@@ -467,7 +439,7 @@ func (s *Store) purgeAudit(ctx context.Context, cut string, r *veil.PurgeResult)
 	var n int64
 	own, err := s.chunk(ctx, r, func(tx *wtx) error {
 		var young sql.NullInt64
-		if err := tx.QueryRow(`SELECT min(seq) FROM audit WHERE time >= ?`, cut).Scan(&young); err != nil {
+		if err := tx.queryRowText(`SELECT min(seq) FROM audit WHERE time >= ?`, cut).Scan(&young); err != nil {
 			return fmt.Errorf("find purgeable audit rows: %w", err)
 		}
 		upto := int64(1<<63 - 1)
@@ -476,19 +448,19 @@ func (s *Store) purgeAudit(ctx context.Context, cut string, r *veil.PurgeResult)
 		}
 		var last int64
 		var hash string
-		err := tx.QueryRow(`SELECT seq, hash FROM (SELECT seq, hash FROM audit WHERE seq < ? ORDER BY seq LIMIT ?)
+		err := tx.queryRowText(`SELECT seq, hash FROM (SELECT seq, hash FROM audit WHERE seq < ? ORDER BY seq LIMIT ?)
 			AS chunk ORDER BY seq DESC LIMIT 1`, upto, purgeAuditChunk).Scan(&last, &hash)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		} else if err != nil {
 			return fmt.Errorf("find purgeable audit rows: %w", err)
 		}
-		res, err := tx.Exec(`DELETE FROM audit WHERE seq <= ?`, last)
+		res, err := tx.execText(`DELETE FROM audit WHERE seq <= ?`, last)
 		if err != nil {
 			return fmt.Errorf("purge audit rows: %w", err)
 		}
 		n, _ = res.RowsAffected()
-		if _, err := tx.Exec(`INSERT INTO audit_anchor (id, seq, hash) VALUES (1, ?, ?)
+		if _, err := tx.execText(`INSERT INTO audit_anchor (id, seq, hash) VALUES (1, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash`, last, hash); err != nil {
 			return fmt.Errorf("write audit anchor: %w", err)
 		}

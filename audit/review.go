@@ -24,7 +24,7 @@ func (s *Store) ReviewDecide(ctx context.Context, id string, approve bool, actor
 	}
 	d := &veil.Delivery{ID: id}
 	err := s.write(ctx, func(tx *wtx) error {
-		err := tx.QueryRow(`SELECT d.destination, d.status, d.subject, d.event_id, e.source, e.event_type
+		err := tx.queryRowText(`SELECT d.destination, d.status, d.subject, d.event_id, e.source, e.event_type
 			FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?`, id).
 			Scan(&d.Destination, &d.Status, &d.Subject, &d.EventID, &d.Source, &d.EventType)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -44,24 +44,24 @@ func (s *Store) ReviewDecide(ctx context.Context, id string, approve bool, actor
 				return veil.Errorf(veil.EFORBIDDEN, "You changed %s's policy in its last reload: two other people must approve what it releases.", d.Destination)
 			}
 			var n int
-			if err := tx.QueryRow(`SELECT count(*) FROM approvals WHERE delivery_id = ? AND actor = ?`, id, actor).Scan(&n); err != nil {
+			if err := tx.queryRowText(`SELECT count(*) FROM approvals WHERE delivery_id = ? AND actor = ?`, id, actor).Scan(&n); err != nil {
 				return fmt.Errorf("read approvals: %w", err)
 			}
 			if n > 0 {
 				return veil.Errorf(veil.ECONFLICT, "You have approved this delivery already; it needs another person's approval.")
 			}
-			if _, err := tx.Exec(`INSERT INTO approvals (delivery_id, actor, at) VALUES (?, ?, ?)`, id, actor, now.UnixNano()); err != nil {
+			if _, err := tx.execText(`INSERT INTO approvals (delivery_id, actor, at) VALUES (?, ?, ?)`, id, actor, now.UnixNano()); err != nil {
 				return fmt.Errorf("note approval: %w", err)
 			}
 			var got int
-			if err := tx.QueryRow(`SELECT count(*) FROM approvals WHERE delivery_id = ?`, id).Scan(&got); err != nil {
+			if err := tx.queryRowText(`SELECT count(*) FROM approvals WHERE delivery_id = ?`, id).Scan(&got); err != nil {
 				return fmt.Errorf("count approvals: %w", err)
 			}
 			row.Action = veil.ActionReviewApproved
 			if got < need {
 				row.Outcome = fmt.Sprintf("approved %d of %d", got, need)
 				d.Detail = fmt.Sprintf("approved by %d of %d; waits for another person", got, need)
-				if _, err := tx.Exec(`UPDATE deliveries SET detail = ?, updated_at = ? WHERE id = ?`, d.Detail, now.UnixNano(), id); err != nil {
+				if _, err := tx.execText(`UPDATE deliveries SET detail = ?, updated_at = ? WHERE id = ?`, d.Detail, now.UnixNano(), id); err != nil {
 					return fmt.Errorf("note approval: %w", err)
 				}
 				return s.appendTx(tx, row)
@@ -74,14 +74,14 @@ func (s *Store) ReviewDecide(ctx context.Context, id string, approve bool, actor
 		} else {
 			d.Status, d.Detail = veil.DeliveryRejected, "rejected by "+actor
 			row.Action, row.Outcome = veil.ActionReviewRejected, "rejected"
-			if _, err := tx.Exec(`DELETE FROM outbound_bodies WHERE delivery_id = ?`, id); err != nil {
+			if _, err := tx.execText(`DELETE FROM outbound_bodies WHERE delivery_id = ?`, id); err != nil {
 				return fmt.Errorf("drop rejected body: %w", err)
 			}
 		}
-		if _, err := tx.Exec(`DELETE FROM approvals WHERE delivery_id = ?`, id); err != nil {
+		if _, err := tx.execText(`DELETE FROM approvals WHERE delivery_id = ?`, id); err != nil {
 			return fmt.Errorf("clear approvals: %w", err)
 		}
-		if _, err := tx.Exec(`UPDATE deliveries SET status = ?, detail = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`,
+		if _, err := tx.execText(`UPDATE deliveries SET status = ?, detail = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`,
 			d.Status, d.Detail, now.UnixNano(), now.UnixNano(), id); err != nil {
 			return fmt.Errorf("decide review: %w", err)
 		}
@@ -101,7 +101,7 @@ func (s *Store) ExpireReviews(ctx context.Context, ttl map[string]time.Duration)
 	for dest, d := range ttl {
 		err := s.writeBackground(ctx, func(tx *wtx) error {
 			now := s.Now()
-			rows, err := tx.Query(`SELECT d.id, d.subject, d.event_id, e.source, e.event_type FROM deliveries d
+			rows, err := tx.queryText(`SELECT d.id, d.subject, d.event_id, e.source, e.event_type FROM deliveries d
 				JOIN events e ON e.id = d.event_id WHERE d.status = 'held' AND d.destination = ? AND d.created_at < ?`,
 				dest, now.Add(-d).UnixNano())
 			if err != nil {
@@ -121,14 +121,14 @@ func (s *Store) ExpireReviews(ctx context.Context, ttl map[string]time.Duration)
 				return err
 			}
 			for _, h := range held {
-				if _, err := tx.Exec(`UPDATE deliveries SET status = 'rejected', detail = ?, updated_at = ? WHERE id = ?`,
+				if _, err := tx.execText(`UPDATE deliveries SET status = 'rejected', detail = ?, updated_at = ? WHERE id = ?`,
 					fmt.Sprintf("expired: no decision within review_ttl (%s)", d), now.UnixNano(), h.ID); err != nil {
 					return err
 				}
-				if _, err := tx.Exec(`DELETE FROM outbound_bodies WHERE delivery_id = ?`, h.ID); err != nil {
+				if _, err := tx.execText(`DELETE FROM outbound_bodies WHERE delivery_id = ?`, h.ID); err != nil {
 					return err
 				}
-				if _, err := tx.Exec(`DELETE FROM approvals WHERE delivery_id = ?`, h.ID); err != nil {
+				if _, err := tx.execText(`DELETE FROM approvals WHERE delivery_id = ?`, h.ID); err != nil {
 					return err
 				}
 				if err := s.appendTx(tx, &veil.AuditEntry{Time: now, Action: veil.ActionReviewExpired, Actor: "veil",

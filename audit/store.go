@@ -17,20 +17,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
-	_ "modernc.org/sqlite"
 
 	"github.com/veilhq/veil"
 )
@@ -52,7 +46,8 @@ var (
 	})
 )
 
-// Store is the SQLite store. Create it with NewStore, then Open it.
+// Store is the store, on SQLite (NewStore) or PostgreSQL
+// (NewPostgresStore); then Open it.
 type Store struct {
 	// Path is the SQLite database file; its folder is created if missing.
 	Path string
@@ -89,31 +84,18 @@ type Store struct {
 	subjectKey []byte // keyed hash of subject references
 	dedupKey   []byte // keyed hash of dedup keys and bodies
 
-	pg  bool // PostgreSQL, not SQLite
-	wdb dbh  // the writer's single connection
-	// wconn is the writer's connection on PostgreSQL, held across batches
-	// (queued writes go through it); nil after it failed.
-	wconn *sql.Conn
-	rdb   dbh      // readers
-	ops   chan *op // webhooks and what a user waits on
-	// restartDue is set by the checkpointer when its PASSIVE run found
-	// the WAL past walLimit; the writer makes the WAL start over after its
-	// next batch (truncateWAL). lastTruncate is when it last tried.
-	restartDue   atomic.Bool
-	lastTruncate time.Time
-	// walFrames is how many frames the WAL held at the last checkpoint
-	// (0 after the writer made it start over): what is in it, which its
-	// file size no longer says once the file is reused.
-	walFrames atomic.Int64
-	bg        chan *op // delivery bookkeeping and retention: see writeBackground
+	drv     driver   // SQLite or PostgreSQL
+	dialect dialect  // drv's
+	wdb     dbh      // the writer's connection(s)
+	rdb     dbh      // readers
+	ops     chan *op // webhooks and what a user waits on
+	bg      chan *op // delivery bookkeeping and retention: see writeBackground
 
 	purgeMu sync.Mutex // one retention run at a time
 
 	mu     sync.RWMutex // guards closed against sends on ops
 	closed bool
 	done   chan struct{} // closed when the writer has stopped
-
-	stopCheckpoint, checkpointDone chan struct{}
 
 	// keys caches unwrapped data keys (safe for concurrent use).
 	keys *lru.Cache[keyID, []byte]
@@ -131,7 +113,6 @@ type Store struct {
 	newKeys     []keyID // data keys created in the uncommitted batch
 	erasureSeen int64   // the last erasures.seq whose keys were evicted
 	stmts       map[string]*sql.Stmt
-	multi       map[multiKey]string // multi-row INSERTs made of one-row ones
 	unprepared  []string
 }
 
@@ -172,25 +153,27 @@ type op struct {
 // NewStore returns a store for the database at path. vaultKey (32 bytes)
 // wraps the data keys; pseudonymKey (32 bytes) derives the key of subject hashes.
 func NewStore(path string, vaultKey, pseudonymKey []byte) *Store {
-	return &Store{Path: path, vaultKey: vaultKey, subjectKey: derive(pseudonymKey, "veil subject hash v1"),
+	s := &Store{Path: path, vaultKey: vaultKey, subjectKey: derive(pseudonymKey, "veil subject hash v1"),
 		dedupKey: derive(pseudonymKey, "veil dedup hash v1"), MaxBatch: 256}
+	s.setDriver(&sqliteDriver{s: s})
+	return s
+}
+
+func (s *Store) setDriver(d driver) {
+	s.drv, s.dialect = d, d.dialect()
 }
 
 // NewPostgresStore returns a store on the PostgreSQL database dsn names;
 // the keys as for NewStore. Several processes may open the same database.
 func NewPostgresStore(dsn string, vaultKey, pseudonymKey []byte) *Store {
 	s := NewStore("", vaultKey, pseudonymKey)
-	s.DSN, s.pg = dsn, true
+	s.DSN = dsn
+	s.setDriver(&pgDriver{s: s})
 	return s
 }
 
 // Driver names the store's database: "sqlite" or "postgres".
-func (s *Store) Driver() string {
-	if s.pg {
-		return veil.DriverPostgres
-	}
-	return veil.DriverSQLite
-}
+func (s *Store) Driver() string { return s.drv.name() }
 
 // derive returns HMAC-SHA256(key, label): one master key, separate keys
 // per use.
@@ -224,12 +207,7 @@ func (s *Store) Open() error {
 	if s.keys, err = lru.New[keyID, []byte](s.KeyCacheSize); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	if s.pg {
-		err = s.openPostgres()
-	} else {
-		err = s.openSQLite()
-	}
-	if err != nil {
+	if err := s.drv.open(s); err != nil {
 		return err
 	}
 	if err := s.wdb.QueryRow(`SELECT coalesce(max(seq), 0) FROM erasures`).Scan(&s.erasureSeen); err != nil {
@@ -248,210 +226,12 @@ func (s *Store) Open() error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	s.stmts = make(map[string]*sql.Stmt)
-	s.multi = make(map[multiKey]string)
 	s.ops = make(chan *op, 4*s.MaxBatch)
 	s.bg = make(chan *op, 4*s.MaxBatch)
 	s.done = make(chan struct{})
-	s.stopCheckpoint = make(chan struct{})
-	s.checkpointDone = make(chan struct{})
 	go s.writer()
-	if s.pg {
-		close(s.checkpointDone) // PostgreSQL checkpoints by itself
-	} else {
-		go s.checkpointer()
-	}
+	s.drv.start(s)
 	return nil
-}
-
-// openSQLite opens the file with the writer's connection and the readers',
-// in WAL mode, and migrates it.
-func (s *Store) openSQLite() error {
-	if err := os.MkdirAll(filepath.Dir(s.Path), 0o700); err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	dsn := "file:" + s.Path + "?_pragma=page_size(" + strconv.Itoa(pageSize) + ")&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)" +
-		"&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_txlock=immediate"
-	// The writer never checkpoints: copying the WAL into the database took
-	// a sixth of its time. The checkpointer goroutine does it beside it.
-	// Its statement journals (every multi-row INSERT into a table with a
-	// unique index keeps one, to undo itself alone) stay in memory: past
-	// 64 KiB SQLite spilled them to a temporary file, a seventh of the
-	// writer's CPU. Its statements are bounded (INSERTs of at most 64
-	// rows, purges in chunks), and so is the journal. Temporary tables
-	// stay in memory too; the writer builds one, in the purge of keys
-	// made before per-hour keys: the subjects of such events that still
-	// have a payload (none a payload retention after the upgrade).
-	w, err := sql.Open("sqlite", dsn+"&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)")
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	s.wdb = dbh{DB: w}
-	s.wdb.SetMaxOpenConns(1)
-	if err := incrementalVacuum(s.wdb, s.Logger); err != nil {
-		s.wdb.Close()
-		return fmt.Errorf("open store: %w", err)
-	}
-	if s.Migrated, err = migrateSQLite(s.wdb, s.Now(), s.OnMigrate); err != nil {
-		s.wdb.Close()
-		return fmt.Errorf("migrate store: %w", err)
-	}
-	if err := checkVaultKey(s.wdb, s.vaultKey); err != nil {
-		s.wdb.Close()
-		return err
-	}
-	// The database and its WAL hold only ciphertext and hashes, but keep
-	// them private to the process owner anyway.
-	for _, p := range []string{s.Path, s.Path + "-wal", s.Path + "-shm"} {
-		_ = os.Chmod(p, 0o600)
-	}
-	r, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		s.wdb.Close()
-		return fmt.Errorf("open store: %w", err)
-	}
-	s.rdb = dbh{DB: r}
-	s.rdb.SetMaxOpenConns(4)
-	return nil
-}
-
-// incrementalVacuum puts the database in incremental auto-vacuum mode, so
-// that retention can give freed pages back to the file system a few at a
-// time. The mode takes effect with a VACUUM, for a new database too: by
-// the time this runs, journal_mode(WAL) has written the new file's header,
-// and the pragma alone left a new database without the mode (retention
-// gave nothing back until a restart rewrote the whole file). On a new,
-// empty file the VACUUM is instant; a database made before this mode is
-// rewritten once.
-func incrementalVacuum(db dbh, log *slog.Logger) error {
-	mode, err := autoVacuum(db)
-	if err != nil || mode == autoVacuumIncremental {
-		return err
-	}
-	var tables int
-	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master`).Scan(&tables); err != nil {
-		return err
-	}
-	if tables > 0 {
-		log.Info("rewriting the database once so retention can give space back (VACUUM)")
-	}
-	if _, err := db.Exec(`PRAGMA auto_vacuum = INCREMENTAL`); err != nil {
-		return err
-	}
-	if _, err := db.Exec(`VACUUM`); err != nil {
-		return fmt.Errorf("vacuum into incremental mode: %w", err)
-	}
-	if mode, err = autoVacuum(db); err == nil && mode != autoVacuumIncremental {
-		err = fmt.Errorf("auto_vacuum is %d after VACUUM, want %d (incremental)", mode, autoVacuumIncremental)
-	}
-	return err
-}
-
-// autoVacuumIncremental is PRAGMA auto_vacuum's value for INCREMENTAL.
-const autoVacuumIncremental = 2
-
-func autoVacuum(db dbh) (int, error) {
-	var mode int
-	err := db.QueryRow(`PRAGMA auto_vacuum`).Scan(&mode)
-	return mode, err
-}
-
-// pageSize is the database's page size (page sizes from 4 to 64 KiB made
-// no difference in the load runs).
-const pageSize = 4096
-
-// walLimit is how much the WAL may hold before the writer makes it start
-// over.
-const walLimit = 16 << 20
-
-// checkpointer copies the WAL into the database every CheckpointInterval,
-// off the writer's path. PASSIVE never blocks the writer. When the WAL is
-// past walLimit it asks the writer to make it start over (truncateWAL):
-// right after this copy, little is left for the writer to copy itself.
-func (s *Store) checkpointer() {
-	defer close(s.checkpointDone)
-	t := time.NewTicker(s.CheckpointInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stopCheckpoint:
-			return
-		case <-t.C:
-			frames, ok := s.passive()
-			// Past walLimit, copy again what was committed while the last
-			// run copied (a purge's chunks write many pages): what is left
-			// the writer copies itself while the batches behind it wait.
-			for pass := 0; ok && s.walBytes() > walLimit && pass < 3; pass++ {
-				before := frames
-				if frames, ok = s.passive(); frames-before < catchUpFrames {
-					break
-				}
-			}
-			if ok && s.walBytes() > walLimit {
-				s.restartDue.Store(true)
-			}
-		}
-	}
-}
-
-// catchUpFrames is how many frames committed during a PASSIVE run are few
-// enough to leave to the writer's restart.
-const catchUpFrames = 256
-
-// passive copies what the WAL holds into the database without blocking
-// the writer, and notes how many frames the WAL held.
-func (s *Store) passive() (int64, bool) {
-	var busy, frames, copied int64
-	if err := s.rdb.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &copied); err != nil {
-		s.Logger.Warn("checkpoint", "mode", "PASSIVE", "err", err)
-		return 0, false
-	}
-	if frames < 0 {
-		return 0, false
-	}
-	s.walFrames.Store(frames)
-	return frames, true
-}
-
-// restartRetry is how long the writer waits before it tries again to make
-// the WAL start over when a reader was in the way.
-const restartRetry = 50 * time.Millisecond
-
-// truncateWAL makes the WAL start over once the checkpointer found it past
-// walLimit: under steady writes it never gets a chance to restart by
-// itself. The writer does it between two batches, so it cannot be starved
-// (run from another connection it waited for the write lock, gave up, and
-// the WAL grew to a quarter of a gigabyte). It comes right after the
-// checkpointer's PASSIVE run, so it copies only the batches committed
-// since, and it never waits: a reader still on the WAL (or a PASSIVE run
-// under way) makes it give up and try again after a later batch. Waiting
-// for readers (up to 100 ms, SQLite's busy handler sleeping 1, 2, 5, 10…
-// ms) cost the batches behind it 16–20 ms every second, and up to 131 ms.
-// RESTART, not TRUNCATE: the file keeps its size and the next commits
-// overwrite blocks it already has. Cutting it to nothing made every commit
-// after grow the file again, and the soak's ingest p99 (300 events/s, 3
-// min) was 118 ms with TRUNCATE against 62 ms with RESTART.
-func (s *Store) truncateWAL() {
-	if s.pg || !s.restartDue.Load() || time.Since(s.lastTruncate) < restartRetry {
-		return
-	}
-	s.lastTruncate = time.Now()
-	s.wdb.Exec(`PRAGMA busy_timeout = 0`)
-	var busy, frames, copied int
-	if err := s.wdb.QueryRow(`PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &frames, &copied); err != nil {
-		s.Logger.Warn("checkpoint", "mode", "RESTART", "err", err)
-	} else if busy != 0 {
-		s.Logger.Debug("checkpoint busy", "mode", "RESTART", "frames", frames, "copied", copied)
-	} else {
-		s.walFrames.Store(0)
-		s.restartDue.Store(false)
-	}
-	s.wdb.Exec(`PRAGMA busy_timeout = 5000`)
-}
-
-// walBytes is about what the WAL holds: its frames at the last checkpoint
-// times the page size (a frame is one page and a small header).
-func (s *Store) walBytes() int64 {
-	return s.walFrames.Load() * pageSize
 }
 
 // Close lets queued writes commit, stops the writer and closes the database.
@@ -466,13 +246,7 @@ func (s *Store) Close() error {
 	close(s.bg)
 	s.mu.Unlock()
 	<-s.done
-	close(s.stopCheckpoint)
-	<-s.checkpointDone
-	var err error
-	if !s.pg {
-		_, err = s.wdb.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
-	}
-	return errors.Join(err, s.rdb.Close(), s.wdb.Close())
+	return s.drv.close(s)
 }
 
 // Ping reports whether the database answers, for readiness checks.
@@ -583,7 +357,7 @@ func (s *Store) writer() {
 			}
 		}
 		s.commit(batch)
-		s.truncateWAL()
+		s.drv.idle()
 		if len(s.unprepared) > 0 {
 			s.prepare()
 		}
@@ -630,10 +404,7 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 	errs := make([]error, len(ops))
 	unavailable := func(err error) ([]error, bool) {
 		commitErrors.Inc()
-		if s.wconn != nil { // PostgreSQL: the next batch takes a fresh connection
-			s.wconn.Close()
-			s.wconn = nil
-		}
+		s.drv.failed()
 		s.Logger.Error("commit batch", "err", err, "writes", len(ops))
 		s.forgetNewKeys()
 		for i := range errs {
@@ -641,33 +412,20 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 		}
 		return errs, true // not worth retrying op by op
 	}
-	sqlTx, err := s.begin()
+	// The driver bounds the batch's round trips (batchTimeout); a context
+	// per statement, watched by pgx, cost the PostgreSQL writer a tenth.
+	ctx := context.Background()
+	sqlTx, err := s.drv.begin(ctx)
 	if err != nil {
 		return unavailable(fmt.Errorf("begin: %w", err))
 	}
-	tx := &wtx{Tx: sqlTx, s: s}
-	// SQLite: the chain's tail, under the write lock (veil erase, another
-	// process, may have appended since the last batch). PostgreSQL locks
-	// the chain when the batch ends (sealAudit).
-	if !s.pg {
-		if s.chain, err = chainTail(tx); err != nil {
-			tx.Rollback()
-			return unavailable(fmt.Errorf("read audit chain tail: %w", err))
-		}
-		if err := s.evictErased(tx); err != nil {
-			tx.Rollback()
-			return unavailable(err)
-		}
-		if err := s.prefetchLinks(tx, ops); err != nil {
-			tx.Rollback()
-			return unavailable(err)
-		}
-	} else if err := s.prefetch(tx, ops); err != nil {
-		tx.Rollback()
-		return unavailable(fmt.Errorf("read erasures, dedup keys and data keys: %w", err))
+	tx := &wtx{tx: sqlTx, s: s, ctx: ctx}
+	if err := s.drv.startBatch(tx, ops); err != nil {
+		tx.rollback()
+		return unavailable(err)
 	}
 	if tx.claims, err = s.prefetchClaims(tx.queryStale, ops); err != nil {
-		tx.Rollback()
+		tx.rollback()
 		return unavailable(err)
 	}
 	for i, o := range ops {
@@ -675,15 +433,15 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 			if tx.err != nil {
 				errs[i] = tx.err // the queued writes its reads sent failed first
 			}
-			tx.Rollback()
+			tx.rollback()
 			s.forgetNewKeys()
 			return errs, false
 		}
 	}
-	if err := s.sealAudit(tx); err != nil {
-		tx.Rollback()
+	if err := s.drv.seal(tx); err != nil {
+		tx.rollback()
 		if tx.err != nil {
-			err = tx.err // the queued writes sealAudit sent failed first
+			err = tx.err // the queued writes seal sent failed first
 		}
 		if !retryable(err) && !isConstraint(err) {
 			return unavailable(fmt.Errorf("append audit rows: %w", err))
@@ -701,35 +459,45 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 		// A queued statement failed, in this flush or (on SQLite, which
 		// goes on with the transaction) in one an op's read made: find
 		// which op by running each alone.
-		tx.Rollback()
+		tx.rollback()
 		s.forgetNewKeys()
 		for i := range errs {
 			errs[i] = err
 		}
 		return errs, false
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.tx.Commit(); err != nil {
 		return unavailable(fmt.Errorf("commit: %w", err))
 	}
-	if tx.async {
-		if err := s.barrier(); err != nil {
-			// Committed, but maybe not durable: answer nobody. A webhook
-			// sent again finds its duplicate if the commit survived.
-			return unavailable(fmt.Errorf("flush commit: %w", err))
-		}
+	if err := s.drv.durable(tx); err != nil {
+		// Committed, but maybe not durable: answer nobody. A webhook
+		// sent again finds its duplicate if the commit survived.
+		return unavailable(fmt.Errorf("flush commit: %w", err))
 	}
 	s.newKeys = s.newKeys[:0]
 	return errs, true
 }
 
 // wtx is the writer's transaction. Parsing SQL was a tenth of the writer's
-// time under load, so statements are prepared on the writer's connection
-// and reused. The connection is busy inside a transaction, so a query seen
-// for the first time runs unprepared and is prepared after the batch.
+// time under load on SQLite, so there statements are prepared on the
+// writer's connection and reused. The connection is busy inside a
+// transaction, so a query seen for the first time runs unprepared and is
+// prepared after the batch.
+//
+// Its statements, by when they run:
+//   - queue: a write whose result nobody reads, sent with the next
+//     statement that is not queued or at the commit;
+//   - exec, query, queryRow: after the queue is sent, prepared (fixed
+//     statements);
+//   - execText, queryText, queryRowText: after the queue is sent, as text
+//     (statements built per call, which would fill the prepared cache);
+//   - queryStale, queryRowStale: without sending the queue first;
+//   - send: a statement of the queue itself.
 type wtx struct {
-	*sql.Tx
+	tx     *sql.Tx
+	ctx    context.Context // the batch's
 	s      *Store
-	queued []queued                  // writes deferExec queued
+	queued []queued                  // writes queue queued
 	stmts  map[string]*sql.Stmt      // SQLite: the batch's handles of prepared statements
 	pre    *prefetched               // PostgreSQL: what the batch's webhooks read
 	apps   map[appKey]*veil.AppState // application states the batch wrote
@@ -739,39 +507,47 @@ type wtx struct {
 	// keysUsed are the subjects whose data keys the batch sealed with.
 	keysUsed map[string]bool
 	err      error // the first failed flush
-	async    bool  // PostgreSQL: commits without waiting for the flush (sealAudit)
+	async    bool  // PostgreSQL: commits without waiting for the flush (seal)
 }
 
-// Exec, Query and QueryRow run a query unprepared (rebound for
-// PostgreSQL, after the statements deferExec queued).
-func (tx *wtx) Exec(query string, args ...any) (sql.Result, error) {
+// batchTimeout bounds a batch of the writer on PostgreSQL, its round
+// trips included: a database that stops answering fails the batch instead
+// of holding the writer (SQLite runs in the process).
+const batchTimeout = 30 * time.Second
+
+func (tx *wtx) rollback() { _ = tx.tx.Rollback() }
+
+// execText, queryText and queryRowText run a query as text, not prepared,
+// after the writes queued before it.
+func (tx *wtx) execText(query string, args ...any) (sql.Result, error) {
 	tx.flush()
-	return tx.Tx.Exec(tx.s.wdb.q(query), args...)
+	return tx.tx.ExecContext(tx.ctx, tx.s.dialect.rebind(query), args...)
 }
 
-func (tx *wtx) Query(query string, args ...any) (*sql.Rows, error) {
+func (tx *wtx) queryText(query string, args ...any) (*sql.Rows, error) {
 	tx.flush()
-	return tx.Tx.Query(tx.s.wdb.q(query), args...)
+	return tx.tx.QueryContext(tx.ctx, tx.s.dialect.rebind(query), args...)
 }
 
-func (tx *wtx) QueryRow(query string, args ...any) *sql.Row {
+func (tx *wtx) queryRowText(query string, args ...any) *sql.Row {
 	tx.flush()
-	return tx.Tx.QueryRow(tx.s.wdb.q(query), args...)
+	return tx.tx.QueryRowContext(tx.ctx, tx.s.dialect.rebind(query), args...)
 }
 
-// deferExec queues a write whose result nobody reads. The queue is sent
+// queue queues a write whose result nobody reads. The queue is sent
 // before the next statement that is not queued (flush) and before the
 // commit, with runs of plain INSERTs merged into multi-row INSERTs per
 // statement: an event with three destinations is a dozen rows in six
 // tables. On PostgreSQL that is one round trip instead of a dozen (one
 // each held the writer at a sixth of SQLite's rate); on SQLite a
 // multi-row INSERT costs a third less per row than a statement per row.
-func (tx *wtx) deferExec(query string, args ...any) error {
+// A write that fails fails the statement that sent it and the batch,
+// with the failed statement named (see drain).
+func (tx *wtx) queue(query string, args ...any) {
 	tx.queued = append(tx.queued, queued{query, args})
-	return nil
 }
 
-// queued is one write deferExec queued.
+// queued is one write queue queued.
 type queued struct {
 	query string
 	args  []any
@@ -795,13 +571,13 @@ func (tx *wtx) drain(insert func(query string, rows [][]any) error, other func(q
 		for _, q := range order {
 			if mergeable(q) {
 				if err := insert(q, rows[q]); err != nil {
-					return err
+					return stmtErr(q, err)
 				}
 				continue
 			}
 			for _, args := range rows[q] {
 				if err := other(queued{q, args}); err != nil {
-					return err
+					return stmtErr(q, err)
 				}
 			}
 		}
@@ -818,7 +594,7 @@ func (tx *wtx) drain(insert func(query string, rows [][]any) error, other func(q
 				return err
 			}
 			if err := other(q); err != nil {
-				return err
+				return stmtErr(q.query, err)
 			}
 			continue
 		}
@@ -836,6 +612,18 @@ func (tx *wtx) drain(insert func(query string, rows [][]any) error, other func(q
 	return emit()
 }
 
+// stmtErr names the queued statement a write failed in ("INSERT INTO
+// deliveries", "UPDATE deliveries"), never its arguments.
+func stmtErr(query string, err error) error {
+	f := strings.Fields(query)
+	n := min(len(f), 3)
+	if n > 0 && f[0] == "UPDATE" {
+		n = min(n, 2)
+	}
+	return fmt.Errorf("queued %s: %w", strings.Join(f[:n], " "), err)
+
+}
+
 // flush sends the queued writes. An error leaves the batch to be rolled
 // back and retried op by op (on PostgreSQL the transaction is aborted:
 // the next statement fails too).
@@ -843,96 +631,7 @@ func (tx *wtx) flush() error {
 	if len(tx.queued) == 0 {
 		return nil
 	}
-	if tx.s.pg {
-		return tx.flushThen(nil, nil)
-	}
-	err := tx.drain(func(query string, rs [][]any) error {
-		for len(rs) > 0 {
-			// Chunks of 64, 32, … rows: a few prepared statements per
-			// INSERT, far under SQLite's 32,766 parameters.
-			n := 1
-			for n*2 <= min(len(rs), maxMergedRows) {
-				n *= 2
-			}
-			args := make([]any, 0, n*len(rs[0]))
-			for _, r := range rs[:n] {
-				args = append(args, r...)
-			}
-			if _, err := tx.execNow(tx.s.multiRow(query, n), args...); err != nil {
-				return err
-			}
-			rs = rs[n:]
-		}
-		return nil
-	}, func(q queued) error {
-		_, err := tx.execNow(q.query, q.args...)
-		return err
-	})
-	if err != nil && tx.err == nil {
-		tx.err = err
-	}
-	return err
-}
-
-// maxMergedRows bounds the rows of one multi-row INSERT on SQLite.
-const maxMergedRows = 64
-
-// multiRow returns query, a one-row INSERT … VALUES (…), with n rows.
-// Writer only.
-func (s *Store) multiRow(query string, n int) string {
-	if n == 1 {
-		return query
-	}
-	k := multiKey{query, n}
-	if q, ok := s.multi[k]; ok {
-		return q
-	}
-	head, tuple, _ := strings.Cut(query, "VALUES")
-	tuple = strings.TrimSpace(tuple)
-	q := head + "VALUES " + tuple + strings.Repeat(", "+tuple, n-1)
-	s.multi[k] = q
-	return q
-}
-
-type multiKey struct {
-	query string
-	rows  int
-}
-
-// flushThen is flush on PostgreSQL followed, in the same round trip, by
-// the reads queue adds to the batch; scan reads their results in order.
-func (tx *wtx) flushThen(queue func(*pgx.Batch), scan func(pgx.BatchResults) error) error {
-	if len(tx.queued) == 0 && queue == nil {
-		return nil
-	}
-	b := &pgx.Batch{}
-	tx.drain(func(query string, rs [][]any) error {
-		queueInsert(b, query, rs)
-		return nil
-	}, func(q queued) error {
-		b.Queue(rebind(q.query), q.args...)
-		return nil
-	})
-	writes := b.Len()
-	if queue != nil {
-		queue(b)
-	}
-	err := tx.s.wconn.Raw(func(dc any) error {
-		br := dc.(*stdlib.Conn).Conn().SendBatch(context.Background(), b)
-		if scan != nil {
-			for range writes {
-				if _, err := br.Exec(); err != nil {
-					br.Close()
-					return err
-				}
-			}
-			if err := scan(br); err != nil {
-				br.Close()
-				return err
-			}
-		}
-		return br.Close()
-	})
+	err := tx.s.drv.flush(tx)
 	if err != nil && tx.err == nil {
 		tx.err = err
 	}
@@ -961,95 +660,47 @@ func insertTable(query string) string {
 	return table
 }
 
-// queueInsert queues rows of one INSERT statement as multi-row INSERTs,
-// each under PostgreSQL's 65,535 parameters.
-func queueInsert(b *pgx.Batch, query string, rs [][]any) {
-	head, tuple, _ := strings.Cut(query, "VALUES")
-	tuple = strings.TrimSpace(tuple)
-	per := max(1, 60000/max(1, len(rs[0])))
-	for len(rs) > 0 {
-		n := min(len(rs), per)
-		args := make([]any, 0, n*len(rs[0]))
-		var sb strings.Builder
-		sb.WriteString(head)
-		sb.WriteString("VALUES ")
-		for i, r := range rs[:n] {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString(tuple)
-			args = append(args, r...)
-		}
-		b.Queue(rebind(sb.String()), args...)
-		rs = rs[n:]
-	}
-}
-
 // queryRowStale reads without sending the queued writes first: only for
 // reads whose misses a constraint catches, or that nothing queued could
 // change.
 func (tx *wtx) queryRowStale(query string, args ...any) *sql.Row {
-	if tx.s.pg {
-		return tx.Tx.QueryRow(rebind(query), args...)
+	if st := tx.prepared(query); st != nil {
+		return st.QueryRowContext(tx.ctx, args...)
 	}
-	return tx.queryRowNow(query, args...)
+	return tx.tx.QueryRowContext(tx.ctx, tx.s.dialect.rebind(query), args...)
 }
 
 // queryStale is queryRowStale for several rows.
 func (tx *wtx) queryStale(query string, args ...any) (*sql.Rows, error) {
-	if tx.s.pg {
-		return tx.Tx.Query(rebind(query), args...)
-	}
 	if st := tx.prepared(query); st != nil {
-		return st.Query(args...)
+		return st.QueryContext(tx.ctx, args...)
 	}
-	return tx.Tx.Query(query, args...)
+	return tx.tx.QueryContext(tx.ctx, tx.s.dialect.rebind(query), args...)
 }
 
-// exec and queryRow run a statement after the queued writes, prepared on
-// SQLite (pgx caches its prepared statements by itself).
+// exec, query and queryRow run a statement after the queued writes,
+// prepared where the driver prepares.
 func (tx *wtx) exec(query string, args ...any) (sql.Result, error) {
-	if tx.s.pg {
-		return tx.Exec(query, args...)
-	}
 	tx.flush()
-	return tx.execNow(query, args...)
+	return tx.send(query, args...)
 }
 
 func (tx *wtx) queryRow(query string, args ...any) *sql.Row {
-	if tx.s.pg {
-		return tx.QueryRow(query, args...)
-	}
 	tx.flush()
-	return tx.queryRowNow(query, args...)
+	return tx.queryRowStale(query, args...)
 }
 
-// query is queryRow for several rows.
 func (tx *wtx) query(query string, args ...any) (*sql.Rows, error) {
-	if tx.s.pg {
-		return tx.Query(query, args...)
-	}
 	tx.flush()
-	if st := tx.prepared(query); st != nil {
-		return st.Query(args...)
-	}
-	return tx.Tx.Query(query, args...)
+	return tx.queryStale(query, args...)
 }
 
-// execNow and queryRowNow run a statement prepared, on SQLite, whatever
-// is queued.
-func (tx *wtx) execNow(query string, args ...any) (sql.Result, error) {
+// send runs a statement whatever is queued: a statement of the queue.
+func (tx *wtx) send(query string, args ...any) (sql.Result, error) {
 	if st := tx.prepared(query); st != nil {
-		return st.Exec(args...)
+		return st.ExecContext(tx.ctx, args...)
 	}
-	return tx.Tx.Exec(query, args...)
-}
-
-func (tx *wtx) queryRowNow(query string, args ...any) *sql.Row {
-	if st := tx.prepared(query); st != nil {
-		return st.QueryRow(args...)
-	}
-	return tx.Tx.QueryRow(query, args...)
+	return tx.tx.ExecContext(tx.ctx, tx.s.dialect.rebind(query), args...)
 }
 
 // prepared returns the transaction's handle of query's prepared statement,
@@ -1057,6 +708,9 @@ func (tx *wtx) queryRowNow(query string, args ...any) *sql.Row {
 // or nil for a query not prepared yet, which the writer prepares after the
 // batch.
 func (tx *wtx) prepared(query string) *sql.Stmt {
+	if !tx.s.dialect.prepares {
+		return nil
+	}
 	if t, ok := tx.stmts[query]; ok {
 		return t
 	}
@@ -1068,7 +722,7 @@ func (tx *wtx) prepared(query string) *sql.Stmt {
 	if tx.stmts == nil {
 		tx.stmts = map[string]*sql.Stmt{}
 	}
-	t := tx.Stmt(st)
+	t := tx.tx.Stmt(st)
 	tx.stmts[query] = t
 	return t
 }

@@ -48,7 +48,9 @@ func (s *Store) loadErased(db dbh) error {
 	s.erasedMu.Lock()
 	s.erased, s.erasedSeq = map[string]bool{}, 0
 	s.erasedMu.Unlock()
-	return s.refreshErased(func(q string, args ...any) (*sql.Rows, error) { return db.Query(q, args...) })
+	return s.refreshErased(func(q string, args ...any) (*sql.Rows, error) {
+		return db.QueryContext(context.Background(), q, args...)
+	})
 }
 
 // refreshErased applies the erasures log's rows after the last it applied
@@ -429,10 +431,8 @@ func (s *Store) linkTx(tx *wtx, refs []subjectRef, now int64) (person string, er
 	for _, m := range merge {
 		// Merge: m's own row now names person, so every reference of m
 		// ends at person, and whatever was sealed under m is hers.
-		if err := tx.deferExec(`INSERT INTO subject_links (ref, person, person_kind, linked_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT (ref) DO UPDATE SET person = excluded.person, person_kind = excluded.person_kind`, m, person, kind, now); err != nil {
-			return "", false, false, err
-		}
+		tx.queue(`INSERT INTO subject_links (ref, person, person_kind, linked_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (ref) DO UPDATE SET person = excluded.person, person_kind = excluded.person_kind`, m, person, kind, now)
 		l.merged[m] = person
 		cascade = cascade || (erased && !s.isErased(m))
 	}
@@ -454,10 +454,8 @@ func (s *Store) linkTx(tx *wtx, refs []subjectRef, now int64) (person string, er
 			// A plain INSERT, merged with the batch's others: this batch
 			// read the row is not there (another replica racing it fails
 			// the batch, which then runs write by write and finds the row).
-			if err := tx.deferExec(`INSERT INTO subject_links (ref, person, person_kind, linked_at) VALUES (?, ?, ?, ?)`,
-				r.hash, person, kind, now); err != nil {
-				return "", false, false, err
-			}
+			tx.queue(`INSERT INTO subject_links (ref, person, person_kind, linked_at) VALUES (?, ?, ?, ?)`,
+				r.hash, person, kind, now)
 		}
 		if erased && !s.isErased(r.hash) {
 			// A new reference of an erased person is erased too: an event
@@ -465,9 +463,7 @@ func (s *Store) linkTx(tx *wtx, refs []subjectRef, now int64) (person string, er
 			// stored under it before (a person of its own, its candidate
 			// unknown then) is shredded.
 			cascade = cascade || r.hash != person
-			if err := tx.deferExec(`INSERT INTO erasures (subject, at, lifted) VALUES (?, ?, 0)`, r.hash, now); err != nil {
-				return "", false, false, err
-			}
+			tx.queue(`INSERT INTO erasures (subject, at, lifted) VALUES (?, ?, 0)`, r.hash, now)
 		}
 	}
 	if _, ok := l.known[person]; !ok || anchored {
@@ -572,7 +568,7 @@ func (s *Store) TombstoneOf(ctx context.Context, person string) (*Tombstone, err
 // tombstone, so a second erasure returns it.
 func (s *Store) SaveReceipt(ctx context.Context, person string, receipt []byte) error {
 	return s.write(ctx, func(tx *wtx) error {
-		_, err := tx.Exec(`UPDATE tombstones SET receipt = ? WHERE person = ?`, string(receipt), person)
+		_, err := tx.execText(`UPDATE tombstones SET receipt = ? WHERE person = ?`, string(receipt), person)
 		return err
 	})
 }
@@ -626,7 +622,7 @@ func (s *Store) shred(ctx context.Context, person, actor string, res *veil.Erasu
 	err = s.write(ctx, func(tx *wtx) error {
 		// Links learned since the read above (another event of hers
 		// committed meanwhile) count too.
-		rows, err := tx.Query(aliasesQuery, person)
+		rows, err := tx.queryText(aliasesQuery, person)
 		if err != nil {
 			return fmt.Errorf("read subject links: %w", err)
 		}
@@ -636,7 +632,7 @@ func (s *Store) shred(ctx context.Context, person, actor string, res *veil.Erasu
 		}
 		all := dedupStrings(append(slices.Clone(refs), more...))
 		in, args := inList(all)
-		rows, err = tx.Query(`SELECT id FROM events WHERE received_at >= ? AND subject IN `+in, append([]any{scanned}, args...)...)
+		rows, err = tx.queryText(`SELECT id FROM events WHERE received_at >= ? AND subject IN `+in, append([]any{scanned}, args...)...)
 		if err != nil {
 			return fmt.Errorf("find the subject's events: %w", err)
 		}
@@ -658,10 +654,10 @@ func (s *Store) shred(ctx context.Context, person, actor string, res *veil.Erasu
 				res.Cancelled[d] += n
 			}
 			// The dedup hashes are derived from the subject's requests: they go too.
-			if _, err := tx.Exec(`UPDATE events SET dedup = NULL, body_dedup = NULL WHERE id IN `+cin, cargs...); err != nil {
+			if _, err := tx.execText(`UPDATE events SET dedup = NULL, body_dedup = NULL WHERE id IN `+cin, cargs...); err != nil {
 				return fmt.Errorf("delete dedup hashes: %w", err)
 			}
-			rows, err := tx.Query(`SELECT DISTINCT key_epoch FROM events WHERE id IN `+cin, cargs...)
+			rows, err := tx.queryText(`SELECT DISTINCT key_epoch FROM events WHERE id IN `+cin, cargs...)
 			if err != nil {
 				return fmt.Errorf("find the subject's keys: %w", err)
 			}
@@ -677,7 +673,7 @@ func (s *Store) shred(ctx context.Context, person, actor string, res *veil.Erasu
 		}
 		now := s.Now().UnixNano()
 		for e := range epochs {
-			r, err := tx.Exec(`DELETE FROM data_keys WHERE epoch = ? AND subject IN `+in, append([]any{e}, args...)...)
+			r, err := tx.execText(`DELETE FROM data_keys WHERE epoch = ? AND subject IN `+in, append([]any{e}, args...)...)
 			if err != nil {
 				return fmt.Errorf("delete data keys: %w", err)
 			}
@@ -687,7 +683,7 @@ func (s *Store) shred(ctx context.Context, person, actor string, res *veil.Erasu
 		evict := map[string]bool{}
 		for _, r := range all {
 			if tombstone || !s.isErased(r) {
-				if _, err := tx.Exec(`INSERT INTO erasures (subject, at, lifted) VALUES (?, ?, 0)`, r, now); err != nil {
+				if _, err := tx.execText(`INSERT INTO erasures (subject, at, lifted) VALUES (?, ?, 0)`, r, now); err != nil {
 					return fmt.Errorf("record erasure: %w", err)
 				}
 			}
@@ -702,7 +698,7 @@ func (s *Store) shred(ctx context.Context, person, actor string, res *veil.Erasu
 			return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionErased, Actor: "veil", Subject: person, Outcome: "linked_after_erasure",
 				Detail: fmt.Sprintf("references=%d events=%d deliveries_cancelled=%d data_keys_deleted=%d", len(all), res.Events, cancelled, res.DataKeys)})
 		}
-		if _, err := tx.Exec(`INSERT INTO tombstones (person, erased_at, salt) VALUES (?, ?, ?)
+		if _, err := tx.execText(`INSERT INTO tombstones (person, erased_at, salt) VALUES (?, ?, ?)
 			ON CONFLICT (person) DO UPDATE SET erased_at = excluded.erased_at, salt = excluded.salt, receipt = '',
 			restored_at = NULL, restored_reason = ''`, person, now, salt); err != nil {
 			return fmt.Errorf("record tombstone: %w", err)
@@ -751,11 +747,11 @@ func (s *Store) Restore(ctx context.Context, ref, actor, reason string) (string,
 	err = s.write(ctx, func(tx *wtx) error {
 		now := s.Now().UnixNano()
 		for _, r := range refs {
-			if _, err := tx.Exec(`INSERT INTO erasures (subject, at, lifted) VALUES (?, ?, 1)`, r, now); err != nil {
+			if _, err := tx.execText(`INSERT INTO erasures (subject, at, lifted) VALUES (?, ?, 1)`, r, now); err != nil {
 				return fmt.Errorf("record restore: %w", err)
 			}
 		}
-		if _, err := tx.Exec(`UPDATE tombstones SET restored_at = ?, restored_reason = ? WHERE person = ?`, now, reason, person); err != nil {
+		if _, err := tx.execText(`UPDATE tombstones SET restored_at = ?, restored_reason = ? WHERE person = ?`, now, reason, person); err != nil {
 			return fmt.Errorf("lift tombstone: %w", err)
 		}
 		return s.appendTx(tx, &veil.AuditEntry{Action: veil.ActionSubjectRestored, Actor: actor, Subject: person, Outcome: "restored",
@@ -853,11 +849,9 @@ func (s *Store) QueueNotice(ctx context.Context, destination string, body []byte
 		if err != nil {
 			return err
 		}
-		if err := tx.deferExec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
+		tx.queue(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
 			key_epoch, upstream) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType, subject,
-			nil, nil, now.UnixNano(), epoch, nil); err != nil {
-			return fmt.Errorf("insert notice: %w", err)
-		}
+			nil, nil, now.UnixNano(), epoch, nil)
 		return s.insertDelivery(tx, e, subject, key, d)
 	})
 	if err != nil {
@@ -929,7 +923,7 @@ func (s *Store) BackfillLinks(ctx context.Context, refs func(*veil.Event) []stri
 		return n, fmt.Errorf("link stored events: %w", err)
 	}
 	return n, s.write(ctx, func(tx *wtx) error {
-		_, err := tx.Exec(`INSERT INTO meta (key, value) VALUES ('links_backfilled', '1') ON CONFLICT (key) DO NOTHING`)
+		_, err := tx.execText(`INSERT INTO meta (key, value) VALUES ('links_backfilled', '1') ON CONFLICT (key) DO NOTHING`)
 		return err
 	})
 }

@@ -147,15 +147,11 @@ func (s *Store) IngestEvent(ctx context.Context, e *veil.Event, deliveries []*ve
 		} else if sealed, err = seal(key, e.Payload, []byte(e.ID)); err != nil {
 			return err
 		}
-		if err := tx.deferExec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
+		tx.queue(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
 			key_epoch, upstream, normal_type, job) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType,
-			person, dedup, bodyDedup, e.ReceivedAt.UnixNano(), epoch, upstream, e.NormalType, s.jobHash(e)); err != nil {
-			return fmt.Errorf("insert event: %w", err)
-		}
+			person, dedup, bodyDedup, e.ReceivedAt.UnixNano(), epoch, upstream, e.NormalType, s.jobHash(e))
 		if sealed != nil {
-			if err := tx.deferExec(`INSERT INTO payloads (event_id, sealed) VALUES (?, ?)`, e.ID, sealed); err != nil {
-				return fmt.Errorf("insert payload: %w", err)
-			}
+			tx.queue(`INSERT INTO payloads (event_id, sealed) VALUES (?, ?)`, e.ID, sealed)
 		}
 		if tx.pre != nil { // a second copy in the same batch is a duplicate
 			for _, h := range [][]byte{dedup, bodyDedup} {
@@ -206,11 +202,9 @@ func (s *Store) jobHash(e *veil.Event) string {
 // hashes (nothing derived from her requests is kept), with every delivery
 // filtered as erased_subject and a received row saying so.
 func (s *Store) ingestErased(tx *wtx, e *veil.Event, person string, deliveries []*veil.Delivery, drift veil.Drift) error {
-	if err := tx.deferExec(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
+	tx.queue(`INSERT INTO events (id, source, vendor, event_type, subject, dedup, body_dedup, received_at,
 		key_epoch, upstream, normal_type, job) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.ID, e.Source, e.Vendor, e.EventType,
-		person, nil, nil, e.ReceivedAt.UnixNano(), 0, nil, e.NormalType, s.jobHash(e)); err != nil {
-		return fmt.Errorf("insert event: %w", err)
-	}
+		person, nil, nil, e.ReceivedAt.UnixNano(), 0, nil, e.NormalType, s.jobHash(e))
 	action, actor := veil.ActionReceived, e.Source
 	if e.Reconciled {
 		action, actor = veil.ActionReconciled, "veil"
@@ -234,10 +228,8 @@ func (s *Store) ingestErased(tx *wtx, e *veil.Event, person string, deliveries [
 // and one more row counting those beyond drift.Paths.
 func (s *Store) recordDrift(tx *wtx, e *veil.Event, drift veil.Drift) error {
 	for _, p := range drift.Paths {
-		if err := tx.deferExec(`INSERT INTO schema_paths (source, event_type, path, first_seen) VALUES (?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`, e.Source, e.EventType, p, e.ReceivedAt.UnixNano()); err != nil {
-			return fmt.Errorf("record schema path: %w", err)
-		}
+		tx.queue(`INSERT INTO schema_paths (source, event_type, path, first_seen) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`, e.Source, e.EventType, p, e.ReceivedAt.UnixNano())
 		if err := s.appendTx(tx, &veil.AuditEntry{Time: e.ReceivedAt, Action: veil.ActionSchemaDrift, Actor: "veil",
 			Source: e.Source, EventType: e.EventType, EventID: e.ID, Outcome: "new_path", Detail: p}); err != nil {
 			return err

@@ -151,8 +151,9 @@ func TestWriter_FailedQueuedWriteIsNotLost(t *testing.T) {
 	bad, good := make(chan error, 1), make(chan error, 1)
 	go func() {
 		bad <- st.write(ctx, func(tx *wtx) error {
-			tx.deferExec(`INSERT INTO meta (key, value) VALUES (?, ?)`, "twice", []byte{1})
-			return tx.deferExec(`INSERT INTO meta (key, value) VALUES (?, ?)`, "twice", []byte{2})
+			tx.queue(`INSERT INTO meta (key, value) VALUES (?, ?)`, "twice", []byte{1})
+			tx.queue(`INSERT INTO meta (key, value) VALUES (?, ?)`, "twice", []byte{2})
+			return nil
 		})
 	}()
 	for len(st.ops) < 1 {
@@ -164,7 +165,8 @@ func TestWriter_FailedQueuedWriteIsNotLost(t *testing.T) {
 			if err := tx.queryRow(`SELECT count(*) FROM meta`).Scan(&n); err != nil {
 				return err
 			}
-			return tx.deferExec(`INSERT INTO meta (key, value) VALUES (?, ?)`, "once", []byte{3})
+			tx.queue(`INSERT INTO meta (key, value) VALUES (?, ?)`, "once", []byte{3})
+			return nil
 		})
 	}()
 	for len(st.ops) < 2 {
@@ -173,12 +175,14 @@ func TestWriter_FailedQueuedWriteIsNotLost(t *testing.T) {
 	release()
 	if err := <-bad; err == nil {
 		t.Fatal("a write that broke a unique key was reported committed")
+	} else if !strings.Contains(err.Error(), "queued INSERT INTO meta:") {
+		t.Fatalf("the failure does not name the statement queued: %v", err)
 	}
 	if err := <-good; err != nil {
 		t.Fatal(err)
 	}
 	var keys []string
-	rows, err := st.rdb.Query(`SELECT key FROM meta WHERE key IN ('twice', 'once') ORDER BY key`)
+	rows, err := st.rdb.QueryContext(context.Background(), `SELECT key FROM meta WHERE key IN ('twice', 'once') ORDER BY key`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +337,7 @@ func TestDrain_UpsertsDoNotSplitRuns(t *testing.T) {
 		{update, []any{"sent", "d1"}}, // sees e1…e4 and the upserts
 		{events, []any{"e5"}}, {copied, []any{"k"}}, {events, []any{"e6"}},
 	} {
-		tx.deferExec(q.query, q.args...)
+		tx.queue(q.query, q.args...)
 	}
 	var got []string
 	err := tx.drain(func(query string, rows [][]any) error {
@@ -382,7 +386,7 @@ func TestWriter_StatementJournalInMemory(t *testing.T) {
 			`WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 200) INSERT INTO spill (k, v) SELECT k, randomblob(4000) FROM n`,
 			`UPDATE spill SET v = randomblob(4000)`, // every page it had: ~800 KiB to journal
 		} {
-			if _, err := tx.Exec(q); err != nil {
+			if _, err := tx.execText(q); err != nil {
 				return fmt.Errorf("%s: %w", q, err)
 			}
 		}
@@ -396,7 +400,7 @@ func TestWriter_StatementJournalInMemory(t *testing.T) {
 				spilled = append(spilled, to)
 			}
 		}
-		_, err = tx.Exec(`DROP TABLE spill`)
+		_, err = tx.execText(`DROP TABLE spill`)
 		return err
 	})
 	if err != nil {
