@@ -296,10 +296,10 @@ func (d *pgDriver) begin(ctx context.Context) (*sql.Tx, error) {
 		}
 		d.wconn = c
 	}
-	// The batch's round trips end by batchTimeout: a deadline on the
+	// The batch's round trips end by BatchTimeout: a deadline on the
 	// connection itself (pgx marks it broken when one passes).
 	if err := d.wconn.Raw(func(dc any) error {
-		return dc.(*stdlib.Conn).Conn().PgConn().Conn().SetDeadline(time.Now().Add(batchTimeout))
+		return dc.(*stdlib.Conn).Conn().PgConn().Conn().SetDeadline(time.Now().Add(d.s.BatchTimeout))
 	}); err != nil {
 		d.failed()
 		return nil, err

@@ -63,6 +63,9 @@ type Store struct {
 	Logger *slog.Logger
 	// MaxBatch bounds the writes committed in one transaction; 0 means 256.
 	MaxBatch int
+	// BatchTimeout bounds a PostgreSQL batch of the writer, every round
+	// trip included; 0 means 30 s.
+	BatchTimeout time.Duration
 	// CheckpointInterval is how often the WAL is copied into the database;
 	// 0 means 1s.
 	CheckpointInterval time.Duration
@@ -196,6 +199,9 @@ func (s *Store) Open() error {
 	}
 	if s.MaxBatch <= 0 {
 		s.MaxBatch = 256
+	}
+	if s.BatchTimeout <= 0 {
+		s.BatchTimeout = batchTimeout
 	}
 	if s.CheckpointInterval <= 0 {
 		s.CheckpointInterval = time.Second
@@ -412,7 +418,7 @@ func (s *Store) run(ops []*op) ([]error, bool) {
 		}
 		return errs, true // not worth retrying op by op
 	}
-	// The driver bounds the batch's round trips (batchTimeout); a context
+	// The driver bounds the batch's round trips (BatchTimeout); a context
 	// per statement, watched by pgx, cost the PostgreSQL writer a tenth.
 	ctx := context.Background()
 	sqlTx, err := s.drv.begin(ctx)
@@ -510,9 +516,9 @@ type wtx struct {
 	async    bool  // PostgreSQL: commits without waiting for the flush (seal)
 }
 
-// batchTimeout bounds a batch of the writer on PostgreSQL, its round
-// trips included: a database that stops answering fails the batch instead
-// of holding the writer (SQLite runs in the process).
+// batchTimeout is BatchTimeout's default: a database that stops answering
+// fails the batch instead of holding the writer (SQLite runs in the
+// process and needs none).
 const batchTimeout = 30 * time.Second
 
 func (tx *wtx) rollback() { _ = tx.tx.Rollback() }
