@@ -414,8 +414,9 @@ const DefaultMaxBodyBytes = 1 << 20
 
 // ParseConfig expands ${VAR} and ${VAR:-default} in every scalar of the
 // YAML document, decodes it strictly (unknown keys are errors), applies
-// defaults and validates. lookup reads the environment (os.LookupEnv when nil).
-func ParseConfig(data []byte, lookup func(string) (string, bool)) (*Config, error) {
+// defaults and validates, sources against vendors (ats.Vendors). lookup
+// reads the environment (os.LookupEnv when nil).
+func ParseConfig(data []byte, lookup func(string) (string, bool), vendors Vendors) (*Config, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
@@ -440,7 +441,7 @@ func ParseConfig(data []byte, lookup func(string) (string, bool)) (*Config, erro
 		return nil, decodeError(err)
 	}
 	c.setDefaults()
-	if err := c.Validate(); err != nil {
+	if err := c.Validate(vendors); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -449,7 +450,7 @@ func ParseConfig(data []byte, lookup func(string) (string, bool)) (*Config, erro
 // LoadConfig reads and parses the config file at path. Relative paths in
 // it (data_dir, policies) are resolved against the file's folder, so the
 // same file works from any working directory.
-func LoadConfig(path string) (*Config, error) {
+func LoadConfig(path string, vendors Vendors) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -457,7 +458,7 @@ func LoadConfig(path string) (*Config, error) {
 		}
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	c, err := ParseConfig(data, nil)
+	c, err := ParseConfig(data, nil, vendors)
 	if err != nil {
 		return nil, err
 	}
@@ -665,8 +666,9 @@ func (c *Config) setDefaults() {
 
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
-// Validate reports the first problem in c, naming its path in the file.
-func (c *Config) Validate() error {
+// Validate reports the first problem in c, naming its path in the file;
+// a source's vendor must be one of vendors, and pass its check.
+func (c *Config) Validate(vendors Vendors) error {
 	if c.AdminToken == "" {
 		return fmt.Errorf("config: admin_token: required")
 	}
@@ -736,8 +738,8 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("config: %s.name: %q must be lower-case letters, digits, - or _", p, s.Name)
 		case seen[s.Name]:
 			return fmt.Errorf("config: %s.name: duplicate source %q", p, s.Name)
-		case vendorChecks[s.Vendor] == nil:
-			return fmt.Errorf("config: %s.vendor: %q is not one of %s", p, s.Vendor, strings.Join(RegisteredVendors(), ", "))
+		case vendors[s.Vendor] == nil:
+			return fmt.Errorf("config: %s.vendor: %q is not one of %s", p, s.Vendor, strings.Join(vendors.Names(), ", "))
 		case len(s.SecretList()) == 0:
 			return fmt.Errorf("config: %s.secret: required (a source without a secret would accept forged events)", p)
 		case s.Tolerance < 0:
@@ -758,7 +760,7 @@ func (c *Config) Validate() error {
 		if s.Normalize != nil && s.Vendor != VendorHMAC {
 			return fmt.Errorf("config: %s.normalize: only a generic hmac source needs one; %s events are normalised by Veil", p, s.Vendor)
 		}
-		if err := vendorChecks[s.Vendor](&c.Sources[i]); err != nil {
+		if err := vendors[s.Vendor](&c.Sources[i]); err != nil {
 			return fmt.Errorf("config: %s.%w", p, err)
 		}
 	}
@@ -807,23 +809,17 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// vendorChecks holds each registered vendor's validation of its sources'
-// vendor-specific settings (package ats registers them).
-var vendorChecks = map[string]func(*Source) error{}
+// Vendors are the source vendors a config may name, each with its check
+// of a source's vendor-specific settings: an error that starts with the
+// key it names, relative to the source ("hmac.header: required for vendor
+// hmac"). Package ats has Veil's (ats.Vendors); the caller passes them.
+type Vendors map[string]func(*Source) error
 
-// RegisterVendor makes vendor a valid source vendor whose sources check
-// validates. check returns an error that starts with the key it names,
-// relative to the source ("hmac.header: required for vendor hmac").
-// Package ats calls it for every vendor it implements.
-func RegisterVendor(vendor string, check func(*Source) error) {
-	vendorChecks[vendor] = check
-}
-
-// RegisteredVendors returns the registered vendor names in order.
-func RegisteredVendors() []string {
-	out := make([]string, 0, len(vendorChecks))
-	for v := range vendorChecks {
-		out = append(out, v)
+// Names returns the vendors' names in order.
+func (v Vendors) Names() []string {
+	out := make([]string, 0, len(v))
+	for name := range v {
+		out = append(out, name)
 	}
 	slices.Sort(out)
 	return out

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
-	_ "github.com/veilhq/veil/ats" // registers the vendors
+	"github.com/veilhq/veil/ats"
 )
 
 const baseConfig = `
@@ -27,7 +27,7 @@ func env(m map[string]string) func(string) (string, bool) {
 func TestParseConfig_Expansion(t *testing.T) {
 	cfg, err := veil.ParseConfig([]byte(baseConfig), env(map[string]string{
 		"VAULT": "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", "GH_SECRET": "s: {not yaml}",
-	}))
+	}), ats.Vendors())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestParseConfig_Errors(t *testing.T) {
 		{"destination bad backoff", baseConfig + "destinations:\n  - {name: d, url: 'https://x.example', sources: [greenhouse], policy: p, retry: {backoff: [5s, -1s]}}\n", okEnv, "destinations[0].retry.backoff[1]"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := veil.ParseConfig([]byte(c.yaml), env(c.env))
+			_, err := veil.ParseConfig([]byte(c.yaml), env(c.env), ats.Vendors())
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v, want an error containing %q", err, c.want)
 			}
@@ -104,7 +104,7 @@ func TestParseConfig_Normalize(t *testing.T) {
       application.stage.name: 'data.stage\.name'
       job.id: data.jobs.0.id
 `
-	cfg, err := veil.ParseConfig([]byte(yaml), env(okEnv))
+	cfg, err := veil.ParseConfig([]byte(yaml), env(okEnv), ats.Vendors())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestParseConfig_Normalize(t *testing.T) {
 
 // TestExampleConfig keeps the shipped veil.yaml valid with no environment.
 func TestExampleConfig(t *testing.T) {
-	if _, err := veil.LoadConfig("veil.yaml"); err != nil {
+	if _, err := veil.LoadConfig("veil.yaml", ats.Vendors()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -132,7 +132,7 @@ func TestLoadConfig_RelativePaths(t *testing.T) {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := veil.LoadConfig(path)
+	c, err := veil.LoadConfig(path, ats.Vendors())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestLoadConfig_RelativePaths(t *testing.T) {
 	if want := filepath.Join(dir, "rego"); c.Policies != want {
 		t.Errorf("policies: got %s, want %s", c.Policies, want)
 	}
-	if _, err := veil.LoadConfig(filepath.Join(dir, "none.yaml")); err == nil || !strings.Contains(err.Error(), "--config") {
+	if _, err := veil.LoadConfig(filepath.Join(dir, "none.yaml"), ats.Vendors()); err == nil || !strings.Contains(err.Error(), "--config") {
 		t.Errorf("missing file: got %v, want a sentence naming --config", err)
 	}
 }
@@ -152,7 +152,7 @@ func TestLoadConfig_RelativePaths(t *testing.T) {
 func TestParseConfig_DefaultAPIBase(t *testing.T) {
 	yaml := strings.Replace(baseConfig, "vendor: greenhouse,", "vendor: greenhouse, api: {client_id: a, client_secret: b, user_id: '1'},", 1) +
 		"  - {name: l, vendor: lever, secret: s, api: {key: k}}\n  - {name: a, vendor: ashby, secret: s, api: {key: k}}\n"
-	cfg, err := veil.ParseConfig([]byte(yaml), env(map[string]string{"VAULT": "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", "GH_SECRET": "x"}))
+	cfg, err := veil.ParseConfig([]byte(yaml), env(map[string]string{"VAULT": "zo7zdE/t4WyHDdH59rTYZgFoaCq+Tdsx/Ko3z1mHH7s=", "GH_SECRET": "x"}), ats.Vendors())
 	if err != nil {
 		t.Fatal(err)
 	}

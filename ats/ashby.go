@@ -21,9 +21,7 @@ import (
 	"github.com/veilhq/veil/redact"
 )
 
-func init() {
-	register(&vendor{name: veil.VendorAshby, newScheme: newAshby, subjectKinds: []string{"candidate"}})
-}
+var ashbyVendor = &vendor{name: veil.VendorAshby, newScheme: newAshby, subjectKinds: []string{"candidate"}}
 
 type ashby struct {
 	describer

@@ -3,7 +3,7 @@
 // halves (Verify for inbound requests, Sign for `veil send`), its
 // deduplication key, where its events name their subject, and, as they are
 // added, its event names, normaliser, payload categories and API client.
-// Adding an ATS is one new file that registers itself.
+// Adding an ATS is one new file and its line in the vendors list (ats.go).
 package ats
 
 import (
@@ -81,27 +81,42 @@ type Upstreamer interface {
 	UpstreamIDs(body []byte) map[string]string
 }
 
-// vendor is one vendor's entry in the registry.
+// vendor is one vendor: how its sources are checked and verified.
 type vendor struct {
 	name string
 	// newScheme returns the scheme of a validated source.
 	newScheme func(src *veil.Source) (Scheme, error)
 	// check validates the vendor-specific settings of a source (see
-	// veil.RegisterVendor).
+	// veil.Vendors); nil means it has none.
 	check func(src *veil.Source) error
 	// subjectKinds are the record kinds the vendor's subjects name
 	// (candidate, application…), for validating erasure requests.
 	subjectKinds []string
 }
 
-var vendors = map[string]*vendor{}
+// vendors are the vendors Veil implements, one file each.
+var vendors = byName(greenhouseVendor, leverVendor, ashbyVendor, smartRecruitersVendor, standardVendor, hmacVendor)
 
-func register(v *vendor) {
-	if v.check == nil {
-		v.check = func(*veil.Source) error { return nil }
+func byName(vs ...*vendor) map[string]*vendor {
+	out := make(map[string]*vendor, len(vs))
+	for _, v := range vs {
+		out[v.name] = v
 	}
-	vendors[v.name] = v
-	veil.RegisterVendor(v.name, v.check)
+	return out
+}
+
+// Vendors returns the vendors a config may name, with their checks, for
+// veil.ParseConfig and veil.LoadConfig.
+func Vendors() veil.Vendors {
+	out := make(veil.Vendors, len(vendors))
+	for name, v := range vendors {
+		check := v.check
+		if check == nil {
+			check = func(*veil.Source) error { return nil }
+		}
+		out[name] = check
+	}
+	return out
 }
 
 // New returns the scheme of src, whose config was validated.

@@ -26,10 +26,8 @@ import (
 	"github.com/veilhq/veil/redact"
 )
 
-func init() {
-	register(&vendor{name: veil.VendorGreenhouse, newScheme: newGreenhouse,
-		subjectKinds: []string{"candidate", "application"}})
-}
+var greenhouseVendor = &vendor{name: veil.VendorGreenhouse, newScheme: newGreenhouse,
+	subjectKinds: []string{"candidate", "application"}}
 
 type greenhouse struct {
 	describer

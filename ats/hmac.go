@@ -22,9 +22,7 @@ import (
 	"github.com/veilhq/veil/redact"
 )
 
-func init() {
-	register(&vendor{name: veil.VendorHMAC, newScheme: newHMAC, check: checkHMAC, subjectKinds: []string{"candidate"}})
-}
+var hmacVendor = &vendor{name: veil.VendorHMAC, newScheme: newHMAC, check: checkHMAC, subjectKinds: []string{"candidate"}}
 
 func checkHMAC(src *veil.Source) error {
 	if err := checkNormalize(src.Normalize); err != nil {

@@ -25,9 +25,7 @@ import (
 	"github.com/veilhq/veil/redact"
 )
 
-func init() {
-	register(&vendor{name: veil.VendorLever, newScheme: newLever, subjectKinds: []string{"candidate", "application"}})
-}
+var leverVendor = &vendor{name: veil.VendorLever, newScheme: newLever, subjectKinds: []string{"candidate", "application"}}
 
 type lever struct {
 	describer

@@ -17,9 +17,7 @@ import (
 	"github.com/veilhq/veil/redact"
 )
 
-func init() {
-	register(&vendor{name: veil.VendorSmartRecruiters, newScheme: newSmartRecruiters, subjectKinds: []string{"candidate"}})
-}
+var smartRecruitersVendor = &vendor{name: veil.VendorSmartRecruiters, newScheme: newSmartRecruiters, subjectKinds: []string{"candidate"}}
 
 type smartRecruiters struct {
 	describer

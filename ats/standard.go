@@ -19,10 +19,8 @@ import (
 	"github.com/veilhq/veil/redact"
 )
 
-func init() {
-	register(&vendor{name: veil.VendorStandard, newScheme: newStandard, check: checkStandard,
-		subjectKinds: []string{"candidate"}})
-}
+var standardVendor = &vendor{name: veil.VendorStandard, newScheme: newStandard, check: checkStandard,
+	subjectKinds: []string{"candidate"}}
 
 func checkStandard(src *veil.Source) error {
 	for i, s := range src.SecretList() {

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
-	_ "github.com/veilhq/veil/ats" // registers the vendors the config names
+	"github.com/veilhq/veil/ats"
 	"github.com/veilhq/veil/audit"
 	"github.com/veilhq/veil/internal/storetest"
 )
@@ -21,7 +21,7 @@ sources:
 
 func mustConfig(tb testing.TB) *veil.Config {
 	tb.Helper()
-	cfg, err := veil.ParseConfig([]byte(testConfig), func(string) (string, bool) { return "", false })
+	cfg, err := veil.ParseConfig([]byte(testConfig), func(string) (string, bool) { return "", false }, ats.Vendors())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/rego"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/ats"
 	"github.com/veilhq/veil/gateway"
 	"github.com/veilhq/veil/policy"
 	"github.com/veilhq/veil/redact"
@@ -44,7 +45,7 @@ func BenchmarkDecide(b *testing.B) {
 	if body == nil {
 		b.Fatal("sample greenhouse/hire_candidate.json is not in testdata/samples/headers.json")
 	}
-	cfg, err := veil.ParseConfig([]byte(testConfig+benchDestinations), nil)
+	cfg, err := veil.ParseConfig([]byte(testConfig+benchDestinations), nil, ats.Vendors())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func BenchmarkDecide_PathologicalPolicy(b *testing.B) {
 		b.Fatal(err)
 	}
 	set.Timeout = policy.DefaultTimeout
-	cfg, err := veil.ParseConfig([]byte(testConfig+benchDestinations), nil)
+	cfg, err := veil.ParseConfig([]byte(testConfig+benchDestinations), nil, ats.Vendors())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/ats"
 	"github.com/veilhq/veil/audit"
 	"github.com/veilhq/veil/internal/storetest"
 	"github.com/veilhq/veil/proxy"
@@ -56,7 +57,7 @@ func MustOpenStore(tb testing.TB, now func() time.Time) *audit.Store {
 
 func mustConfig(tb testing.TB) *veil.Config {
 	tb.Helper()
-	cfg, err := veil.ParseConfig([]byte(testConfig), func(string) (string, bool) { return "", false })
+	cfg, err := veil.ParseConfig([]byte(testConfig), func(string) (string, bool) { return "", false }, ats.Vendors())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -94,7 +94,7 @@ sources:
   - {name: standard, vendor: standard, secret: "whsec_qi30n6UNTGAkAqwOsrRJil8R+0kDgCYHta7MhRRlqlw="}
   - {name: smartrecruiters, vendor: smartrecruiters, secret: s4}
   - {name: workable, vendor: hmac, secret: s5, hmac: {header: X-Sig}}
-`), nil)
+`), nil, ats.Vendors())
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -69,7 +69,7 @@ func runAuditExport(ctx context.Context, c *command, args []string, stdout, stde
 	if f.Until, err = parseTime("until", *until); err != nil {
 		return c.usage(fs, stderr, err.Error())
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}
@@ -217,7 +217,7 @@ func runAuditPurge(ctx context.Context, c *command, args []string, stdout, stder
 	if len(pos) != 0 {
 		return c.usage(fs, stderr, "purge takes flags only")
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ import (
 
 // dlqClient returns the admin client for the config at configPath, or base.
 func dlqClient(configPath, base *string) (*adminClient, error) {
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func runErase(ctx context.Context, c *command, args []string, stdout, stderr io.
 	if len(pos) != 0 || *subject == "" {
 		return c.usage(fs, stderr, "name the subject with --subject SOURCE:candidate:ID")
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func runSubjectRestore(ctx context.Context, c *command, args []string, stdout, s
 	if len(pos) != 1 || strings.TrimSpace(*reason) == "" {
 		return c.usage(fs, stderr, "name one subject reference and give --reason")
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}

@@ -342,7 +342,7 @@ func TestServe_HostileBodiesBoundedMemory(t *testing.T) {
 	dir := t.TempDir()
 	config := writeConfig(t, dir, "")
 	p := startVeil(t, config, &syncBuffer{})
-	cfg, err := veil.LoadConfig(config)
+	cfg, err := loadConfig(config)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,8 @@ import (
 	"syscall"
 	"unicode"
 
-	_ "github.com/veilhq/veil/ats" // registers every vendor
+	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/ats"
 )
 
 // errUsage marks a usage error (exit 2); the message was printed already.
@@ -274,3 +275,7 @@ func newLogger(w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }
+
+// loadConfig reads the config file at path, its sources checked against
+// the vendors package ats implements.
+func loadConfig(path string) (*veil.Config, error) { return veil.LoadConfig(path, ats.Vendors()) }

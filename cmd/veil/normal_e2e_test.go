@@ -156,7 +156,7 @@ func TestNormalForm_OnePolicyEveryVendor(t *testing.T) {
 	config := writeConfigDests(t, dir, sinkDestinations(sink.URL))
 	os.WriteFile(filepath.Join(dir, "policies", "hris_notes.rego"), []byte(hrisNotes), 0o644)
 	os.WriteFile(filepath.Join(dir, "policies", "hris_notes_test.rego"), []byte(hrisNotesTest), 0o644)
-	cfg, err := veil.LoadConfig(config)
+	cfg, err := loadConfig(config)
 	if err != nil {
 		t.Fatal(err)
 	}

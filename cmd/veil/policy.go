@@ -68,7 +68,7 @@ func runPolicyCheck(ctx context.Context, c *command, args []string, stdout, stde
 	if len(pos) > 1 {
 		return c.usage(fs, stderr, "name at most one policy folder")
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func loadPolicies(ctx context.Context, cfg *veil.Config, dir string) (*policy.Se
 func (c *command) policyFolder(fs *flag.FlagSet, stderr io.Writer, configPath string, pos []string) (string, error) {
 	switch len(pos) {
 	case 0:
-		cfg, err := veil.LoadConfig(configPath)
+		cfg, err := loadConfig(configPath)
 		if err != nil {
 			return "", err
 		}
@@ -206,7 +206,7 @@ func runPolicyPreview(ctx context.Context, c *command, args []string, stdout, st
 	if *destName == "" || len(pos) != 1 {
 		return c.usage(fs, stderr, "name a destination and one payload file")
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}
@@ -415,7 +415,7 @@ func runPolicyDiff(ctx context.Context, c *command, args []string, stdout, stder
 	if *newDir == "" || len(pos) != 0 {
 		return c.usage(fset, stderr, "name the candidate policy folder with --policies")
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func runReconcileRun(ctx context.Context, c *command, args []string, stdout, std
 			return c.usage(fs, stderr, "--since: not an RFC 3339 time (2026-11-01T00:00:00Z)")
 		}
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}

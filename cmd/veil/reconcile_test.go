@@ -135,7 +135,7 @@ func TestReconcile_EachVendor(t *testing.T) {
 			sink := newBodySink(t)
 			dir := t.TempDir()
 			config := reconcileConfig(t, dir, vendor, api, sink.URL, time.Now().Add(-time.Hour), 2)
-			cfg, err := veil.LoadConfig(config)
+			cfg, err := loadConfig(config)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -372,7 +372,7 @@ func TestReconcile_LeverDeletion(t *testing.T) {
 	sink := newBodySink(t)
 	dir := t.TempDir()
 	config := reconcileConfig(t, dir, "lever", api, sink.URL, time.Now().Add(-time.Hour), 10)
-	cfg, err := veil.LoadConfig(config)
+	cfg, err := loadConfig(config)
 	if err != nil {
 		t.Fatal(err)
 	}

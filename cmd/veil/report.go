@@ -92,7 +92,7 @@ func runReportProcessing(ctx context.Context, c *command, args []string, stdout,
 	if err != nil {
 		return c.usage(fset, stderr, err.Error())
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func runSend(ctx context.Context, c *command, args []string, stdout, stderr io.W
 	if *source == "" || len(pos) != 1 {
 		return c.usage(fs, stderr, "name a source and one file")
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}

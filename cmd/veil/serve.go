@@ -153,7 +153,7 @@ func (r auditReporter) PolicyRejected(digest string, reason string) {
 // loadStore loads the config at path and opens its store, for the
 // commands that work on the database directly.
 func loadStore(path string) (*veil.Config, *audit.Store, error) {
-	cfg, err := veil.LoadConfig(path)
+	cfg, err := loadConfig(path)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -198,7 +198,7 @@ func runServe(ctx context.Context, c *command, args []string, stdout, stderr io.
 	}
 	tuneGC()
 	log := newLogger(stderr)
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func runSourceCheck(ctx context.Context, c *command, args []string, stdout, stde
 	if len(pos) != 1 {
 		return c.usage(fs, stderr, "name one source")
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func runMigrate(ctx context.Context, c *command, args []string, stdout, stderr i
 	if len(pos) != 0 {
 		return c.usage(fs, stderr, "migrate takes flags only")
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func runStoreCopy(ctx context.Context, c *command, args []string, stdout, stderr
 	if len(pos) != 0 || *to == "" {
 		return c.usage(fs, stderr, "name the destination with --to DSN")
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}

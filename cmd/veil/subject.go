@@ -30,7 +30,7 @@ func runReportSubject(ctx context.Context, c *command, args []string, stdout, st
 	if len(pos) != 1 || (*format != "md" && *format != "json" && *format != "html") {
 		return c.usage(fs, stderr, "name one subject, SOURCE:candidate:ID; the format is md, html or json")
 	}
-	cfg, err := veil.LoadConfig(*configPath)
+	cfg, err := loadConfig(*configPath)
 	if err != nil {
 		return err
 	}
