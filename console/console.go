@@ -212,59 +212,97 @@ func (c *Console) init() {
 			c.Guard.Now = c.Now
 		}
 		c.tmpl = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/*.html"))
-		static, _ := fs.Sub(assets, "static")
-		m := http.NewServeMux()
-		m.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(static)))
-		m.HandleFunc("GET /console/login", c.loginPage)
-		m.HandleFunc("POST /console/login", c.login)
-		if c.OIDC != nil {
-			m.HandleFunc("GET /console/oidc/login", c.oidcLogin)
-			m.HandleFunc("GET /console/oidc/callback", c.oidcCallback)
-		}
-		m.HandleFunc("POST /console/logout", c.authed(anyone, c.logout))
-		m.HandleFunc("GET /console/password", c.authed(anyone, c.passwordPage))
-		m.HandleFunc("POST /console/password", c.authed(anyone, c.changePassword))
-		m.HandleFunc("GET /console/{$}", c.authed(anyone, c.overview))
-		m.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, "/console/", http.StatusSeeOther)
-		})
-		m.HandleFunc("GET /console/events", c.authed(anyone, c.events))
-		m.HandleFunc("GET /console/events/{id}", c.authed(anyone, c.event))
-		m.HandleFunc("GET /console/dead", c.authed(anyone, c.dead))
-		m.HandleFunc("POST /console/dead/replay", c.authed(admins, c.replay))
-		m.HandleFunc("POST /console/dead/replay-all", c.authed(admins, c.replayAll))
-		m.HandleFunc("POST /console/destinations/{name}/{verb}", c.authed(admins, c.pause))
-		m.HandleFunc("GET /console/review", c.authed(anyone, c.review))
-		m.HandleFunc("GET /console/review/{id}", c.authed(reviewers, c.reviewOne))
-		m.HandleFunc("POST /console/review/{id}/{verb}", c.authed(reviewers, c.decide))
-		m.HandleFunc("POST /console/review/bulk", c.authed(reviewers, c.decideBulk))
-		m.HandleFunc("GET /console/subjects", c.authed(reporters, c.subjects))
-		m.HandleFunc("GET /console/subjects/report", c.authed(reporters, c.printReport))
-		m.HandleFunc("GET /console/subjects/erase", c.authed(privacy, c.confirmErase))
-		m.HandleFunc("POST /console/subjects/erase", c.authed(privacy, c.erase))
-		m.HandleFunc("GET /console/audit", c.authed(anyone, c.audit))
-		m.HandleFunc("GET /console/audit/export", c.authed(anyone, c.export))
-		m.HandleFunc("GET /console/audit/verify", c.authed(anyone, c.verify))
-		m.HandleFunc("GET /console/consumers", c.authed(anyone, c.consumers))
-		m.HandleFunc("POST /console/consumers", c.authed(admins, c.addConsumer))
-		m.HandleFunc("POST /console/consumers/{name}/revoke", c.authed(admins, c.revokeConsumer))
-		m.HandleFunc("GET /console/policies", c.authed(anyone, c.policies))
-		m.HandleFunc("POST /console/policies/reload", c.authed(admins, c.reload))
-		m.HandleFunc("GET /console/processing", c.authed(anyone, c.processing))
-		m.HandleFunc("POST /console/policies/impact", c.authed(admins, c.impact))
-		c.mux = m
+		c.mux = http.NewServeMux()
+		c.routes(c.mux)
 	})
 }
 
-// ServeHTTP serves the console's routes with its security headers.
-func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Routes adds the console's routes to m, the server's: one router for
+// the whole server. Each answers with the console's security headers.
+func (c *Console) Routes(m *http.ServeMux) {
 	c.init()
+	c.routes(&secured{m})
+}
+
+// routes adds the console's routes to m.
+func (c *Console) routes(m handler) {
+	static, _ := fs.Sub(assets, "static")
+	m.Handle("GET /console/static/", http.StripPrefix("/console/static/", http.FileServerFS(static)))
+	m.HandleFunc("GET /console/login", c.loginPage)
+	m.HandleFunc("POST /console/login", c.login)
+	if c.OIDC != nil {
+		m.HandleFunc("GET /console/oidc/login", c.oidcLogin)
+		m.HandleFunc("GET /console/oidc/callback", c.oidcCallback)
+	}
+	m.HandleFunc("POST /console/logout", c.authed(anyone, c.logout))
+	m.HandleFunc("GET /console/password", c.authed(anyone, c.passwordPage))
+	m.HandleFunc("POST /console/password", c.authed(anyone, c.changePassword))
+	m.HandleFunc("GET /console/{$}", c.authed(anyone, c.overview))
+	m.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/console/", http.StatusSeeOther)
+	})
+	m.HandleFunc("GET /console/events", c.authed(anyone, c.events))
+	m.HandleFunc("GET /console/events/{id}", c.authed(anyone, c.event))
+	m.HandleFunc("GET /console/dead", c.authed(anyone, c.dead))
+	m.HandleFunc("POST /console/dead/replay", c.authed(admins, c.replay))
+	m.HandleFunc("POST /console/dead/replay-all", c.authed(admins, c.replayAll))
+	m.HandleFunc("POST /console/destinations/{name}/{verb}", c.authed(admins, c.pause))
+	m.HandleFunc("GET /console/review", c.authed(anyone, c.review))
+	m.HandleFunc("GET /console/review/{id}", c.authed(reviewers, c.reviewOne))
+	m.HandleFunc("POST /console/review/{id}/{verb}", c.authed(reviewers, c.decide))
+	m.HandleFunc("POST /console/review/bulk", c.authed(reviewers, c.decideBulk))
+	m.HandleFunc("GET /console/subjects", c.authed(reporters, c.subjects))
+	m.HandleFunc("GET /console/subjects/report", c.authed(reporters, c.printReport))
+	m.HandleFunc("GET /console/subjects/erase", c.authed(privacy, c.confirmErase))
+	m.HandleFunc("POST /console/subjects/erase", c.authed(privacy, c.erase))
+	m.HandleFunc("GET /console/audit", c.authed(anyone, c.audit))
+	m.HandleFunc("GET /console/audit/export", c.authed(anyone, c.export))
+	m.HandleFunc("GET /console/audit/verify", c.authed(anyone, c.verify))
+	m.HandleFunc("GET /console/consumers", c.authed(anyone, c.consumers))
+	m.HandleFunc("POST /console/consumers", c.authed(admins, c.addConsumer))
+	m.HandleFunc("POST /console/consumers/{name}/revoke", c.authed(admins, c.revokeConsumer))
+	m.HandleFunc("GET /console/policies", c.authed(anyone, c.policies))
+	m.HandleFunc("POST /console/policies/reload", c.authed(admins, c.reload))
+	m.HandleFunc("GET /console/processing", c.authed(anyone, c.processing))
+	m.HandleFunc("POST /console/policies/impact", c.authed(admins, c.impact))
+}
+
+// handler is where routes go: a ServeMux, or one that adds the console's
+// headers first.
+type handler interface {
+	Handle(pattern string, h http.Handler)
+	HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request))
+}
+
+// secured adds the console's routes to a ServeMux with its headers.
+type secured struct{ m *http.ServeMux }
+
+func (s *secured) Handle(pattern string, h http.Handler) {
+	s.m.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		securityHeaders(w)
+		h.ServeHTTP(w, r)
+	}))
+}
+
+func (s *secured) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	s.Handle(pattern, http.HandlerFunc(h))
+}
+
+// securityHeaders are on every console answer.
+func securityHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; "+
 		"frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
+}
+
+// ServeHTTP serves the console's routes alone, with its security headers
+// (tests; the server adds them to its own with Routes).
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.init()
+	securityHeaders(w)
 	c.mux.ServeHTTP(w, r)
 }
 

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gorilla/mux"
-
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/ats"
 	"github.com/veilhq/veil/gateway"
@@ -68,6 +66,10 @@ func toHeldJSON(h gateway.Held) heldJSON {
 // handleReviewDecide answers POST /v1/review/{id}/approve and
 // /v1/review/{id}/reject (body {"reason": "…"}, optional).
 func (s *Server) handleReviewDecide(w http.ResponseWriter, r *http.Request) {
+	if v := r.PathValue("verb"); v != "approve" && v != "reject" {
+		writeError(w, r, s.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))
+		return
+	}
 	var in struct {
 		Reason string `json:"reason"`
 	}
@@ -77,7 +79,7 @@ func (s *Server) handleReviewDecide(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	d, err := s.Reviews.Decide(r.Context(), mux.Vars(r)["id"], mux.Vars(r)["verb"] == "approve", actor(r), in.Reason)
+	d, err := s.Reviews.Decide(r.Context(), r.PathValue("id"), r.PathValue("verb") == "approve", actor(r), in.Reason)
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -202,6 +204,20 @@ func toJSON(d *veil.Delivery) deliveryJSON {
 		Status: d.Status, Attempts: d.Attempts, Detail: d.Detail, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
 }
 
+// handleDeliveryList answers GET /v1/deliveries: the dead-letter inbox
+// with its filters for ?status=dead (with Recovery), deliveries by status
+// otherwise (with Admin).
+func (s *Server) handleDeliveryList(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Query().Get("status") == veil.DeliveryDead && s.Recovery != nil:
+		s.handleDead(w, r)
+	case s.Admin != nil:
+		s.handleDeliveries(w, r)
+	default:
+		writeError(w, r, s.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))
+	}
+}
+
 func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
 	switch status {
@@ -226,7 +242,7 @@ func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request) {
 // handleReplay re-runs the current policy on the stored payload of a dead
 // delivery and queues it again under the same id.
 func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
-	d, err := s.Pipeline.Replay(r.Context(), mux.Vars(r)["id"], actor(r))
+	d, err := s.Pipeline.Replay(r.Context(), r.PathValue("id"), actor(r))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
@@ -43,7 +42,7 @@ const bodyWaitTimeout = 10 * time.Second
 // bytes, validate the JSON, decide for each destination, commit, then
 // answer 200. Nothing is answered 200 before the commit that holds it.
 func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
-	name := mux.Vars(r)["source"]
+	name := r.PathValue("source")
 	src, sch := s.Pipeline.Source(name)
 	if sch == nil {
 		// The path is the sender's text: it goes into neither label nor log.

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/mux"
 	"golang.org/x/time/rate"
 
 	"github.com/veilhq/veil"
@@ -56,7 +55,7 @@ func (l *limiter) allow(name string, now time.Time) (bool, time.Duration) {
 // is audited (lookup or lookup_denied) before it is sent.
 func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	id := mux.Vars(r)["id"]
+	id := r.PathValue("id")
 	// A request without a valid key names no consumer: it is throttled per
 	// address and counted in the minute's auth_failed row, not given a
 	// lookup_denied row of its own, so guessing keys cannot grow the log.

@@ -7,8 +7,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/gorilla/mux"
-
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/gateway"
 )
@@ -89,9 +87,13 @@ func (s *Server) handleDestinations(w http.ResponseWriter, r *http.Request) {
 // handlePause pauses (POST …/pause with {"reason"}) or resumes (POST
 // …/resume) a destination.
 func (s *Server) handlePause(w http.ResponseWriter, r *http.Request) {
-	name := mux.Vars(r)["name"]
+	if v := r.PathValue("verb"); v != "pause" && v != "resume" {
+		writeError(w, r, s.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))
+		return
+	}
+	name := r.PathValue("name")
 	var err error
-	if mux.Vars(r)["verb"] == "pause" {
+	if r.PathValue("verb") == "pause" {
 		var in struct {
 			Reason string `json:"reason"`
 		}
@@ -107,5 +109,5 @@ func (s *Server) handlePause(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"destination": name, "paused": mux.Vars(r)["verb"] == "pause"})
+	writeJSON(w, http.StatusOK, map[string]any{"destination": name, "paused": r.PathValue("verb") == "pause"})
 }

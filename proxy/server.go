@@ -16,12 +16,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/semaphore"
 
@@ -80,8 +80,8 @@ type Server struct {
 	// Recovery, when set, serves the dead-letter filters, replay of all
 	// matching, and pausing destinations.
 	Recovery *gateway.Recovery
-	// Console serves /console (the web console); nil serves none.
-	Console http.Handler
+	// Console adds the web console's routes (/console/…); nil serves none.
+	Console Routes
 	// LookupRate and LookupBurst bound each consumer's lookups; 0 means 50/s and 100.
 	LookupRate, LookupBurst float64
 	// Guard throttles and audits failed tokens and keys (share it with the
@@ -112,11 +112,16 @@ type Server struct {
 	adminDigest []byte
 	// auditorDigest is the auditor token's digest, nil without one.
 	auditorDigest []byte
-	router        *mux.Router
+	router        *http.ServeMux
 	ln            *connLimiter
 	srv           *http.Server
 	stop          context.CancelFunc
 	wg            sync.WaitGroup
+}
+
+// Routes adds its routes to the server's; console.Console implements it.
+type Routes interface {
+	Routes(m *http.ServeMux)
 }
 
 // Notifier is woken when new deliveries are due; delivery.Deliverer
@@ -222,53 +227,48 @@ func (s *Server) init() error {
 	if s.cfg.AuditorToken != "" {
 		s.auditorDigest = s.tokenDigest(s.cfg.AuditorToken)
 	}
-	r := mux.NewRouter().SkipClean(true) // answer odd paths with a JSON 404, not a redirect
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, s.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))
-	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "message": "Method not allowed on this route."})
-	})
-	r.HandleFunc("/hooks/{source}", s.limitHooks(s.handleHook)).Methods(http.MethodPost).Name("hook")
+	m := http.NewServeMux()
+	m.HandleFunc("POST /hooks/{source}", s.limitHooks(s.handleHook))
 	if s.Console != nil {
-		r.PathPrefix("/console").Handler(s.Console).Name("console")
+		s.Console.Routes(m)
 	}
-	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet).Name("healthz")
-	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet).Name("readyz")
-	r.Handle("/metrics", promhttp.Handler()).Methods(http.MethodGet).Name("metrics")
+	m.HandleFunc("GET /healthz", s.handleHealthz)
+	m.HandleFunc("GET /readyz", s.handleReadyz)
+	m.Handle("GET /metrics", promhttp.Handler())
 	if s.Lookup != nil && s.Consumers != nil {
 		if s.LookupRate <= 0 {
 			s.LookupRate, s.LookupBurst = 50, 100
 		}
 		s.limiter = limiter{rate: s.LookupRate, burst: max(1, s.LookupBurst)}
-		r.HandleFunc("/v1/events/{id}/record", s.handleRecord).Methods(http.MethodGet).Name("record")
+		m.HandleFunc("GET /v1/events/{id}/record", s.handleRecord)
 	}
-	if s.Recovery != nil { // before the general /v1/deliveries
-		r.HandleFunc("/v1/deliveries", s.require(s.handleDead, veil.RoleAdmin)).Methods(http.MethodGet).Queries("status", "dead").Name("dead")
-		r.HandleFunc("/v1/deliveries/replay", s.require(s.handleReplayMatching, veil.RoleAdmin)).Methods(http.MethodPost).Name("replay_matching")
-		r.HandleFunc("/v1/destinations", s.require(s.handleDestinations, veil.AllRoles...)).Methods(http.MethodGet).Name("destinations")
-		r.HandleFunc("/v1/destinations/{name}/{verb:pause|resume}", s.require(s.handlePause, veil.RoleAdmin)).Methods(http.MethodPost).Name("pause")
+	if s.Admin != nil || s.Recovery != nil {
+		m.HandleFunc("GET /v1/deliveries", s.require(s.handleDeliveryList, veil.RoleAdmin))
+	}
+	if s.Recovery != nil {
+		m.HandleFunc("POST /v1/deliveries/replay", s.require(s.handleReplayMatching, veil.RoleAdmin))
+		m.HandleFunc("GET /v1/destinations", s.require(s.handleDestinations, veil.AllRoles...))
+		m.HandleFunc("POST /v1/destinations/{name}/{verb}", s.require(s.handlePause, veil.RoleAdmin))
 	}
 	if s.Admin != nil {
-		r.HandleFunc("/v1/deliveries", s.require(s.handleDeliveries, veil.RoleAdmin)).Methods(http.MethodGet).Name("deliveries")
-		r.HandleFunc("/v1/deliveries/{id}/replay", s.require(s.handleReplay, veil.RoleAdmin)).Methods(http.MethodPost).Name("replay")
-		r.HandleFunc("/v1/audit/export", s.require(s.handleExport, veil.RoleAdmin, veil.RolePrivacy, veil.RoleAuditor)).Methods(http.MethodGet).Name("export")
-		r.HandleFunc("/v1/retention/purge", s.require(s.handlePurge, veil.RoleAdmin)).Methods(http.MethodPost).Name("purge")
+		m.HandleFunc("POST /v1/deliveries/{id}/replay", s.require(s.handleReplay, veil.RoleAdmin))
+		m.HandleFunc("GET /v1/audit/export", s.require(s.handleExport, veil.RoleAdmin, veil.RolePrivacy, veil.RoleAuditor))
+		m.HandleFunc("POST /v1/retention/purge", s.require(s.handlePurge, veil.RoleAdmin))
 	}
 	if s.Reload != nil {
-		r.HandleFunc("/v1/policies/reload", s.require(s.handleReload, veil.RoleAdmin)).Methods(http.MethodPost).Name("policy_reload")
+		m.HandleFunc("POST /v1/policies/reload", s.require(s.handleReload, veil.RoleAdmin))
 	}
 	if s.Reviews != nil {
-		r.HandleFunc("/v1/review", s.require(s.handleReviewList, veil.RoleReviewer)).Methods(http.MethodGet).Name("review")
-		r.HandleFunc("/v1/review/{id}/{verb:approve|reject}", s.require(s.handleReviewDecide, veil.RoleReviewer)).Methods(http.MethodPost).Name("review_decide")
+		m.HandleFunc("GET /v1/review", s.require(s.handleReviewList, veil.RoleReviewer))
+		m.HandleFunc("POST /v1/review/{id}/{verb}", s.require(s.handleReviewDecide, veil.RoleReviewer))
 	}
 	if s.Subjects != nil {
-		r.HandleFunc("/v1/subjects/{ref}/report", s.require(s.handleSubjectReport, veil.RolePrivacy, veil.RoleAuditor)).Methods(http.MethodGet).Name("subject_report")
-		r.HandleFunc("/v1/subjects/{ref}", s.require(s.handleErase, veil.RolePrivacy)).Methods(http.MethodDelete).Name("erase")
-		r.HandleFunc("/v1/subjects/{ref}/restore", s.require(s.handleRestore, veil.RolePrivacy)).Methods(http.MethodPost).Name("restore")
-		r.HandleFunc("/v1/receipts/key", s.handleReceiptKey).Methods(http.MethodGet).Name("receipt_key")
+		m.HandleFunc("GET /v1/subjects/{ref}/report", s.require(s.handleSubjectReport, veil.RolePrivacy, veil.RoleAuditor))
+		m.HandleFunc("DELETE /v1/subjects/{ref}", s.require(s.handleErase, veil.RolePrivacy))
+		m.HandleFunc("POST /v1/subjects/{ref}/restore", s.require(s.handleRestore, veil.RolePrivacy))
+		m.HandleFunc("GET /v1/receipts/key", s.handleReceiptKey)
 	}
-	s.router = r
+	s.router = m
 	return nil
 }
 
@@ -283,11 +283,50 @@ func (s *Server) Handler() (http.Handler, error) {
 
 // ServeHTTP implements http.Handler. Every request's body must arrive
 // within bodyReadTimeout, so no request, whatever its handler reads, holds
-// its connection longer waiting for a stalled sender.
+// its connection longer waiting for a stalled sender. What no route
+// serves is answered in JSON: 404, or 405 with the methods it allows; an
+// odd path (// or ..) is not redirected to its clean form but answered 404.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyReadTimeout))
+	if h, pattern := s.router.Handler(r); pattern == "" || !clean(r.URL.Path) {
+		var probe statusProbe
+		if pattern == "" {
+			h.ServeHTTP(&probe, r) // the mux's own 404 or 405, to learn which
+		}
+		if probe.code == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", probe.Header().Get("Allow"))
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method_not_allowed", "message": "Method not allowed on this route."})
+			return
+		}
+		writeError(w, r, s.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))
+		return
+	}
 	s.router.ServeHTTP(w, r)
 }
+
+// clean reports whether p is its own clean form, as the mux would have it.
+func clean(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
+}
+
+// statusProbe records the status and headers of a response it discards.
+type statusProbe struct {
+	header http.Header
+	code   int
+}
+
+func (p *statusProbe) Header() http.Header {
+	if p.header == nil {
+		p.header = http.Header{}
+	}
+	return p.header
+}
+func (p *statusProbe) WriteHeader(code int)        { p.code = code }
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
 
 // URL returns the base URL the server listens on.
 func (s *Server) URL() string {
@@ -326,7 +365,7 @@ func (s *Server) limitHooks(h http.HandlerFunc) http.HandlerFunc {
 			defer func() { <-s.hooks }()
 			h(w, r)
 		default:
-			name := mux.Vars(r)["source"]
+			name := r.PathValue("source")
 			if src, _ := s.Pipeline.Source(name); src == nil {
 				name = ""
 			}
@@ -437,9 +476,6 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-func routeName(r *http.Request) string {
-	if rt := mux.CurrentRoute(r); rt != nil {
-		return rt.GetName()
-	}
-	return ""
-}
+// routeName is the pattern that served r ("POST /hooks/{source}"): a
+// bounded label, never the caller's path.
+func routeName(r *http.Request) string { return r.Pattern }

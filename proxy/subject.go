@@ -6,8 +6,6 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/gorilla/mux"
-
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/gateway"
 )
@@ -23,7 +21,7 @@ func (s *Server) handleSubjectReport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "format must be json, md or html."))
 		return
 	}
-	rep, err := s.Subjects.View(r.Context(), mux.Vars(r)["ref"], actor(r))
+	rep, err := s.Subjects.View(r.Context(), r.PathValue("ref"), actor(r))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -46,7 +44,7 @@ func (s *Server) handleSubjectReport(w http.ResponseWriter, r *http.Request) {
 // handleErase answers DELETE /v1/subjects/{ref}: the erasure and its
 // signed receipt (the first one's, for a person erased before).
 func (s *Server) handleErase(w http.ResponseWriter, r *http.Request) {
-	res, receipt, err := s.Subjects.Erase(r.Context(), mux.Vars(r)["ref"], actor(r))
+	res, receipt, err := s.Subjects.Erase(r.Context(), r.PathValue("ref"), actor(r))
 	if err != nil {
 		writeError(w, r, s.Logger, err)
 		return
@@ -70,7 +68,7 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "The body must be JSON: {\"reason\": \"…\"}."))
 		return
 	}
-	if err := s.Subjects.Restore(r.Context(), mux.Vars(r)["ref"], actor(r), in.Reason); err != nil {
+	if err := s.Subjects.Restore(r.Context(), r.PathValue("ref"), actor(r), in.Reason); err != nil {
 		writeError(w, r, s.Logger, err)
 		return
 	}
