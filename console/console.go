@@ -31,6 +31,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/auth"
+	"github.com/veilhq/veil/gateway"
 )
 
 //go:embed templates/*.html static/*
@@ -74,8 +75,11 @@ type Subjects interface {
 	Erase(ctx context.Context, ref, actor string) (veil.Erasure, veil.ErasureReceipt, error)
 }
 
-// Reviewer approves or rejects a held delivery (gateway.Review).
+// Reviewer lists the held deliveries, shows one, and approves or rejects
+// it (gateway.Review).
 type Reviewer interface {
+	Queue(ctx context.Context, limit int, bodies bool) ([]gateway.Held, int64, error)
+	One(ctx context.Context, id string) (gateway.Held, error)
 	Decide(ctx context.Context, id string, approve bool, actor, reason string) (*veil.Delivery, error)
 }
 
@@ -86,13 +90,6 @@ type Finder interface {
 	Source(name string) (string, error)
 }
 
-// HeldStore lists the deliveries waiting for review (audit.Store).
-type HeldStore interface {
-	Held(ctx context.Context, limit int) ([]*veil.Delivery, int64, error)
-	Delivery(ctx context.Context, id string) (*veil.Delivery, error)
-	Approvals(ctx context.Context, ids []string) (map[string][]veil.Approval, error)
-}
-
 // Console serves /console. Set the fields, then use it as an http.Handler.
 type Console struct {
 	Store     Store
@@ -100,7 +97,6 @@ type Console struct {
 	Counts    CountStore
 	Replay    Replayer
 	Review    Reviewer
-	Held      HeldStore
 	Find      Finder
 	// Processing draws the records of processing (Art. 30) over the audit
 	// log since a time (zero: all of it), as `veil report processing`.
@@ -108,9 +104,6 @@ type Console struct {
 	// ReviewTTL is each reviewed destination's review_ttl, for the expiry
 	// the Review list shows.
 	ReviewTTL map[string]time.Duration
-	// Approvers is how many people must approve each reviewed
-	// destination's deliveries (absent: one).
-	Approvers map[string]int
 	Subjects  Subjects
 	Policies  Policies
 	// Recovery, when set, serves the dead-letter inbox with its filters

@@ -151,8 +151,8 @@ func (c *Console) liveOverview(ctx context.Context, d *overviewData) {
 			d.Oldest = q.Oldest
 		}
 	}
-	if c.Held != nil {
-		if held, n, err := c.Held.Held(ctx, 1); err == nil {
+	if c.Review != nil {
+		if held, n, err := c.Review.Queue(ctx, 1, false); err == nil {
 			d.Held = n
 			if len(held) > 0 {
 				d.OldHeld = held[0].CreatedAt

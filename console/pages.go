@@ -2,7 +2,6 @@ package console
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -356,10 +355,10 @@ type reviewData struct {
 	Item  *reviewItem
 }
 
-func (c *Console) reviewItem(d *veil.Delivery) reviewItem {
-	it := reviewItem{Delivery: d, Age: roundDuration(c.Now().Sub(d.CreatedAt)), Need: max(1, c.Approvers[d.Destination])}
-	if ttl := c.ReviewTTL[d.Destination]; ttl > 0 {
-		it.Expires = d.CreatedAt.Add(ttl)
+func (c *Console) reviewItem(h gateway.Held) reviewItem {
+	it := reviewItem{Delivery: h.Delivery, Age: roundDuration(c.Now().Sub(h.CreatedAt)), Need: h.Need, Approvals: h.Approvals}
+	if ttl := c.ReviewTTL[h.Destination]; ttl > 0 {
+		it.Expires = h.CreatedAt.Add(ttl)
 		it.ExpiresIn = roundDuration(it.Expires.Sub(c.Now()))
 	}
 	return it
@@ -368,55 +367,22 @@ func (c *Console) reviewItem(d *veil.Delivery) reviewItem {
 // review lists the held deliveries: count, destination, age, expiry and
 // the categories each would release; an admin decides several at once.
 func (c *Console) review(w http.ResponseWriter, r *http.Request, s *session) {
-	held, total, err := c.Held.Held(r.Context(), reviewPer)
+	held, total, err := c.Review.Queue(r.Context(), reviewPer, false)
 	if err != nil {
 		c.fault(w, "The review queue could not be read", err)
 		return
 	}
-	ids := make([]string, len(held))
-	for i, h := range held {
-		ids[i] = h.ID
-	}
-	approvals, err := c.Held.Approvals(r.Context(), ids)
-	if err != nil {
-		c.fault(w, "The review queue's approvals could not be read", err)
-		return
-	}
 	d := reviewData{Total: total}
 	for _, h := range held {
-		it := c.reviewItem(h)
-		it.Approvals = approvals[h.ID]
-		d.Items = append(d.Items, it)
+		d.Items = append(d.Items, c.reviewItem(h))
 	}
 	c.render(w, http.StatusOK, "review", c.base(r, s, "Review", "review", d))
 }
 
-// heldDelivery reads a delivery with its body and categories.
-func (c *Console) heldDelivery(ctx context.Context, h *veil.Delivery) (*veil.Delivery, error) {
-	ds, err := c.Store.EventDeliveries(ctx, h.EventID)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range ds {
-		if d.ID == h.ID {
-			return d, nil
-		}
-	}
-	return nil, veil.Errorf(veil.ENOTFOUND, "No such delivery.")
-}
-
 // reviewOne shows one held delivery's body and the controls to decide it.
 func (c *Console) reviewOne(w http.ResponseWriter, r *http.Request, s *session) {
-	ctx := r.Context()
 	id := r.PathValue("id")
-	var full *veil.Delivery
-	h, err := c.Held.Delivery(ctx, id)
-	if err == nil && h.Status != veil.DeliveryHeld {
-		err = veil.Errorf(veil.ENOTFOUND, "not held")
-	}
-	if err == nil {
-		full, err = c.heldDelivery(ctx, h)
-	}
+	h, err := c.Review.One(r.Context(), id)
 	if veil.ServerFault(err) {
 		c.fault(w, "The delivery could not be read", err)
 		return
@@ -424,13 +390,8 @@ func (c *Console) reviewOne(w http.ResponseWriter, r *http.Request, s *session) 
 		c.fail(w, ErrorStatus(err), "That delivery is not waiting for review (decided, expired or erased).")
 		return
 	}
-	approvals, err := c.Held.Approvals(ctx, []string{id})
-	if err != nil {
-		c.fault(w, "The delivery's approvals could not be read", err)
-		return
-	}
 	it := c.reviewItem(h)
-	it.Categories, it.Body, it.Approvals = full.Categories, indent(full.Body), approvals[id]
+	it.Body = indent(h.Body)
 	c.render(w, http.StatusOK, "review-one", c.base(r, s, "Review "+id, "review", reviewData{Item: &it}))
 }
 

@@ -64,6 +64,7 @@ func (rv *Review) Decide(ctx context.Context, id string, approve bool, actor, re
 // HeldStore is what the review queue reads; audit.Store implements it.
 type HeldStore interface {
 	Held(ctx context.Context, limit int) ([]*veil.Delivery, int64, error)
+	Delivery(ctx context.Context, id string) (*veil.Delivery, error)
 	EventDeliveries(ctx context.Context, eventID string) ([]*veil.Delivery, error)
 	Approvals(ctx context.Context, ids []string) (map[string][]veil.Approval, error)
 }
@@ -94,22 +95,58 @@ func (rv *Review) Queue(ctx context.Context, limit int, bodies bool) ([]Held, in
 	}
 	out := make([]Held, len(ds))
 	for i, d := range ds {
-		out[i] = Held{Delivery: d, Approvals: approvals[d.ID], Need: 1}
-		if dest := rv.Config.Destination(d.Destination); dest != nil {
-			out[i].Need = max(dest.Review.Approvers, 1)
-		}
-		if !bodies {
-			continue
-		}
-		full, err := rv.Held.EventDeliveries(ctx, d.EventID)
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, f := range full {
-			if f.ID == d.ID {
-				out[i].Body = f.Body
+		out[i] = Held{Delivery: d, Approvals: approvals[d.ID], Need: rv.need(d.Destination)}
+		if bodies {
+			if out[i].Delivery, err = rv.withBody(ctx, d); err != nil {
+				return nil, 0, err
 			}
 		}
 	}
 	return out, n, nil
+}
+
+// One returns the held delivery id with its body, its approvals and how
+// many must approve; ENOTFOUND when no delivery of that id waits for
+// review (decided, expired or erased).
+func (rv *Review) One(ctx context.Context, id string) (Held, error) {
+	d, err := rv.Held.Delivery(ctx, id)
+	if err == nil && d.Status != veil.DeliveryHeld {
+		err = veil.Errorf(veil.ENOTFOUND, "That delivery is not waiting for review (decided, expired or erased).")
+	}
+	if err == nil {
+		d, err = rv.withBody(ctx, d)
+	}
+	if err != nil {
+		return Held{}, err
+	}
+	approvals, err := rv.Held.Approvals(ctx, []string{id})
+	if err != nil {
+		return Held{}, err
+	}
+	return Held{Delivery: d, Approvals: approvals[id], Need: rv.need(d.Destination)}, nil
+}
+
+// need is how many people must approve destination's held deliveries.
+func (rv *Review) need(destination string) int {
+	if dest := rv.Config.Destination(destination); dest != nil {
+		return max(dest.Review.Approvers, 1)
+	}
+	return 1
+}
+
+// withBody returns d with its body and categories, read with its event's
+// deliveries (the list of held deliveries has neither).
+func (rv *Review) withBody(ctx context.Context, d *veil.Delivery) (*veil.Delivery, error) {
+	full, err := rv.Held.EventDeliveries(ctx, d.EventID)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range full {
+		if f.ID == d.ID {
+			with := *d
+			with.Body, with.Categories = f.Body, f.Categories
+			return &with, nil
+		}
+	}
+	return nil, veil.Errorf(veil.ENOTFOUND, "No such delivery.")
 }

@@ -43,6 +43,17 @@ func (s *Server) handleReviewList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"held": out, "total": n})
 }
 
+// handleReviewOne answers GET /v1/review/{id}: one held delivery as the
+// list shows it (reviewers); 404 when it is not waiting for review.
+func (s *Server) handleReviewOne(w http.ResponseWriter, r *http.Request) {
+	h, err := s.Reviews.One(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeError(w, r, s.Logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toHeldJSON(h))
+}
+
 // heldJSON is a held delivery as the review API shows it to a reviewer.
 type heldJSON struct {
 	deliveryJSON

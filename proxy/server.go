@@ -260,6 +260,7 @@ func (s *Server) init() error {
 	}
 	if s.Reviews != nil {
 		m.HandleFunc("GET /v1/review", s.require(s.handleReviewList, veil.RoleReviewer))
+		m.HandleFunc("GET /v1/review/{id}", s.require(s.handleReviewOne, veil.RoleReviewer))
 		m.HandleFunc("POST /v1/review/{id}/{verb}", s.require(s.handleReviewDecide, veil.RoleReviewer))
 	}
 	if s.Subjects != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/veilhq/veil/audit"
 )
 
 func runConsumerAdd(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
@@ -31,53 +33,31 @@ func runConsumerAdd(ctx context.Context, c *command, args []string, stdout, stde
 }
 
 func runConsumerList(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := c.flags()
-	pos, err := c.parse(fs, args, stdout, stderr)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return c.usage(fs, stderr, "list takes no arguments")
-	}
-	_, st, err := loadStore(*configPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	cs, err := st.Consumers(ctx)
-	if err != nil {
-		return err
-	}
-	if len(cs) == 0 {
-		fmt.Fprintln(stdout, "no consumers; add one with `veil consumer add NAME --purpose P`")
-	}
-	for _, c := range cs {
-		state := "active"
-		if c.Revoked {
-			state = "revoked"
+	return c.onStore(args, stdout, stderr, 0, "list takes no arguments", func(st *audit.Store, pos []string) error {
+		cs, err := st.Consumers(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(stdout, "%-20s %-8s purposes=%s since %s\n", c.Name, state, strings.Join(c.Purposes, ","), c.CreatedAt.Format("2006-01-02"))
-	}
-	return nil
+		if len(cs) == 0 {
+			fmt.Fprintln(stdout, "no consumers; add one with `veil consumer add NAME --purpose P`")
+		}
+		for _, c := range cs {
+			state := "active"
+			if c.Revoked {
+				state = "revoked"
+			}
+			fmt.Fprintf(stdout, "%-20s %-8s purposes=%s since %s\n", c.Name, state, strings.Join(c.Purposes, ","), c.CreatedAt.Format("2006-01-02"))
+		}
+		return nil
+	})
 }
 
 func runConsumerRevoke(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := c.flags()
-	pos, err := c.parse(fs, args, stdout, stderr)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return c.usage(fs, stderr, "name the consumer to revoke")
-	}
-	_, st, err := loadStore(*configPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.RevokeConsumer(ctx, pos[0], cliActor); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "consumer %s revoked\n", pos[0])
-	return nil
+	return c.onStore(args, stdout, stderr, 1, "name the consumer to revoke", func(st *audit.Store, pos []string) error {
+		if err := st.RevokeConsumer(ctx, pos[0], cliActor); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "consumer %s revoked\n", pos[0])
+		return nil
+	})
 }

@@ -151,23 +151,12 @@ func runSubjectRestore(ctx context.Context, c *command, args []string, stdout, s
 
 // runReceiptKey prints the public key erasure receipts are signed with.
 func runReceiptKey(_ context.Context, c *command, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := c.flags()
-	pos, err := c.parse(fs, args, stdout, stderr)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return c.usage(fs, stderr, "receipt key takes no arguments")
-	}
-	_, st, err := loadStore(*configPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	pub := st.ReceiptPublicKey()
-	fmt.Fprintf(stdout, "%s\n", base64Key(pub))
-	fmt.Fprintf(stderr, "Ed25519 public key %s; check a receipt with: veil audit verify-receipt FILE --public-key %s\n", veil.KeyID(pub), base64Key(pub))
-	return nil
+	return c.onStore(args, stdout, stderr, 0, "receipt key takes no arguments", func(st *audit.Store, pos []string) error {
+		pub := st.ReceiptPublicKey()
+		fmt.Fprintf(stdout, "%s\n", base64Key(pub))
+		fmt.Fprintf(stderr, "Ed25519 public key %s; check a receipt with: veil audit verify-receipt FILE --public-key %s\n", veil.KeyID(pub), base64Key(pub))
+		return nil
+	})
 }
 
 var errReceiptKey = errors.New("name the public key with --public-key (veil receipt key prints it), or a config whose store holds it")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/ats"
+	"github.com/veilhq/veil/audit"
 )
 
 // errUsage marks a usage error (exit 2); the message was printed already.
@@ -254,6 +255,26 @@ func (c *command) parse(fs *flag.FlagSet, args []string, stdout, stderr io.Write
 }
 
 // usage prints what is wrong and the help on stderr: a usage error.
+// onStore runs a command that takes --config and exactly n arguments
+// (problem says which, when they do not match): it parses args, opens the
+// config's store, runs fn on it with the arguments and closes it.
+func (c *command) onStore(args []string, stdout, stderr io.Writer, n int, problem string, fn func(st *audit.Store, pos []string) error) error {
+	fs, configPath := c.flags()
+	pos, err := c.parse(fs, args, stdout, stderr)
+	if err != nil {
+		return err
+	}
+	if len(pos) != n {
+		return c.usage(fs, stderr, problem)
+	}
+	_, st, err := loadStore(*configPath)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(st, pos)
+}
+
 func (c *command) usage(fs *flag.FlagSet, stderr io.Writer, problem string) error {
 	fmt.Fprintf(stderr, "veil %s: %s\n\n", c.name, problem)
 	c.help(fs, stderr)

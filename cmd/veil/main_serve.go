@@ -233,7 +233,7 @@ func (m *Main) wire(ln net.Listener) (*console.Console, error) {
 	srv.Recovery = &gateway.Recovery{Store: st, Config: cfg, Replay: pl.Replay}
 	srv.Reviews = &gateway.Review{Store: st, Held: st, Config: cfg}
 	cons := &console.Console{Guard: guard, Store: st, Consumers: st, Counts: st, Replay: pl, Review: srv.Reviews, Subjects: srv.Subjects, Policies: &gateway.Policies{Pipeline: pl},
-		Recovery: srv.Recovery, Held: st, ReviewTTL: reviewTTLs(cfg), Approvers: approvers(cfg), Find: &gateway.Find{Store: st, Config: cfg},
+		Recovery: srv.Recovery, ReviewTTL: reviewTTLs(cfg), Find: &gateway.Find{Store: st, Config: cfg},
 		Sessions: st, Users: st, Record: st.Record, Reload: engine.ReloadAs,
 		SessionIdle: time.Duration(cfg.Auth.SessionIdle), SessionMax: time.Duration(cfg.Auth.SessionMax),
 		Processing:   consoleProcessing(cfg, engine.Current, st),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/audit"
 	"github.com/veilhq/veil/auth"
 )
 
@@ -45,81 +46,48 @@ func runUserAdd(ctx context.Context, c *command, args []string, stdout, stderr i
 }
 
 func runUserReset(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := c.flags()
-	pos, err := c.parse(fs, args, stdout, stderr)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return c.usage(fs, stderr, "name the user")
-	}
-	_, st, err := loadStore(*configPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	password := auth.NewPassword()
-	if err := st.SetPassword(ctx, pos[0], auth.HashPassword(password), true, cliActor); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s unlocked; one-time password (shown once):\n%s\n", pos[0], password)
-	return nil
+	return c.onStore(args, stdout, stderr, 1, "name the user", func(st *audit.Store, pos []string) error {
+		password := auth.NewPassword()
+		if err := st.SetPassword(ctx, pos[0], auth.HashPassword(password), true, cliActor); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s unlocked; one-time password (shown once):\n%s\n", pos[0], password)
+		return nil
+	})
 }
 
 func runUserRemove(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := c.flags()
-	pos, err := c.parse(fs, args, stdout, stderr)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return c.usage(fs, stderr, "name the user")
-	}
-	_, st, err := loadStore(*configPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.RemoveUser(ctx, pos[0], cliActor); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s removed; her sessions are ended\n", pos[0])
-	return nil
+	return c.onStore(args, stdout, stderr, 1, "name the user", func(st *audit.Store, pos []string) error {
+		if err := st.RemoveUser(ctx, pos[0], cliActor); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s removed; her sessions are ended\n", pos[0])
+		return nil
+	})
 }
 
 func runUserList(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := c.flags()
-	pos, err := c.parse(fs, args, stdout, stderr)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return c.usage(fs, stderr, "list takes no arguments")
-	}
-	_, st, err := loadStore(*configPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	us, err := st.Users(ctx)
-	if err != nil {
-		return err
-	}
-	if len(us) == 0 {
-		fmt.Fprintln(stdout, "no local users; add one with `veil user add NAME --role reviewer`")
-	}
-	now := time.Now()
-	for _, u := range us {
-		state := "active"
-		switch {
-		case u.LockedUntil.After(now):
-			state = "locked until " + u.LockedUntil.Format(time.RFC3339)
-		case u.MustChange:
-			state = "one-time password not yet changed"
+	return c.onStore(args, stdout, stderr, 0, "list takes no arguments", func(st *audit.Store, pos []string) error {
+		us, err := st.Users(ctx)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(stdout, "%-32s %-28s %s\n", u.Name, strings.Join(u.Roles, ","), state)
-	}
-	return nil
+		if len(us) == 0 {
+			fmt.Fprintln(stdout, "no local users; add one with `veil user add NAME --role reviewer`")
+		}
+		now := time.Now()
+		for _, u := range us {
+			state := "active"
+			switch {
+			case u.LockedUntil.After(now):
+				state = "locked until " + u.LockedUntil.Format(time.RFC3339)
+			case u.MustChange:
+				state = "one-time password not yet changed"
+			}
+			fmt.Fprintf(stdout, "%-32s %-28s %s\n", u.Name, strings.Join(u.Roles, ","), state)
+		}
+		return nil
+	})
 }
 
 // parseExpiry reads --expires: a Go duration or a number of days (90d).
@@ -183,58 +151,36 @@ func runTokenCreate(ctx context.Context, c *command, args []string, stdout, stde
 }
 
 func runTokenList(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := c.flags()
-	pos, err := c.parse(fs, args, stdout, stderr)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 0 {
-		return c.usage(fs, stderr, "list takes no arguments")
-	}
-	_, st, err := loadStore(*configPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ts, err := st.Tokens(ctx)
-	if err != nil {
-		return err
-	}
-	if len(ts) == 0 {
-		fmt.Fprintln(stdout, "no API tokens; create one with `veil token create --name NAME --role auditor --expires 90d`")
-	}
-	now := st.Now()
-	for _, t := range ts {
-		line := fmt.Sprintf("%-24s %-8s %-28s created %s by %s", t.Name, t.State(now), strings.Join(t.Roles, ","),
-			t.CreatedAt.Format("2006-01-02"), t.CreatedBy)
-		if !t.ExpiresAt.IsZero() {
-			line += ", expires " + t.ExpiresAt.Format("2006-01-02")
+	return c.onStore(args, stdout, stderr, 0, "list takes no arguments", func(st *audit.Store, pos []string) error {
+		ts, err := st.Tokens(ctx)
+		if err != nil {
+			return err
 		}
-		if !t.LastUsed.IsZero() {
-			line += ", last used " + t.LastUsed.Format(time.RFC3339)
+		if len(ts) == 0 {
+			fmt.Fprintln(stdout, "no API tokens; create one with `veil token create --name NAME --role auditor --expires 90d`")
 		}
-		fmt.Fprintln(stdout, line)
-	}
-	return nil
+		now := st.Now()
+		for _, t := range ts {
+			line := fmt.Sprintf("%-24s %-8s %-28s created %s by %s", t.Name, t.State(now), strings.Join(t.Roles, ","),
+				t.CreatedAt.Format("2006-01-02"), t.CreatedBy)
+			if !t.ExpiresAt.IsZero() {
+				line += ", expires " + t.ExpiresAt.Format("2006-01-02")
+			}
+			if !t.LastUsed.IsZero() {
+				line += ", last used " + t.LastUsed.Format(time.RFC3339)
+			}
+			fmt.Fprintln(stdout, line)
+		}
+		return nil
+	})
 }
 
 func runTokenRevoke(ctx context.Context, c *command, args []string, stdout, stderr io.Writer) error {
-	fs, configPath := c.flags()
-	pos, err := c.parse(fs, args, stdout, stderr)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return c.usage(fs, stderr, "name the token")
-	}
-	_, st, err := loadStore(*configPath)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	if err := st.RevokeToken(ctx, pos[0], cliActor); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "token %s revoked: refused from now on, on every replica\n", pos[0])
-	return nil
+	return c.onStore(args, stdout, stderr, 1, "name the token", func(st *audit.Store, pos []string) error {
+		if err := st.RevokeToken(ctx, pos[0], cliActor); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "token %s revoked: refused from now on, on every replica\n", pos[0])
+		return nil
+	})
 }

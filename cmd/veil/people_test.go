@@ -181,6 +181,10 @@ destinations:`, auditorToken, idp.Issuer, base+"/console/oidc/callback")+
 		!strings.Contains(out, "approved by: nobody yet (0 of 2)") {
 		t.Fatalf("review show: %d\n%s", code, out)
 	}
+	if code, out := runVeil(t, "review", "show", "dlv_nosuch", "--config", config, "--url", p.url); code == 0 ||
+		!strings.Contains(out, "No delivery dlv_nosuch is held for review") {
+		t.Fatalf("review show of a delivery not held: %d\n%s", code, out)
+	}
 	if code, out = runVeil(t, "review", "approve", ids[1], "--config", config, "--url", p.url); code != 0 || !strings.Contains(out, "1 of 2") {
 		t.Fatalf("the token's approval: %d\n%s", code, out)
 	}

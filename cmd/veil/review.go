@@ -60,22 +60,32 @@ func reviewPrint(ctx context.Context, c *command, args []string, stdout, stderr 
 		Total          int64
 		Error, Message string
 	}
-	status, err := client.do(ctx, http.MethodGet, "/v1/review?limit=1000", &out)
-	if err != nil {
-		return err
-	}
-	if status != http.StatusOK {
-		return fmt.Errorf("veil answered %d: %s", status, out.Message)
-	}
-	if !show {
+	if show {
+		var one struct {
+			heldDelivery
+			Error, Message string
+		}
+		status, err := client.do(ctx, http.MethodGet, "/v1/review/"+url.PathEscape(pos[0]), &one)
+		if err != nil {
+			return err
+		}
+		if status == http.StatusNotFound {
+			return veil.Errorf(veil.ENOTFOUND, "No delivery %s is held for review.", pos[0])
+		} else if status != http.StatusOK {
+			return fmt.Errorf("veil answered %d: %s", status, one.Message)
+		}
+		out.Held = []heldDelivery{one.heldDelivery}
+	} else {
+		status, err := client.do(ctx, http.MethodGet, "/v1/review?limit=1000", &out)
+		if err != nil {
+			return err
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("veil answered %d: %s", status, out.Message)
+		}
 		fmt.Fprintf(stdout, "%d deliveries held for review\n", out.Total)
 	}
-	found := false
 	for _, d := range out.Held {
-		if show && d.ID != pos[0] {
-			continue
-		}
-		found = true
 		var who []string
 		for _, a := range d.Approvals {
 			who = append(who, a.Actor)
@@ -90,9 +100,6 @@ func reviewPrint(ctx context.Context, c *command, args []string, stdout, stderr 
 		if json.Indent(&body, d.Body, "  ", "  ") == nil {
 			fmt.Fprintf(stdout, "  body:\n  %s\n", body.String())
 		}
-	}
-	if show && !found {
-		return veil.Errorf(veil.ENOTFOUND, "No delivery %s is held for review.", pos[0])
 	}
 	return nil
 }

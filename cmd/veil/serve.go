@@ -257,18 +257,6 @@ func reviewTTLs(cfg *veil.Config) map[string]time.Duration {
 	return out
 }
 
-// approvers is how many people must approve each reviewed destination's
-// deliveries.
-func approvers(cfg *veil.Config) map[string]int {
-	out := map[string]int{}
-	for _, d := range cfg.Destinations {
-		if d.Review.Enabled {
-			out[d.Name] = max(1, d.Review.Approvers)
-		}
-	}
-	return out
-}
-
 // expireReviews rejects, once a minute, the held deliveries that waited
 // past their destination's review_ttl.
 func expireReviews(ctx context.Context, st *audit.Store, ttls map[string]time.Duration, log *slog.Logger) {
