@@ -34,8 +34,17 @@ func runReconcile(bin string, n int) {
 		mu.Lock()
 		at = append(at, time.Now())
 		mu.Unlock()
-		if user, _, _ := r.BasicAuth(); user != "load-key" || r.URL.Path != "/v1/opportunities" {
+		if user, _, _ := r.BasicAuth(); user != "load-key" {
 			w.WriteHeader(401)
+			return
+		}
+		switch r.URL.Path {
+		case "/v1/opportunities":
+		case "/v1/opportunities/deleted": // the pass lists deletions too: none here
+			json.NewEncoder(w).Encode(map[string]any{"data": []any{}, "hasNext": false})
+			return
+		default:
+			w.WriteHeader(404)
 			return
 		}
 		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
