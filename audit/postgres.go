@@ -275,20 +275,17 @@ func (d *pgDriver) begin(ctx context.Context) (*sql.Tx, error) {
 		if err != nil {
 			return nil, err
 		}
-		// The writer plans each statement once. Planning every run for
-		// its arguments (force_custom_plan) cost PostgreSQL's CPU on
-		// every batch, the multi-row INSERTs above all, whose plan never
-		// changes (a 32-row INSERT of events: 0.16 ms planned for its
-		// arguments, 0.10 ms with its generic plan). A generic plan is
-		// fixed on first use, though, and one made while the tables were
-		// empty scans them (seen with auto_explain: the batch's dedup and
-		// data-key reads scanned whole tables, 2-4 ms a batch and
-		// growing). Every statement of the writer is keyed, so sequential
-		// scans are off on its connection: a statement with no index to
-		// use still scans, the others use theirs whatever the tables held
-		// when they were planned. JIT is off with it: the scan's penalty
-		// would push such a statement over jit_above_cost and compile it
-		// on every run. SETs, not startup parameters, so poolers pass them.
+		// The writer plans each statement once: its statements, the
+		// multi-row INSERTs above all, have plans that never change, and
+		// planning each run for its arguments cost PostgreSQL's CPU on
+		// every batch. A generic plan is fixed on first use, though, and
+		// one made while the tables were empty scans them. Every
+		// statement of the writer is keyed, so sequential scans are off on
+		// its connection: a statement with no index to use still scans,
+		// the others use theirs whatever the tables held when they were
+		// planned. JIT is off with it: the scan's penalty would push such
+		// a statement over jit_above_cost and compile it on every run.
+		// SETs, not startup parameters, so poolers pass them.
 		if _, err := c.ExecContext(ctx,
 			`SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET jit = off`); err != nil {
 			c.Close()

@@ -257,17 +257,13 @@ const restartRetry = 50 * time.Millisecond
 // idle makes the WAL start over once the checkpointer found it past
 // walLimit: under steady writes it never gets a chance to restart by
 // itself. The writer does it between two batches, so it cannot be starved
-// (run from another connection it waited for the write lock, gave up, and
-// the WAL grew to a quarter of a gigabyte). It comes right after the
-// checkpointer's PASSIVE run, so it copies only the batches committed
-// since, and it never waits: a reader still on the WAL (or a PASSIVE run
-// under way) makes it give up and try again after a later batch. Waiting
-// for readers (up to 100 ms, SQLite's busy handler sleeping 1, 2, 5, 10…
-// ms) cost the batches behind it 16–20 ms every second, and up to 131 ms.
-// RESTART, not TRUNCATE: the file keeps its size and the next commits
-// overwrite blocks it already has. Cutting it to nothing made every commit
-// after grow the file again, and the soak's ingest p99 (300 events/s, 3
-// min) was 118 ms with TRUNCATE against 62 ms with RESTART.
+// (from another connection it would wait for the write lock). It comes
+// right after the checkpointer's PASSIVE run, so it copies only the
+// batches committed since, and it never waits: a reader still on the WAL
+// makes it give up and try again after a later batch, so the batches
+// behind it never wait on SQLite's busy handler. RESTART, not TRUNCATE:
+// the file keeps its size and the next commits overwrite blocks it
+// already has instead of growing it again (BENCHMARKS.md, the soak).
 func (d *sqliteDriver) idle() {
 	if !d.restartDue.Load() || time.Since(d.lastTruncate) < restartRetry {
 		return
