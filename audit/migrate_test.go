@@ -12,6 +12,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/internal/storetest"
 )
 
 // TestMigrate_Legacy opens a database in the layout of the releases before
@@ -24,7 +25,7 @@ import (
 func TestMigrate_Legacy(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "veil.db")
 	db := testDB{driver: "sqlite", path: path}
-	st := MustOpenStore(t, path)
+	st := storetest.MustOpenStore(t, path, vaultKey, pseudonymKey, nil)
 	ctx := context.Background()
 	d := &veil.Delivery{Destination: "hris", Status: veil.DeliveryPending, Body: []byte(`{"name":"Migrated-Canary"}`),
 		FieldsKept: []string{"name"}, FieldsDropped: []string{"email"}, Pseudonymized: []string{"id"}}
@@ -55,7 +56,7 @@ func TestMigrate_Legacy(t *testing.T) {
 		DROP TABLE subject_links; DROP TABLE tombstones; DROP TABLE paused_destinations; DROP TABLE alerts;
 		DROP TABLE users; DROP TABLE api_tokens; DROP TABLE sessions; DROP TABLE auth_pending; DROP TABLE approvals; DROP TABLE policy_changes;`)
 
-	st = MustOpenStore(t, path)
+	st = storetest.MustOpenStore(t, path, vaultKey, pseudonymKey, nil)
 	if got := st.Migrated; len(got) == 0 || got[0].Version != 2 {
 		t.Fatalf("migrations applied: %+v, want from version 2 on", got)
 	}
@@ -80,7 +81,7 @@ func TestMigrate_Legacy(t *testing.T) {
 		t.Fatalf("claim after migration: %v, %d", err, len(claimed))
 	}
 	st.Close()
-	st = MustOpenStore(t, path) // a second open finds nothing to migrate
+	st = storetest.MustOpenStore(t, path, vaultKey, pseudonymKey, nil) // a second open finds nothing to migrate
 	if len(st.Migrated) != 0 {
 		t.Fatalf("second open applied %+v", st.Migrated)
 	}
@@ -122,7 +123,7 @@ func testVaultKeyCheck(t *testing.T, d testDB) {
 // a slice bound.
 func TestMigrate_NewerDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "veil.db")
-	st := MustOpenStore(t, path)
+	st := storetest.MustOpenStore(t, path, vaultKey, pseudonymKey, nil)
 	st.Close()
 	db := testDB{driver: "sqlite", path: path}
 	db.exec(t, `INSERT INTO schema_migrations (version, applied_at) VALUES (1000, 0)`)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/internal/storetest"
 	"github.com/veilhq/veil/internal/testenv"
 )
 
@@ -130,12 +131,12 @@ func TestPurge_GivesSpaceBack(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "veil.db")
 	t.Run("new database", func(t *testing.T) {
-		st := MustOpenStore(t, path)
+		st := storetest.MustOpenStore(t, path, vaultKey, pseudonymKey, nil)
 		ingest(t, st, 0)
 		purge(t, st, path)
 	})
 	t.Run("after a restart", func(t *testing.T) {
-		st := MustOpenStore(t, path)
+		st := storetest.MustOpenStore(t, path, vaultKey, pseudonymKey, nil)
 		ingest(t, st, events)
 		purge(t, st, path)
 	})
@@ -200,7 +201,7 @@ func TestKeyCacheCap(t *testing.T) {
 func TestPurge_LeavesNoHalfEmptyPages(t *testing.T) {
 	testenv.Slow(t, "fills and purges a large file")
 	path := filepath.Join(t.TempDir(), "veil.db")
-	st := MustOpenStore(t, path)
+	st := storetest.MustOpenStore(t, path, vaultKey, pseudonymKey, nil)
 	ctx := context.Background()
 	payload := []byte(`{"blob":"` + strings.Repeat("x", 6500) + `"}`) // a Greenhouse hire's size
 	body := []byte(`{"text":"` + strings.Repeat("y", 600) + `"}`)     // a formatted message
@@ -247,7 +248,7 @@ func TestPurge_LeavesNoHalfEmptyPages(t *testing.T) {
 // TestPurge_NothingWritesNoRow: a retention run that removes nothing
 // leaves no purged row (serve runs one every five minutes).
 func TestPurge_NothingWritesNoRow(t *testing.T) {
-	st := MustOpenStore(t, "")
+	st := storetest.MustOpenStore(t, "", vaultKey, pseudonymKey, nil)
 	ctx := context.Background()
 	if _, err := st.Purge(ctx, time.Now(), time.Hour, 2*time.Hour, false); err != nil {
 		t.Fatal(err)

@@ -9,21 +9,12 @@ import (
 	"time"
 
 	"github.com/veilhq/veil"
-	"github.com/veilhq/veil/audit"
-	"github.com/veilhq/veil/internal/storetest"
 )
 
 var (
 	vaultKey     = bytes.Repeat([]byte{7}, 32)
 	pseudonymKey = bytes.Repeat([]byte{9}, 32)
 )
-
-// MustOpenStore opens a real SQLite store at path (a temp dir when "")
-// with the suite's keys.
-func MustOpenStore(tb testing.TB, path string) *audit.Store {
-	tb.Helper()
-	return storetest.MustOpenStore(tb, path, vaultKey, pseudonymKey, nil)
-}
 
 func event(n int, subject string) *veil.Event {
 	return &veil.Event{Source: "greenhouse", Vendor: "greenhouse", EventType: "hire_candidate",

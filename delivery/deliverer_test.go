@@ -17,6 +17,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/delivery"
+	"github.com/veilhq/veil/internal/storetest"
 )
 
 // TestDeliverer_SSRF: destinations at private, link-local (metadata) and
@@ -31,7 +32,7 @@ func TestDeliverer_SSRF(t *testing.T) {
 			Sources: []string{"greenhouse"}, Policy: "p", Timeout: veil.Duration(time.Second), Concurrency: 1,
 			Retry: veil.RetryConfig{MaxAttempts: 3, Backoff: []veil.Duration{veil.Duration(time.Millisecond)}}})
 	}
-	st := MustOpenStore(t, time.Now)
+	st := storetest.MustOpenFor(t, mustConfig(t), time.Now)
 	var deliveries []*veil.Delivery
 	for _, d := range cfg.Destinations {
 		deliveries = append(deliveries, &veil.Delivery{Destination: d.Name, Status: veil.DeliveryPending, Body: []byte(`{"ok":true}`)})
@@ -89,7 +90,7 @@ func TestDeliverer_BoundedClaims(t *testing.T) {
 	cfg.Destinations = []veil.Destination{{Name: "slow", URL: "http://127.0.0.1:9/x", Sources: []string{"greenhouse"},
 		Policy: "p", Timeout: veil.Duration(time.Minute), Concurrency: 1, AllowPrivateNetwork: true,
 		Retry: veil.RetryConfig{MaxAttempts: 3, Backoff: []veil.Duration{veil.Duration(time.Hour)}}}}
-	st := MustOpenStore(t, time.Now)
+	st := storetest.MustOpenFor(t, mustConfig(t), time.Now)
 	for i := 0; i < 100; i++ {
 		e := &veil.Event{Source: "greenhouse", Vendor: "greenhouse", EventType: "x", Subject: "greenhouse:candidate:1",
 			DedupKey: fmt.Sprint("bounded-", i), ReceivedAt: time.Now(), Payload: []byte(`{}`)}
@@ -140,7 +141,7 @@ func TestDeliverer_SigningSecretRotation(t *testing.T) {
 	cfg.Destinations = []veil.Destination{{Name: "rot", URL: dest.URL, Sources: []string{"greenhouse"}, Policy: "p",
 		SigningSecret: newSecret, SigningSecrets: []string{oldSecret}, Timeout: veil.Duration(5 * time.Second),
 		Concurrency: 1, AllowPrivateNetwork: true, Retry: veil.RetryConfig{MaxAttempts: 1, Backoff: []veil.Duration{veil.Duration(time.Second)}}}}
-	st := MustOpenStore(t, time.Now)
+	st := storetest.MustOpenFor(t, mustConfig(t), time.Now)
 	e := &veil.Event{Source: "greenhouse", Vendor: "greenhouse", EventType: "x", Subject: "greenhouse:candidate:1",
 		DedupKey: "rot", ReceivedAt: time.Now(), Payload: []byte(`{}`)}
 	d := &veil.Delivery{Destination: "rot", Status: veil.DeliveryPending, Body: []byte(`{"ok":true}`)}

@@ -2,12 +2,9 @@ package delivery_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/ats"
-	"github.com/veilhq/veil/audit"
-	"github.com/veilhq/veil/internal/storetest"
 )
 
 const testConfig = `
@@ -26,14 +23,4 @@ func mustConfig(tb testing.TB) *veil.Config {
 		tb.Fatal(err)
 	}
 	return cfg
-}
-
-// MustOpenStore opens a real SQLite store in a temp dir with the test
-// config's keys, closed at cleanup.
-func MustOpenStore(tb testing.TB, now func() time.Time) *audit.Store {
-	tb.Helper()
-	cfg := mustConfig(tb)
-	vault, _ := veil.DecodeKey(cfg.Keys.Vault)
-	ps, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
-	return storetest.MustOpenStore(tb, "", vault, ps, now)
 }

@@ -87,7 +87,7 @@ func openPG(t *testing.T, dsn string) *audit.Store {
 func TestStress_OneAttemptAtATime(t *testing.T) {
 	testenv.Slow(t, "thousands of claims by racing workers")
 	t.Run("sqlite", func(t *testing.T) {
-		st := MustOpenStore(t, time.Now)
+		st := storetest.MustOpenFor(t, mustConfig(t), time.Now)
 		stress(t, st, st)
 	})
 	t.Run("postgres", func(t *testing.T) {

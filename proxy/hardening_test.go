@@ -14,6 +14,7 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
+	"github.com/veilhq/veil/internal/storetest"
 	"github.com/veilhq/veil/proxy"
 )
 
@@ -22,7 +23,7 @@ import (
 func newClosableServer(tb testing.TB, now time.Time) (*httptest.Server, *audit.Store, *proxy.Server) {
 	tb.Helper()
 	clock := func() time.Time { return now }
-	st := MustOpenStore(tb, clock)
+	st := storetest.MustOpenFor(tb, mustConfig(tb), clock)
 	srv := proxy.NewServer(mustConfig(tb), st)
 	srv.Now = clock
 	h, err := srv.Handler()
@@ -226,7 +227,7 @@ func TestHook_ManyKeysBoundedAudit(t *testing.T) {
 // token without "Bearer ", is refused.
 func TestAdmin_TokenExact(t *testing.T) {
 	clock := func() time.Time { return time.Now() }
-	st := MustOpenStore(t, clock)
+	st := storetest.MustOpenFor(t, mustConfig(t), clock)
 	srv := proxy.NewServer(mustConfig(t), st)
 	srv.Admin = st
 	h, err := srv.Handler()

@@ -45,16 +45,6 @@ sources:
     hmac: {header: X-Signature, prefix: "sha256=", encoding: base64}
 `
 
-// MustOpenStore opens a real SQLite store in a temp dir with the test
-// config's keys, closed at cleanup.
-func MustOpenStore(tb testing.TB, now func() time.Time) *audit.Store {
-	tb.Helper()
-	cfg := mustConfig(tb)
-	vault, _ := veil.DecodeKey(cfg.Keys.Vault)
-	ps, _ := veil.DecodeKey(cfg.Keys.Pseudonym)
-	return storetest.MustOpenStore(tb, "", vault, ps, now)
-}
-
 func mustConfig(tb testing.TB) *veil.Config {
 	tb.Helper()
 	cfg, err := veil.ParseConfig([]byte(testConfig), func(string) (string, bool) { return "", false }, ats.Vendors())
@@ -68,7 +58,7 @@ func mustConfig(tb testing.TB) *veil.Config {
 func newTestServer(tb testing.TB, now time.Time) (*httptest.Server, *audit.Store) {
 	tb.Helper()
 	clock := func() time.Time { return now }
-	st := MustOpenStore(tb, clock)
+	st := storetest.MustOpenFor(tb, mustConfig(tb), clock)
 	srv := proxy.NewServer(mustConfig(tb), st)
 	srv.Now = clock
 	h, err := srv.Handler()

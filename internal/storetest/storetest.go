@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/audit"
 )
 
@@ -16,6 +17,13 @@ import (
 func MustOpenPostgres(tb testing.TB, dsn string, vault, pseudonym []byte, now func() time.Time) *audit.Store {
 	tb.Helper()
 	return mustOpen(tb, audit.NewPostgresStore(dsn, vault, pseudonym), now)
+}
+
+// MustOpenFor opens a real SQLite store in a temp dir with the keys of
+// cfg (a test's config) and the clock (nil: time.Now), closed at cleanup.
+func MustOpenFor(tb testing.TB, cfg *veil.Config, now func() time.Time) *audit.Store {
+	tb.Helper()
+	return MustOpenStore(tb, "", cfg.Keys.VaultKey(), cfg.Keys.PseudonymKey(), now)
 }
 
 // MustOpenStore opens a real SQLite store at path (a file in a temp dir
