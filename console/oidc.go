@@ -61,8 +61,12 @@ func (o *OIDC) client() *http.Client {
 	if o.Client != nil {
 		return o.Client
 	}
-	return &http.Client{Timeout: 10 * time.Second}
+	return defaultOIDCClient
 }
+
+// defaultOIDCClient is OIDC's client when none is set: one, so its
+// connections to the provider are reused.
+var defaultOIDCClient = &http.Client{Timeout: 10 * time.Second}
 
 // discover returns the provider, reading its discovery document the first
 // time (a provider down at start does not stop the console).
