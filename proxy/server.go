@@ -115,7 +115,7 @@ type Server struct {
 	router        *http.ServeMux
 	ln            *connLimiter
 	srv           *http.Server
-	stop          context.CancelFunc
+	stop          chan struct{} // closed by Close: the rejections flusher ends
 	wg            sync.WaitGroup
 }
 
@@ -171,8 +171,7 @@ func (s *Server) Open() error {
 		ConnState:         s.ln.connState,
 		ErrorLog:          slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stop = cancel
+	s.stop = make(chan struct{})
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
@@ -186,7 +185,7 @@ func (s *Server) Open() error {
 		defer t.Stop()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-s.stop:
 				return
 			case <-t.C:
 				s.rejections.Flush(s.Now(), false)
@@ -346,7 +345,7 @@ func (s *Server) Close(ctx context.Context) error {
 	var err error
 	if s.srv != nil {
 		err = s.srv.Shutdown(ctx)
-		s.stop()
+		close(s.stop)
 		s.wg.Wait()
 	}
 	if s.Now != nil {
