@@ -263,6 +263,10 @@ func (d *Deliverer) run(ctx context.Context) {
 
 // stats updates the queue gauges and warns when the oldest waiting
 // delivery nears the age at which retention gives it up.
+// statsTimeout bounds the queue figures' read: a store that stops
+// answering costs the dispatcher a missed update, not its loop.
+const statsTimeout = 10 * time.Second
+
 func (d *Deliverer) stats(ctx context.Context, lastWarn *time.Time) {
 	for name, st := range d.dests {
 		concurrencyLimit.WithLabelValues(name).Set(float64(st.limit.current()))
@@ -272,7 +276,9 @@ func (d *Deliverer) stats(ctx context.Context, lastWarn *time.Time) {
 		}
 		breakerOpen.WithLabelValues(name).Set(open)
 	}
-	qs, err := d.store.QueueStats(ctx)
+	sctx, cancel := context.WithTimeout(ctx, statsTimeout)
+	qs, err := d.store.QueueStats(sctx)
+	cancel()
 	if err != nil {
 		return
 	}
