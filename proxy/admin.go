@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -23,17 +24,36 @@ type AdminStore interface {
 	Purge(ctx context.Context, now time.Time, payloadTTL, auditTTL time.Duration, dryRun bool) (veil.PurgeResult, error)
 }
 
+// adminAPI serves the admin API: deliveries, replays, the export,
+// retention, policy reloads, the review queue, recovery and the subject
+// routes, each a translation into a gateway call (or the store's, for
+// what is only a read).
+type adminAPI struct {
+	cfg       *veil.Config
+	Logger    *slog.Logger
+	Now       func() time.Time
+	store     EventStore
+	Admin     AdminStore
+	Pipeline  *gateway.Pipeline
+	Reviews   *gateway.Review
+	Recovery  *gateway.Recovery
+	Subjects  *gateway.Subjects
+	Reload    func(ctx context.Context, actor string) error
+	Deliverer Notifier
+	GivenUp   func(byDestination map[string]int64)
+}
+
 // handleReviewList lists the deliveries held for review, with their
 // minimised bodies, categories and approvals so far: GET
 // /v1/review[?limit=N] (reviewers).
-func (s *Server) handleReviewList(w http.ResponseWriter, r *http.Request) {
+func (a *adminAPI) handleReviewList(w http.ResponseWriter, r *http.Request) {
 	limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
 	if limit <= 0 || limit > 1000 {
 		limit = 100
 	}
-	held, n, err := s.Reviews.Queue(r.Context(), limit, true)
+	held, n, err := a.Reviews.Queue(r.Context(), limit, true)
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	out := make([]heldJSON, 0, len(held))
@@ -45,10 +65,10 @@ func (s *Server) handleReviewList(w http.ResponseWriter, r *http.Request) {
 
 // handleReviewOne answers GET /v1/review/{id}: one held delivery as the
 // list shows it (reviewers); 404 when it is not waiting for review.
-func (s *Server) handleReviewOne(w http.ResponseWriter, r *http.Request) {
-	h, err := s.Reviews.One(r.Context(), r.PathValue("id"))
+func (a *adminAPI) handleReviewOne(w http.ResponseWriter, r *http.Request) {
+	h, err := a.Reviews.One(r.Context(), r.PathValue("id"))
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toHeldJSON(h))
@@ -76,9 +96,9 @@ func toHeldJSON(h gateway.Held) heldJSON {
 
 // handleReviewDecide answers POST /v1/review/{id}/approve and
 // /v1/review/{id}/reject (body {"reason": "…"}, optional).
-func (s *Server) handleReviewDecide(w http.ResponseWriter, r *http.Request) {
+func (a *adminAPI) handleReviewDecide(w http.ResponseWriter, r *http.Request) {
 	if v := r.PathValue("verb"); v != "approve" && v != "reject" {
-		writeError(w, r, s.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))
+		writeError(w, r, a.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))
 		return
 	}
 	var in struct {
@@ -86,13 +106,13 @@ func (s *Server) handleReviewDecide(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength != 0 {
 		if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&in); err != nil {
-			writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "The body must be JSON: {\"reason\": \"…\"}."))
+			writeError(w, r, a.Logger, veil.Errorf(veil.EINVALID, "The body must be JSON: {\"reason\": \"…\"}."))
 			return
 		}
 	}
-	d, err := s.Reviews.Decide(r.Context(), r.PathValue("id"), r.PathValue("verb") == "approve", actor(r), in.Reason)
+	d, err := a.Reviews.Decide(r.Context(), r.PathValue("id"), r.PathValue("verb") == "approve", actor(r), in.Reason)
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toJSON(d))
@@ -101,37 +121,37 @@ func (s *Server) handleReviewDecide(w http.ResponseWriter, r *http.Request) {
 // handlePurge applies retention now, in the server's own small
 // transactions, so `veil audit purge` never competes with it for the
 // database: POST /v1/retention/purge[?dry_run=true].
-func (s *Server) handlePurge(w http.ResponseWriter, r *http.Request) {
+func (a *adminAPI) handlePurge(w http.ResponseWriter, r *http.Request) {
 	dry := r.URL.Query().Get("dry_run") == "true"
 	// A purge runs to its end even if the caller leaves: each of its
 	// transactions commits on its own, and what it gave up is counted.
-	res, err := s.Admin.Purge(context.WithoutCancel(r.Context()), s.Now(), time.Duration(s.cfg.Retention.Payload),
-		time.Duration(s.cfg.Retention.Audit), dry)
-	if !dry && s.GivenUp != nil {
-		s.GivenUp(res.Expired)
+	res, err := a.Admin.Purge(context.WithoutCancel(r.Context()), a.Now(), time.Duration(a.cfg.Retention.Payload),
+		time.Duration(a.cfg.Retention.Audit), dry)
+	if !dry && a.GivenUp != nil {
+		a.GivenUp(res.Expired)
 	}
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
 }
 
 // handleExport streams the audit log as csv or jsonl.
-func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
+func (a *adminAPI) handleExport(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	format := q.Get("format")
 	if format == "" {
 		format = "jsonl"
 	}
 	if format != "csv" && format != "jsonl" {
-		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "format must be csv or jsonl."))
+		writeError(w, r, a.Logger, veil.Errorf(veil.EINVALID, "format must be csv or jsonl."))
 		return
 	}
 	f := veil.AuditFilter{Destinations: splitList(q.Get("destination")), Actions: splitList(q.Get("action")),
 		Actors: splitList(q.Get("actor")), EventID: q.Get("event")}
-	if err := s.checkFilter(f); err != nil {
-		writeError(w, r, s.Logger, err)
+	if err := a.checkFilter(f); err != nil {
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	var err error
@@ -139,22 +159,22 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		f.Until, err = veil.ParseTime("until", q.Get("until"))
 	}
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	if v := q.Get("subject"); v != "" {
 		// A person's rows: those of every reference linked to her.
-		if s.Subjects == nil {
-			writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "Subjects are not served here."))
+		if a.Subjects == nil {
+			writeError(w, r, a.Logger, veil.Errorf(veil.EINVALID, "Subjects are not served here."))
 			return
 		}
-		if err := s.Subjects.Check(v); err != nil {
-			writeError(w, r, s.Logger, err)
+		if err := a.Subjects.Check(v); err != nil {
+			writeError(w, r, a.Logger, err)
 			return
 		}
-		_, refs, err := s.Subjects.Store.Person(r.Context(), v)
+		_, refs, err := a.Subjects.Store.Person(r.Context(), v)
 		if err != nil {
-			writeError(w, r, s.Logger, err)
+			writeError(w, r, a.Logger, err)
 			return
 		}
 		f.Subjects = refs
@@ -162,10 +182,10 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	ct := map[string]string{"csv": "text/csv", "jsonl": "application/x-ndjson"}[format]
 	w.Header().Set("Content-Type", ct)
 	w.Header().Set("Content-Disposition", "attachment; filename=veil-audit."+format)
-	s.store.Record(veil.ExportRow(actor(r), format, f))
-	if err := s.Admin.WriteExport(r.Context(), w, format, f); err != nil {
+	a.store.Record(veil.ExportRow(actor(r), format, f))
+	if err := a.Admin.WriteExport(r.Context(), w, format, f); err != nil {
 		// Headers are gone; the truncated body is the signal, and the log says why.
-		s.Logger.Error("audit export", "err", err)
+		a.Logger.Error("audit export", "err", err)
 	}
 }
 
@@ -182,15 +202,15 @@ func splitList(v string) []string {
 
 // checkFilter refuses unknown actions and destinations: a typo must not
 // silently export nothing.
-func (s *Server) checkFilter(f veil.AuditFilter) error {
-	for _, a := range f.Actions {
-		if !slices.Contains(veil.AuditActions, a) {
-			return veil.Errorf(veil.EINVALID, "Unknown action %q; actions are %s.", ats.Label(a), strings.Join(veil.AuditActions, ", "))
+func (a *adminAPI) checkFilter(f veil.AuditFilter) error {
+	for _, act := range f.Actions {
+		if !slices.Contains(veil.AuditActions, act) {
+			return veil.Errorf(veil.EINVALID, "Unknown action %q; actions are %s.", ats.Label(act), strings.Join(veil.AuditActions, ", "))
 		}
 	}
 	for _, d := range f.Destinations {
-		if s.cfg.Destination(d) == nil {
-			return veil.Errorf(veil.EINVALID, "Unknown destination %q; destinations are %s.", ats.Label(d), strings.Join(s.cfg.DestinationNames(), ", "))
+		if a.cfg.Destination(d) == nil {
+			return veil.Errorf(veil.EINVALID, "Unknown destination %q; destinations are %s.", ats.Label(d), strings.Join(a.cfg.DestinationNames(), ", "))
 		}
 	}
 	return nil
@@ -218,29 +238,29 @@ func toJSON(d *veil.Delivery) deliveryJSON {
 // handleDeliveryList answers GET /v1/deliveries: the dead-letter inbox
 // with its filters for ?status=dead (with Recovery), deliveries by status
 // otherwise (with Admin).
-func (s *Server) handleDeliveryList(w http.ResponseWriter, r *http.Request) {
+func (a *adminAPI) handleDeliveryList(w http.ResponseWriter, r *http.Request) {
 	switch {
-	case r.URL.Query().Get("status") == veil.DeliveryDead && s.Recovery != nil:
-		s.handleDead(w, r)
-	case s.Admin != nil:
-		s.handleDeliveries(w, r)
+	case r.URL.Query().Get("status") == veil.DeliveryDead && a.Recovery != nil:
+		a.handleDead(w, r)
+	case a.Admin != nil:
+		a.handleDeliveries(w, r)
 	default:
-		writeError(w, r, s.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))
+		writeError(w, r, a.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))
 	}
 }
 
-func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request) {
+func (a *adminAPI) handleDeliveries(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
 	switch status {
 	case "", veil.DeliveryPending, veil.DeliverySending, veil.DeliveryDelivered, veil.DeliveryDead, veil.DeliveryFiltered,
 		veil.DeliveryBlocked, veil.DeliveryHeld, veil.DeliveryRejected:
 	default:
-		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "Unknown status; use pending, sending, delivered, dead, filtered, blocked, held or rejected."))
+		writeError(w, r, a.Logger, veil.Errorf(veil.EINVALID, "Unknown status; use pending, sending, delivered, dead, filtered, blocked, held or rejected."))
 		return
 	}
-	ds, err := s.Admin.Deliveries(r.Context(), status, 1000)
+	ds, err := a.Admin.Deliveries(r.Context(), status, 1000)
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	out := make([]deliveryJSON, 0, len(ds))
@@ -252,10 +272,10 @@ func (s *Server) handleDeliveries(w http.ResponseWriter, r *http.Request) {
 
 // handleReplay re-runs the current policy on the stored payload of a dead
 // delivery and queues it again under the same id.
-func (s *Server) handleReplay(w http.ResponseWriter, r *http.Request) {
-	d, err := s.Pipeline.Replay(r.Context(), r.PathValue("id"), actor(r))
+func (a *adminAPI) handleReplay(w http.ResponseWriter, r *http.Request) {
+	d, err := a.Pipeline.Replay(r.Context(), r.PathValue("id"), actor(r))
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, toJSON(d))

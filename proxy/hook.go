@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/veilhq/veil"
+	"github.com/veilhq/veil/gateway"
 	"github.com/veilhq/veil/redact"
 )
 
@@ -23,6 +26,46 @@ var (
 		Name: "veil_events_rejected_total", Help: "Webhooks rejected, by source and reason (the error code).",
 	}, []string{"source", "reason"})
 )
+
+// hookAPI serves POST /hooks/{source}: what HTTP needs of a webhook
+// (bounded bodies and requests, the answer), the rest is the pipeline's.
+type hookAPI struct {
+	cfg      *veil.Config
+	Logger   *slog.Logger
+	Now      func() time.Time
+	Pipeline *gateway.Pipeline
+	// rejections aggregates the minute's rejected requests (the server
+	// writes them).
+	rejections *rejections
+	// admit bounds the values being indexed at once (admitBudget); slots
+	// bounds the hook requests in progress, leaving connections for health
+	// checks, metrics and the admin API.
+	admit       *semaphore.Weighted
+	admitBudget int64
+	bodies      *semaphore.Weighted // bytes of webhook bodies held, bodyBudget
+	slots       chan struct{}
+}
+
+// limitHooks answers 503 when as many hook requests are in progress as
+// their share of max_connections allows: the ATS retries, and the rest of
+// the connections stay free for health checks, metrics and the admin API.
+func (h *hookAPI) limitHooks(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case h.slots <- struct{}{}:
+			defer func() { <-h.slots }()
+			next(w, r)
+		default:
+			name := r.PathValue("source")
+			if src, _ := h.Pipeline.Source(name); src == nil {
+				name = ""
+			}
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Connection", "close") // and do not wait for its body
+			h.reject(w, r, name, veil.Errorf(veil.EUNAVAILABLE, "Too many webhooks in progress; retry later."))
+		}
+	}
+}
 
 // hookResponse is the body of a 200 from POST /hooks/{source}.
 type hookResponse struct {
@@ -41,12 +84,12 @@ const bodyWaitTimeout = 10 * time.Second
 // handleHook receives one webhook: verify the signature over the raw
 // bytes, validate the JSON, decide for each destination, commit, then
 // answer 200. Nothing is answered 200 before the commit that holds it.
-func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
+func (h *hookAPI) handleHook(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("source")
-	src, sch := s.Pipeline.Source(name)
+	src, sch := h.Pipeline.Source(name)
 	if sch == nil {
 		// The path is the sender's text: it goes into neither label nor log.
-		s.reject(w, r, "", veil.Errorf(veil.EUNKNOWNSOURCE, "No source is configured under this name."))
+		h.reject(w, r, "", veil.Errorf(veil.EUNKNOWNSOURCE, "No source is configured under this name."))
 		return
 	}
 	if src.Vendor == veil.VendorSmartRecruiters && r.Header.Get("X-Hook-Secret") != "" {
@@ -57,52 +100,52 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	}
 	// Bodies held in memory are bounded in bytes, whatever the number of
 	// connections: a request waits for room before it reads.
-	held := s.cfg.MaxBodyBytes
+	held := h.cfg.MaxBodyBytes
 	if r.ContentLength >= 0 && r.ContentLength < held {
 		held = r.ContentLength
 	}
 	waitCtx, cancel := context.WithTimeout(r.Context(), bodyWaitTimeout)
-	err := s.bodies.Acquire(waitCtx, held)
+	err := h.bodies.Acquire(waitCtx, held)
 	cancel()
 	if err != nil {
 		w.Header().Set("Retry-After", "1")
-		s.reject(w, r, name, veil.Errorf(veil.EUNAVAILABLE, "Too many webhook bodies in progress; retry later."))
+		h.reject(w, r, name, veil.Errorf(veil.EUNAVAILABLE, "Too many webhook bodies in progress; retry later."))
 		return
 	}
-	defer s.bodies.Release(held)
-	body, err := s.readBody(w, r)
+	defer h.bodies.Release(held)
+	body, err := h.readBody(w, r)
 	if err != nil {
-		s.reject(w, r, name, err)
+		h.reject(w, r, name, err)
 		return
 	}
-	now := s.Now()
+	now := h.Now()
 	if err := sch.Verify(r.Header, body, now); err != nil {
-		s.reject(w, r, name, err)
+		h.reject(w, r, name, err)
 		return
 	}
-	values, err := redact.Validate(body, s.cfg.MaxDepth)
+	values, err := redact.Validate(body, h.cfg.MaxDepth)
 	if err != nil {
-		s.reject(w, r, name, veil.Errorf(veil.EMALFORMED, "%s", err.Error()))
+		h.reject(w, r, name, veil.Errorf(veil.EMALFORMED, "%s", err.Error()))
 		return
 	}
 	// Indexing costs memory in proportion to the values in the body, not
 	// to its bytes: admit bodies by their count, so that many large,
 	// flat bodies at once wait instead of exhausting memory.
-	weight := min(int64(values), s.admitBudget)
-	if err := s.admit.Acquire(r.Context(), weight); err != nil {
-		s.reject(w, r, name, veil.Errorf(veil.EUNAVAILABLE, "The request was cancelled while waiting; retry later."))
+	weight := min(int64(values), h.admitBudget)
+	if err := h.admit.Acquire(r.Context(), weight); err != nil {
+		h.reject(w, r, name, veil.Errorf(veil.EUNAVAILABLE, "The request was cancelled while waiting; retry later."))
 		return
 	}
-	defer s.admit.Release(weight)
+	defer h.admit.Release(weight)
 	doc, err := redact.ParseValidated(body, values)
 	if err != nil {
-		s.reject(w, r, name, veil.Errorf(veil.EMALFORMED, "The body is not a JSON object."))
+		h.reject(w, r, name, veil.Errorf(veil.EMALFORMED, "The body is not a JSON object."))
 		return
 	}
-	id, dup, err := s.Pipeline.Ingest(r.Context(), name, r.Header, body, doc, now)
+	id, dup, err := h.Pipeline.Ingest(r.Context(), name, r.Header, body, doc, now)
 	if err != nil {
 		eventsRejected.WithLabelValues(name, veil.EUNAVAILABLE).Inc()
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, h.Logger, err)
 		return
 	}
 	outcome := "accepted"
@@ -120,8 +163,8 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 // connection, so the sender would see a network error and retry instead
 // of a permanent 413. A body larger still is answered at once and the
 // connection closed: what it costs the sender to find out is its own.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	limit := s.cfg.MaxBodyBytes
+func (h *hookAPI) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := h.cfg.MaxBodyBytes
 	drain := max(drainBytes, 4*limit)
 	tooLarge := veil.Errorf(veil.ETOOLARGE, "The body is larger than the limit of %d bytes.", limit)
 	if r.ContentLength > limit+drain {
@@ -151,14 +194,14 @@ const drainBytes = 4 << 20
 
 // reject answers err, counts it, and adds it to the minute's aggregated
 // rejected audit row for its source and reason.
-func (s *Server) reject(w http.ResponseWriter, r *http.Request, source string, err error) {
+func (h *hookAPI) reject(w http.ResponseWriter, r *http.Request, source string, err error) {
 	code := veil.ErrorCode(err)
 	label := source
 	if label == "" {
 		label = "unknown"
 	}
 	eventsRejected.WithLabelValues(label, code).Inc()
-	s.Logger.Debug("webhook rejected", "source", label, "reason", code)
-	s.rejections.add(source, code, s.Now())
-	writeError(w, r, s.Logger, err)
+	h.Logger.Debug("webhook rejected", "source", label, "reason", code)
+	h.rejections.add(source, code, h.Now())
+	writeError(w, r, h.Logger, err)
 }

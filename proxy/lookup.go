@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,12 +14,24 @@ import (
 
 	"github.com/veilhq/veil"
 	"github.com/veilhq/veil/auth"
+	"github.com/veilhq/veil/gateway"
 )
 
 // ConsumerKeys says which consumer a lookup key belongs to; audit.Store
 // implements it.
 type ConsumerKeys interface {
 	Authenticate(ctx context.Context, key string) (*veil.Consumer, error)
+}
+
+// lookupAPI serves GET /v1/events/{id}/record: the consumer's key and
+// stated purpose checked here, the rest is the gateway's Lookup.
+type lookupAPI struct {
+	Logger    *slog.Logger
+	Now       func() time.Time
+	Guard     *auth.Guard
+	Lookup    *gateway.Lookup
+	Consumers ConsumerKeys
+	limiter   *limiter
 }
 
 // limiter is a token bucket per consumer (x/time/rate), on the server's
@@ -53,47 +66,47 @@ func (l *limiter) allow(name string, now time.Time) (bool, time.Duration) {
 // handleRecord serves GET /v1/events/{id}/record: the record minimised by
 // the lookup policy for the consumer's key and stated purpose. Every answer
 // is audited (lookup or lookup_denied) before it is sent.
-func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
+func (l *lookupAPI) handleRecord(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	// A request without a valid key names no consumer: it is throttled per
 	// address and counted in the minute's auth_failed row, not given a
 	// lookup_denied row of its own, so guessing keys cannot grow the log.
 	addr := auth.Address(r)
-	if wait := s.Guard.Wait(auth.SurfaceLookup, addr, ""); wait > 0 {
+	if wait := l.Guard.Wait(auth.SurfaceLookup, addr, ""); wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		writeError(w, r, s.Logger, veil.Errorf(veil.ERATELIMITED, "Too many failed attempts from this address; retry in %d s.", int(wait.Seconds())+1))
+		writeError(w, r, l.Logger, veil.Errorf(veil.ERATELIMITED, "Too many failed attempts from this address; retry in %d l.", int(wait.Seconds())+1))
 		return
 	}
 	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || key == "" {
-		s.Guard.Failed(auth.SurfaceLookup, auth.ReasonInvalid, addr, "")
-		writeError(w, r, s.Logger, veil.Errorf(veil.EUNAUTHORIZED, "A consumer key is required as Authorization: Bearer <key>."))
+		l.Guard.Failed(auth.SurfaceLookup, auth.ReasonInvalid, addr, "")
+		writeError(w, r, l.Logger, veil.Errorf(veil.EUNAUTHORIZED, "A consumer key is required as Authorization: Bearer <key>."))
 		return
 	}
-	c, err := s.Consumers.Authenticate(ctx, key)
+	c, err := l.Consumers.Authenticate(ctx, key)
 	if veil.ErrorCode(err) == veil.EUNAUTHORIZED {
 		// The key itself is never written anywhere.
-		s.Guard.Failed(auth.SurfaceLookup, auth.ReasonInvalid, addr, "")
-		writeError(w, r, s.Logger, err)
+		l.Guard.Failed(auth.SurfaceLookup, auth.ReasonInvalid, addr, "")
+		writeError(w, r, l.Logger, err)
 		return
 	} else if err != nil {
-		s.denied(w, r, "", "", id, err)
+		l.denied(w, r, "", "", id, err)
 		return
 	}
 	purpose := r.Header.Get("Veil-Purpose")
-	if ok, wait := s.limiter.allow(c.Name, s.Now()); !ok {
+	if ok, wait := l.limiter.allow(c.Name, l.Now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.ERATELIMITED, "Too many lookups; retry later."))
+		l.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.ERATELIMITED, "Too many lookups; retry later."))
 		return
 	}
 	if purpose == "" || !slices.Contains(c.Purposes, purpose) {
-		s.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The purpose is missing or not granted to this consumer (Veil-Purpose)."))
+		l.denied(w, r, c.Name, purpose, id, veil.Errorf(veil.EFORBIDDEN, "The purpose is missing or not granted to this consumer (Veil-Purpose)."))
 		return
 	}
-	e, body, err := s.Lookup.Record(ctx, c, purpose, id)
+	e, body, err := l.Lookup.Record(ctx, c, purpose, id)
 	if err != nil {
-		s.denied(w, r, c.Name, purpose, id, err)
+		l.denied(w, r, c.Name, purpose, id, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -104,9 +117,9 @@ func (s *Server) handleRecord(w http.ResponseWriter, r *http.Request) {
 }
 
 // denied audits a refused lookup and answers it.
-func (s *Server) denied(w http.ResponseWriter, r *http.Request, consumer, purpose, id string, err error) {
-	if aerr := s.Lookup.Denied(r.Context(), consumer, purpose, id, err); aerr != nil {
-		s.Logger.Error("audit lookup_denied", "err", aerr)
+func (l *lookupAPI) denied(w http.ResponseWriter, r *http.Request, consumer, purpose, id string, err error) {
+	if aerr := l.Lookup.Denied(r.Context(), consumer, purpose, id, err); aerr != nil {
+		l.Logger.Error("audit lookup_denied", "err", aerr)
 	}
-	writeError(w, r, s.Logger, err)
+	writeError(w, r, l.Logger, err)
 }

@@ -14,19 +14,19 @@ import (
 // handleDead lists dead deliveries: GET /v1/deliveries?status=dead with
 // the filter of DeadQuery; limit (default and at most 1000) per page,
 // older pages through "older".
-func (s *Server) handleDead(w http.ResponseWriter, r *http.Request) {
+func (a *adminAPI) handleDead(w http.ResponseWriter, r *http.Request) {
 	q, err := gateway.ParseDeadQuery(r.URL.Query())
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	q.Limit = 1000
 	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n > 0 && n < q.Limit {
 		q.Limit = n
 	}
-	page, err := s.Recovery.Dead(r.Context(), q)
+	page, err := a.Recovery.Dead(r.Context(), q)
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	type dead struct {
@@ -45,7 +45,7 @@ func (s *Server) handleDead(w http.ResponseWriter, r *http.Request) {
 
 // handleReplayMatching replays every dead delivery a filter matches:
 // POST /v1/deliveries/replay with the filter as a JSON object.
-func (s *Server) handleReplayMatching(w http.ResponseWriter, r *http.Request) {
+func (a *adminAPI) handleReplayMatching(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Destination string `json:"destination"`
 		Reason      string `json:"reason"`
@@ -54,7 +54,7 @@ func (s *Server) handleReplayMatching(w http.ResponseWriter, r *http.Request) {
 		Until       string `json:"until"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&in); err != nil {
-		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, `The body must be a JSON filter: {"destination", "reason", "http_status", "since", "until"}; {} replays every dead delivery.`))
+		writeError(w, r, a.Logger, veil.Errorf(veil.EINVALID, `The body must be a JSON filter: {"destination", "reason", "http_status", "since", "until"}; {} replays every dead delivery.`))
 		return
 	}
 	v := url.Values{"destination": {in.Destination}, "reason": {in.Reason}, "since": {in.Since}, "until": {in.Until}}
@@ -63,22 +63,22 @@ func (s *Server) handleReplayMatching(w http.ResponseWriter, r *http.Request) {
 	}
 	q, err := gateway.ParseDeadQuery(v)
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
-	res, err := s.Recovery.ReplayMatching(r.Context(), q, actor(r))
+	res, err := a.Recovery.ReplayMatching(r.Context(), q, actor(r))
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
 }
 
 // handleDestinations lists the destinations and their pauses.
-func (s *Server) handleDestinations(w http.ResponseWriter, r *http.Request) {
-	ds, err := s.Recovery.Destinations(r.Context())
+func (a *adminAPI) handleDestinations(w http.ResponseWriter, r *http.Request) {
+	ds, err := a.Recovery.Destinations(r.Context())
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string][]gateway.Destination{"destinations": ds})
@@ -86,9 +86,9 @@ func (s *Server) handleDestinations(w http.ResponseWriter, r *http.Request) {
 
 // handlePause pauses (POST …/pause with {"reason"}) or resumes (POST
 // …/resume) a destination.
-func (s *Server) handlePause(w http.ResponseWriter, r *http.Request) {
+func (a *adminAPI) handlePause(w http.ResponseWriter, r *http.Request) {
 	if v := r.PathValue("verb"); v != "pause" && v != "resume" {
-		writeError(w, r, s.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))
+		writeError(w, r, a.Logger, veil.Errorf(veil.ENOTFOUND, "No such route."))
 		return
 	}
 	name := r.PathValue("name")
@@ -98,15 +98,15 @@ func (s *Server) handlePause(w http.ResponseWriter, r *http.Request) {
 			Reason string `json:"reason"`
 		}
 		if json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&in) != nil {
-			writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, `The body must be JSON: {"reason": "…"}.`))
+			writeError(w, r, a.Logger, veil.Errorf(veil.EINVALID, `The body must be JSON: {"reason": "…"}.`))
 			return
 		}
-		err = s.Recovery.Pause(r.Context(), name, actor(r), in.Reason)
+		err = a.Recovery.Pause(r.Context(), name, actor(r), in.Reason)
 	} else {
-		err = s.Recovery.Resume(r.Context(), name, actor(r))
+		err = a.Recovery.Resume(r.Context(), name, actor(r))
 	}
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"destination": name, "paused": r.PathValue("verb") == "pause"})

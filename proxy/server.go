@@ -8,16 +8,12 @@ package proxy
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -96,27 +92,14 @@ type Server struct {
 	// break-glass tokens work.
 	Tokens TokenStore
 
-	cfg     *veil.Config
-	store   EventStore
-	limiter limiter
-	// admit bounds the values being indexed at once (admitBudget); hooks
-	// bounds the hook requests in progress, leaving connections for health
-	// checks, metrics and the admin API.
-	admit       *semaphore.Weighted
-	admitBudget int64
-	bodies      *semaphore.Weighted // bytes of webhook bodies held, bodyBudget
-	hooks       chan struct{}
-	rejections  rejections
-	// tokenKey keys the digests tokens are compared by.
-	tokenKey    []byte
-	adminDigest []byte
-	// auditorDigest is the auditor token's digest, nil without one.
-	auditorDigest []byte
-	router        *http.ServeMux
-	ln            *connLimiter
-	srv           *http.Server
-	stop          chan struct{} // closed by Close: the rejections flusher ends
-	wg            sync.WaitGroup
+	cfg        *veil.Config
+	store      EventStore
+	rejections rejections
+	router     *http.ServeMux
+	ln         *connLimiter
+	srv        *http.Server
+	stop       chan struct{} // closed by Close: the rejections flusher ends
+	wg         sync.WaitGroup
 }
 
 // Routes adds its routes to the server's; console.Console implements it.
@@ -210,24 +193,21 @@ func (s *Server) init() error {
 		}
 		s.Pipeline = p
 	}
-	s.admitBudget = admitBudget
-	s.admit = semaphore.NewWeighted(s.admitBudget)
-	s.bodies = semaphore.NewWeighted(max(bodyBudget, s.cfg.MaxBodyBytes))
-	// Keep a quarter of the connections (up to 64) for everything but hooks.
-	s.hooks = make(chan struct{}, max(1, s.cfg.MaxConnections-min(64, s.cfg.MaxConnections/4)))
 	s.rejections.Record = s.store.Record
 	if s.Guard == nil {
 		s.Guard = auth.NewGuard()
 		s.Guard.Now, s.Guard.Logger, s.Guard.Record = s.Now, s.Logger, s.store.Record
 	}
-	s.tokenKey = make([]byte, 32)
-	rand.Read(s.tokenKey)
-	s.adminDigest = s.tokenDigest(s.cfg.AdminToken)
-	if s.cfg.AuditorToken != "" {
-		s.auditorDigest = s.tokenDigest(s.cfg.AuditorToken)
-	}
+	g := newGate(s.cfg, s.Tokens, s.Guard, s.Logger)
+	h := &hookAPI{cfg: s.cfg, Logger: s.Logger, Now: s.Now, Pipeline: s.Pipeline, rejections: &s.rejections,
+		admitBudget: admitBudget, admit: semaphore.NewWeighted(admitBudget),
+		bodies: semaphore.NewWeighted(max(bodyBudget, s.cfg.MaxBodyBytes)),
+		// Keep a quarter of the connections (up to 64) for everything but hooks.
+		slots: make(chan struct{}, max(1, s.cfg.MaxConnections-min(64, s.cfg.MaxConnections/4)))}
+	a := &adminAPI{cfg: s.cfg, Logger: s.Logger, Now: s.Now, store: s.store, Admin: s.Admin, Pipeline: s.Pipeline,
+		Reviews: s.Reviews, Recovery: s.Recovery, Subjects: s.Subjects, Reload: s.Reload, Deliverer: s.Deliverer, GivenUp: s.GivenUp}
 	m := http.NewServeMux()
-	m.HandleFunc("POST /hooks/{source}", s.limitHooks(s.handleHook))
+	m.HandleFunc("POST /hooks/{source}", h.limitHooks(h.handleHook))
 	if s.Console != nil {
 		s.Console.Routes(m)
 	}
@@ -238,35 +218,36 @@ func (s *Server) init() error {
 		if s.LookupRate <= 0 {
 			s.LookupRate, s.LookupBurst = 50, 100
 		}
-		s.limiter = limiter{rate: s.LookupRate, burst: max(1, s.LookupBurst)}
-		m.HandleFunc("GET /v1/events/{id}/record", s.handleRecord)
+		l := &lookupAPI{Logger: s.Logger, Now: s.Now, Guard: s.Guard, Lookup: s.Lookup, Consumers: s.Consumers,
+			limiter: &limiter{rate: s.LookupRate, burst: max(1, s.LookupBurst)}}
+		m.HandleFunc("GET /v1/events/{id}/record", l.handleRecord)
 	}
 	if s.Admin != nil || s.Recovery != nil {
-		m.HandleFunc("GET /v1/deliveries", s.require(s.handleDeliveryList, veil.RoleAdmin))
+		m.HandleFunc("GET /v1/deliveries", g.require(a.handleDeliveryList, veil.RoleAdmin))
 	}
 	if s.Recovery != nil {
-		m.HandleFunc("POST /v1/deliveries/replay", s.require(s.handleReplayMatching, veil.RoleAdmin))
-		m.HandleFunc("GET /v1/destinations", s.require(s.handleDestinations, veil.AllRoles...))
-		m.HandleFunc("POST /v1/destinations/{name}/{verb}", s.require(s.handlePause, veil.RoleAdmin))
+		m.HandleFunc("POST /v1/deliveries/replay", g.require(a.handleReplayMatching, veil.RoleAdmin))
+		m.HandleFunc("GET /v1/destinations", g.require(a.handleDestinations, veil.AllRoles...))
+		m.HandleFunc("POST /v1/destinations/{name}/{verb}", g.require(a.handlePause, veil.RoleAdmin))
 	}
 	if s.Admin != nil {
-		m.HandleFunc("POST /v1/deliveries/{id}/replay", s.require(s.handleReplay, veil.RoleAdmin))
-		m.HandleFunc("GET /v1/audit/export", s.require(s.handleExport, veil.RoleAdmin, veil.RolePrivacy, veil.RoleAuditor))
-		m.HandleFunc("POST /v1/retention/purge", s.require(s.handlePurge, veil.RoleAdmin))
+		m.HandleFunc("POST /v1/deliveries/{id}/replay", g.require(a.handleReplay, veil.RoleAdmin))
+		m.HandleFunc("GET /v1/audit/export", g.require(a.handleExport, veil.RoleAdmin, veil.RolePrivacy, veil.RoleAuditor))
+		m.HandleFunc("POST /v1/retention/purge", g.require(a.handlePurge, veil.RoleAdmin))
 	}
 	if s.Reload != nil {
-		m.HandleFunc("POST /v1/policies/reload", s.require(s.handleReload, veil.RoleAdmin))
+		m.HandleFunc("POST /v1/policies/reload", g.require(a.handleReload, veil.RoleAdmin))
 	}
 	if s.Reviews != nil {
-		m.HandleFunc("GET /v1/review", s.require(s.handleReviewList, veil.RoleReviewer))
-		m.HandleFunc("GET /v1/review/{id}", s.require(s.handleReviewOne, veil.RoleReviewer))
-		m.HandleFunc("POST /v1/review/{id}/{verb}", s.require(s.handleReviewDecide, veil.RoleReviewer))
+		m.HandleFunc("GET /v1/review", g.require(a.handleReviewList, veil.RoleReviewer))
+		m.HandleFunc("GET /v1/review/{id}", g.require(a.handleReviewOne, veil.RoleReviewer))
+		m.HandleFunc("POST /v1/review/{id}/{verb}", g.require(a.handleReviewDecide, veil.RoleReviewer))
 	}
 	if s.Subjects != nil {
-		m.HandleFunc("GET /v1/subjects/{ref}/report", s.require(s.handleSubjectReport, veil.RolePrivacy, veil.RoleAuditor))
-		m.HandleFunc("DELETE /v1/subjects/{ref}", s.require(s.handleErase, veil.RolePrivacy))
-		m.HandleFunc("POST /v1/subjects/{ref}/restore", s.require(s.handleRestore, veil.RolePrivacy))
-		m.HandleFunc("GET /v1/receipts/key", s.handleReceiptKey)
+		m.HandleFunc("GET /v1/subjects/{ref}/report", g.require(a.handleSubjectReport, veil.RolePrivacy, veil.RoleAuditor))
+		m.HandleFunc("DELETE /v1/subjects/{ref}", g.require(a.handleErase, veil.RolePrivacy))
+		m.HandleFunc("POST /v1/subjects/{ref}/restore", g.require(a.handleRestore, veil.RolePrivacy))
+		m.HandleFunc("GET /v1/receipts/key", a.handleReceiptKey)
 	}
 	s.router = m
 	return nil
@@ -353,106 +334,6 @@ func (s *Server) Close(ctx context.Context) error {
 		s.Guard.Flush(true)
 	}
 	return err
-}
-
-// limitHooks answers 503 when as many hook requests are in progress as
-// their share of max_connections allows: the ATS retries, and the rest of
-// the connections stay free for health checks, metrics and the admin API.
-func (s *Server) limitHooks(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case s.hooks <- struct{}{}:
-			defer func() { <-s.hooks }()
-			h(w, r)
-		default:
-			name := r.PathValue("source")
-			if src, _ := s.Pipeline.Source(name); src == nil {
-				name = ""
-			}
-			w.Header().Set("Retry-After", "1")
-			w.Header().Set("Connection", "close") // and do not wait for its body
-			s.reject(w, r, name, veil.Errorf(veil.EUNAVAILABLE, "Too many webhooks in progress; retry later."))
-		}
-	}
-}
-
-// tokenDigest is what tokens are compared by: keyed digests of equal
-// length, so the comparison leaks neither content nor length.
-func (s *Server) tokenDigest(token string) []byte {
-	m := hmac.New(sha256.New, s.tokenKey)
-	m.Write([]byte(token))
-	return m.Sum(nil)
-}
-
-// validToken reports whether an Authorization header carries "Bearer "
-// and a token whose digest is one of want (nil entries never match).
-// principal returns who the Authorization header's bearer token acts
-// as: a break-glass token of the config (compared by keyed digest) or a
-// live API token of the store; nil when it is neither.
-func (s *Server) principal(ctx context.Context, authorization string) (*veil.Principal, error) {
-	token, ok := strings.CutPrefix(authorization, "Bearer ")
-	if !ok || token == "" {
-		return nil, nil
-	}
-	d := s.tokenDigest(token)
-	switch {
-	case hmac.Equal(d, s.adminDigest):
-		return veil.BreakGlass(veil.RoleAdmin), nil
-	case s.auditorDigest != nil && hmac.Equal(d, s.auditorDigest):
-		return veil.BreakGlass(veil.RoleAuditor), nil
-	case s.Tokens == nil || !strings.HasPrefix(token, "vt_"):
-		return nil, nil
-	}
-	p, err := s.Tokens.TokenPrincipal(ctx, token)
-	if veil.ErrorCode(err) == veil.EUNAUTHORIZED {
-		return nil, nil
-	}
-	return p, err
-}
-
-// require wraps h with a check of the Authorization header: a token whose
-// principal holds one of roles, carried in the request's context for
-// the audit rows h writes. Failures are throttled per address (past the
-// budget even the right token waits) and audited in aggregate; a token
-// without the role is 403; each API token's uses are audited, one row per
-// token and minute.
-func (s *Server) require(h http.HandlerFunc, roles ...string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		addr := auth.Address(r)
-		if wait := s.Guard.Wait(auth.SurfaceAdminAPI, addr, ""); wait > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			writeError(w, r, s.Logger, veil.Errorf(veil.ERATELIMITED, "Too many failed attempts from this address; retry in %d s.", int(wait.Seconds())+1))
-			return
-		}
-		p, err := s.principal(r.Context(), r.Header.Get("Authorization"))
-		if err != nil {
-			writeError(w, r, s.Logger, err)
-			return
-		}
-		if p == nil {
-			s.Guard.Failed(auth.SurfaceAdminAPI, auth.ReasonInvalid, addr, "")
-			writeError(w, r, s.Logger, veil.Errorf(veil.EUNAUTHORIZED, "A valid token with the %s role is required (Authorization: Bearer …).",
-				strings.Join(roles, " or ")))
-			return
-		}
-		if strings.HasPrefix(p.Actor, veil.ActorToken) {
-			s.Guard.Used(auth.SurfaceAdminAPI, p.Actor)
-		}
-		if !p.HasAny(roles...) {
-			writeError(w, r, s.Logger, veil.Errorf(veil.EFORBIDDEN, "This needs the %s role; %s has %s.", strings.Join(roles, " or "),
-				p.Actor, strings.Join(p.Roles, ", ")))
-			return
-		}
-		h(w, r.WithContext(veil.WithPrincipal(r.Context(), p)))
-	}
-}
-
-// actor names who a request authenticated by require acts as.
-func actor(r *http.Request) string {
-	if p := veil.PrincipalFrom(r.Context()); p != nil {
-		return p.Actor
-	}
-	return "unknown"
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {

@@ -12,18 +12,18 @@ import (
 
 // handleSubjectReport answers GET /v1/subjects/{ref}/report[?format=json|md|html]:
 // the person's access report (Art. 15), JSON by default.
-func (s *Server) handleSubjectReport(w http.ResponseWriter, r *http.Request) {
+func (a *adminAPI) handleSubjectReport(w http.ResponseWriter, r *http.Request) {
 	format := r.URL.Query().Get("format")
 	if format == "" {
 		format = "json"
 	}
 	if format != "json" && format != "md" && format != "html" {
-		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "format must be json, md or html."))
+		writeError(w, r, a.Logger, veil.Errorf(veil.EINVALID, "format must be json, md or html."))
 		return
 	}
-	rep, err := s.Subjects.View(r.Context(), r.PathValue("ref"), actor(r))
+	rep, err := a.Subjects.View(r.Context(), r.PathValue("ref"), actor(r))
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	switch format {
@@ -34,7 +34,7 @@ func (s *Server) handleSubjectReport(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 		if err := gateway.WriteReportHTML(w, rep); err != nil {
-			s.Logger.Error("subject report", "err", err)
+			a.Logger.Error("subject report", "err", err)
 		}
 	default:
 		writeJSON(w, http.StatusOK, rep)
@@ -43,14 +43,14 @@ func (s *Server) handleSubjectReport(w http.ResponseWriter, r *http.Request) {
 
 // handleErase answers DELETE /v1/subjects/{ref}: the erasure and its
 // signed receipt (the first one's, for a person erased before).
-func (s *Server) handleErase(w http.ResponseWriter, r *http.Request) {
-	res, receipt, err := s.Subjects.Erase(r.Context(), r.PathValue("ref"), actor(r))
+func (a *adminAPI) handleErase(w http.ResponseWriter, r *http.Request) {
+	res, receipt, err := a.Subjects.Erase(r.Context(), r.PathValue("ref"), actor(r))
 	if err != nil {
-		writeError(w, r, s.Logger, err)
+		writeError(w, r, a.Logger, err)
 		return
 	}
-	if !res.Already && s.Deliverer != nil {
-		s.Deliverer.Notify()
+	if !res.Already && a.Deliverer != nil {
+		a.Deliverer.Notify()
 	}
 	writeJSON(w, http.StatusOK, struct {
 		veil.Erasure
@@ -60,16 +60,16 @@ func (s *Server) handleErase(w http.ResponseWriter, r *http.Request) {
 
 // handleRestore answers POST /v1/subjects/{ref}/restore {"reason": "…"}:
 // the person's erasure is lifted.
-func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
+func (a *adminAPI) handleRestore(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Reason string `json:"reason"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 16<<10)).Decode(&in); err != nil {
-		writeError(w, r, s.Logger, veil.Errorf(veil.EINVALID, "The body must be JSON: {\"reason\": \"…\"}."))
+		writeError(w, r, a.Logger, veil.Errorf(veil.EINVALID, "The body must be JSON: {\"reason\": \"…\"}."))
 		return
 	}
-	if err := s.Subjects.Restore(r.Context(), r.PathValue("ref"), actor(r), in.Reason); err != nil {
-		writeError(w, r, s.Logger, err)
+	if err := a.Subjects.Restore(r.Context(), r.PathValue("ref"), actor(r), in.Reason); err != nil {
+		writeError(w, r, a.Logger, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"restored": true})
@@ -77,8 +77,8 @@ func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
 
 // handleReceiptKey answers GET /v1/receipts/key: the public key erasure
 // receipts are signed with, for anyone who checks one.
-func (s *Server) handleReceiptKey(w http.ResponseWriter, r *http.Request) {
-	pub := s.Subjects.PublicKey()
+func (a *adminAPI) handleReceiptKey(w http.ResponseWriter, r *http.Request) {
+	pub := a.Subjects.PublicKey()
 	writeJSON(w, http.StatusOK, map[string]string{"algorithm": "Ed25519", "key_id": veil.KeyID(pub),
 		"public_key": base64.StdEncoding.EncodeToString(pub)})
 }
