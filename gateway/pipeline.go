@@ -111,9 +111,7 @@ func (p *Pipeline) Ingest(ctx context.Context, source string, h http.Header, bod
 		doc.Release()
 		return "", false, veil.Errorf(veil.EUNKNOWNSOURCE, "No source is configured under this name.")
 	}
-	in := sch.Describe(h, body)
-	e := &veil.Event{ID: veil.NewID("evt_"), Source: source, Vendor: src.Vendor, EventType: in.EventType,
-		Subject: in.Subject, DedupKey: in.DedupKey, BodyKey: in.BodyKey, ReceivedAt: now, Payload: body}
+	e := describe(src, sch, h, body, now)
 	if up, ok := sch.(ats.Upstreamer); ok && src.Lookup == "upstream" {
 		e.Upstream = up.UpstreamIDs(body) // the store keeps these, not the payload
 	}
@@ -322,8 +320,13 @@ func NewEvent(src *veil.Source, h http.Header, body []byte, now time.Time) (*Pre
 	if h == nil {
 		h = http.Header{}
 	}
+	return NewPrepared(describe(src, sch, h, body, now), doc, sch), nil
+}
+
+// describe builds the event body arriving at src with headers h makes:
+// its event type, subject and dedup keys as the vendor's scheme reads them.
+func describe(src *veil.Source, sch ats.Scheme, h http.Header, body []byte, now time.Time) *veil.Event {
 	in := sch.Describe(h, body)
-	e := &veil.Event{ID: veil.NewID("evt_"), Source: src.Name, Vendor: src.Vendor, EventType: in.EventType,
+	return &veil.Event{ID: veil.NewID("evt_"), Source: src.Name, Vendor: src.Vendor, EventType: in.EventType,
 		Subject: in.Subject, DedupKey: in.DedupKey, BodyKey: in.BodyKey, ReceivedAt: now, Payload: body}
-	return NewPrepared(e, doc, sch), nil
 }

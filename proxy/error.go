@@ -8,9 +8,6 @@ import (
 	"github.com/veilhq/veil"
 )
 
-// ErrorStatus returns the HTTP status for an error code.
-func ErrorStatus(code string) int { return veil.CodeStatus(code) }
-
 // writeError answers err as {"error": code, "message": sentence} with the
 // status of its code. A failure of Veil's own (5xx) is logged here, once,
 // under an error id the answer carries too ("error_id"), so a person's

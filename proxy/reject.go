@@ -31,7 +31,7 @@ func rejectionRows(minute time.Time, counts map[rejectKey]*int64) []*veil.AuditE
 			actor = "unknown"
 		}
 		out = append(out, &veil.AuditEntry{Time: minute, Action: veil.ActionRejected, Actor: actor, Source: k.source,
-			Outcome: "rejected", HTTPStatus: ErrorStatus(k.reason), Attempt: int(min(*n, 1<<31-1)),
+			Outcome: "rejected", HTTPStatus: veil.CodeStatus(k.reason), Attempt: int(min(*n, 1<<31-1)),
 			Detail: fmt.Sprintf("reason=%s count=%d minute=%s", k.reason, *n, minute.Format("2006-01-02T15:04Z"))})
 	}
 	return out
