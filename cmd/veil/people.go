@@ -75,7 +75,7 @@ func runUserList(ctx context.Context, c *command, args []string, stdout, stderr 
 		if len(us) == 0 {
 			fmt.Fprintln(stdout, "no local users; add one with `veil user add NAME --role reviewer`")
 		}
-		now := time.Now()
+		now := st.Now()
 		for _, u := range us {
 			state := "active"
 			switch {
